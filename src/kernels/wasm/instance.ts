@@ -1,0 +1,35 @@
+// Loads the one WebAssembly module (built from wasm/ by `npm run build:wasm`) over one shared, growable memory.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** 64 KiB WebAssembly pages. The maximum only reserves address space; pages are committed on grow. */
+const INITIAL_PAGES = 32;
+const MAXIMUM_PAGES = 65536;
+
+/**
+ * Why shared memory: growing a non-shared WebAssembly.Memory detaches every existing view of it, so
+ * a tensor's Float32Array would go stale whenever another tensor is allocated. Views of a *shared*
+ * memory stay valid across grow(), so tensors can hold plain Float32Array views of the wasm heap and
+ * kernels run on them by pointer, with no copy per call.
+ */
+export const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
+
+// Raw exports: every kernel takes byte pointers (usize) and counts (i32). Typed per area in its binding file.
+export type WasmExports = Record<string, (...args: number[]) => number>;
+
+function load(): WasmExports {
+  const url = new URL('../../../wasm/syncbn.wasm', import.meta.url);
+  const bytes = readFileSync(fileURLToPath(url));
+  const module = new WebAssembly.Module(bytes);
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      memory,
+      abort(_msg: number, _file: number, line: number, col: number): never {
+        throw new Error(`wasm abort at ${line}:${col}`);
+      },
+    },
+  });
+  return instance.exports as unknown as WasmExports;
+}
+
+export const wasm: WasmExports = load();
