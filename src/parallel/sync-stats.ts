@@ -74,11 +74,11 @@ export function exchangeForwardStats(
     invstd: new Float64Array(c),
   };
   out.count = k.batchNormGatherStats(out.mean, out.varBiased, out.varUnbiased, out.invstd, shards, eps);
-  if (out.count <= 1) {
+  if (out.count === 1) {
     // PyTorch's rule, on the global count: one value per channel has no variance to normalize by.
     const sizes = all.map((a, r) => `${rankName(site.group, r)}: ${a[0]}`).join(', ');
     throw new ValueError(
-      `SyncBatchNorm '${site.tag}': expected more than 1 value per channel when training, got a global count of ${out.count} over ${all.length} rank(s) (${sizes})`,
+      `SyncBatchNorm '${site.tag}': Expected more than 1 value per channel when training, got a global count of ${out.count} over ${all.length} rank(s) (${sizes})`,
     );
   }
   return out;

@@ -50,7 +50,7 @@ test('forward: "more than 1 value per channel" is checked on the global count, n
   const g1 = fakeGroup(1, [pack({ count: 0, mean: new Float64Array(1), m2: new Float64Array(1) })]);
   assert.throws(
     () => exchangeForwardStats({ group: g1, tag: 'head.bn' }, k, 1, one.mean, one.m2, 1e-5),
-    (e: unknown) => e instanceof ValueError && /SyncBatchNorm 'head\.bn': expected more than 1 value per channel when training, got a global count of 1 over 2 rank\(s\) \(rank 0: 0, rank 1: 1\)/.test(e.message),
+    (e: unknown) => e instanceof ValueError && /SyncBatchNorm 'head\.bn': Expected more than 1 value per channel when training, got a global count of 1 over 2 rank\(s\) \(rank 0: 0, rank 1: 1\)/.test(e.message),
   );
 });
 
