@@ -1,27 +1,32 @@
 // Differentiable batch norm over the batch-norm kernels, with explicit steps where SyncBN inserts its collectives.
-import { ShapeError, UsageError, ValueError } from '../../errors.js';
+import { ShapeError, UsageError } from '../../errors.js';
 import { kernels, type BNGeom } from '../../kernels/index.js';
+import { bnGeom, checkTrainingCount } from '../../kernels/batchnorm.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { allocF64, heapPointer, release } from '../../tensor/heap.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
 
-/** One participant's local statistics: count = n·s, per-channel mean and M2 = Σ(x − mean)². */
-export interface BNShard {
+/** Statistics of the whole batch (over every participant) after the merge. */
+export interface BNGlobalStats {
   count: number;
   mean: Float64Array;
-  m2: Float64Array;
+  varUnbiased: Float64Array;
+  invstd: Float64Array;
 }
 
 /**
- * The two exchanges that turn batch norm into SyncBatchNorm (src/parallel implements it over a
- * process group). Without one, the layer normalizes with local statistics.
+ * The two exchanges that turn batch norm into SyncBatchNorm (src/parallel implements them over a
+ * process group, e.g. with exchangeForwardStats / exchangeBackwardSums). Without one, the layer
+ * normalizes with local statistics.
  */
 export interface BatchNormExchange {
-  /** Forward, between local statistics and the merge: every participant's shard (own included), in rank order. */
-  exchangeStats(local: BNShard): BNShard[];
-  /** Backward, between the reduce and the elementwise step: sum sumDy and sumDyXmu over participants, in place. */
-  exchangeGrads(sumDy: Float64Array, sumDyXmu: Float64Array): void;
+  /** Forward, between local statistics and normalization: gather every participant's (count, mean, M2) and merge. */
+  forwardStats(count: number, mean: Float64Array, m2: Float64Array, eps: number): BNGlobalStats;
+  /** Backward, between the reduce and the elementwise step: sum Σdy and Σdy·(x − μ) over participants, in place. */
+  backwardSums(sumDy: Float64Array, sumDyXmu: Float64Array): void;
+  /** This participant failed before its forward exchange: tell the others (so they fail, not hang), then throw `error`. */
+  forwardFailed?(error: unknown): never;
 }
 
 export interface BatchNormOptions {
@@ -42,13 +47,23 @@ export interface BatchNormOptions {
   exchange?: BatchNormExchange | null;
 }
 
-/** (n, c, s) view of a rank-2…5 activation for either layout; validates γ/β/running shapes. */
-export function bnGeometry(x: Tensor, channelsLast: boolean): BNGeom {
-  if (x.ndim < 2 || x.ndim > 5) throw new ShapeError(`batchNorm: input must have rank 2 to 5 (N, C, *), received shape ${fmtShape(x.shape)}`);
-  const n = x.shape[0]!;
-  const c = channelsLast ? x.shape[x.ndim - 1]! : x.shape[1]!;
-  const s = n * c === 0 ? 0 : x.size / (n * c);
-  return { n, c, s, channelsLast };
+function validate(x: Tensor, weight: Tensor | null, bias: Tensor | null, opts: BatchNormOptions): BNGeom {
+  const eps = opts.eps ?? 1e-5;
+  const momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
+  if (!(eps >= 0 && Number.isFinite(eps))) throw new UsageError(`batchNorm: eps must be a finite number ≥ 0, received ${eps}`);
+  if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new UsageError(`batchNorm: momentum must be a number in [0, 1] or null (cumulative average), received ${momentum}`);
+  const g = bnGeom(x.shape, opts.channelsLast === true, x.size);
+  checkPerChannel('weight', weight, g.c, x);
+  checkPerChannel('bias', bias, g.c, x);
+  const rm = opts.runningMean ?? null;
+  const rv = opts.runningVar ?? null;
+  checkPerChannel('runningMean', rm, g.c, x);
+  checkPerChannel('runningVar', rv, g.c, x);
+  if ((rm === null) !== (rv === null)) throw new UsageError('batchNorm: give both runningMean and runningVar, or neither');
+  if (opts.training && rm !== null && momentum === null && opts.numBatchesTracked == null) {
+    throw new UsageError('batchNorm: momentum null (cumulative average) needs numBatchesTracked');
+  }
+  return g;
 }
 
 function checkPerChannel(name: string, t: Tensor | null | undefined, c: number, x: Tensor): void {
@@ -102,7 +117,7 @@ class BatchNormBackward extends Node {
         for (let i = 0; i < c; i++) db.data[i] = sumDy[i]!;
       }
       // Step 2 (SyncBN): sum the reductions over participants (always, so every rank joins the collective).
-      if (this.count > 0 && this.exchange !== null) this.exchange.exchangeGrads(sumDy, sumDyXmu);
+      if (this.count > 0 && this.exchange !== null) this.exchange.backwardSums(sumDy, sumDyXmu);
       let dx: Tensor | null = null;
       if (this.inputs[0] !== null) {
         dx = Tensor._alloc(x.shape);
@@ -132,42 +147,45 @@ class BatchNormBackward extends Node {
  * Training: per-channel batch mean and biased variance normalize; running stats get the unbiased one.
  */
 export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, opts: BatchNormOptions): Tensor {
+  const exchange = opts.exchange ?? null;
+  let g: BNGeom;
+  try {
+    g = validate(x, weight, bias, opts);
+  } catch (e) {
+    // A SyncBN participant that fails here must still show up at the exchange, or the others hang.
+    if (exchange?.forwardFailed !== undefined && (opts.training || opts.runningMean == null)) exchange.forwardFailed(e);
+    throw e;
+  }
   const eps = opts.eps ?? 1e-5;
   const momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
-  if (!(eps >= 0)) throw new UsageError(`batchNorm: eps must be a non-negative number, received ${eps}`);
-  if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new UsageError(`batchNorm: momentum must be in [0, 1] or null, received ${momentum}`);
-  const g = bnGeometry(x, opts.channelsLast === true);
   const c = g.c;
-  checkPerChannel('weight', weight, c, x);
-  checkPerChannel('bias', bias, c, x);
   const rm = opts.runningMean ?? null;
   const rv = opts.runningVar ?? null;
-  checkPerChannel('runningMean', rm, c, x);
-  checkPerChannel('runningVar', rv, c, x);
-  if ((rm === null) !== (rv === null)) throw new UsageError('batchNorm: give both runningMean and runningVar, or neither');
   const useBatch = opts.training || rm === null;
   const k = kernels();
-  const exchange = opts.exchange ?? null;
-  // stats = [mean | invstd] kept for backward; work = [m2 | varBiased | varUnbiased] scratch.
+  // stats = [mean | invstd] kept for backward (heap-resident so the wasm kernels read them in place).
   const stats = allocF64(2 * c);
   const mean = stats.subarray(0, c);
   const invstd = stats.subarray(c, 2 * c);
   let count = 0;
   if (useBatch) {
-    const work = allocF64(3 * c);
+    const work = allocF64(3 * c); // m2 | varBiased | varUnbiased
     try {
       const m2 = work.subarray(0, c);
       // Step 1: local statistics (count, mean, M2) in float64.
       k.batchNormStats(mean, m2, x.data, g);
-      const local: BNShard = { count: g.n * g.s, mean, m2 };
-      // Step 2 (SyncBN): gather every participant's shard.
-      const shards = exchange === null ? [local] : exchange.exchangeStats(local);
-      // Step 3: Chan's merge → global mean, variances, invstd.
-      const varB = work.subarray(c, 2 * c);
-      const varU = work.subarray(2 * c, 3 * c);
-      count = k.batchNormGatherStats(mean, varB, varU, invstd, shards, eps);
-      if (count === 1) {
-        throw new ValueError(`batchNorm: expected more than 1 value per channel when training, got input of shape ${fmtShape(x.shape)}${exchange === null ? '' : ' (over all participants)'}`);
+      let varU = work.subarray(2 * c, 3 * c);
+      if (exchange === null) {
+        // Step 2 (local): Chan's merge of the one shard → mean, variances, invstd.
+        count = k.batchNormGatherStats(mean, work.subarray(c, 2 * c), varU, invstd, [{ count: g.n * g.s, mean, m2 }], eps);
+        checkTrainingCount(count, x.shape);
+      } else {
+        // Step 2 (SyncBN): gather + merge over every participant (it checks the global count).
+        const st = exchange.forwardStats(g.n * g.s, mean, m2, eps);
+        count = st.count;
+        mean.set(st.mean);
+        invstd.set(st.invstd);
+        varU = st.varUnbiased;
       }
       if (opts.training && rm !== null && rv !== null && count > 0) {
         const nbt = opts.numBatchesTracked ?? null;
@@ -177,7 +195,6 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
           nbt.data[0] = tracked;
           nbt.version++;
         }
-        if (momentum === null && nbt === null) throw new UsageError('batchNorm: momentum null (cumulative average) needs numBatchesTracked');
         k.batchNormUpdateRunning(rm.data, rv.data, mean, varU, momentum, tracked);
         rm.version++;
         rv.version++;
