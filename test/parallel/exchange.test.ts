@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { batchNormBackward, batchNormTrain, bnBackwardReduce, bnGeom, bnLocalStats } from '../../src/kernels/batchnorm.js';
-import { referenceKernels, setKernels } from '../../src/kernels/index.js';
+import { referenceKernels, setKernels, wasmKernels } from '../../src/kernels/index.js';
 import { syncBatchNormBackward, syncBatchNormTrain } from '../../src/parallel/exchange.js';
 import { Rng } from '../../src/parallel/rng.js';
 import { ValueError, CommError } from '../../src/errors.js';
@@ -89,8 +89,7 @@ const cases: Case[] = [
   { name: 'momentum null (cumulative average)', sample: [3, 7], channelsLast: false, counts: [2, 3], momentum: null },
 ];
 
-// The wasm batch-norm kernels join this loop when they land (issue 2); until then the default backend is the reference.
-for (const backend of [referenceKernels]) {
+for (const backend of [referenceKernels, wasmKernels]) {
   test(`${backend.name} kernels: rank r's SyncBN forward/backward equals the whole batch's BatchNorm (${cases.length} cases)`, () => {
     const prev = setKernels(backend);
     try {
