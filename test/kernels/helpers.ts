@@ -4,8 +4,7 @@ import { referenceKernels, wasmKernels } from '../../src/kernels/index.js';
 import type { KernelSet } from '../../src/kernels/index.js';
 
 /** Every suite runs once per backend. */
-export const BACKENDS: readonly KernelSet[] = [referenceKernels];
-void wasmKernels; // joins BACKENDS when the SIMD kernels land
+export const BACKENDS: readonly KernelSet[] = [referenceKernels, wasmKernels];
 
 /** Deterministic PRNG (mulberry32) so failures reproduce. */
 export function rng(seed: number): () => number {
