@@ -1,2 +1,383 @@
-// bn kernels (AssemblyScript, SIMD). Filled by the owning issue.
-export const bn_version: i32 = 0;
+// Batch-norm kernels in AssemblyScript with 128-bit SIMD: f32x4 loads widened to f64x2 for reductions, f32x4 elementwise.
+//
+// Pointers are byte offsets into the shared memory; counts are i32. Layouts (see src/kernels/types.ts):
+// channels-first ("planes": n·c runs of s contiguous values, vectorized along the run) and
+// channels-last ("rows": n·s rows of c contiguous values, vectorized across channels).
+// Per-channel f32 constants arrive as blocks of c4 = roundup(c, 4) floats, so a row's vector loads of
+// the constants never read past their block.
+
+const ZERO4: v128 = f32x4.splat(0);
+
+/** Lanes 0,1 of an f32x4 as f64x2. */
+// @ts-ignore: decorator
+@inline function lo(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v);
+}
+/** Lanes 2,3 of an f32x4 as f64x2. */
+// @ts-ignore: decorator
+@inline function hi(v: v128): v128 {
+  return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 2, 3));
+}
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+// @ts-ignore: decorator
+@inline function f4(p: usize): usize {
+  return p << 2;
+}
+// @ts-ignore: decorator
+@inline function f8(p: usize): usize {
+  return p << 3;
+}
+// @ts-ignore: decorator
+@inline function addTo(p: usize, v: f64): void {
+  store<f64>(p, load<f64>(p) + v);
+}
+// @ts-ignore: decorator
+@inline function addTo2(p: usize, v: v128): void {
+  v128.store(p, f64x2.add(v128.load(p), v));
+}
+
+// ---- statistics: shifted sums s1 = Σ(x − K), s2 = Σ(x − K)² per channel, one pass, float64 -----------
+// With K a sample of the channel, x − K is exact in f64 and M2 = s2 − s1²/count loses no more than a
+// factor (μ − K)²/σ² of precision: no catastrophic cancellation at mean 1e4, std 1.
+
+export function bn_sums(x: usize, n: i32, c: i32, s: i32, cl: i32, shift: usize, s1: usize, s2: usize): void {
+  memory.fill(s1, 0, f8(c));
+  memory.fill(s2, 0, f8(c));
+  if (cl) sumsRows(x, n * s, c, shift, s1, s2);
+  else sumsPlanes(x, n, c, s, shift, s1, s2);
+}
+
+function sumsPlanes(x: usize, n: i32, c: i32, s: i32, shift: usize, s1: usize, s2: usize): void {
+  for (let i = 0; i < n; i++) {
+    for (let ch = 0; ch < c; ch++) {
+      const p = x + f4(<usize>(i * c + ch) * s);
+      const kk = load<f64>(shift + f8(ch));
+      const K = f64x2.splat(kk);
+      let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      let q0 = a0, q1 = a0, q2 = a0, q3 = a0;
+      let j = 0;
+      for (; j + 8 <= s; j += 8) {
+        const v0 = v128.load(p + f4(j));
+        const v1 = v128.load(p + f4(j), 16);
+        const d0 = f64x2.sub(lo(v0), K);
+        const d1 = f64x2.sub(hi(v0), K);
+        const d2 = f64x2.sub(lo(v1), K);
+        const d3 = f64x2.sub(hi(v1), K);
+        a0 = f64x2.add(a0, d0);
+        a1 = f64x2.add(a1, d1);
+        a2 = f64x2.add(a2, d2);
+        a3 = f64x2.add(a3, d3);
+        q0 = f64x2.add(q0, f64x2.mul(d0, d0));
+        q1 = f64x2.add(q1, f64x2.mul(d1, d1));
+        q2 = f64x2.add(q2, f64x2.mul(d2, d2));
+        q3 = f64x2.add(q3, f64x2.mul(d3, d3));
+      }
+      let t1 = hsum(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)));
+      let t2 = hsum(f64x2.add(f64x2.add(q0, q1), f64x2.add(q2, q3)));
+      for (; j < s; j++) {
+        const d = <f64>load<f32>(p + f4(j)) - kk;
+        t1 += d;
+        t2 += d * d;
+      }
+      addTo(s1 + f8(ch), t1);
+      addTo(s2 + f8(ch), t2);
+    }
+  }
+}
+
+function sumsRows(x: usize, rows: i32, c: i32, shift: usize, s1: usize, s2: usize): void {
+  const c4 = c & ~3;
+  for (let r = 0; r < rows; r++) {
+    const p = x + f4(<usize>r * c);
+    let ch = 0;
+    for (; ch < c4; ch += 4) {
+      const v = v128.load(p + f4(ch));
+      const k = shift + f8(ch);
+      const d0 = f64x2.sub(lo(v), v128.load(k));
+      const d1 = f64x2.sub(hi(v), v128.load(k, 16));
+      const a = s1 + f8(ch);
+      const q = s2 + f8(ch);
+      addTo2(a, d0);
+      addTo2(a + 16, d1);
+      addTo2(q, f64x2.mul(d0, d0));
+      addTo2(q + 16, f64x2.mul(d1, d1));
+    }
+    for (; ch < c; ch++) {
+      const d = <f64>load<f32>(p + f4(ch)) - load<f64>(shift + f8(ch));
+      addTo(s1 + f8(ch), d);
+      addTo(s2 + f8(ch), d * d);
+    }
+  }
+}
+
+// ---- forward elementwise: y = ((x − μhi) − μlo)·scale + bias, optional max(y, 0) ------------------------
+// μ is split into two floats (μhi + μlo ≈ μ to 2⁻⁴⁸) so x − μ keeps its digits when |μ| ≫ σ.
+// cst blocks: 0 μhi, 1 μlo, 2 scale = invstd·γ, 3 bias.
+
+// @ts-ignore: decorator
+@inline function affine(v: v128, mh: v128, ml: v128, sc: v128, b: v128, relu: bool): v128 {
+  const y = f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v, mh), ml), sc), b);
+  return relu ? f32x4.max(y, ZERO4) : y;
+}
+// @ts-ignore: decorator
+@inline function affine1(v: f32, mh: f32, ml: f32, sc: f32, b: f32, relu: bool): f32 {
+  const y = ((v - mh) - ml) * sc + b;
+  return relu && y < 0 ? 0 : y;
+}
+
+export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, relu: i32): void {
+  if (cl) {
+    if (relu) elemtRows(out, x, cst, n * s, c, true);
+    else elemtRows(out, x, cst, n * s, c, false);
+  } else {
+    if (relu) elemtPlanes(out, x, cst, n, c, s, true);
+    else elemtPlanes(out, x, cst, n, c, s, false);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function elemtPlanes(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i32, relu: bool): void {
+  const c4 = f4((c + 3) & ~3);
+  for (let i = 0; i < n; i++) {
+    for (let ch = 0; ch < c; ch++) {
+      const off = f4(<usize>(i * c + ch) * s);
+      const p = x + off;
+      const o = out + off;
+      const q = cst + f4(ch);
+      const mh1 = load<f32>(q), ml1 = load<f32>(q + c4), sc1 = load<f32>(q + 2 * c4), b1 = load<f32>(q + 3 * c4);
+      const mh = f32x4.splat(mh1), ml = f32x4.splat(ml1), sc = f32x4.splat(sc1), b = f32x4.splat(b1);
+      let j = 0;
+      for (; j + 16 <= s; j += 16) {
+        const pj = p + f4(j);
+        const oj = o + f4(j);
+        const v0 = v128.load(pj), v1 = v128.load(pj, 16), v2 = v128.load(pj, 32), v3 = v128.load(pj, 48);
+        v128.store(oj, affine(v0, mh, ml, sc, b, relu));
+        v128.store(oj, affine(v1, mh, ml, sc, b, relu), 16);
+        v128.store(oj, affine(v2, mh, ml, sc, b, relu), 32);
+        v128.store(oj, affine(v3, mh, ml, sc, b, relu), 48);
+      }
+      for (; j + 4 <= s; j += 4) v128.store(o + f4(j), affine(v128.load(p + f4(j)), mh, ml, sc, b, relu));
+      for (; j < s; j++) store<f32>(o + f4(j), affine1(load<f32>(p + f4(j)), mh1, ml1, sc1, b1, relu));
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function elemtRows(out: usize, x: usize, cst: usize, rows: i32, c: i32, relu: bool): void {
+  const c4 = f4((c + 3) & ~3);
+  const cv = c & ~3;
+  for (let r = 0; r < rows; r++) {
+    const off = f4(<usize>r * c);
+    const p = x + off;
+    const o = out + off;
+    let ch = 0;
+    for (; ch < cv; ch += 4) {
+      const q = cst + f4(ch);
+      const y = affine(v128.load(p + f4(ch)), v128.load(q), v128.load(q + c4), v128.load(q + 2 * c4), v128.load(q + 3 * c4), relu);
+      v128.store(o + f4(ch), y);
+    }
+    for (; ch < c; ch++) {
+      const q = cst + f4(ch);
+      store<f32>(o + f4(ch), affine1(load<f32>(p + f4(ch)), load<f32>(q), load<f32>(q + c4), load<f32>(q + 2 * c4), load<f32>(q + 3 * c4), relu));
+    }
+  }
+}
+
+// ---- backward reduction: sumDy = Σdy, sumDyXmu = Σdy·(x − μ), float64; dy masked by y > 0 when y ≠ 0 ----
+
+// @ts-ignore: decorator
+@inline function masked(dy: v128, yp: usize, off: usize, useY: bool): v128 {
+  return useY ? v128.and(dy, f32x4.gt(v128.load(yp + off), ZERO4)) : dy;
+}
+// @ts-ignore: decorator
+@inline function masked1(dy: f32, yp: usize, off: usize, useY: bool): f32 {
+  return useY && !(load<f32>(yp + off) > 0) ? 0 : dy;
+}
+
+export function bn_bwd_reduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, cl: i32): void {
+  memory.fill(sumDy, 0, f8(c));
+  memory.fill(sumDyXmu, 0, f8(c));
+  if (cl) {
+    if (y) reduceRows(sumDy, sumDyXmu, dy, x, mean, y, n * s, c, true);
+    else reduceRows(sumDy, sumDyXmu, dy, x, mean, y, n * s, c, false);
+  } else {
+    if (y) reducePlanes(sumDy, sumDyXmu, dy, x, mean, y, n, c, s, true);
+    else reducePlanes(sumDy, sumDyXmu, dy, x, mean, y, n, c, s, false);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function reducePlanes(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, useY: bool): void {
+  for (let i = 0; i < n; i++) {
+    for (let ch = 0; ch < c; ch++) {
+      const base = f4(<usize>(i * c + ch) * s);
+      const mu = load<f64>(mean + f8(ch));
+      const M = f64x2.splat(mu);
+      let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      let b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+      let j = 0;
+      for (; j + 8 <= s; j += 8) {
+        const off = base + f4(j);
+        const g0 = masked(v128.load(dy + off), y, off, useY);
+        const g1 = masked(v128.load(dy + off, 16), y, off + 16, useY);
+        const v0 = v128.load(x + off);
+        const v1 = v128.load(x + off, 16);
+        const g0l = lo(g0), g0h = hi(g0), g1l = lo(g1), g1h = hi(g1);
+        a0 = f64x2.add(a0, g0l);
+        a1 = f64x2.add(a1, g0h);
+        a2 = f64x2.add(a2, g1l);
+        a3 = f64x2.add(a3, g1h);
+        b0 = f64x2.add(b0, f64x2.mul(g0l, f64x2.sub(lo(v0), M)));
+        b1 = f64x2.add(b1, f64x2.mul(g0h, f64x2.sub(hi(v0), M)));
+        b2 = f64x2.add(b2, f64x2.mul(g1l, f64x2.sub(lo(v1), M)));
+        b3 = f64x2.add(b3, f64x2.mul(g1h, f64x2.sub(hi(v1), M)));
+      }
+      let t1 = hsum(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)));
+      let t2 = hsum(f64x2.add(f64x2.add(b0, b1), f64x2.add(b2, b3)));
+      for (; j < s; j++) {
+        const off = base + f4(j);
+        const g = <f64>masked1(load<f32>(dy + off), y, off, useY);
+        t1 += g;
+        t2 += g * (<f64>load<f32>(x + off) - mu);
+      }
+      addTo(sumDy + f8(ch), t1);
+      addTo(sumDyXmu + f8(ch), t2);
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function reduceRows(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, rows: i32, c: i32, useY: bool): void {
+  const cv = c & ~3;
+  for (let r = 0; r < rows; r++) {
+    const base = f4(<usize>r * c);
+    let ch = 0;
+    for (; ch < cv; ch += 4) {
+      const off = base + f4(ch);
+      const g = masked(v128.load(dy + off), y, off, useY);
+      const v = v128.load(x + off);
+      const m = mean + f8(ch);
+      const gl = lo(g), gh = hi(g);
+      const a = sumDy + f8(ch);
+      const b = sumDyXmu + f8(ch);
+      addTo2(a, gl);
+      addTo2(a + 16, gh);
+      addTo2(b, f64x2.mul(gl, f64x2.sub(lo(v), v128.load(m))));
+      addTo2(b + 16, f64x2.mul(gh, f64x2.sub(hi(v), v128.load(m, 16))));
+    }
+    for (; ch < c; ch++) {
+      const off = base + f4(ch);
+      const g = <f64>masked1(load<f32>(dy + off), y, off, useY);
+      addTo(sumDy + f8(ch), g);
+      addTo(sumDyXmu + f8(ch), g * (<f64>load<f32>(x + off) - load<f64>(mean + f8(ch))));
+    }
+  }
+}
+
+// ---- backward elementwise: dx = ((dy − mean(dy)) − (x − μ)·k)·a --------------------------------------
+// a = γ·invstd, k = invstd²·Σdy(x−μ)/N, mean(dy) = Σdy/N. cst blocks: 0 μhi, 1 μlo, 2 k, 3 mean(dy), 4 a.
+
+// @ts-ignore: decorator
+@inline function bwd(g: v128, v: v128, mh: v128, ml: v128, k: v128, md: v128, a: v128): v128 {
+  const xm = f32x4.sub(f32x4.sub(v, mh), ml);
+  return f32x4.mul(f32x4.sub(f32x4.sub(g, md), f32x4.mul(xm, k)), a);
+}
+// @ts-ignore: decorator
+@inline function bwd1(g: f32, v: f32, mh: f32, ml: f32, k: f32, md: f32, a: f32): f32 {
+  return ((g - md) - ((v - mh) - ml) * k) * a;
+}
+
+export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32): void {
+  if (cl) {
+    if (y) bwdRows(dx, dy, x, y, cst, n * s, c, true);
+    else bwdRows(dx, dy, x, y, cst, n * s, c, false);
+  } else {
+    if (y) bwdPlanes(dx, dy, x, y, cst, n, c, s, true);
+    else bwdPlanes(dx, dy, x, y, cst, n, c, s, false);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function bwdPlanes(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, useY: bool): void {
+  const c4 = f4((c + 3) & ~3);
+  for (let i = 0; i < n; i++) {
+    for (let ch = 0; ch < c; ch++) {
+      const base = f4(<usize>(i * c + ch) * s);
+      const q = cst + f4(ch);
+      const mh1 = load<f32>(q), ml1 = load<f32>(q + c4), k1 = load<f32>(q + 2 * c4), md1 = load<f32>(q + 3 * c4), a1 = load<f32>(q + 4 * c4);
+      const mh = f32x4.splat(mh1), ml = f32x4.splat(ml1), k = f32x4.splat(k1), md = f32x4.splat(md1), a = f32x4.splat(a1);
+      let j = 0;
+      for (; j + 8 <= s; j += 8) {
+        const off = base + f4(j);
+        const g0 = masked(v128.load(dy + off), y, off, useY);
+        const g1 = masked(v128.load(dy + off, 16), y, off + 16, useY);
+        v128.store(dx + off, bwd(g0, v128.load(x + off), mh, ml, k, md, a));
+        v128.store(dx + off, bwd(g1, v128.load(x + off, 16), mh, ml, k, md, a), 16);
+      }
+      for (; j < s; j++) {
+        const off = base + f4(j);
+        store<f32>(dx + off, bwd1(masked1(load<f32>(dy + off), y, off, useY), load<f32>(x + off), mh1, ml1, k1, md1, a1));
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function bwdRows(dx: usize, dy: usize, x: usize, y: usize, cst: usize, rows: i32, c: i32, useY: bool): void {
+  const c4 = f4((c + 3) & ~3);
+  const cv = c & ~3;
+  for (let r = 0; r < rows; r++) {
+    const base = f4(<usize>r * c);
+    let ch = 0;
+    for (; ch < cv; ch += 4) {
+      const off = base + f4(ch);
+      const q = cst + f4(ch);
+      const g = masked(v128.load(dy + off), y, off, useY);
+      v128.store(dx + off, bwd(g, v128.load(x + off), v128.load(q), v128.load(q + c4), v128.load(q + 2 * c4), v128.load(q + 3 * c4), v128.load(q + 4 * c4)));
+    }
+    for (; ch < c; ch++) {
+      const off = base + f4(ch);
+      const q = cst + f4(ch);
+      const g = masked1(load<f32>(dy + off), y, off, useY);
+      store<f32>(dx + off, bwd1(g, load<f32>(x + off), load<f32>(q), load<f32>(q + c4), load<f32>(q + 2 * c4), load<f32>(q + 3 * c4), load<f32>(q + 4 * c4)));
+    }
+  }
+}
+
+// ---- per-channel steps: Chan's merge of k shards and the running-statistics update (scalar f64) ------
+
+/** counts f64[k]; means, m2s f64[k·c] (shard-major). Writes mean, biased/unbiased var, invstd; returns N. */
+export function bn_gather(mean: usize, varB: usize, varU: usize, invstd: usize, counts: usize, means: usize, m2s: usize, k: i32, c: i32, eps: f64): f64 {
+  let total: f64 = 0;
+  for (let sh = 0; sh < k; sh++) total += load<f64>(counts + f8(sh));
+  for (let ch = 0; ch < c; ch++) {
+    let nA: f64 = 0, mu: f64 = 0, m2: f64 = 0;
+    for (let sh = 0; sh < k; sh++) {
+      const nB = load<f64>(counts + f8(sh));
+      if (nB == 0) continue;
+      const idx = f8(<usize>sh * c + ch);
+      const delta = load<f64>(means + idx) - mu;
+      const nn = nA + nB;
+      mu += (delta * nB) / nn;
+      m2 += load<f64>(m2s + idx) + (delta * delta * nA * nB) / nn;
+      nA = nn;
+    }
+    const vb = m2 / nA;
+    store<f64>(mean + f8(ch), mu);
+    store<f64>(varB + f8(ch), vb);
+    store<f64>(varU + f8(ch), nA > 1 ? m2 / (nA - 1) : NaN);
+    store<f64>(invstd + f8(ch), 1 / Math.sqrt(vb + eps));
+  }
+  return total;
+}
+
+/** r = (1 − m)·r + m·batch for running mean (f32) and running var (f32, from the unbiased batch variance). */
+export function bn_update_running(rm: usize, rv: usize, mean: usize, varU: usize, c: i32, m: f64): void {
+  for (let ch = 0; ch < c; ch++) {
+    store<f32>(rm + f4(ch), <f32>((1 - m) * <f64>load<f32>(rm + f4(ch)) + m * load<f64>(mean + f8(ch))));
+    store<f32>(rv + f4(ch), <f32>((1 - m) * <f64>load<f32>(rv + f4(ch)) + m * load<f64>(varU + f8(ch))));
+  }
+}

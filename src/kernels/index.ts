@@ -32,3 +32,4 @@ export function setKernels(k: KernelSet): KernelSet {
   active = k;
   return prev;
 }
+export * from './batchnorm.js';

@@ -1,0 +1,252 @@
+// Batch-norm kernels on both backends: PyTorch fixtures, the exact shard merge, cancellation, SIMD tails and both memory paths.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { batchNormTrain, batchNormBackward, bnGeom, bnLocalStats, bnMergeStats, referenceKernels } from '../../src/kernels/index.js';
+import type { BNGeom, KernelSet } from '../../src/kernels/index.js';
+import { allocF32, heapPointer, release } from '../../src/tensor/heap.js';
+import { BACKENDS, assertClose, randn, rng } from './helpers.js';
+
+interface Fixture {
+  shape: number[];
+  channelsLast: boolean;
+  eps: number;
+  momentum: number | null;
+  affine: boolean;
+  relu: boolean;
+  numBatchesTracked: number;
+  x: number[];
+  dy: number[];
+  weight: number[] | null;
+  bias: number[] | null;
+  runningMean0: number[];
+  runningVar0: number[];
+  y: number[];
+  mean: number[];
+  varBiased: number[];
+  varUnbiased: number[];
+  runningMean: number[];
+  runningVar: number[];
+  dx: number[];
+  dWeight: number[] | null;
+  dBias: number[] | null;
+}
+
+const f32 = (a: number[] | null): Float32Array | null => (a === null ? null : Float32Array.from(a));
+
+function loadFixtures(): Array<Fixture & { file: string }> {
+  const all: Array<Fixture & { file: string }> = [];
+  for (const rank of [2, 3, 4, 5]) {
+    const file = `rank${rank}.json`;
+    const data = JSON.parse(readFileSync(new URL(`../../../fixtures/bn/${file}`, import.meta.url), 'utf8')) as { cases: Fixture[] };
+    for (const c of data.cases) all.push({ ...c, file });
+  }
+  return all;
+}
+const FIXTURES = loadFixtures();
+
+test('the fixtures cover ranks 2–5, C = 1, both layouts, several eps, momentum 0.1/None, affine on/off, fused ReLU', () => {
+  const has = (p: (f: Fixture) => boolean): boolean => FIXTURES.some(p);
+  for (const r of [2, 3, 4, 5]) for (const cl of [false, true]) assert.ok(has((f) => f.shape.length === r && f.channelsLast === cl), `rank ${r} cl ${cl}`);
+  assert.ok(has((f) => (f.channelsLast ? f.shape[f.shape.length - 1] : f.shape[1]) === 1));
+  assert.ok(new Set(FIXTURES.map((f) => f.eps)).size >= 3);
+  assert.ok(has((f) => f.momentum === null) && has((f) => f.momentum === 0.1));
+  assert.ok(has((f) => !f.affine) && has((f) => f.affine) && has((f) => f.relu) && has((f) => f.relu && !f.affine));
+});
+
+for (const K of BACKENDS) {
+  for (const heap of [false, true]) {
+    test(`${K.name}: PyTorch fixtures, forward + running stats + backward ≤ 1e-5 (${heap ? 'heap arrays' : 'plain arrays, staged'})`, () => {
+      for (const f of FIXTURES) {
+        const label = `${f.file} shape [${f.shape}] cl=${f.channelsLast} eps=${f.eps} m=${f.momentum} affine=${f.affine} relu=${f.relu}`;
+        const toHeap = (a: number[]): Float32Array => {
+          if (!heap) return Float32Array.from(a);
+          const h = allocF32(a.length);
+          h.set(a);
+          return h;
+        };
+        const x = toHeap(f.x);
+        const dy = toHeap(f.dy);
+        const out = heap ? allocF32(x.length) : undefined;
+        const runningMean = Float32Array.from(f.runningMean0);
+        const runningVar = Float32Array.from(f.runningVar0);
+        const weight = f32(f.weight);
+        const r = batchNormTrain(x, {
+          shape: f.shape, channelsLast: f.channelsLast, eps: f.eps, momentum: f.momentum, weight, bias: f32(f.bias),
+          runningMean, runningVar, numBatchesTracked: f.numBatchesTracked, relu: f.relu, out, kernels: K,
+        });
+        assertClose(r.out, f.y, 1e-5, `${label} y`);
+        assertClose(r.mean, f.mean, 1e-9, `${label} mean`);
+        assertClose(r.varBiased, f.varBiased, 1e-9, `${label} varBiased`);
+        assertClose(r.varUnbiased, f.varUnbiased, 1e-9, `${label} varUnbiased`);
+        assertClose(runningMean, f.runningMean, 1e-5, `${label} runningMean`);
+        assertClose(runningVar, f.runningVar, 1e-5, `${label} runningVar`);
+        const b = batchNormBackward(dy, x, r.saved, { shape: f.shape, channelsLast: f.channelsLast, weight, y: f.relu ? r.out : null, kernels: K });
+        // the terms of dx are of size |γ·invstd·dy|; they cancel exactly when the count is 2
+        const gain = Math.max(...Array.from(r.invstd, (v, ch) => v * Math.abs(weight?.[ch] ?? 1)));
+        assertClose(b.dx, f.dx, 1e-5, `${label} dx`, gain * Math.sqrt(f.dy.reduce((a, v) => a + v * v, 0) / f.dy.length));
+        if (f.affine) {
+          assertClose(b.dWeight, f.dWeight!, 1e-5, `${label} dWeight`);
+          assertClose(b.dBias, f.dBias!, 1e-5, `${label} dBias`);
+        }
+        if (heap) for (const a of [x, dy, out!]) release(heapPointer(a));
+      }
+    });
+  }
+
+  test(`${K.name}: merging k = 1..8 shards of unequal sizes (some empty) equals the whole batch ≤ 1e-12`, () => {
+    const r = rng(7);
+    for (const channelsLast of [false, true]) {
+      for (let k = 1; k <= 8; k++) {
+        const c = 3 + (k % 4);
+        const s = 1 + ((k * 5) % 7);
+        // random cut points along N; duplicates make empty shards
+        const n = 29 + k;
+        const cuts = [0, n, ...Array.from({ length: k - 1 }, () => Math.floor(r() * (n + 1)))].sort((a, b) => a - b);
+        if (k >= 3) cuts[2] = cuts[1]!; // at least one empty shard
+        const x = randn(n * c * s, 100 + k, 3, 2);
+        const whole = bnMergeStats([bnLocalStats(x, { n, c, s, channelsLast }, K)], c, 1e-5, K);
+        const shards = [];
+        for (let i = 0; i + 1 < cuts.length; i++) {
+          const a = cuts[i]!;
+          const e = cuts[i + 1]!;
+          const g: BNGeom = { n: e - a, c, s, channelsLast };
+          shards.push(bnLocalStats(x.subarray(a * c * s, e * c * s), g, K));
+        }
+        assert.ok(shards.some((sh) => sh.count === 0) || k < 3);
+        const merged = bnMergeStats(shards, c, 1e-5, K);
+        const label = `k=${k} cl=${channelsLast} counts=${shards.map((sh) => sh.count)}`;
+        assert.equal(merged.count, n * s);
+        assertClose(merged.mean, whole.mean, 1e-12, `${label} mean`);
+        assertClose(merged.varBiased, whole.varBiased, 1e-12, `${label} varBiased`);
+        assertClose(merged.varUnbiased, whole.varUnbiased, 1e-12, `${label} varUnbiased`);
+        assertClose(merged.invstd, whole.invstd, 1e-12, `${label} invstd`);
+      }
+    }
+  });
+
+  test(`${K.name}: cancellation — mean 1e4, std 1 gives the variance to ≤ 1e-5 (and Σx, Σx² in float64 too)`, () => {
+    for (const channelsLast of [false, true]) {
+      const n = 64;
+      const c = 3;
+      const s = 37;
+      const x = randn(n * c * s, 11, 1e4, 1);
+      const g: BNGeom = { n, c, s, channelsLast };
+      const truth = exactVar(x, g);
+      const st = bnMergeStats([bnLocalStats(x, g, K)], c, 0, K);
+      assertClose(st.varBiased, truth, 1e-5, 'var (Welford/shifted)');
+      const sum = new Float64Array(c);
+      const sumSq = new Float64Array(c);
+      K.batchNormSums(sum, sumSq, x, g);
+      const cnt = n * s;
+      assertClose(Array.from(sum, (v, ch) => sumSq[ch]! / cnt - (v / cnt) ** 2), truth, 1e-5, 'var from float64 Σx, Σx²');
+    }
+  });
+
+  test(`${K.name}: sizes 0 and 1, odd lengths (SIMD tails), C = 1: stats, elemt, backward match the reference`, () => {
+    for (const channelsLast of [false, true]) {
+      for (const [n, c, s] of [[0, 3, 5], [1, 1, 1], [1, 3, 1], [2, 1, 1], [3, 5, 1], [2, 2, 3], [1, 1, 17], [3, 7, 9], [2, 13, 5], [5, 9, 19], [2, 33, 3], [1, 4, 64]] as const) {
+        const g: BNGeom = { n, c, s, channelsLast };
+        const x = randn(n * c * s, n * 100 + c * 10 + s, 0.5, 1.5);
+        const dy = randn(n * c * s, 7 + n + c + s);
+        const label = `n=${n} c=${c} s=${s} cl=${channelsLast}`;
+        const mine = bnLocalStats(x, g, K);
+        const ref = bnLocalStats(x, g, referenceKernels);
+        assert.equal(mine.count, n * s);
+        assertClose(mine.mean, ref.mean, 1e-12, `${label} mean`);
+        assertClose(mine.m2, ref.m2, 1e-12, `${label} m2`);
+        if (n * s < 2) continue;
+        const st = bnMergeStats([ref], c, 1e-5, referenceKernels);
+        const w = randn(c, 3, 1, 0.3);
+        const b = randn(c, 4);
+        for (const relu of [false, true]) {
+          const y = new Float32Array(x.length);
+          const yr = new Float32Array(x.length);
+          K.batchNormElemt(y, x, st.mean, st.invstd, w, b, g, relu);
+          referenceKernels.batchNormElemt(yr, x, st.mean, st.invstd, w, b, g, relu);
+          assertClose(y, yr, 1e-6, `${label} relu=${relu} y`);
+          const sums = checkReduce(K, dy, x, st.mean, g, relu ? yr : null, label);
+          const dx = new Float32Array(x.length);
+          const dxr = new Float32Array(x.length);
+          K.batchNormBackwardElemt(dx, dy, x, st.mean, st.invstd, w, sums[0], sums[1], n * s, g, relu ? yr : null);
+          referenceKernels.batchNormBackwardElemt(dxr, dy, x, st.mean, st.invstd, w, sums[0], sums[1], n * s, g, relu ? yr : null);
+          const gain = Math.max(...Array.from(st.invstd, (v, ch) => v * Math.abs(w[ch]!)));
+          assertClose(dx, dxr, 1e-5, `${label} relu=${relu} dx`, gain * Math.sqrt(dy.reduce((a, v) => a + v * v, 0) / dy.length));
+        }
+      }
+    }
+  });
+
+  test(`${K.name}: elemt and backward write exactly their output range (neighbours untouched, in and out of the heap)`, () => {
+    for (const heap of [false, true]) {
+      const g: BNGeom = { n: 2, c: 3, s: 5, channelsLast: false };
+      const len = 30;
+      const big = heap ? allocF32(len + 8) : new Float32Array(len + 8);
+      big.fill(123);
+      const out = big.subarray(4, 4 + len);
+      const x = randn(len, 5);
+      const st = bnMergeStats([bnLocalStats(x, g, K)], 3, 1e-5, K);
+      K.batchNormElemt(out, x, st.mean, st.invstd, null, null, g, false);
+      assert.deepEqual([...big.subarray(0, 4), ...big.subarray(4 + len)], new Array(8).fill(123));
+      assert.ok(out.every((v) => v !== 123));
+      if (heap) release(heapPointer(big));
+    }
+  });
+
+  test(`${K.name}: running-statistics update, momentum and cumulative average`, () => {
+    const rm = Float32Array.from([1, 2]);
+    const rv = Float32Array.from([3, 4]);
+    K.batchNormUpdateRunning(rm, rv, Float64Array.from([5, 6]), Float64Array.from([7, 8]), 0.25, 1);
+    assertClose(rm, [2, 3], 1e-7, 'momentum mean');
+    assertClose(rv, [4, 5], 1e-7, 'momentum var');
+    K.batchNormUpdateRunning(rm, rv, Float64Array.from([8, 9]), Float64Array.from([1, 2]), null, 4);
+    assertClose(rm, [2 * 0.75 + 8 * 0.25, 3 * 0.75 + 9 * 0.25], 1e-7, 'cumulative mean');
+    assertClose(rv, [4 * 0.75 + 0.25, 5 * 0.75 + 0.5], 1e-7, 'cumulative var');
+  });
+}
+
+test('negative control: naive float32 E[x²] − E[x]² misses the cancellation bound by orders of magnitude', () => {
+  const n = 64 * 37;
+  const x = randn(n, 11, 1e4, 1);
+  const g: BNGeom = { n: 1, c: 1, s: n, channelsLast: false };
+  const truth = exactVar(x, g)[0]!;
+  let s1 = 0;
+  let s2 = 0;
+  for (const v of x) {
+    s1 = Math.fround(s1 + v);
+    s2 = Math.fround(s2 + Math.fround(v * v));
+  }
+  const naive = Math.fround(Math.fround(s2 / n) - Math.fround(Math.fround(s1 / n) ** 2));
+  assert.ok(Math.abs(naive - truth) / truth > 1e-3, `naive float32 variance ${naive} vs ${truth} should be badly off`);
+});
+
+test('bnGeom reads both layouts', () => {
+  assert.deepEqual(bnGeom([2, 3, 4, 5], false, 120), { n: 2, c: 3, s: 20, channelsLast: false });
+  assert.deepEqual(bnGeom([2, 4, 5, 3], true, 120), { n: 2, c: 3, s: 20, channelsLast: true });
+  assert.deepEqual(bnGeom([7, 3], true, 21), { n: 7, c: 3, s: 1, channelsLast: true });
+  assert.deepEqual(bnGeom([2, 3, 1, 2, 2], false, 24), { n: 2, c: 3, s: 4, channelsLast: false });
+});
+
+/** The variance of the float32 data, two-pass in float64 (independent of the kernels). */
+function exactVar(x: Float32Array, g: BNGeom): number[] {
+  const res: number[] = [];
+  for (let ch = 0; ch < g.c; ch++) {
+    const vals: number[] = [];
+    for (let i = 0; i < g.n; i++) for (let j = 0; j < g.s; j++) vals.push(x[g.channelsLast ? (i * g.s + j) * g.c + ch : (i * g.c + ch) * g.s + j]!);
+    const mu = vals.reduce((a, b) => a + b, 0) / vals.length;
+    res.push(vals.reduce((a, v) => a + (v - mu) ** 2, 0) / vals.length);
+  }
+  return res;
+}
+
+function checkReduce(K: KernelSet, dy: Float32Array, x: Float32Array, mean: Float64Array, g: BNGeom, y: Float32Array | null, label: string): [Float64Array, Float64Array] {
+  const a = new Float64Array(g.c);
+  const b = new Float64Array(g.c);
+  const ar = new Float64Array(g.c);
+  const br = new Float64Array(g.c);
+  K.batchNormBackwardReduce(a, b, dy, x, mean, g, y);
+  referenceKernels.batchNormBackwardReduce(ar, br, dy, x, mean, g, y);
+  assertClose(a, ar, 1e-12, `${label} sumDy`);
+  assertClose(b, br, 1e-9, `${label} sumDyXmu`);
+  return [ar, br];
+}
