@@ -2,3 +2,7 @@
 export * from './errors.js';
 export * from './kernels/index.js';
 export * from './comm/index.js';
+export * from './tensor/index.js';
+export * from './autograd/index.js';
+export * from './nn/index.js';
+export * from './optim/index.js';

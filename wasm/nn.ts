@@ -1,2 +1,174 @@
-// nn kernels (AssemblyScript, SIMD). Filled by the owning issue.
-export const nn_version: i32 = 0;
+// Pooling, bilinear upsample and elementwise kernels (AssemblyScript, SIMD where the data is contiguous); convolution lives in ./conv.
+export * from "./conv";
+
+// ---- pooling (NCHW planes; PyTorch semantics, see src/kernels/ref/nn.ts) ----
+
+/** Max pool: −∞ padding, first maximum wins, NaN wins and stops the scan; argmax = index in the h·w plane. */
+export function max_pool2d_forward(
+  out: usize, argmax: usize, x: usize, planes: i32, h: i32, w: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, outH: i32, outW: i32,
+): void {
+  let o: usize = 0;
+  for (let p = 0; p < planes; p++) {
+    const xp = x + (<usize>(p * h * w) << 2);
+    for (let oh = 0; oh < outH; oh++) {
+      const h0 = oh * sh - ph;
+      const hs = max(h0, 0), he = min(h0 + kh, h);
+      for (let ow = 0; ow < outW; ow++) {
+        const w0 = ow * sw - pw;
+        const ws = max(w0, 0), we = min(w0 + kw, w);
+        let best: f32 = -Infinity;
+        let idx = hs * w + ws;
+        for (let ih = hs; ih < he; ih++) {
+          const row = xp + (<usize>(ih * w) << 2);
+          for (let iw = ws; iw < we; iw++) {
+            const v = load<f32>(row + (<usize>iw << 2));
+            if (v > best || v != v) {
+              best = v;
+              idx = ih * w + iw;
+              if (v != v) break;
+            }
+          }
+          if (best != best) break;
+        }
+        store<f32>(out + (o << 2), best);
+        store<i32>(argmax + (o << 2), idx);
+        o++;
+      }
+    }
+  }
+}
+
+/** dx = 0, then dx[plane][argmax] += dy. */
+export function max_pool2d_backward(dx: usize, dy: usize, argmax: usize, planes: i32, hw: i32, outHW: i32): void {
+  memory.fill(dx, 0, <usize>(planes * hw) << 2);
+  let o: usize = 0;
+  for (let p = 0; p < planes; p++) {
+    const dp = dx + (<usize>(p * hw) << 2);
+    for (let q = 0; q < outHW; q++) {
+      const d = dp + (<usize>load<i32>(argmax + (o << 2)) << 2);
+      store<f32>(d, load<f32>(d) + load<f32>(dy + (o << 2)));
+      o++;
+    }
+  }
+}
+
+/** count_include_pad = true: divide by the window clipped to the padded input (PyTorch). */
+export function avg_pool2d(
+  backward: bool, out: usize, x: usize, planes: i32, h: i32, w: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, outH: i32, outW: i32,
+): void {
+  // forward: out ← x; backward: x is dx (zeroed here), out is dy.
+  if (backward) memory.fill(x, 0, <usize>(planes * h * w) << 2);
+  let o: usize = 0;
+  for (let p = 0; p < planes; p++) {
+    const xp = x + (<usize>(p * h * w) << 2);
+    for (let oh = 0; oh < outH; oh++) {
+      const h0 = oh * sh - ph;
+      const h1 = min(h0 + kh, h + ph);
+      const hs = max(h0, 0), he = min(h1, h);
+      for (let ow = 0; ow < outW; ow++) {
+        const w0 = ow * sw - pw;
+        const w1 = min(w0 + kw, w + pw);
+        const ws = max(w0, 0), we = min(w1, w);
+        const inv: f32 = 1 / <f32>((h1 - h0) * (w1 - w0));
+        if (backward) {
+          const d = load<f32>(out + (o << 2)) * inv;
+          for (let ih = hs; ih < he; ih++) {
+            const row = xp + (<usize>(ih * w) << 2);
+            for (let iw = ws; iw < we; iw++) store<f32>(row + (<usize>iw << 2), load<f32>(row + (<usize>iw << 2)) + d);
+          }
+        } else {
+          let acc: f32 = 0;
+          for (let ih = hs; ih < he; ih++) {
+            const row = xp + (<usize>(ih * w) << 2);
+            for (let iw = ws; iw < we; iw++) acc += load<f32>(row + (<usize>iw << 2));
+          }
+          store<f32>(out + (o << 2), acc * inv);
+        }
+        o++;
+      }
+    }
+  }
+}
+
+// ---- bilinear upsample, align_corners = false ----
+
+/** PyTorch's source index in float32: src = max(scale·(dst + 0.5) − 0.5, 0), scale = in/out. */
+// @ts-ignore: decorator
+@inline
+function srcIndex(dst: i32, scale: f32): f32 {
+  return max<f32>(scale * (<f32>dst + 0.5) - 0.5, 0);
+}
+
+/** Forward (out ← x) or backward (x is dx, zeroed here, gets the scatter of out = dy), per plane. */
+export function upsample_bilinear(backward: bool, out: usize, x: usize, planes: i32, h: i32, w: i32, outH: i32, outW: i32): void {
+  if (backward) memory.fill(x, 0, <usize>(planes * h * w) << 2);
+  const scaleH: f32 = <f32>h / <f32>outH;
+  const scaleW: f32 = <f32>w / <f32>outW;
+  for (let p = 0; p < planes; p++) {
+    const xp = x + (<usize>(p * h * w) << 2);
+    const op = out + (<usize>(p * outH * outW) << 2);
+    for (let oh = 0; oh < outH; oh++) {
+      const sH = srcIndex(oh, scaleH);
+      const h0 = <i32>sH;
+      const h1 = h0 < h - 1 ? h0 + 1 : h0;
+      const lh: f32 = sH - <f32>h0;
+      const mh: f32 = <f32>1 - lh;
+      const r0 = xp + (<usize>(h0 * w) << 2);
+      const r1 = xp + (<usize>(h1 * w) << 2);
+      for (let ow = 0; ow < outW; ow++) {
+        const sW = srcIndex(ow, scaleW);
+        const w0 = <i32>sW;
+        const w1 = w0 < w - 1 ? w0 + 1 : w0;
+        const lw: f32 = sW - <f32>w0;
+        const mw: f32 = <f32>1 - lw;
+        const o0 = <usize>w0 << 2, o1 = <usize>w1 << 2;
+        const q = op + (<usize>(oh * outW + ow) << 2);
+        if (backward) {
+          const d = load<f32>(q);
+          const top = mh * d, bot = lh * d;
+          store<f32>(r0 + o0, load<f32>(r0 + o0) + mw * top);
+          store<f32>(r0 + o1, load<f32>(r0 + o1) + lw * top);
+          store<f32>(r1 + o0, load<f32>(r1 + o0) + mw * bot);
+          store<f32>(r1 + o1, load<f32>(r1 + o1) + lw * bot);
+        } else {
+          const top = mw * load<f32>(r0 + o0) + lw * load<f32>(r0 + o1);
+          const bot = mw * load<f32>(r1 + o0) + lw * load<f32>(r1 + o1);
+          store<f32>(q, mh * top + lh * bot);
+        }
+      }
+    }
+  }
+}
+
+// ---- elementwise (four lanes at a time, scalar tail) ----
+
+/** op 0: out = a + b; 1: out = a·alpha + b (axpy with out = b); 2: out = a·alpha; 3: out = max(a, 0); 4: out = b where a > 0 else 0. */
+export function elementwise(op: i32, out: usize, a: usize, b: usize, alpha: f32, n: i32): void {
+  const va = f32x4.splat(alpha);
+  const zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const x = v128.load(a + o);
+    let r: v128;
+    if (op == 0) r = f32x4.add(x, v128.load(b + o));
+    else if (op == 1) r = f32x4.add(v128.load(b + o), f32x4.mul(va, x));
+    else if (op == 2) r = f32x4.mul(x, va);
+    else if (op == 3) r = f32x4.max(x, zero);
+    else r = v128.and(v128.load(b + o), f32x4.gt(x, zero));
+    v128.store(out + o, r);
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const x = load<f32>(a + o);
+    let r: f32;
+    if (op == 0) r = x + load<f32>(b + o);
+    else if (op == 1) r = load<f32>(b + o) + alpha * x;
+    else if (op == 2) r = x * alpha;
+    else if (op == 3) r = max<f32>(x, 0); // f32.max propagates NaN
+    else r = x > 0 ? load<f32>(b + o) : 0;
+    store<f32>(out + o, r);
+  }
+}

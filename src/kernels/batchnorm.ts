@@ -152,7 +152,19 @@ export interface BatchNormCommon {
   kernels?: KernelSet;
 }
 
+/**
+ * The collectives SyncBN puts between the steps (built by src/parallel from a process group); absent
+ * ⇒ one worker. mergeStats replaces the one-shard merge (and checks the global count); reduceSums
+ * turns this worker's backward sums into the global ones, in place.
+ */
+export interface BNExchange {
+  mergeStats(local: BNShardStats, eps: number, k: KernelSet): BNBatchStats;
+  reduceSums(sums: BNBackwardSums): void;
+}
+
 export interface BatchNormTrainOptions extends BatchNormCommon {
+  /** SyncBN: merge with every worker's statistics (see BNExchange). */
+  exchange?: BNExchange | null;
   /** PyTorch semantics; null ⇒ cumulative average (needs numBatchesTracked). Default 0.1. */
   momentum?: number | null;
   runningMean?: Float32Array | null;
@@ -198,13 +210,12 @@ export function batchNormTrain(x: Float32Array, o: BatchNormTrainOptions): Batch
     throw new UsageError(`batchNorm: numBatchesTracked must be an integer ≥ 1 (counting this batch) when momentum is null, received ${describe(o.numBatchesTracked)}`);
   }
   const out = checkOut('out', o.out, x.length);
-  const count = g.n * g.s;
-  checkTrainingCount(count, o.shape);
-  const stats = bnMergeStats([bnLocalStats(x, g, k)], g.c, eps, k);
-  if (count > 0) {
-    k.batchNormElemt(out, x, stats.mean, stats.invstd, o.weight ?? null, o.bias ?? null, g, o.relu ?? false);
-    if (hasRunning) k.batchNormUpdateRunning(o.runningMean!, o.runningVar!, stats.mean, stats.varUnbiased, momentum, o.numBatchesTracked ?? 1);
-  }
+  const local = bnLocalStats(x, g, k);
+  const stats = o.exchange != null ? o.exchange.mergeStats(local, eps, k) : bnMergeStats([local], g.c, eps, k);
+  // On the merged (with SyncBN: global) count, so a worker with 1 value or none may still train.
+  checkTrainingCount(stats.count, o.shape);
+  if (x.length > 0) k.batchNormElemt(out, x, stats.mean, stats.invstd, o.weight ?? null, o.bias ?? null, g, o.relu ?? false);
+  if (hasRunning && stats.count > 0) k.batchNormUpdateRunning(o.runningMean!, o.runningVar!, stats.mean, stats.varUnbiased, momentum, o.numBatchesTracked ?? 1);
   return { ...stats, out, saved: { count: stats.count, mean: stats.mean, invstd: stats.invstd, training: true } };
 }
 
@@ -234,6 +245,8 @@ export interface BatchNormBackwardOptions {
   /** dx buffer; default a new Float32Array */
   dx?: Float32Array;
   kernels?: KernelSet;
+  /** SyncBN: sum Σdy and Σdy·(x − μ) over every worker before dx (training mode only). */
+  exchange?: BNExchange | null;
 }
 
 /** Backward on one worker: dx, dγ, dβ (plus the raw float64 sums). */
@@ -251,9 +264,12 @@ export function batchNormBackward(dy: Float32Array, x: Float32Array, saved: BNSa
   const dx = checkOut('dx', o.dx, x.length);
   const y = o.y ?? null;
   const sums = bnBackwardReduce(dy, x, saved.mean, g, y, k);
+  // dγ, dβ from this worker's sums: with SyncBN the data-parallel wrapper averages them like every gradient.
+  const paramGrads = bnParamGrads(sums, saved.invstd);
+  if (saved.training && o.exchange != null) o.exchange.reduceSums(sums);
   // Eval mode: μ and σ are constants, so dx = γ·invstd·dy (the kernel with zero sums gives exactly that).
   const zero = new Float64Array(g.c);
   const [sDy, sDyXmu] = saved.training ? [sums.sumDy, sums.sumDyXmu] : [zero, zero];
   if (x.length > 0) k.batchNormBackwardElemt(dx, dy, x, saved.mean, saved.invstd, o.weight ?? null, sDy, sDyXmu, saved.count, g, y);
-  return { ...sums, dx, ...bnParamGrads(sums, saved.invstd) };
+  return { ...sums, dx, ...paramGrads };
 }

@@ -1,0 +1,24 @@
+// Argument checks shared by the functional ops: pairs (3 or [3, 3]), positive integers, rank checks.
+import { ShapeError, UsageError } from '../../errors.js';
+import { fmtShape } from '../../tensor/shape.js';
+import type { Tensor } from '../../tensor/tensor.js';
+
+export type Pair = number | readonly [number, number];
+
+/** Expand `v` (n or [h, w]) to [h, w] of integers ≥ min. */
+export function pair(v: Pair, what: string, min: number): [number, number] {
+  const p: readonly number[] = typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(p) || p.length !== 2 || !p.every((x) => Number.isInteger(x) && x >= min)) {
+    throw new UsageError(`${what} must be an integer ≥ ${min} or a pair of them, received ${JSON.stringify(v)}`);
+  }
+  return [p[0]!, p[1]!];
+}
+
+export function positiveInt(v: number, what: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new UsageError(`${what} must be a positive integer, received ${v}`);
+  return v;
+}
+
+export function expectRank(op: string, x: Tensor, rank: number, dims: string): void {
+  if (x.ndim !== rank) throw new ShapeError(`${op}: input must be ${rank}-D ${dims}, received shape ${fmtShape(x.shape)}`);
+}

@@ -1,0 +1,136 @@
+// Cross-entropy over class logits (N, K) or per-pixel logits (N, K, d1, …) with an ignore index, as PyTorch.
+import { ShapeError, UsageError, ValueError, describe } from '../../errors.js';
+import { Node, needsGrad, record } from '../../autograd/node.js';
+import { fmtShape } from '../../tensor/shape.js';
+import { Tensor } from '../../tensor/tensor.js';
+
+export interface CrossEntropyOptions {
+  /** target value whose positions contribute neither loss nor gradient (PyTorch default −100) */
+  ignoreIndex?: number;
+  /** 'mean' (over non-ignored positions; NaN when all are ignored, as PyTorch), 'sum', or 'none' */
+  reduction?: 'mean' | 'sum' | 'none';
+}
+
+/** Class indices: a Tensor (float values that are integers), an Int32Array, or numbers. */
+export type Target = Tensor | Int32Array | ArrayLike<number>;
+
+class CrossEntropyBackward extends Node {
+  readonly name = 'CrossEntropyBackward';
+  constructor(
+    private prob: Tensor | null, // softmax of the logits, the gradient is (p − onehot)·dy·scale
+    private readonly tgt: Int32Array,
+    private readonly k: number,
+    private readonly s: number,
+    private readonly ignore: number,
+    private readonly scale: number, // 1/count for mean, 1 for sum; NaN-safe
+    private readonly perElement: boolean,
+  ) {
+    super();
+  }
+  backward(dy: Tensor): Tensor[] {
+    const p = this.prob!.data;
+    const dx = Tensor._alloc(this.prob!.shape);
+    const g = dx.data;
+    const { tgt, k, s } = this;
+    const n = tgt.length / s;
+    const dys = dy.data;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < s; j++) {
+        const t = tgt[i * s + j]!;
+        const base = i * k * s + j;
+        if (t === this.ignore) {
+          for (let c = 0; c < k; c++) g[base + c * s] = 0;
+          continue;
+        }
+        const w = (this.perElement ? dys[i * s + j]! : dys[0]!) * this.scale;
+        for (let c = 0; c < k; c++) g[base + c * s] = (p[base + c * s]! - (c === t ? 1 : 0)) * w;
+      }
+    }
+    return [dx];
+  }
+  override release(): void {
+    this.prob?.dispose();
+    this.prob = null;
+    super.release();
+  }
+}
+
+function targetValues(target: Target): ArrayLike<number> {
+  if (target instanceof Tensor) return target.data;
+  if (ArrayBuffer.isView(target) || Array.isArray(target)) return target;
+  throw new UsageError(`crossEntropy: target must be a Tensor, Int32Array or array of class indices, received ${describe(target)}`);
+}
+
+/**
+ * torch.nn.functional.cross_entropy(input, target, ignore_index, reduction): input (N, K) or
+ * (N, K, d1, …) logits, target (N) or (N, d1, …) class indices in [0, K) or ignoreIndex.
+ * log-softmax in float64; a target out of range is a ValueError naming the value and the range.
+ */
+export function crossEntropy(input: Tensor, target: Target, opts: CrossEntropyOptions = {}): Tensor {
+  const ignore = opts.ignoreIndex ?? -100;
+  const reduction = opts.reduction ?? 'mean';
+  if (!['mean', 'sum', 'none'].includes(reduction)) throw new UsageError(`crossEntropy: reduction must be 'mean', 'sum' or 'none', received ${describe(reduction)}`);
+  if (input.ndim < 2) throw new ShapeError(`crossEntropy: input must be (N, K) or (N, K, d1, …) logits, received shape ${fmtShape(input.shape)}`);
+  const n = input.shape[0]!;
+  const k = input.shape[1]!;
+  const spatial = input.shape.slice(2);
+  const tshape = target instanceof Tensor ? target.shape : null;
+  const tv = targetValues(target);
+  const s = spatial.reduce((a, b) => a * b, 1);
+  const expected = [n, ...spatial];
+  if ((tshape !== null && (tshape.length !== expected.length || tshape.some((d, i) => d !== expected[i]))) || tv.length !== n * s) {
+    throw new ShapeError(`crossEntropy: target shape ${tshape !== null ? fmtShape(tshape) : `[${tv.length}]`} does not match input ${fmtShape(input.shape)}: expected ${fmtShape(expected)}`);
+  }
+  const tgt = new Int32Array(tv.length);
+  for (let i = 0; i < tv.length; i++) {
+    const t = tv[i]!;
+    if (t !== ignore && !(Number.isInteger(t) && t >= 0 && t < k)) {
+      throw new ValueError(`crossEntropy: target value ${t} at index ${i} is out of range: expected a class in [0, ${k - 1}] or ignoreIndex ${ignore}`);
+    }
+    tgt[i] = t;
+  }
+  const x = input.data;
+  const prob = Tensor._alloc(input.shape);
+  const p = prob.data;
+  const losses = reduction === 'none' ? Tensor._alloc(expected) : null;
+  let total = 0;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < s; j++) {
+      const base = i * k * s + j;
+      let mx = -Infinity;
+      for (let c = 0; c < k; c++) mx = Math.max(mx, x[base + c * s]!);
+      let z = 0;
+      for (let c = 0; c < k; c++) {
+        const e = Math.exp(x[base + c * s]! - mx);
+        p[base + c * s] = e;
+        z += e;
+      }
+      const inv = 1 / z;
+      for (let c = 0; c < k; c++) p[base + c * s]! *= inv;
+      const t = tgt[i * s + j]!;
+      let l = 0;
+      if (t !== ignore) {
+        l = mx + Math.log(z) - x[base + t * s]!;
+        total += l;
+        count++;
+      }
+      if (losses !== null) losses.data[i * s + j] = l;
+    }
+  }
+  let out: Tensor;
+  let scale = 1;
+  if (losses !== null) out = losses;
+  else {
+    out = Tensor._alloc([]);
+    if (reduction === 'mean') {
+      out.data[0] = total / count; // NaN when every position is ignored, as PyTorch
+      scale = count > 0 ? 1 / count : 0;
+    } else out.data[0] = total;
+  }
+  if (!needsGrad(input)) {
+    prob.dispose();
+    return out;
+  }
+  return record(out, new CrossEntropyBackward(prob, tgt, k, s, ignore, scale, losses !== null), input);
+}

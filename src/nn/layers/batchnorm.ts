@@ -1,0 +1,102 @@
+// BatchNorm1d/2d/3d layers (PyTorch semantics and state-dict names); SyncBatchNorm overrides batchExchange().
+import { ShapeError, UsageError } from '../../errors.js';
+import { fmtShape } from '../../tensor/shape.js';
+import { Tensor } from '../../tensor/tensor.js';
+import { batchNorm, type BatchNormExchange } from '../functional/batchnorm.js';
+import { positiveInt } from '../functional/args.js';
+import { Module } from '../module.js';
+
+export interface BatchNormLayerOptions {
+  /** default 1e-5 */
+  eps?: number;
+  /** running-average factor (default 0.1); null = cumulative average over num_batches_tracked */
+  momentum?: number | null;
+  /** learned γ (weight, init 1) and β (bias, init 0); default true */
+  affine?: boolean;
+  /** keep running_mean/running_var (used in eval); false ⇒ batch statistics in eval too. Default true */
+  trackRunningStats?: boolean;
+  /** input is (N, *, C) instead of (N, C, *) */
+  channelsLast?: boolean;
+  /** apply ReLU in the same pass (Sequential turns BatchNorm → ReLU into this) */
+  fuseRelu?: boolean;
+}
+
+/** Batch norm over (N, C, *) inputs of the ranks `ranks`; the common base of BatchNorm1d/2d/3d. */
+export class BatchNorm extends Module {
+  readonly weight: Tensor | null;
+  readonly bias: Tensor | null;
+  readonly runningMean: Tensor | null;
+  readonly runningVar: Tensor | null;
+  readonly numBatchesTracked: Tensor | null;
+  readonly eps: number;
+  momentum: number | null;
+  readonly channelsLast: boolean;
+  fuseRelu: boolean;
+
+  constructor(readonly numFeatures: number, opts: BatchNormLayerOptions = {}, protected readonly ranks: readonly number[] = [2, 3, 4, 5]) {
+    super();
+    positiveInt(numFeatures, `${new.target.name}: numFeatures`);
+    this.eps = opts.eps ?? 1e-5;
+    this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
+    const m = this.momentum;
+    if (!(Number.isFinite(this.eps) && this.eps >= 0)) throw new UsageError(`${new.target.name}: eps must be a finite number ≥ 0, received ${this.eps}`);
+    if (m !== null && !(m >= 0 && m <= 1)) throw new UsageError(`${new.target.name}: momentum must be a number in [0, 1] or null (cumulative average), received ${m}`);
+    this.channelsLast = opts.channelsLast === true;
+    this.fuseRelu = opts.fuseRelu === true;
+    const affine = opts.affine !== false;
+    this.weight = this.registerParameter('weight', affine ? Tensor.ones([numFeatures]) : null);
+    this.bias = this.registerParameter('bias', affine ? Tensor.zeros([numFeatures]) : null);
+    const track = opts.trackRunningStats !== false;
+    this.runningMean = this.registerBuffer('running_mean', track ? Tensor.zeros([numFeatures]) : null);
+    this.runningVar = this.registerBuffer('running_var', track ? Tensor.ones([numFeatures]) : null);
+    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', track ? Tensor.zeros([]) : null);
+  }
+
+  /** The SyncBN hook: the collectives between the steps of forward and backward. Local BN: none. */
+  protected batchExchange(): BatchNormExchange | null {
+    return null;
+  }
+
+  /** Reset running statistics to mean 0, var 1, no batches (reset_running_stats). */
+  resetRunningStats(): void {
+    this.runningMean?.fill_(0);
+    this.runningVar?.fill_(1);
+    this.numBatchesTracked?.fill_(0);
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.ranks.includes(x.ndim)) {
+      throw new ShapeError(`${this.constructor.name}: expected input of rank ${this.ranks.join(' or ')}, received shape ${fmtShape(x.shape)}`);
+    }
+    return batchNorm(x, this.weight, this.bias, {
+      training: this.training,
+      momentum: this.momentum,
+      eps: this.eps,
+      channelsLast: this.channelsLast,
+      runningMean: this.runningMean,
+      runningVar: this.runningVar,
+      numBatchesTracked: this.numBatchesTracked,
+      fuseRelu: this.fuseRelu,
+      exchange: this.batchExchange(),
+    });
+  }
+}
+
+/** torch.nn.BatchNorm1d: (N, C) or (N, C, L). */
+export class BatchNorm1d extends BatchNorm {
+  constructor(numFeatures: number, opts: BatchNormLayerOptions = {}) {
+    super(numFeatures, opts, [2, 3]);
+  }
+}
+/** torch.nn.BatchNorm2d: (N, C, H, W). */
+export class BatchNorm2d extends BatchNorm {
+  constructor(numFeatures: number, opts: BatchNormLayerOptions = {}) {
+    super(numFeatures, opts, [4]);
+  }
+}
+/** torch.nn.BatchNorm3d: (N, C, D, H, W). */
+export class BatchNorm3d extends BatchNorm {
+  constructor(numFeatures: number, opts: BatchNormLayerOptions = {}) {
+    super(numFeatures, opts, [5]);
+  }
+}

@@ -1,0 +1,43 @@
+// Sequential: children named "0", "1", … applied in order; BatchNorm directly followed by ReLU runs fused.
+import { Tensor } from '../../tensor/tensor.js';
+import { Module } from '../module.js';
+import { BatchNorm } from './batchnorm.js';
+import { ReLU } from './basic.js';
+
+/** A module whose forward maps one tensor to one tensor. */
+export interface TensorModule extends Module {
+  forward(x: Tensor): Tensor;
+}
+
+export class Sequential extends Module {
+  constructor(...layers: TensorModule[]) {
+    super();
+    layers.forEach((m, i) => this.registerModule(String(i), m));
+  }
+  get length(): number {
+    return [...this.children()].length;
+  }
+  at(i: number): TensorModule {
+    return [...this.children()][i] as TensorModule;
+  }
+  forward(x: Tensor): Tensor {
+    const layers = [...this.children()] as TensorModule[];
+    for (let i = 0; i < layers.length; i++) {
+      const m = layers[i]!;
+      const next = layers[i + 1];
+      // BN → ReLU: one pass, and backward masks dy with the output (the same numbers as two layers).
+      if (m instanceof BatchNorm && !m.fuseRelu && next !== undefined && next.constructor === ReLU) {
+        m.fuseRelu = true;
+        try {
+          x = m.forward(x);
+        } finally {
+          m.fuseRelu = false;
+        }
+        i++;
+        continue;
+      }
+      x = m.forward(x);
+    }
+    return x;
+  }
+}

@@ -1,0 +1,167 @@
+// Module: the base of every layer — parameters, buffers, children, named state dict, train/eval, apply.
+import { ShapeError, UsageError } from '../errors.js';
+import { fmtShape, sameShape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+
+/** Named tensors, in registration order: "conv1.weight", "bn1.running_mean", … (PyTorch's names). */
+export type StateDict = Record<string, Tensor>;
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$|^[0-9]+$/;
+
+export abstract class Module {
+  /** Training mode (batch statistics, dropout active); switch with train()/eval(). */
+  training = true;
+  private readonly params = new Map<string, Tensor | null>();
+  private readonly bufs = new Map<string, Tensor | null>();
+  /** Buffers left out of the state dict (PyTorch's persistent=false). */
+  private readonly transientBufs = new Set<string>();
+  private readonly mods = new Map<string, Module>();
+
+  /** Run the layer. Subclasses fix the signature. */
+  abstract forward(...args: never[]): unknown;
+
+  private checkName(name: string): void {
+    if (!NAME.test(name)) throw new UsageError(`module: attribute name must be an identifier or an index without dots, received ${JSON.stringify(name)}`);
+    if (this.params.has(name) || this.bufs.has(name) || this.mods.has(name)) {
+      throw new UsageError(`module: attribute ${JSON.stringify(name)} is already registered`);
+    }
+  }
+  /** Register a parameter (a leaf that requires grad; null = absent, e.g. bias=false). */
+  protected registerParameter(name: string, t: Tensor | null): Tensor | null {
+    this.checkName(name);
+    if (t !== null) t.requiresGrad_(true);
+    this.params.set(name, t);
+    return t;
+  }
+  /** Register a buffer (state that is saved but not trained, e.g. running_mean). */
+  protected registerBuffer(name: string, t: Tensor | null, persistent = true): Tensor | null {
+    this.checkName(name);
+    this.bufs.set(name, t);
+    if (!persistent) this.transientBufs.add(name);
+    return t;
+  }
+  /** Register a child module. */
+  registerModule<M extends Module>(name: string, m: M): M {
+    this.checkName(name);
+    if (!(m instanceof Module)) throw new UsageError(`registerModule: ${JSON.stringify(name)} must be a Module, received ${typeof m}`);
+    this.mods.set(name, m);
+    return m;
+  }
+  /** Replace a registered child (used to convert layers in place, e.g. BatchNorm → SyncBatchNorm). */
+  replaceModule(name: string, m: Module): void {
+    if (!this.mods.has(name)) throw new UsageError(`replaceModule: no child named ${JSON.stringify(name)}`);
+    this.mods.set(name, m);
+  }
+  /** Replace a parameter or buffer tensor by name (the old one is not disposed). */
+  protected setTensor(name: string, t: Tensor | null): void {
+    if (this.params.has(name)) {
+      if (t !== null) t.requiresGrad_(true);
+      this.params.set(name, t);
+    } else if (this.bufs.has(name)) this.bufs.set(name, t);
+    else throw new UsageError(`setTensor: no parameter or buffer named ${JSON.stringify(name)}`);
+  }
+
+  *namedChildren(): Generator<[string, Module]> {
+    yield* this.mods;
+  }
+  *children(): Generator<Module> {
+    yield* this.mods.values();
+  }
+  /** This module and every descendant, depth-first, with dotted names ("" for this one). */
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [n, m] of this.mods) yield* m.namedModules(prefix === '' ? n : `${prefix}.${n}`);
+  }
+  *modules(): Generator<Module> {
+    for (const [, m] of this.namedModules()) yield m;
+  }
+  /** Every parameter with its dotted name (shared tensors listed once). */
+  namedParameters(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    const seen = new Set<Tensor>();
+    for (const [p, m] of this.namedModules()) {
+      for (const [n, t] of m.params) {
+        if (t === null || seen.has(t)) continue;
+        seen.add(t);
+        out.push([p === '' ? n : `${p}.${n}`, t]);
+      }
+    }
+    return out;
+  }
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+  namedBuffers(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [p, m] of this.namedModules()) {
+      for (const [n, t] of m.bufs) if (t !== null) out.push([p === '' ? n : `${p}.${n}`, t]);
+    }
+    return out;
+  }
+  buffers(): Tensor[] {
+    return this.namedBuffers().map(([, t]) => t);
+  }
+
+  /** Set training mode here and in every descendant. */
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+  eval(): this {
+    return this.train(false);
+  }
+  /** Call fn on every descendant then this module (post-order, like PyTorch). */
+  apply(fn: (m: Module) => void): this {
+    for (const m of this.mods.values()) m.apply(fn);
+    fn(this);
+    return this;
+  }
+  /** Drop every parameter's gradient (setToNone, the default; else fill with zeros). */
+  zeroGrad(setToNone = true): void {
+    for (const p of this.parameters()) {
+      if (p.grad === null) continue;
+      if (setToNone) {
+        p.grad.dispose();
+        p.grad = null;
+      } else p.grad.zero_();
+    }
+  }
+
+  /** Parameters and persistent buffers by dotted name; the tensors themselves (no copy). */
+  stateDict(): StateDict {
+    const sd: StateDict = {};
+    for (const [p, m] of this.namedModules()) {
+      const pre = p === '' ? '' : `${p}.`;
+      for (const [n, t] of m.params) if (t !== null) sd[pre + n] = t;
+      for (const [n, t] of m.bufs) if (t !== null && !m.transientBufs.has(n)) sd[pre + n] = t;
+    }
+    return sd;
+  }
+  /**
+   * Copy values from `sd` into this module's tensors (in place, so optimizers keep their references).
+   * strict (default): missing and unexpected keys are an error listing them. Shapes must match.
+   */
+  loadStateDict(sd: Readonly<Record<string, Tensor>>, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+    const own = this.stateDict();
+    const missingKeys = Object.keys(own).filter((k) => !(k in sd));
+    const unexpectedKeys = Object.keys(sd).filter((k) => !(k in own));
+    if (opts.strict !== false && (missingKeys.length > 0 || unexpectedKeys.length > 0)) {
+      throw new UsageError(`loadStateDict: state dict does not match the module: missing keys [${missingKeys.join(', ')}], unexpected keys [${unexpectedKeys.join(', ')}]`);
+    }
+    for (const [k, dst] of Object.entries(own)) {
+      const src = sd[k];
+      if (src === undefined) continue;
+      // A 0-d scalar and a one-element vector are interchangeable (num_batches_tracked).
+      if (!sameShape(src.shape, dst.shape) && !(src.size === 1 && dst.size === 1)) {
+        throw new ShapeError(`loadStateDict: ${k}: shape in state dict ${fmtShape(src.shape)} does not match the module's ${fmtShape(dst.shape)}`);
+      }
+      dst.copy_(src);
+    }
+    return { missingKeys, unexpectedKeys };
+  }
+  /** Free the heap memory of every parameter, gradient and buffer. */
+  dispose(): void {
+    for (const t of this.parameters()) t.dispose();
+    for (const t of this.buffers()) t.dispose();
+  }
+}

@@ -1,0 +1,6 @@
+// Tensor public API: the Tensor type, shapes, seeded random numbers, heap statistics.
+export { Tensor } from './tensor.js';
+export type { Shape } from './shape.js';
+export { fmtShape } from './shape.js';
+export { Generator, defaultGenerator, manualSeed } from './random.js';
+export { heapStats, type HeapStats } from './heap.js';

@@ -1,0 +1,84 @@
+// Seeded deterministic random numbers (sfc32 seeded by splitmix32): uniform, normal, and a global default generator.
+import { UsageError } from '../errors.js';
+
+/**
+ * A small fast PRNG with explicit state. sfc32 passes PractRand to 2^64 bytes and uses only 32-bit
+ * integer ops (fast in V8); seeds are expanded by splitmix32 so nearby seeds give unrelated streams.
+ */
+export class Generator {
+  private a = 0;
+  private b = 0;
+  private c = 0;
+  private d = 0;
+  private spare = NaN; // second Box–Muller value
+
+  constructor(seed = 0) {
+    this.manualSeed(seed);
+  }
+
+  /** Reset the stream to `seed` (an integer; fractional/huge values are reduced to 32 bits). */
+  manualSeed(seed: number): this {
+    if (!Number.isFinite(seed)) throw new UsageError(`manualSeed: seed must be a finite number, received ${seed}`);
+    let s = (Math.trunc(seed) >>> 0) ^ (Math.floor(seed / 2 ** 32) >>> 0) * 0x9e3779b9;
+    const next = (): number => {
+      s = (s + 0x9e3779b9) | 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.a = next();
+    this.b = next();
+    this.c = next();
+    this.d = next();
+    this.spare = NaN;
+    for (let i = 0; i < 12; i++) this.nextU32();
+    return this;
+  }
+
+  /** Next uniformly distributed unsigned 32-bit integer. */
+  nextU32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  random(): number {
+    const hi = this.nextU32() >>> 5; // 27 bits
+    const lo = this.nextU32() >>> 6; // 26 bits
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** Uniform in [low, high). */
+  uniform(low: number, high: number): number {
+    return low + (high - low) * this.random();
+  }
+
+  /** Standard normal (Box–Muller; the second value of each pair is kept for the next call). */
+  normal(): number {
+    if (!Number.isNaN(this.spare)) {
+      const v = this.spare;
+      this.spare = NaN;
+      return v;
+    }
+    let u = this.random();
+    while (u === 0) u = this.random();
+    const r = Math.sqrt(-2 * Math.log(u));
+    const th = 2 * Math.PI * this.random();
+    this.spare = r * Math.sin(th);
+    return r * Math.cos(th);
+  }
+}
+
+/** The generator used when none is passed (initializers, rand/randn, dropout). */
+export const defaultGenerator = new Generator(0);
+
+/** Seed the default generator, like torch.manual_seed. */
+export function manualSeed(seed: number): void {
+  defaultGenerator.manualSeed(seed);
+}

@@ -1,0 +1,278 @@
+// Tensor: float32, contiguous row-major (activations NCHW), data a view into the wasm heap, with autograd fields.
+import { allocF32, heapPointer, release } from './heap.js';
+import { checkShape, fmtShape, inferShape, numel, type Shape } from './shape.js';
+import { Generator, defaultGenerator } from './random.js';
+import { ShapeError, StateError, UsageError, describe } from '../errors.js';
+import type { Node } from '../autograd/node.js';
+import { runBackward, type BackwardOptions } from '../autograd/engine.js';
+import * as ops from '../autograd/ops.js';
+
+/**
+ * One heap block shared by a tensor and its reshaped views; released when its last holder lets go.
+ * Refcounting (not GC) frees memory deterministically, so a training loop reuses the same blocks.
+ */
+class Storage {
+  refs = 1;
+  constructor(readonly data: Float32Array, readonly ptr: number) {}
+  drop(): void {
+    if (--this.refs === 0) release(this.ptr);
+  }
+}
+
+// Backstop for tensors nobody disposed: their heap block returns to the pool when the tensor is collected.
+const registry = new FinalizationRegistry<Storage>((s) => s.drop());
+
+export type { Shape } from './shape.js';
+
+export class Tensor {
+  private storage: Storage | null;
+  private readonly view: Float32Array;
+  /** why the data is gone (for the error message), null while alive */
+  private freedWhy: string | null = null;
+  readonly shape: Shape;
+  readonly size: number;
+  /** Gradients flow to this tensor (set on parameters; propagated to op outputs). */
+  requiresGrad = false;
+  /** Accumulated gradient of a leaf after backward(). */
+  grad: Tensor | null = null;
+  /** The autograd node that produced this tensor (null for leaves). */
+  gradFn: Node | null = null;
+  /** Bumped by every in-place change; backward checks saved tensors were not modified. */
+  version = 0;
+  /** Kept through backward() even though it is an intermediate of the graph (see keep()). */
+  kept = false;
+  /** engine scratch: the backward pass that last took ownership of this tensor */
+  mark = 0;
+
+  private constructor(storage: Storage, view: Float32Array, shape: Shape) {
+    this.storage = storage;
+    this.view = view;
+    this.shape = shape;
+    this.size = view.length;
+    registry.register(this, storage, this);
+  }
+
+  // ---- factories -------------------------------------------------------------------------------
+
+  /** Uninitialised tensor (heap memory is recycled: contents are arbitrary). */
+  static empty(shape: readonly number[]): Tensor {
+    const s = checkShape(shape, 'Tensor.empty');
+    const data = allocF32(numel(s));
+    return new Tensor(new Storage(data, heapPointer(data)), data, s);
+  }
+  /** @internal fast path for ops: shape already validated and frozen */
+  static _alloc(shape: Shape): Tensor {
+    const data = allocF32(numel(shape));
+    return new Tensor(new Storage(data, heapPointer(data)), data, shape);
+  }
+  static zeros(shape: readonly number[]): Tensor {
+    return Tensor.full(shape, 0);
+  }
+  static ones(shape: readonly number[]): Tensor {
+    return Tensor.full(shape, 1);
+  }
+  static full(shape: readonly number[], value: number): Tensor {
+    const t = Tensor.empty(shape);
+    t.view.fill(value);
+    return t;
+  }
+  static scalar(value: number): Tensor {
+    return Tensor.full([], value);
+  }
+  static zerosLike(t: Tensor): Tensor {
+    const o = Tensor._alloc(t.shape);
+    o.view.fill(0);
+    return o;
+  }
+  /**
+   * Copy numbers into a new heap tensor. `shape` defaults to [values.length]; nested arrays are
+   * flattened row-major with their shape inferred.
+   */
+  static from(values: ArrayLike<number> | readonly unknown[], shape?: readonly number[]): Tensor {
+    let flat: ArrayLike<number> = values as ArrayLike<number>;
+    let inferred: number[] = [values.length];
+    if (Array.isArray(values) && values.length > 0 && Array.isArray(values[0])) {
+      inferred = [];
+      let v: unknown = values;
+      while (Array.isArray(v)) {
+        inferred.push(v.length);
+        v = v[0];
+      }
+      flat = (values as unknown[]).flat(inferred.length) as number[];
+    }
+    const s = checkShape(shape ?? inferred, 'Tensor.from');
+    if (numel(s) !== flat.length) throw new ShapeError(`Tensor.from: ${flat.length} values do not fill shape ${fmtShape(s)} (${numel(s)} elements)`);
+    const t = Tensor._alloc(s);
+    for (let i = 0; i < flat.length; i++) {
+      const x = flat[i];
+      if (typeof x !== 'number') throw new UsageError(`Tensor.from: values must be numbers, received ${describe(x)} at index ${i}`);
+      t.view[i] = x;
+    }
+    return t;
+  }
+  /** [start, end) with `step`, like torch.arange; arange(n) = 0…n−1. */
+  static arange(start: number, end?: number, step = 1): Tensor {
+    if (end === undefined) [start, end] = [0, start];
+    if (!(step !== 0 && Number.isFinite(step))) throw new UsageError(`Tensor.arange: step must be a finite non-zero number, received ${step}`);
+    const n = Math.max(0, Math.ceil((end - start) / step));
+    const t = Tensor._alloc(Object.freeze([n]));
+    for (let i = 0; i < n; i++) t.view[i] = start + i * step;
+    return t;
+  }
+  /** Uniform in [low, high) from a seeded generator (the default one unless given). */
+  static rand(shape: readonly number[], opts: { low?: number; high?: number; generator?: Generator } = {}): Tensor {
+    const { low = 0, high = 1, generator = defaultGenerator } = opts;
+    const t = Tensor.empty(shape);
+    for (let i = 0; i < t.size; i++) t.view[i] = generator.uniform(low, high);
+    return t;
+  }
+  /** Standard normal (times std, plus mean) from a seeded generator. */
+  static randn(shape: readonly number[], opts: { mean?: number; std?: number; generator?: Generator } = {}): Tensor {
+    const { mean = 0, std = 1, generator = defaultGenerator } = opts;
+    const t = Tensor.empty(shape);
+    for (let i = 0; i < t.size; i++) t.view[i] = mean + std * generator.normal();
+    return t;
+  }
+
+  // ---- data and lifetime -----------------------------------------------------------------------
+
+  /** The float32 values (a view into the wasm heap; valid while this tensor is alive). */
+  get data(): Float32Array {
+    if (this.storage === null) this.throwFreed();
+    return this.view;
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get isDisposed(): boolean {
+    return this.storage === null;
+  }
+  /** True when this tensor is a leaf (created by the user, not by an op with gradients). */
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  private throwFreed(): never {
+    throw new StateError(`tensor ${fmtShape(this.shape)} is no longer usable: ${this.freedWhy ?? 'disposed'}`);
+  }
+
+  /** Release the heap memory now (idempotent). Its gradient is disposed too. */
+  dispose(): void {
+    this.disposeAs('it was disposed');
+  }
+  /** @internal */
+  disposeAs(why: string): void {
+    if (this.storage === null) return;
+    registry.unregister(this);
+    this.storage.drop();
+    this.storage = null;
+    this.freedWhy = why;
+    if (this.grad !== null) {
+      this.grad.dispose();
+      this.grad = null;
+    }
+  }
+  /** Keep this intermediate alive through backward() (which otherwise frees the graph's intermediates). */
+  keep(): this {
+    this.kept = true;
+    return this;
+  }
+  /** A tensor over the same storage with another shape (no copy; -1 infers one dim). @internal no autograd */
+  _view(shape: readonly number[]): Tensor {
+    const s = inferShape(shape, this.size, this.shape);
+    const st = this.storage;
+    if (st === null) this.throwFreed();
+    st.refs++;
+    return new Tensor(st, this.view, s);
+  }
+  /** Shares storage with this tensor only (safe to modify in place without touching another tensor). */
+  get _exclusive(): boolean {
+    return this.storage !== null && this.storage.refs === 1;
+  }
+
+  item(): number {
+    if (this.size !== 1) throw new ShapeError(`item: tensor must have exactly one element, received shape ${fmtShape(this.shape)}`);
+    return this.data[0]!;
+  }
+  toArray(): number[] {
+    return Array.from(this.data);
+  }
+  /** A copy of the values outside the heap. */
+  toFloat32Array(): Float32Array {
+    return this.data.slice();
+  }
+  toString(): string {
+    const d = this.data;
+    const vals = Array.from(d.subarray(0, 8), (x) => x.toPrecision(4)).join(', ');
+    return `Tensor(${fmtShape(this.shape)}, [${vals}${d.length > 8 ? ', …' : ''}]${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+
+  // ---- in-place (no autograd; bump version) ----------------------------------------------------
+
+  requiresGrad_(on = true): this {
+    if (!this.isLeaf && !on) throw new StateError('requiresGrad_: only leaf tensors can stop requiring grad; use detach()');
+    this.requiresGrad = on;
+    return this;
+  }
+  fill_(v: number): this {
+    this.data.fill(v);
+    this.version++;
+    return this;
+  }
+  zero_(): this {
+    return this.fill_(0);
+  }
+  copy_(src: Tensor): this {
+    if (src.size !== this.size) throw new ShapeError(`copy_: source shape ${fmtShape(src.shape)} does not match destination ${fmtShape(this.shape)}`);
+    this.data.set(src.data);
+    this.version++;
+    return this;
+  }
+  /** A new leaf with a copy of the data (no graph). */
+  clone(): Tensor {
+    const t = Tensor._alloc(this.shape);
+    t.view.set(this.data);
+    return t;
+  }
+  /** A leaf sharing this tensor's storage, cut from the graph. */
+  detach(): Tensor {
+    return this._view(this.shape);
+  }
+
+  // ---- autograd ops (functional forms live in src/autograd/ops.ts and src/nn/functional) --------
+
+  reshape(shape: readonly number[]): Tensor {
+    return ops.reshape(this, shape);
+  }
+  /** Flatten dims startDim…endDim into one (torch.flatten; default all). */
+  flatten(startDim = 0, endDim = -1): Tensor {
+    return ops.flatten(this, startDim, endDim);
+  }
+  add(b: Tensor): Tensor {
+    return ops.add(this, b);
+  }
+  sub(b: Tensor): Tensor {
+    return ops.sub(this, b);
+  }
+  mul(b: Tensor | number): Tensor {
+    return ops.mul(this, b);
+  }
+  relu(): Tensor {
+    return ops.relu(this);
+  }
+  sum(): Tensor {
+    return ops.sum(this);
+  }
+  mean(): Tensor {
+    return ops.mean(this);
+  }
+
+  /**
+   * Reverse-mode autodiff from this tensor: gradients accumulate into `.grad` of the leaves that
+   * require grad. `grad` defaults to 1 for a single-element tensor. The graph and its intermediate
+   * tensors are freed afterwards unless `retainGraph` (or `keep()` on an intermediate).
+   */
+  backward(grad?: Tensor, opts: BackwardOptions = {}): void {
+    runBackward(this, grad, opts);
+  }
+}
