@@ -6,3 +6,4 @@ export * from './tensor/index.js';
 export * from './autograd/index.js';
 export * from './nn/index.js';
 export * from './optim/index.js';
+export * from './io/index.js';
