@@ -1,0 +1,231 @@
+// Collective algorithms over point-to-point ops: direct exchange for small buffers, ring for large, fixed reduction order.
+import { CommError } from '../errors.js';
+import { RecvOp, SendOp, progressAll, progressOrdered, type Op, type Sink, type TaskCtx } from './ops.js';
+import type { Ring } from './ring.js';
+import type { CommArray } from './types.js';
+import type { Header } from './wire.js';
+
+/** Buffers up to this many bytes use the one-round direct exchange; larger ones the ring. */
+export const DIRECT_MAX_BYTES = 64 * 1024;
+/** Largest allGather contribution accepted from a peer (elements): bounds what a header can make us allocate. */
+export const MAX_GATHER_ELEMENTS = 2 ** 30;
+const EMPTY = new Uint8Array(0);
+
+export function bytesOf(a: CommArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function viewOf(like: CommArray, r: Ring, pos: number, n: number): CommArray {
+  return like instanceof Float64Array ? new Float64Array(r.sab, r.dataOffset + pos, n / 8) : new Float32Array(r.sab, r.dataOffset + pos, n / 4);
+}
+
+/** d[at + i] ← d[at + i] op s[i]. max/min propagate NaN so every order gives the same answer class. */
+export function reduceInto(d: CommArray, at: number, s: CommArray, op: number): void {
+  const n = s.length;
+  if (op === 0) {
+    for (let i = 0; i < n; i++) d[at + i] = d[at + i]! + s[i]!;
+  } else if (op === 1) {
+    for (let i = 0; i < n; i++) {
+      const a = d[at + i]!;
+      const b = s[i]!;
+      if (b > a || b !== b) d[at + i] = b;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const a = d[at + i]!;
+      const b = s[i]!;
+      if (b < a || b !== b) d[at + i] = b;
+    }
+  }
+}
+
+function expectBytes(ctx: TaskCtx, h: Header, bytes: number): void {
+  if (h.bytes !== bytes) throw new CommError(`collective #${ctx.hdr.seq}: rank ${h.src} sent ${h.bytes} payload bytes where ${bytes} were expected (protocol error)`);
+}
+
+function copySink(dst: CommArray, elemAt: number): Sink {
+  const d = bytesOf(dst);
+  const base = elemAt * dst.BYTES_PER_ELEMENT;
+  return (r, pos, n, off) => d.set(r.data.subarray(pos, pos + n), base + off);
+}
+
+function reduceSink(dst: CommArray, elemAt: number, op: number): Sink {
+  const es = dst.BYTES_PER_ELEMENT;
+  return (r, pos, n, off) => reduceInto(dst, elemAt + off / es, viewOf(dst, r, pos, n), op);
+}
+
+class LocalOp implements Op {
+  done = false;
+  readonly recv = false;
+  constructor(
+    readonly peer: number,
+    private readonly fn: () => void,
+  ) {}
+  step(): boolean {
+    this.fn();
+    this.done = true;
+    return true;
+  }
+}
+
+/** Segment g of a length-`len` buffer split n ways: [start, end). */
+function seg(len: number, n: number, g: number): [number, number] {
+  return [Math.floor((g * len) / n), Math.floor(((g + 1) * len) / n)];
+}
+
+function sub(a: CommArray, [s, e]: [number, number]): Uint8Array {
+  const es = a.BYTES_PER_ELEMENT;
+  return new Uint8Array(a.buffer, a.byteOffset + s * es, (e - s) * es);
+}
+
+export function* allReduce(ctx: TaskCtx, buf: CommArray, op: number): Generator<void, void, void> {
+  const n = ctx.worldRanks.length;
+  if (n === 1) return;
+  if (buf.byteLength <= DIRECT_MAX_BYTES) yield* allReduceDirect(ctx, buf, op);
+  else yield* allReduceRing(ctx, buf, op);
+}
+
+/** One round: everyone sends its buffer to everyone; each sums contributions in rank order 0..n−1. */
+function* allReduceDirect(ctx: TaskCtx, buf: CommArray, op: number): Generator<void, void, void> {
+  const n = ctx.worldRanks.length;
+  const me = ctx.groupRank;
+  const acc = buf instanceof Float64Array ? new Float64Array(buf.length) : new Float32Array(buf.length);
+  const mine = bytesOf(buf);
+  const sends: Op[] = [];
+  const recvs: Op[] = [];
+  for (let g = 0; g < n; g++) {
+    if (g === me) {
+      recvs.push(new LocalOp(g, () => (g === 0 ? acc.set(buf) : reduceInto(acc, 0, buf, op))));
+      continue;
+    }
+    sends.push(new SendOp(ctx, g, mine));
+    recvs.push(
+      new RecvOp(ctx, g, (h) => {
+        expectBytes(ctx, h, buf.byteLength);
+        return g === 0 ? copySink(acc, 0) : reduceSink(acc, 0, op);
+      }),
+    );
+  }
+  yield* progressOrdered(ctx, sends, recvs);
+  buf.set(acc);
+}
+
+/** Ring reduce-scatter then ring all-gather: each segment is reduced once, along a fixed path, then copied. */
+function* allReduceRing(ctx: TaskCtx, buf: CommArray, op: number): Generator<void, void, void> {
+  const me = ctx.groupRank;
+  // After n−1 reduce steps starting from our own segment, we hold segment me+1 fully reduced.
+  yield* ringPass(ctx, buf, me, (at) => reduceSink(buf, at, op));
+  yield* ringPass(ctx, buf, (me + 1) % ctx.worldRanks.length, (at) => copySink(buf, at));
+}
+
+/**
+ * n−1 ring steps: at step s send segment (first − s) to the right neighbour and receive segment
+ * (first − s − 1) from the left one into `sinkAt(start of that segment)`.
+ */
+function* ringPass(ctx: TaskCtx, buf: CommArray, first: number, sinkAt: (elemAt: number) => Sink): Generator<void, void, void> {
+  const n = ctx.worldRanks.length;
+  const me = ctx.groupRank;
+  const right = (me + 1) % n;
+  const left = (me + n - 1) % n;
+  const es = buf.BYTES_PER_ELEMENT;
+  for (let s = 0; s < n - 1; s++) {
+    const out = seg(buf.length, n, (first - s + n) % n);
+    const inn = seg(buf.length, n, (first - s - 1 + 2 * n) % n);
+    yield* progressAll(ctx, [
+      new SendOp(ctx, right, sub(buf, out)),
+      new RecvOp(ctx, left, (h) => {
+        expectBytes(ctx, h, (inn[1] - inn[0]) * es);
+        return sinkAt(inn[0]);
+      }),
+    ]);
+  }
+}
+
+/** Small or two ranks: the root sends to all. Large: scatter segments from the root, then a ring all-gather. */
+export function* broadcast(ctx: TaskCtx, buf: CommArray, root: number): Generator<void, void, void> {
+  const n = ctx.worldRanks.length;
+  const me = ctx.groupRank;
+  if (n === 1) return;
+  const large = buf.byteLength > DIRECT_MAX_BYTES && n > 2;
+  const es = buf.BYTES_PER_ELEMENT;
+  if (!large) {
+    // Non-roots also send the root an empty message: a rank that wrongly believes itself root then
+    // receives a header to compare (two self-declared roots would otherwise both "succeed").
+    if (me === root) {
+      const mine = bytesOf(buf);
+      const ops: Op[] = [];
+      for (let g = 0; g < n; g++) if (g !== root) ops.push(new SendOp(ctx, g, mine), new RecvOp(ctx, g, (h) => (expectBytes(ctx, h, 0), () => {})));
+      yield* progressAll(ctx, ops);
+    } else {
+      yield* progressAll(ctx, [
+        new SendOp(ctx, root, EMPTY),
+        new RecvOp(ctx, root, (h) => {
+          expectBytes(ctx, h, buf.byteLength);
+          return copySink(buf, 0);
+        }),
+      ]);
+    }
+    return;
+  }
+  if (me === root) {
+    const sends: Op[] = [];
+    for (let g = 0; g < n; g++) if (g !== root) sends.push(new SendOp(ctx, g, sub(buf, seg(buf.length, n, g))));
+    yield* progressAll(ctx, sends);
+  } else {
+    const mineSeg = seg(buf.length, n, me);
+    yield* progressAll(ctx, [
+      new RecvOp(ctx, root, (h) => {
+        expectBytes(ctx, h, (mineSeg[1] - mineSeg[0]) * es);
+        return copySink(buf, mineSeg[0]);
+      }),
+    ]);
+  }
+  yield* ringPass(ctx, buf, me, (at) => copySink(buf, at));
+}
+
+/** Direct exchange: every rank sends its contribution to every other (lengths travel in the header). */
+export function* allGather(ctx: TaskCtx, buf: CommArray): Generator<void, CommArray[], void> {
+  const n = ctx.worldRanks.length;
+  const me = ctx.groupRank;
+  const out: CommArray[] = new Array<CommArray>(n);
+  out[me] = buf.slice();
+  if (n === 1) return out;
+  const mine = bytesOf(buf);
+  const ops: Op[] = [];
+  const f64 = buf instanceof Float64Array;
+  for (let g = 0; g < n; g++) {
+    if (g === me) continue;
+    ops.push(new SendOp(ctx, g, mine));
+    ops.push(
+      new RecvOp(ctx, g, (h) => {
+        if (h.len > MAX_GATHER_ELEMENTS) throw new CommError(`allGather #${ctx.hdr.seq}: rank ${g} announced ${h.len} elements, above the limit of ${MAX_GATHER_ELEMENTS}`);
+        expectBytes(ctx, h, h.len * buf.BYTES_PER_ELEMENT);
+        const dst = f64 ? new Float64Array(h.len) : new Float32Array(h.len);
+        out[g] = dst;
+        return copySink(dst, 0);
+      }),
+    );
+  }
+  yield* progressAll(ctx, ops);
+  return out;
+}
+
+/** Dissemination barrier: ⌈log2 n⌉ rounds of empty messages at distance 1, 2, 4, … */
+export function* barrier(ctx: TaskCtx): Generator<void, void, void> {
+  const n = ctx.worldRanks.length;
+  const me = ctx.groupRank;
+  for (let d = 1; d < n; d *= 2) {
+    yield* progressAll(ctx, [new SendOp(ctx, (me + d) % n, EMPTY), new RecvOp(ctx, (me - d + n) % n, (h) => (expectBytes(ctx, h, 0), () => {}))]);
+  }
+}
+
+/** Every pair exchanges an empty message: every rank sees every other's header (used to agree on a new group). */
+export function* checkAll(ctx: TaskCtx): Generator<void, void, void> {
+  const n = ctx.worldRanks.length;
+  const ops: Op[] = [];
+  for (let g = 0; g < n; g++) {
+    if (g === ctx.groupRank) continue;
+    ops.push(new SendOp(ctx, g, EMPTY), new RecvOp(ctx, g, (h) => (expectBytes(ctx, h, 0), () => {})));
+  }
+  yield* progressAll(ctx, ops);
+}

@@ -1,0 +1,195 @@
+// Runs one rank's collectives in call order, blocking (Atomics.wait) or on the event loop (Atomics.waitAsync).
+import { CommError } from '../errors.js';
+import { describeTask, type TaskCtx } from './ops.js';
+import type { Transport } from './transport.js';
+
+export class Task<T = unknown> {
+  started = false;
+  settled = false;
+  value: T | undefined;
+  error: unknown;
+  readonly promise: Promise<T>;
+  private resolveP!: (v: T) => void;
+  private rejectP!: (e: unknown) => void;
+  private gen: Generator<void, T, void> | null = null;
+
+  constructor(
+    readonly ctx: TaskCtx,
+    private readonly body: (ctx: TaskCtx) => Generator<void, T, void>,
+  ) {
+    this.promise = new Promise<T>((res, rej) => {
+      this.resolveP = res;
+      this.rejectP = rej;
+    });
+    // A failed collective nobody awaits must not crash the process as an unhandled rejection:
+    // the sync forms and waitSync report it by throwing.
+    this.promise.catch(() => {});
+  }
+
+  /** Advance; returns true once settled. Throws nothing: errors settle the task. */
+  step(): boolean {
+    if (this.gen === null) {
+      this.started = true;
+      this.ctx.deadline = performance.now() + this.ctx.timeoutMs;
+      const ab = this.ctx.t.abortError();
+      if (ab !== null) {
+        this.fail(ab);
+        return true;
+      }
+      this.gen = withFlush(this.ctx, this.body(this.ctx));
+    }
+    try {
+      const r = this.gen.next();
+      if (!r.done) return false;
+      this.settled = true;
+      this.value = r.value;
+      this.resolveP(r.value);
+      return true;
+    } catch (e) {
+      this.fail(e);
+      return true;
+    }
+  }
+
+  fail(e: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.error = e;
+    this.rejectP(e);
+  }
+
+  /** Milliseconds the driver may sleep before this task must look at its deadline. */
+  waitMs(): number {
+    const left = this.ctx.deadline - performance.now();
+    return left > 0 ? Math.min(left + 1, 2 ** 31 - 1) : 20;
+  }
+
+  result(): T {
+    if (this.error !== undefined) throw this.error;
+    return this.value as T;
+  }
+}
+
+function* withFlush<T>(ctx: TaskCtx, g: Generator<void, T, void>): Generator<void, T, void> {
+  const v = yield* g;
+  // Do not report completion while our bytes still sit in user space: the process may exit next.
+  while (!ctx.t.flushed()) {
+    yield;
+    const ab = ctx.t.abortError();
+    if (ab !== null) throw ab;
+  }
+  return v;
+}
+
+const noop = (): void => {};
+
+/** Atomics.waitAsync (Node ≥ 16; typed in lib es2024, newer than this project's lib). */
+const waitAsyncFn = (Atomics as unknown as {
+  waitAsync(a: Int32Array, i: number, v: number, ms: number): { async: false; value: string } | { async: true; value: Promise<string> };
+}).waitAsync;
+
+export class Engine {
+  private readonly queue: Task<unknown>[] = [];
+  private pumping = false;
+  private readonly i32: Int32Array;
+  private readonly db: number;
+  private readonly sleep: number;
+
+  constructor(readonly t: Transport) {
+    this.i32 = t.ctl.i32;
+    this.db = t.ctl.doorbellIndex(t.slot);
+    this.sleep = t.ctl.sleepIndex(t.slot);
+  }
+
+  submit<T>(task: Task<T>): Task<T> {
+    this.queue.push(task as Task<unknown>);
+    return task;
+  }
+
+  /** Block until `task` settles (driving every earlier task first, in order). */
+  runSync<T>(task: Task<T>): T {
+    while (!task.settled) {
+      const v = Atomics.load(this.i32, this.db);
+      const head = this.queue[0];
+      if (head === undefined) break;
+      if (this.advance(head)) continue;
+      this.waitSync(v, head.waitMs());
+    }
+    if (this.pumping) this.kick(); // the async pump may sleep on a doorbell nobody will ring
+    return task.result();
+  }
+
+  /** Resolve when `task` settles, progressing the queue on the event loop. */
+  runAsync<T>(task: Task<T>): Promise<T> {
+    if (!this.pumping) void this.pump();
+    return task.promise;
+  }
+
+  /** Non-blocking progress of queued work (e.g. right after starting an overlapped all-reduce). */
+  poll(): void {
+    for (;;) {
+      const head = this.queue[0];
+      if (head === undefined || !this.advance(head)) return;
+    }
+  }
+
+  /** Step the head task; on settle pop it (and on failure fail every queued task with the abort reason). */
+  private advance(head: Task<unknown>): boolean {
+    if (!head.step()) return false;
+    this.queue.shift();
+    if (head.error !== undefined) this.failAll(head);
+    return true;
+  }
+
+  private failAll(head: Task<unknown>): void {
+    const e = head.error;
+    const err = e instanceof CommError ? e : new CommError(`${describeTask(head.ctx)} failed: ${String(e)}`, 'E_COMM', { cause: e });
+    if (err !== e) head.error = err;
+    const stored = this.t.abort(err); // tell every rank; the first reason wins
+    for (const t of this.queue.splice(0)) t.fail(stored);
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      for (;;) {
+        const head = this.queue[0];
+        if (head === undefined) return;
+        const v = Atomics.load(this.i32, this.db);
+        if (this.advance(head)) continue;
+        await this.waitAsync(v, head.waitMs());
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private kick(): void {
+    Atomics.add(this.i32, this.db, 1);
+    Atomics.notify(this.i32, this.db);
+  }
+
+  private waitSync(v: number, ms: number): void {
+    const i32 = this.i32;
+    for (let k = this.t.spin; k > 0; k--) if (Atomics.load(i32, this.db) !== v) return;
+    Atomics.add(i32, this.sleep, 1);
+    Atomics.wait(i32, this.db, v, ms);
+    Atomics.sub(i32, this.sleep, 1);
+  }
+
+  private async waitAsync(v: number, ms: number): Promise<void> {
+    const i32 = this.i32;
+    for (let k = this.t.spin >> 2; k > 0; k--) if (Atomics.load(i32, this.db) !== v) return;
+    Atomics.add(i32, this.sleep, 1);
+    try {
+      const r = waitAsyncFn(i32, this.db, v, ms);
+      if (r.async) {
+        const keep = setTimeout(noop, ms + 5); // a pending waitAsync alone does not keep Node alive
+        await r.value;
+        clearTimeout(keep);
+      }
+    } finally {
+      Atomics.sub(i32, this.sleep, 1);
+    }
+  }
+}

@@ -1,0 +1,105 @@
+// initProcessGroup(): join the world from a launcher's worker data or from torchrun / Slurm / Open MPI environment variables.
+import { workerData } from 'node:worker_threads';
+import { UsageError, describe } from '../errors.js';
+import { DEFAULT_TIMEOUT_MS, Group, RankState, checkTimeout } from './group.js';
+import { WORLD_GROUP_ID } from './ops.js';
+import { ThreadsTransport, createThreadsWorld, type ThreadsWorld } from './threads.js';
+import type { ProcessGroup } from './types.js';
+
+export interface InitOptions {
+  /** Default per-collective timeout of the world group and its subgroups (ms). Default 60000 or SYNCBN_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Override the rank/size found in the environment. */
+  rank?: number;
+  size?: number;
+  /** Rendezvous (TCP store) address and port; default from MASTER_ADDR / MASTER_PORT. */
+  masterAddr?: string;
+  masterPort?: number;
+  /** Shared secret for peer authentication; default SYNCBN_TOKEN. */
+  token?: string;
+  /** Address this rank listens on for peers; default loopback when the master is loopback, else the interface that reaches the master. SYNCBN_LISTEN_ADDR. */
+  listenAddr?: string;
+  /** How long to wait for every rank to join (ms). Default 60000. */
+  rendezvousTimeoutMs?: number;
+  /** A peer silent for this long (no data, no heartbeat) is declared dead (ms). Default 1500 or SYNCBN_PEER_TIMEOUT_MS. */
+  peerTimeoutMs?: number;
+}
+
+export interface RankEnv {
+  rank: number;
+  size: number;
+  localRank: number;
+  source: 'torchrun' | 'slurm' | 'openmpi' | 'options' | 'default';
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`environment variable ${name} must be a non-negative integer, received ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** Rank, size and local rank from torchrun (RANK/WORLD_SIZE/LOCAL_RANK), Slurm (SLURM_PROCID/…) or Open MPI (OMPI_COMM_WORLD_*). */
+export function rankFromEnv(env: NodeJS.ProcessEnv = process.env): RankEnv {
+  const tries: [RankEnv['source'], string, string, string][] = [
+    ['torchrun', 'RANK', 'WORLD_SIZE', 'LOCAL_RANK'],
+    ['openmpi', 'OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK'],
+    ['slurm', 'SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID'],
+  ];
+  for (const [source, r, s, l] of tries) {
+    const rank = intEnv(env, r);
+    const size = intEnv(env, s);
+    if (rank === undefined && size === undefined) continue;
+    if (rank === undefined || size === undefined) throw new UsageError(`${source} environment is incomplete: ${r}=${env[r] ?? '(unset)'} and ${s}=${env[s] ?? '(unset)'} must both be set`);
+    if (size < 1 || rank >= size) throw new UsageError(`${source} environment: ${r}=${rank} must be in [0, ${s}=${size})`);
+    return { rank, size, localRank: intEnv(env, l) ?? rank, source };
+  }
+  return { rank: 0, size: 1, localRank: 0, source: 'default' };
+}
+
+interface ThreadRankData {
+  world: ThreadsWorld;
+  rank: number;
+}
+
+let worldGroup: Group | null = null;
+
+function defaultTimeout(opts: InitOptions): number {
+  if (opts.timeoutMs !== undefined) return checkTimeout('initProcessGroup', opts.timeoutMs);
+  const env = process.env.SYNCBN_TIMEOUT_MS;
+  if (env !== undefined && env !== '') return checkTimeout('initProcessGroup (SYNCBN_TIMEOUT_MS)', Number(env));
+  return DEFAULT_TIMEOUT_MS;
+}
+
+/**
+ * The world process group. Inside a thread started by `spawnThreads`/`syncbn run --threads` it uses
+ * shared memory; otherwise the environment (torchrun, Slurm, Open MPI) gives rank and size and
+ * ranks meet over TCP at MASTER_ADDR:MASTER_PORT. With no environment: a world of one.
+ * Calling it again returns the same group until that group is closed.
+ */
+export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessGroup> {
+  if (typeof opts !== 'object' || opts === null) throw new UsageError(`initProcessGroup: options must be an object, received ${describe(opts)}`);
+  const timeoutMs = defaultTimeout(opts);
+  if (worldGroup !== null && !worldGroup.isClosed) return worldGroup;
+  const td = (workerData as { syncbnThreads?: ThreadRankData } | null)?.syncbnThreads;
+  let g: Group;
+  if (td !== undefined) {
+    g = new Group(new RankState(new ThreadsTransport(td.world, td.rank)), range(td.world.size), WORLD_GROUP_ID, timeoutMs);
+  } else {
+    const re = rankFromEnv();
+    const rank = opts.rank ?? re.rank;
+    const size = opts.size ?? re.size;
+    if (!Number.isInteger(size) || size < 1 || !Number.isInteger(rank) || rank < 0 || rank >= size) throw new UsageError(`initProcessGroup: rank must be in [0, size), received rank=${describe(rank)} size=${describe(size)}`);
+    if (size === 1) {
+      g = new Group(new RankState(new ThreadsTransport(createThreadsWorld(1), 0)), [0], WORLD_GROUP_ID, timeoutMs);
+    } else {
+      throw new UsageError(`initProcessGroup: a world of ${size} processes (${re.source} environment) needs the TCP transport, not available yet: use spawnThreads or syncbn run --threads`);
+    }
+  }
+  worldGroup = g;
+  return g;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

@@ -1,0 +1,247 @@
+// Point-to-point message operations over a Transport and the loop that progresses several at once.
+import { CollectiveMismatchError, CommError, CommTimeoutError, PeerDiedError } from '../errors.js';
+import { PEER_ALIVE, PEER_LEFT } from './control.js';
+import type { Ring } from './ring.js';
+import type { Transport } from './transport.js';
+import { HEADER_BYTES, KIND, KIND_NAMES, decodeFixed, decodeTag, describeCall, encodeHeader, headerMismatch, pad8, type Header } from './wire.js';
+
+/** What one collective call knows: its header, deadline, and the group's rank mapping. */
+export interface TaskCtx {
+  readonly t: Transport;
+  readonly hdr: Header;
+  readonly tagBytes: Uint8Array;
+  readonly groupRank: number;
+  readonly worldRanks: readonly number[];
+  readonly timeoutMs: number;
+  deadline: number;
+  groupName(id: number): string;
+}
+
+export function describeTask(ctx: TaskCtx): string {
+  const kind = KIND_NAMES[ctx.hdr.kind];
+  const tag = ctx.hdr.tag !== '' ? ` (tag ${JSON.stringify(ctx.hdr.tag)})` : '';
+  const group = ctx.hdr.groupId === WORLD_GROUP_ID ? '' : ` on group ${ctx.groupName(ctx.hdr.groupId)}`;
+  return `${kind} #${ctx.hdr.seq}${tag}${group}`;
+}
+
+export const WORLD_GROUP_ID = 1;
+
+/** A piece of payload is ready at ring.data[pos, pos+n); it is bytes [off, off+n) of the message. */
+export type Sink = (ring: Ring, pos: number, n: number, off: number) => void;
+
+export interface Op {
+  done: boolean;
+  /** Group rank of the peer. */
+  readonly peer: number;
+  readonly recv: boolean;
+  /** Make what progress is possible without blocking; true if anything moved. */
+  step(): boolean;
+}
+
+const headerCache = new WeakMap<TaskCtx, Map<number, Uint8Array>>();
+function headerFor(ctx: TaskCtx, bytes: number): Uint8Array {
+  let m = headerCache.get(ctx);
+  if (m === undefined) headerCache.set(ctx, (m = new Map()));
+  let h = m.get(bytes);
+  if (h === undefined) m.set(bytes, (h = encodeHeader({ ...ctx.hdr, bytes, src: ctx.groupRank }, ctx.tagBytes)));
+  return h;
+}
+
+export class SendOp implements Op {
+  done = false;
+  readonly recv = false;
+  private readonly head: Uint8Array;
+  private readonly ring: Ring;
+  private readonly world: number;
+  private headSent = false;
+  private off = 0;
+
+  constructor(
+    private readonly ctx: TaskCtx,
+    readonly peer: number,
+    private readonly payload: Uint8Array,
+  ) {
+    this.head = headerFor(ctx, payload.length);
+    this.world = ctx.worldRanks[peer]!;
+    this.ring = ctx.t.out(this.world);
+  }
+
+  step(): boolean {
+    const r = this.ring;
+    let free = r.free();
+    let moved = false;
+    if (!this.headSent) {
+      if (free < this.head.length) return false;
+      r.push(this.head, 0, this.head.length, this.head.length);
+      free -= this.head.length;
+      this.headSent = true;
+      moved = true;
+    }
+    const p = this.payload;
+    const total = pad8(p.length);
+    while (this.off < total && free >= 8) {
+      const n = Math.min(free & ~7, total - this.off);
+      const take = Math.max(0, Math.min(n, p.length - this.off));
+      r.push(p, this.off, take, n);
+      this.off += n;
+      free -= n;
+      moved = true;
+    }
+    if (this.off >= total) this.done = true;
+    if (moved) this.ctx.t.notifySent(this.world);
+    return moved;
+  }
+}
+
+const scratch = new Uint8Array(HEADER_BYTES + 256);
+
+export class RecvOp implements Op {
+  done = false;
+  readonly recv = true;
+  private readonly ring: Ring;
+  private readonly world: number;
+  private hdr: Header | null = null;
+  private sink: Sink | null = null;
+  private off = 0;
+  private total = 0;
+
+  /** `onHeader` checks the header's payload size and returns where the payload goes. */
+  constructor(
+    private readonly ctx: TaskCtx,
+    readonly peer: number,
+    private readonly onHeader: (h: Header) => Sink,
+  ) {
+    this.world = ctx.worldRanks[peer]!;
+    this.ring = ctx.t.in(this.world);
+  }
+
+  step(): boolean {
+    const r = this.ring;
+    let avail = r.avail();
+    let moved = false;
+    if (this.hdr === null) {
+      if (avail < HEADER_BYTES) return false;
+      r.peekInto(scratch, HEADER_BYTES);
+      const h = decodeFixed(scratch);
+      if (h === null) throw new CommError(`${describeTask(this.ctx)}: corrupt message stream from rank ${this.peer} (bad magic); the transport is out of sync`);
+      const hlen = HEADER_BYTES + pad8(h.tagLen);
+      if (avail < hlen) return false;
+      r.peekInto(scratch, h.tagLen, HEADER_BYTES);
+      h.tag = decodeTag(scratch.subarray(0, h.tagLen));
+      const bad = headerMismatch(this.ctx.hdr, h);
+      if (bad !== null || h.src !== this.peer) throw mismatchError(this.ctx, h, this.peer);
+      r.consume(hlen);
+      avail -= hlen;
+      this.hdr = h;
+      this.total = pad8(h.bytes);
+      this.sink = this.onHeader(h);
+      moved = true;
+    }
+    while (this.off < this.total && avail > 0) {
+      const pos = r.tailPos();
+      const n = Math.min(avail, r.cap - pos, this.total - this.off);
+      const real = Math.min(n, this.hdr.bytes - this.off);
+      if (real > 0) this.sink!(r, pos, real, this.off);
+      r.consume(n);
+      this.off += n;
+      avail -= n;
+      moved = true;
+    }
+    if (this.off >= this.total) this.done = true;
+    if (moved) this.ctx.t.notifyConsumed(this.world);
+    return moved;
+  }
+}
+
+function mismatchError(ctx: TaskCtx, theirs: Header, peer: number): CollectiveMismatchError {
+  const mine = ctx.hdr;
+  const me = ctx.groupRank;
+  const a = describeCall(mine, theirs, ctx.groupName);
+  const b = describeCall(theirs, mine, ctx.groupName);
+  const [first, second] = me < peer ? [`rank ${me} called ${a}`, `rank ${peer} called ${b}`] : [`rank ${peer} called ${b}`, `rank ${me} called ${a}`];
+  const group = mine.groupId === WORLD_GROUP_ID ? '' : ` (group ${ctx.groupName(mine.groupId)})`;
+  const title = mine.kind === theirs.kind ? KIND_NAMES[mine.kind] : 'collective';
+  return new CollectiveMismatchError(`${title} #${mine.seq} mismatch${group}: ${first} but ${second}`);
+}
+
+/** Progress every op until all are done; yields (to the driver, which sleeps on the doorbell) when stuck. */
+export function* progressAll(ctx: TaskCtx, ops: readonly Op[]): Generator<void, void, void> {
+  for (;;) {
+    let moved = false;
+    let done = true;
+    for (const op of ops) {
+      if (op.done) continue;
+      if (op.step()) moved = true;
+      if (!op.done) done = false;
+    }
+    if (done) return;
+    if (moved) continue;
+    yield;
+    yield* checkBlocked(ctx, ops);
+  }
+}
+
+/** Run ops one after another (e.g. receive contributions in rank order), sends all at once. */
+export function* progressOrdered(ctx: TaskCtx, sends: readonly Op[], recvs: readonly Op[]): Generator<void, void, void> {
+  let i = 0;
+  for (;;) {
+    let moved = false;
+    let done = true;
+    for (const op of sends) {
+      if (op.done) continue;
+      if (op.step()) moved = true;
+      if (!op.done) done = false;
+    }
+    while (i < recvs.length) {
+      const op = recvs[i]!;
+      if (op.step()) moved = true;
+      if (!op.done) break;
+      i++;
+    }
+    if (i < recvs.length) done = false;
+    if (done) return;
+    if (moved) continue;
+    yield;
+    yield* checkBlocked(ctx, i < recvs.length ? [...sends, recvs[i]!] : sends);
+  }
+}
+
+/** After a wake-up with nothing to do: an abort, a peer gone, or the deadline passed. */
+function* checkBlocked(ctx: TaskCtx, ops: readonly Op[]): Generator<void, void, void> {
+  const t = ctx.t;
+  const ab = t.abortError();
+  if (ab !== null) throw ab;
+  for (const op of ops) {
+    if (op.done) continue;
+    const w = ctx.worldRanks[op.peer]!;
+    const st = t.peerState(w);
+    if (st === PEER_ALIVE) continue;
+    // Data it sent before leaving is still consumable: only fail if nothing is left to read.
+    if (op.recv && t.in(w).avail() > 0) continue;
+    const how = st === PEER_LEFT ? 'left the group (closed it or exited)' : 'died';
+    throw new PeerDiedError(`${describeTask(ctx)} failed on rank ${ctx.groupRank}: rank ${op.peer} ${how} before completing it`, w);
+  }
+  if (performance.now() >= ctx.deadline) yield* timeout(ctx, ops);
+}
+
+function* timeout(ctx: TaskCtx, ops: readonly Op[]): Generator<void, never, void> {
+  const members = ctx.worldRanks;
+  const others = members.map((_, g) => g).filter((g) => g !== ctx.groupRank);
+  const seen = yield* ctx.t.queryProgress(ctx.hdr.groupId, others.map((g) => members[g]!));
+  const missing: number[] = [];
+  const unreachable: number[] = [];
+  others.forEach((g, i) => {
+    const s = seen[i];
+    if (s === null || s === undefined) unreachable.push(g);
+    else if (s < ctx.hdr.seq) missing.push(g);
+  });
+  const waiting = [...new Set(ops.filter((o) => !o.done).map((o) => o.peer))].sort((a, b) => a - b);
+  let why: string;
+  if (missing.length > 0) why = `rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} never arrived`;
+  else if (unreachable.length > 0) why = `rank${unreachable.length > 1 ? 's' : ''} ${unreachable.join(', ')} did not answer`;
+  else why = `every rank arrived; rank ${ctx.groupRank} was still waiting on data from rank${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')}`;
+  const all = [...missing, ...unreachable].sort((a, b) => a - b);
+  throw new CommTimeoutError(`${describeTask(ctx)} timed out after ${ctx.timeoutMs} ms: ${why}`, all);
+}
+
+export { KIND };

@@ -1,0 +1,107 @@
+// Shared-memory transport between the worker threads of one process: a ring per ordered pair of ranks.
+import { availableParallelism } from 'node:os';
+import { UsageError } from '../errors.js';
+import type { CommError } from '../errors.js';
+import { Control, PEER_LEFT } from './control.js';
+import { Ring } from './ring.js';
+import type { Transport } from './transport.js';
+
+/** What a thread rank needs to join: passed in workerData by the launcher. */
+export interface ThreadsWorld {
+  sab: SharedArrayBuffer;
+  size: number;
+  ringBytes: number;
+}
+
+/** Default ring capacity: up to 4 MiB per direction, about 64 MiB in all. */
+export function defaultRingBytes(n: number): number {
+  if (n < 2) return 64;
+  let cap = 4 << 20;
+  while (cap > 64 << 10 && cap * n * (n - 1) > 64 << 20) cap >>= 1;
+  return cap;
+}
+
+function ringIndex(n: number, src: number, dst: number): number {
+  return src * (n - 1) + (dst < src ? dst : dst - 1);
+}
+
+export function createThreadsWorld(size: number, ringBytes = defaultRingBytes(size)): ThreadsWorld {
+  if (!Number.isInteger(size) || size < 1) throw new UsageError(`world size must be a positive integer, received ${size}`);
+  if (ringBytes < 64 || (ringBytes & (ringBytes - 1)) !== 0) throw new UsageError(`ringBytes must be a power of two ≥ 64, received ${ringBytes}`);
+  const bytes = Control.bytes(size) + size * (size - 1) * Ring.bytes(ringBytes);
+  return { sab: new SharedArrayBuffer(bytes), size, ringBytes };
+}
+
+/** The world's control block (for the launcher: marking a dead thread, aborting). */
+export function worldControl(w: ThreadsWorld): Control {
+  return new Control(w.sab, 0, w.size);
+}
+
+function defaultSpin(n: number): number {
+  const env = process.env.SYNCBN_SPIN;
+  if (env !== undefined && /^\d+$/.test(env)) return Number(env);
+  // Spinning only pays when every rank has a core of its own.
+  return n <= availableParallelism() ? 20_000 : 0;
+}
+
+export class ThreadsTransport implements Transport {
+  readonly kind = 'threads' as const;
+  readonly ctl: Control;
+  readonly slot: number;
+  readonly spin: number;
+  private readonly outs: Ring[] = [];
+  private readonly ins: Ring[] = [];
+
+  constructor(
+    w: ThreadsWorld,
+    readonly rank: number,
+  ) {
+    this.size = w.size;
+    this.ctl = worldControl(w);
+    this.slot = rank;
+    this.spin = defaultSpin(w.size);
+    const base = Control.bytes(w.size);
+    const rb = Ring.bytes(w.ringBytes);
+    for (let p = 0; p < w.size; p++) {
+      if (p === rank) continue;
+      this.outs[p] = new Ring(w.sab, base + ringIndex(w.size, rank, p) * rb, w.ringBytes);
+      this.ins[p] = new Ring(w.sab, base + ringIndex(w.size, p, rank) * rb, w.ringBytes);
+    }
+  }
+  readonly size: number;
+
+  out(peer: number): Ring {
+    return this.outs[peer]!;
+  }
+  in(peer: number): Ring {
+    return this.ins[peer]!;
+  }
+  notifySent(peer: number): void {
+    this.ctl.ring(peer);
+  }
+  notifyConsumed(peer: number): void {
+    this.ctl.ring(peer);
+  }
+  peerState(peer: number): number {
+    return this.ctl.peerState(peer);
+  }
+  abort(err: CommError): CommError {
+    return this.ctl.abort(err);
+  }
+  abortError(): CommError | null {
+    return this.ctl.abortError();
+  }
+  setProgress(groupId: number, seq: number): void {
+    this.ctl.setProgress(this.rank, groupId, seq);
+  }
+  *queryProgress(groupId: number, peers: readonly number[]): Generator<void, (number | null)[], void> {
+    return peers.map((p) => this.ctl.getProgress(p, groupId));
+  }
+  flushed(): boolean {
+    return true;
+  }
+  async close(): Promise<void> {
+    this.ctl.setPeerState(this.rank, PEER_LEFT);
+    this.ctl.ringAll();
+  }
+}

@@ -1,0 +1,41 @@
+// The Transport contract: per-peer byte channels and a doorbell; algorithms never see a socket, transports never reduce.
+import type { CommError } from '../errors.js';
+import type { Control } from './control.js';
+import type { Ring } from './ring.js';
+
+/**
+ * Point-to-point byte streams between world ranks, as shared-memory rings the calling thread reads
+ * and writes directly (threads: the peer's thread is the other end; TCP: a comm worker thread
+ * relays each ring to a socket). Waiting is on one doorbell per rank, so the same algorithm code
+ * runs blocking (Atomics.wait) or on the event loop (Atomics.waitAsync).
+ */
+export interface Transport {
+  readonly kind: 'threads' | 'tcp';
+  readonly rank: number;
+  readonly size: number;
+  /** Control words holding this rank's doorbell and the abort record it reads. */
+  readonly ctl: Control;
+  /** The doorbell slot this rank's calling thread sleeps on. */
+  readonly slot: number;
+  /** Spin iterations before sleeping (latency vs. stealing a core from a peer). */
+  readonly spin: number;
+  out(peer: number): Ring;
+  in(peer: number): Ring;
+  /** Bytes were published on out(peer). */
+  notifySent(peer: number): void;
+  /** Bytes were consumed from in(peer) (its producer may wait for space). */
+  notifyConsumed(peer: number): void;
+  /** PEER_ALIVE, PEER_LEFT or PEER_DEAD. */
+  peerState(peer: number): number;
+  /** Store the abort reason (first wins) and tell every rank; returns the stored one. */
+  abort(err: CommError): CommError;
+  abortError(): CommError | null;
+  /** Record that this rank called collective `seq` of group `groupId`. */
+  setProgress(groupId: number, seq: number): void;
+  /** Last sequence number each world rank in `peers` called in `groupId` (null: unreachable). */
+  queryProgress(groupId: number, peers: readonly number[]): Generator<void, (number | null)[], void>;
+  /** True when every byte written has left this rank (TCP: handed to the kernel). */
+  flushed(): boolean;
+  /** Leave: peers that later wait on this rank fail with PeerDiedError. */
+  close(): Promise<void>;
+}
