@@ -68,6 +68,11 @@ const GEOMS: ConvGeom[] = [
   convGeom(1, 1, 1, 1, 1, 1, 1),
   convGeom(1, 4, 3, 3, 2, 3, 3),
   convGeom(0, 4, 5, 5, 4, 3, 3, { pad: [1, 1] }),
+  convGeom(1, 32, 6, 5, 12, 3, 3, { pad: [1, 1] }), // K = 288: the direct forward splits the reduction
+  convGeom(2, 3, 5, 6, 4, 1, 1, { pad: [1, 1] }), // pad > dil·(k − 1): input gradient via col2im
+  convGeom(1, 4, 7, 6, 5, 3, 3, { pad: [3, 2] }),
+  convGeom(1, 3, 9, 8, 4, 3, 3, { stride: [2, 1], pad: [1, 1] }),
+  convGeom(2, 6, 11, 10, 10, 3, 3, { pad: [1, 1], groups: 2 }), // 5 output channels per group: partial row blocks
 ];
 
 test('wasm and reference agree on random geometries (heap and JS arrays)', () => {
