@@ -8,3 +8,4 @@ export * from './nn/index.js';
 export * from './optim/index.js';
 export * from './io/index.js';
 export * from './parallel/index.js';
+export * from './io/npy.js';
