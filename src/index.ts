@@ -7,3 +7,4 @@ export * from './autograd/index.js';
 export * from './nn/index.js';
 export * from './optim/index.js';
 export * from './parallel/index.js';
+export * from './io/npy.js';

@@ -63,7 +63,8 @@ export function buildModel(kind: ModelKind, seed: number): Sequential {
     layers.push(new BatchNorm3d(2), new ReLU(), new Flatten(), new Linear(36, CLASSES, { generator }));
   } else if (kind === 'channelsLast') {
     // (N, H, W, C): a per-position Linear 3 → 4 on the last dim, then BN over that channel dim
-    layers.push(new Linear(3, 4, { generator }), new BatchNorm(4, { channelsLast: true }), new ReLU(), new Flatten(), new Linear(24, CLASSES, { generator }));
+    // (no bias: a bias right before BN has a gradient of exactly 0 in theory, pure rounding noise in float32)
+    layers.push(new Linear(3, 4, { bias: false, generator }), new BatchNorm(4, { channelsLast: true }), new ReLU(), new Flatten(), new Linear(24, CLASSES, { generator }));
   } else {
     const bn2 = kind === 'cnnAffineOff' ? { affine: false } : kind === 'cnnMomentumNull' ? { momentum: null } : {};
     layers.push(

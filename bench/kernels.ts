@@ -1,0 +1,95 @@
+// Batch-norm kernel throughput (GB/s of input) for both layouts, memcpy bandwidth and PyTorch's BatchNorm2d in the same run.
+import { fileURLToPath } from 'node:url';
+import { wasmKernels } from '../src/kernels/index.js';
+import type { BNGeom, KernelSet } from '../src/kernels/index.js';
+import { allocF32, heapPointer, release } from '../src/tensor/heap.js';
+import { Reporter, median, runPythonBench, timeIt } from './util.js';
+
+const SHAPES: ReadonlyArray<readonly [number, number, number, number]> = [
+  [8, 64, 56, 56],
+  [32, 256, 28, 28],
+];
+const LAYOUTS = ['nchw', 'nhwc'] as const;
+
+/** GB/s of a copy: bytes copied per second (a 100 MB TypedArray.set). */
+function memcpyGBs(): number {
+  const n = 25_000_000;
+  const a = new Float32Array(n).fill(1);
+  const b = new Float32Array(n);
+  const t = median(timeIt(() => b.set(a), { warmup: 2, samples: 9, maxSeconds: 10 }));
+  return (n * 4) / t / 1e9;
+}
+
+function fillRandom(a: Float32Array, seed: number): void {
+  let s = seed >>> 0;
+  for (let i = 0; i < a.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = s / 2 ** 31 - 1;
+  }
+}
+
+/** One training step's kernels on heap tensors, as SyncBN/BatchNorm2d run them on one worker. */
+function steps(K: KernelSet, g: BNGeom, x: Float32Array, y: Float32Array, dy: Float32Array, dx: Float32Array) {
+  const c = g.c;
+  const mean = new Float64Array(c), m2 = new Float64Array(c);
+  const gm = new Float64Array(c), vb = new Float64Array(c), vu = new Float64Array(c), inv = new Float64Array(c);
+  const sDy = new Float64Array(c), sDyXmu = new Float64Array(c);
+  const w = new Float32Array(c).fill(1), b = new Float32Array(c);
+  const rm = new Float32Array(c), rv = new Float32Array(c).fill(1);
+  const count = g.n * g.s;
+  const forward = (): void => {
+    K.batchNormStats(mean, m2, x, g);
+    K.batchNormGatherStats(gm, vb, vu, inv, [{ count, mean, m2 }], 1e-5);
+    K.batchNormElemt(y, x, gm, inv, w, b, g, false);
+    K.batchNormUpdateRunning(rm, rv, gm, vu, 0.1, 1);
+  };
+  const backward = (): void => {
+    K.batchNormBackwardReduce(sDy, sDyXmu, dy, x, gm, g, null);
+    K.batchNormBackwardElemt(dx, dy, x, gm, inv, w, sDy, sDyXmu, count, g, null);
+  };
+  forward();
+  return { forward, backward, both: (): void => (forward(), backward()) };
+}
+
+export async function run(rep: Reporter, _argv: string[]): Promise<void> {
+  const memcpy = memcpyGBs();
+  rep.report('kernels/memcpy', memcpy, 'GB/s', '100 MB TypedArray.set, bytes copied per second');
+  const ours = new Map<string, number>();
+  for (const shape of SHAPES) {
+    const [n, c, h, w] = shape;
+    const tag = shape.join('x');
+    const len = n * c * h * w;
+    const gb = (len * 4) / 1e9;
+    const x = allocF32(len), y = allocF32(len), dy = allocF32(len), dx = allocF32(len);
+    fillRandom(x, 1);
+    fillRandom(dy, 2);
+    for (const layout of LAYOUTS) {
+      const g: BNGeom = { n, c, s: h * w, channelsLast: layout === 'nhwc' };
+      const st = steps(wasmKernels, g, x, y, dy, dx);
+      const opts = { warmup: 2, samples: 11, maxSeconds: 6 };
+      for (const [what, fn] of [['bn_forward', st.forward], ['bn_backward', st.backward], ['bn_forward_backward', st.both]] as const) {
+        const v = gb / median(timeIt(fn, opts));
+        const name = `kernels/${what}/${layout}/${tag}`;
+        ours.set(name, v);
+        rep.report(name, v, 'GB/s');
+      }
+      rep.report(`kernels/bn_forward/${layout}/${tag}/vs_memcpy`, ours.get(`kernels/bn_forward/${layout}/${tag}`)! / memcpy, 'x', 'target ≥ 0.6');
+    }
+    for (const a of [x, y, dy, dx]) release(heapPointer(a));
+  }
+  const script = fileURLToPath(new URL('../../scripts/bench_torch_bn.py', import.meta.url));
+  let torch: ReturnType<typeof runPythonBench> = [];
+  try {
+    torch = runPythonBench(script, SHAPES.map((s) => s.join('x')));
+  } catch (e) {
+    rep.say(`PyTorch benchmark failed: ${(e as Error).message}`);
+  }
+  if (torch.length === 0) rep.say('PyTorch not found (python3 -c "import torch" fails): no torch/* figures or ratios');
+  for (const m of torch) rep.report(m.name, m.value, m.unit, 'PyTorch 1 thread, train mode');
+  for (const m of torch) {
+    const mine = ours.get(m.name.replace(/^torch\//, 'kernels/'));
+    if (mine === undefined) continue;
+    const target = m.name.includes('forward_backward') ? '≥ 2' : m.name.includes('bn_forward/nchw') ? '≥ 2' : m.name.includes('bn_forward/nhwc') ? '≥ 1' : '';
+    rep.report(`${m.name.replace(/^torch\//, 'kernels/')}/vs_torch`, mine / m.value, 'x', target ? `target ${target}` : '');
+  }
+}

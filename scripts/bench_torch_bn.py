@@ -1,0 +1,59 @@
+# PyTorch BatchNorm2d throughput (1 thread, train mode) for bench/kernels.ts: JSON lines {"name","value","unit"} in GB/s of input.
+import json
+import sys
+import time
+
+import torch
+
+torch.set_num_threads(1)
+SHAPES = [(8, 64, 56, 56), (32, 256, 28, 28)]
+
+
+def median_time(fn, samples=9, warmup=2):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(samples):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+def emit(name, value, unit='GB/s'):
+    print(json.dumps({'name': name, 'value': value, 'unit': unit}), flush=True)
+
+
+def main():
+    shapes = SHAPES if len(sys.argv) < 2 else [tuple(int(d) for d in s.split('x')) for s in sys.argv[1:]]
+    for shape in shapes:
+        n, c, h, w = shape
+        tag = 'x'.join(map(str, shape))
+        gb = n * c * h * w * 4 / 1e9
+        for layout, fmt in (('nchw', torch.contiguous_format), ('nhwc', torch.channels_last)):
+            bn = torch.nn.BatchNorm2d(c).train()
+            x = torch.randn(*shape).contiguous(memory_format=fmt)
+            dy = torch.randn(*shape).contiguous(memory_format=fmt)
+
+            def fwd():
+                with torch.no_grad():
+                    bn(x)
+
+            emit(f'torch/bn_forward/{layout}/{tag}', gb / median_time(fwd))
+            _, mean, invstd = torch.native_batch_norm(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, True, 0.1, 1e-5)[:3]
+
+            def bwd():
+                torch.ops.aten.native_batch_norm_backward(dy, x, bn.weight, bn.running_mean, bn.running_var, mean, invstd, True, 1e-5, [True, True, True])
+
+            emit(f'torch/bn_backward/{layout}/{tag}', gb / median_time(bwd))
+            xr = x.clone().requires_grad_(True)
+
+            def fwd_bwd():
+                bn(xr).backward(dy)
+
+            emit(f'torch/bn_forward_backward/{layout}/{tag}', gb / median_time(fwd_bwd))
+
+
+if __name__ == '__main__':
+    main()
