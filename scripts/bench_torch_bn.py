@@ -26,12 +26,15 @@ def emit(name, value, unit='GB/s'):
 
 
 def main():
-    shapes = SHAPES if len(sys.argv) < 2 else [tuple(int(d) for d in s.split('x')) for s in sys.argv[1:]]
+    # argv: [NxCxHxW ...] [nchw|nhwc ...]; default every shape and both layouts
+    shapes = [tuple(int(d) for d in a.split('x')) for a in sys.argv[1:] if 'x' in a] or SHAPES
+    layouts = [a for a in sys.argv[1:] if a in ('nchw', 'nhwc')] or ['nchw', 'nhwc']
     for shape in shapes:
         n, c, h, w = shape
         tag = 'x'.join(map(str, shape))
         gb = n * c * h * w * 4 / 1e9
-        for layout, fmt in (('nchw', torch.contiguous_format), ('nhwc', torch.channels_last)):
+        for layout in layouts:
+            fmt = torch.channels_last if layout == 'nhwc' else torch.contiguous_format
             bn = torch.nn.BatchNorm2d(c).train()
             x = torch.randn(*shape).contiguous(memory_format=fmt)
             dy = torch.randn(*shape).contiguous(memory_format=fmt)

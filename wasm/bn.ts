@@ -89,27 +89,50 @@ function sumsPlanes(x: usize, n: i32, c: i32, s: i32, shift: usize, s1: usize, s
 }
 
 function sumsRows(x: usize, rows: i32, c: i32, shift: usize, s1: usize, s2: usize): void {
+  // Rows r and r + half go together: two sequential streams, and each per-channel accumulator in
+  // memory is read and written once per two rows.
+  const half = rows >> 1;
+  const far = f4(<usize>half * c);
+  for (let r = 0; r < half; r++) sumsRowPair(x + f4(<usize>r * c), far, c, shift, s1, s2, true);
+  if (rows & 1) sumsRowPair(x + f4(<usize>(rows - 1) * c), 0, c, shift, s1, s2, false);
+}
+
+// @ts-ignore: decorator
+@inline function sumsRowPair(p: usize, far: usize, c: i32, shift: usize, s1: usize, s2: usize, pair: bool): void {
   const c4 = c & ~3;
-  for (let r = 0; r < rows; r++) {
-    const p = x + f4(<usize>r * c);
-    let ch = 0;
-    for (; ch < c4; ch += 4) {
-      const v = v128.load(p + f4(ch));
-      const k = shift + f8(ch);
-      const d0 = f64x2.sub(lo(v), v128.load(k));
-      const d1 = f64x2.sub(hi(v), v128.load(k, 16));
-      const a = s1 + f8(ch);
-      const q = s2 + f8(ch);
-      addTo2(a, d0);
-      addTo2(a + 16, d1);
-      addTo2(q, f64x2.mul(d0, d0));
-      addTo2(q + 16, f64x2.mul(d1, d1));
+  let ch = 0;
+  for (; ch < c4; ch += 4) {
+    const k = shift + f8(ch);
+    const K0 = v128.load(k), K1 = v128.load(k, 16);
+    const v = v128.load(p + f4(ch));
+    let d0 = f64x2.sub(lo(v), K0), d1 = f64x2.sub(hi(v), K1);
+    let q0 = f64x2.mul(d0, d0), q1 = f64x2.mul(d1, d1);
+    if (pair) {
+      const u = v128.load(p + far + f4(ch));
+      const e0 = f64x2.sub(lo(u), K0), e1 = f64x2.sub(hi(u), K1);
+      q0 = f64x2.add(q0, f64x2.mul(e0, e0));
+      q1 = f64x2.add(q1, f64x2.mul(e1, e1));
+      d0 = f64x2.add(d0, e0);
+      d1 = f64x2.add(d1, e1);
     }
-    for (; ch < c; ch++) {
-      const d = <f64>load<f32>(p + f4(ch)) - load<f64>(shift + f8(ch));
-      addTo(s1 + f8(ch), d);
-      addTo(s2 + f8(ch), d * d);
+    const a = s1 + f8(ch);
+    const q = s2 + f8(ch);
+    addTo2(a, d0);
+    addTo2(a + 16, d1);
+    addTo2(q, q0);
+    addTo2(q + 16, q1);
+  }
+  for (; ch < c; ch++) {
+    const kk = load<f64>(shift + f8(ch));
+    let d = <f64>load<f32>(p + f4(ch)) - kk;
+    let q = d * d;
+    if (pair) {
+      const e = <f64>load<f32>(p + far + f4(ch)) - kk;
+      d += e;
+      q += e * e;
     }
+    addTo(s1 + f8(ch), d);
+    addTo(s2 + f8(ch), q);
   }
 }
 
@@ -128,8 +151,11 @@ function sumsRows(x: usize, rows: i32, c: i32, shift: usize, s1: usize, s2: usiz
   return relu && y < 0 ? 0 : y;
 }
 
-export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, relu: i32): void {
-  if (cl) {
+export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, relu: i32, fast: i32): void {
+  if (cl && fast) {
+    if (relu) elemtRowsFast(out, x, cst, n * s, c, true);
+    else elemtRowsFast(out, x, cst, n * s, c, false);
+  } else if (cl) {
     if (relu) elemtRows(out, x, cst, n * s, c, true);
     else elemtRows(out, x, cst, n * s, c, false);
   } else {
@@ -182,6 +208,32 @@ export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i3
     for (; ch < c; ch++) {
       const q = cst + f4(ch);
       store<f32>(o + f4(ch), affine1(load<f32>(p + f4(ch)), load<f32>(q), load<f32>(q + c4), load<f32>(q + 2 * c4), load<f32>(q + 3 * c4), relu));
+    }
+  }
+}
+
+/**
+ * y = x·scale + shift (block 4: shift = β − μ·scale): two constants per channel instead of four. The
+ * caller picks it only when every |μ|·invstd ≤ 16, where rounding x·scale costs < 1e-6 of the output scale.
+ */
+// @ts-ignore: decorator
+@inline function elemtRowsFast(out: usize, x: usize, cst: usize, rows: i32, c: i32, relu: bool): void {
+  const c4 = f4((c + 3) & ~3);
+  const cv = c & ~3;
+  for (let r = 0; r < rows; r++) {
+    const off = f4(<usize>r * c);
+    const p = x + off;
+    const o = out + off;
+    let ch = 0;
+    for (; ch < cv; ch += 4) {
+      const q = cst + f4(ch);
+      const y = f32x4.add(f32x4.mul(v128.load(p + f4(ch)), v128.load(q + 2 * c4)), v128.load(q + 4 * c4));
+      v128.store(o + f4(ch), relu ? f32x4.max(y, ZERO4) : y);
+    }
+    for (; ch < c; ch++) {
+      const q = cst + f4(ch);
+      const y = load<f32>(p + f4(ch)) * load<f32>(q + 2 * c4) + load<f32>(q + 4 * c4);
+      store<f32>(o + f4(ch), relu && y < 0 ? 0 : y);
     }
   }
 }
@@ -251,29 +303,54 @@ export function bn_bwd_reduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize
 
 // @ts-ignore: decorator
 @inline function reduceRows(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, rows: i32, c: i32, useY: bool): void {
-  const cv = c & ~3;
-  for (let r = 0; r < rows; r++) {
-    const base = f4(<usize>r * c);
-    let ch = 0;
-    for (; ch < cv; ch += 4) {
-      const off = base + f4(ch);
-      const g = masked(v128.load(dy + off), y, off, useY);
-      const v = v128.load(x + off);
-      const m = mean + f8(ch);
-      const gl = lo(g), gh = hi(g);
-      const a = sumDy + f8(ch);
-      const b = sumDyXmu + f8(ch);
-      addTo2(a, gl);
-      addTo2(a + 16, gh);
-      addTo2(b, f64x2.mul(gl, f64x2.sub(lo(v), v128.load(m))));
-      addTo2(b + 16, f64x2.mul(gh, f64x2.sub(hi(v), v128.load(m, 16))));
+  // Rows r and r + half together, as in sumsRows.
+  const half = rows >> 1;
+  const far = f4(<usize>half * c);
+  for (let r = 0; r < half; r++) reduceRowPair(sumDy, sumDyXmu, dy, x, mean, y, f4(<usize>r * c), far, c, useY, true);
+  if (rows & 1) reduceRowPair(sumDy, sumDyXmu, dy, x, mean, y, f4(<usize>(rows - 1) * c), 0, c, useY, false);
+}
+
+// @ts-ignore: decorator
+@inline function reduceRowPair(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, base: usize, far: usize, c: i32, useY: bool, pair: bool): void {
+  const c4 = c & ~3;
+  let ch = 0;
+  for (; ch < c4; ch += 4) {
+    const m = mean + f8(ch);
+    const M0 = v128.load(m), M1 = v128.load(m, 16);
+    const off = base + f4(ch);
+    const g = masked(v128.load(dy + off), y, off, useY);
+    const v = v128.load(x + off);
+    let a0 = lo(g), a1 = hi(g);
+    let b0 = f64x2.mul(a0, f64x2.sub(lo(v), M0));
+    let b1 = f64x2.mul(a1, f64x2.sub(hi(v), M1));
+    if (pair) {
+      const off2 = off + far;
+      const h = masked(v128.load(dy + off2), y, off2, useY);
+      const u = v128.load(x + off2);
+      const h0 = lo(h), h1 = hi(h);
+      b0 = f64x2.add(b0, f64x2.mul(h0, f64x2.sub(lo(u), M0)));
+      b1 = f64x2.add(b1, f64x2.mul(h1, f64x2.sub(hi(u), M1)));
+      a0 = f64x2.add(a0, h0);
+      a1 = f64x2.add(a1, h1);
     }
-    for (; ch < c; ch++) {
-      const off = base + f4(ch);
-      const g = <f64>masked1(load<f32>(dy + off), y, off, useY);
-      addTo(sumDy + f8(ch), g);
-      addTo(sumDyXmu + f8(ch), g * (<f64>load<f32>(x + off) - load<f64>(mean + f8(ch))));
+    addTo2(sumDy + f8(ch), a0);
+    addTo2(sumDy + f8(ch) + 16, a1);
+    addTo2(sumDyXmu + f8(ch), b0);
+    addTo2(sumDyXmu + f8(ch) + 16, b1);
+  }
+  for (; ch < c; ch++) {
+    const mu = load<f64>(mean + f8(ch));
+    const off = base + f4(ch);
+    let g = <f64>masked1(load<f32>(dy + off), y, off, useY);
+    let gx = g * (<f64>load<f32>(x + off) - mu);
+    if (pair) {
+      const off2 = off + far;
+      const h = <f64>masked1(load<f32>(dy + off2), y, off2, useY);
+      gx += h * (<f64>load<f32>(x + off2) - mu);
+      g += h;
     }
+    addTo(sumDy + f8(ch), g);
+    addTo(sumDyXmu + f8(ch), gx);
   }
 }
 
@@ -290,8 +367,11 @@ export function bn_bwd_reduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize
   return ((g - md) - ((v - mh) - ml) * k) * a;
 }
 
-export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32): void {
-  if (cl) {
+export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, fast: i32): void {
+  if (cl && fast) {
+    if (y) bwdRowsFast(dx, dy, x, y, cst, n * s, c, true);
+    else bwdRowsFast(dx, dy, x, y, cst, n * s, c, false);
+  } else if (cl) {
     if (y) bwdRows(dx, dy, x, y, cst, n * s, c, true);
     else bwdRows(dx, dy, x, y, cst, n * s, c, false);
   } else {
@@ -343,6 +423,33 @@ export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usiz
       const q = cst + f4(ch);
       const g = masked1(load<f32>(dy + off), y, off, useY);
       store<f32>(dx + off, bwd1(g, load<f32>(x + off), load<f32>(q), load<f32>(q + c4), load<f32>(q + 2 * c4), load<f32>(q + 3 * c4), load<f32>(q + 4 * c4)));
+    }
+  }
+}
+
+/**
+ * dx = dy·a + x·b + d (blocks 5, 6, 7: a = γ·invstd, b = −a·k, d = a·(k·μ − mean(dy))): three constants
+ * per channel instead of five; picked only when every |μ|·invstd ≤ 16 (see elemtRowsFast).
+ */
+// @ts-ignore: decorator
+@inline function bwdRowsFast(dx: usize, dy: usize, x: usize, y: usize, cst: usize, rows: i32, c: i32, useY: bool): void {
+  const c4 = f4((c + 3) & ~3);
+  const cv = c & ~3;
+  for (let r = 0; r < rows; r++) {
+    const base = f4(<usize>r * c);
+    let ch = 0;
+    for (; ch < cv; ch += 4) {
+      const off = base + f4(ch);
+      const q = cst + f4(ch);
+      const g = masked(v128.load(dy + off), y, off, useY);
+      const t = f32x4.add(f32x4.mul(g, v128.load(q + 5 * c4)), f32x4.mul(v128.load(x + off), v128.load(q + 6 * c4)));
+      v128.store(dx + off, f32x4.add(t, v128.load(q + 7 * c4)));
+    }
+    for (; ch < c; ch++) {
+      const off = base + f4(ch);
+      const q = cst + f4(ch);
+      const g = masked1(load<f32>(dy + off), y, off, useY);
+      store<f32>(dx + off, (g * load<f32>(q + 5 * c4) + load<f32>(x + off) * load<f32>(q + 6 * c4)) + load<f32>(q + 7 * c4));
     }
   }
 }
