@@ -18,6 +18,11 @@ const ZERO4: v128 = f32x4.splat(0);
 @inline function hi(v: v128): v128 {
   return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 2, 3));
 }
+/** Two floats at `addr` as f64x2: a 64-bit load straight into the widening convert (no shuffle). */
+// @ts-ignore: decorator
+@inline function p2(addr: usize): v128 {
+  return f64x2.promote_low_f32x4(v128.load64_zero(addr));
+}
 // @ts-ignore: decorator
 @inline function hsum(v: v128): f64 {
   return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
@@ -60,12 +65,11 @@ function sumsPlanes(x: usize, n: i32, c: i32, s: i32, shift: usize, s1: usize, s
       let q0 = a0, q1 = a0, q2 = a0, q3 = a0;
       let j = 0;
       for (; j + 8 <= s; j += 8) {
-        const v0 = v128.load(p + f4(j));
-        const v1 = v128.load(p + f4(j), 16);
-        const d0 = f64x2.sub(lo(v0), K);
-        const d1 = f64x2.sub(hi(v0), K);
-        const d2 = f64x2.sub(lo(v1), K);
-        const d3 = f64x2.sub(hi(v1), K);
+        const pj = p + f4(j);
+        const d0 = f64x2.sub(p2(pj), K);
+        const d1 = f64x2.sub(p2(pj + 8), K);
+        const d2 = f64x2.sub(p2(pj + 16), K);
+        const d3 = f64x2.sub(p2(pj + 24), K);
         a0 = f64x2.add(a0, d0);
         a1 = f64x2.add(a1, d1);
         a2 = f64x2.add(a2, d2);
@@ -89,50 +93,49 @@ function sumsPlanes(x: usize, n: i32, c: i32, s: i32, shift: usize, s1: usize, s
 }
 
 function sumsRows(x: usize, rows: i32, c: i32, shift: usize, s1: usize, s2: usize): void {
-  // Rows r and r + half go together: two sequential streams, and each per-channel accumulator in
-  // memory is read and written once per two rows.
-  const half = rows >> 1;
-  const far = f4(<usize>half * c);
-  for (let r = 0; r < half; r++) sumsRowPair(x + f4(<usize>r * c), far, c, shift, s1, s2, true);
-  if (rows & 1) sumsRowPair(x + f4(<usize>(rows - 1) * c), 0, c, shift, s1, s2, false);
+  // Rows r, r + q, r + 2q, r + 3q go together (q = rows/4): four sequential streams, and each
+  // per-channel accumulator in memory is read and written once per four rows.
+  const q = rows >> 2;
+  const far = f4(<usize>q * c);
+  for (let r = 0; r < q; r++) sumsRowQuad(x + f4(<usize>r * c), far, c, shift, s1, s2, true);
+  for (let r = q << 2; r < rows; r++) sumsRowQuad(x + f4(<usize>r * c), 0, c, shift, s1, s2, false);
 }
 
 // @ts-ignore: decorator
-@inline function sumsRowPair(p: usize, far: usize, c: i32, shift: usize, s1: usize, s2: usize, pair: bool): void {
+@inline function sumsRowQuad(p: usize, far: usize, c: i32, shift: usize, s1: usize, s2: usize, quad: bool): void {
   const c4 = c & ~3;
   let ch = 0;
   for (; ch < c4; ch += 4) {
     const k = shift + f8(ch);
     const K0 = v128.load(k), K1 = v128.load(k, 16);
-    const v = v128.load(p + f4(ch));
-    let d0 = f64x2.sub(lo(v), K0), d1 = f64x2.sub(hi(v), K1);
+    const pc = p + f4(ch);
+    let d0 = f64x2.sub(p2(pc), K0), d1 = f64x2.sub(p2(pc + 8), K1);
     let q0 = f64x2.mul(d0, d0), q1 = f64x2.mul(d1, d1);
-    if (pair) {
-      const u = v128.load(p + far + f4(ch));
-      const e0 = f64x2.sub(lo(u), K0), e1 = f64x2.sub(hi(u), K1);
-      q0 = f64x2.add(q0, f64x2.mul(e0, e0));
-      q1 = f64x2.add(q1, f64x2.mul(e1, e1));
-      d0 = f64x2.add(d0, e0);
-      d1 = f64x2.add(d1, e1);
+    if (quad) {
+      const u = pc + far, w = pc + 2 * far, z = pc + 3 * far;
+      const e0 = f64x2.sub(p2(u), K0), e1 = f64x2.sub(p2(u + 8), K1);
+      const f0 = f64x2.sub(p2(w), K0), f1 = f64x2.sub(p2(w + 8), K1);
+      const g0 = f64x2.sub(p2(z), K0), g1 = f64x2.sub(p2(z + 8), K1);
+      q0 = f64x2.add(f64x2.add(q0, f64x2.mul(e0, e0)), f64x2.add(f64x2.mul(f0, f0), f64x2.mul(g0, g0)));
+      q1 = f64x2.add(f64x2.add(q1, f64x2.mul(e1, e1)), f64x2.add(f64x2.mul(f1, f1), f64x2.mul(g1, g1)));
+      d0 = f64x2.add(f64x2.add(d0, e0), f64x2.add(f0, g0));
+      d1 = f64x2.add(f64x2.add(d1, e1), f64x2.add(f1, g1));
     }
     const a = s1 + f8(ch);
-    const q = s2 + f8(ch);
+    const b = s2 + f8(ch);
     addTo2(a, d0);
     addTo2(a + 16, d1);
-    addTo2(q, q0);
-    addTo2(q + 16, q1);
+    addTo2(b, q0);
+    addTo2(b + 16, q1);
   }
   for (; ch < c; ch++) {
     const kk = load<f64>(shift + f8(ch));
-    let d = <f64>load<f32>(p + f4(ch)) - kk;
-    let q = d * d;
-    if (pair) {
-      const e = <f64>load<f32>(p + far + f4(ch)) - kk;
-      d += e;
-      q += e * e;
+    const n = quad ? 4 : 1;
+    for (let i = 0; i < n; i++) {
+      const d = <f64>load<f32>(p + <usize>i * far + f4(ch)) - kk;
+      addTo(s1 + f8(ch), d);
+      addTo(s2 + f8(ch), d * d);
     }
-    addTo(s1 + f8(ch), d);
-    addTo(s2 + f8(ch), q);
   }
 }
 
@@ -249,6 +252,14 @@ export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i3
   return useY && !(load<f32>(yp + off) > 0) ? 0 : dy;
 }
 
+/** dy lanes 0,1 (`half` 0) or 2,3 (`half` 8) at `off` as f64x2, masked by y > 0 when useY. */
+// @ts-ignore: decorator
+@inline function dy2(dy: usize, y: usize, off: usize, half: usize, useY: bool): v128 {
+  if (!useY) return p2(dy + off + half);
+  const g = masked(v128.load(dy + off), y, off, true);
+  return half == 0 ? lo(g) : hi(g);
+}
+
 export function bn_bwd_reduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, cl: i32): void {
   memory.fill(sumDy, 0, f8(c));
   memory.fill(sumDyXmu, 0, f8(c));
@@ -273,19 +284,17 @@ export function bn_bwd_reduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize
       let j = 0;
       for (; j + 8 <= s; j += 8) {
         const off = base + f4(j);
-        const g0 = masked(v128.load(dy + off), y, off, useY);
-        const g1 = masked(v128.load(dy + off, 16), y, off + 16, useY);
-        const v0 = v128.load(x + off);
-        const v1 = v128.load(x + off, 16);
-        const g0l = lo(g0), g0h = hi(g0), g1l = lo(g1), g1h = hi(g1);
+        const g0l = dy2(dy, y, off, 0, useY), g0h = dy2(dy, y, off, 8, useY);
+        const g1l = dy2(dy, y, off + 16, 0, useY), g1h = dy2(dy, y, off + 16, 8, useY);
+        const xo = x + off;
         a0 = f64x2.add(a0, g0l);
         a1 = f64x2.add(a1, g0h);
         a2 = f64x2.add(a2, g1l);
         a3 = f64x2.add(a3, g1h);
-        b0 = f64x2.add(b0, f64x2.mul(g0l, f64x2.sub(lo(v0), M)));
-        b1 = f64x2.add(b1, f64x2.mul(g0h, f64x2.sub(hi(v0), M)));
-        b2 = f64x2.add(b2, f64x2.mul(g1l, f64x2.sub(lo(v1), M)));
-        b3 = f64x2.add(b3, f64x2.mul(g1h, f64x2.sub(hi(v1), M)));
+        b0 = f64x2.add(b0, f64x2.mul(g0l, f64x2.sub(p2(xo), M)));
+        b1 = f64x2.add(b1, f64x2.mul(g0h, f64x2.sub(p2(xo + 8), M)));
+        b2 = f64x2.add(b2, f64x2.mul(g1l, f64x2.sub(p2(xo + 16), M)));
+        b3 = f64x2.add(b3, f64x2.mul(g1h, f64x2.sub(p2(xo + 24), M)));
       }
       let t1 = hsum(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)));
       let t2 = hsum(f64x2.add(f64x2.add(b0, b1), f64x2.add(b2, b3)));
@@ -318,18 +327,14 @@ export function bn_bwd_reduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize
     const m = mean + f8(ch);
     const M0 = v128.load(m), M1 = v128.load(m, 16);
     const off = base + f4(ch);
-    const g = masked(v128.load(dy + off), y, off, useY);
-    const v = v128.load(x + off);
-    let a0 = lo(g), a1 = hi(g);
-    let b0 = f64x2.mul(a0, f64x2.sub(lo(v), M0));
-    let b1 = f64x2.mul(a1, f64x2.sub(hi(v), M1));
+    let a0 = dy2(dy, y, off, 0, useY), a1 = dy2(dy, y, off, 8, useY);
+    let b0 = f64x2.mul(a0, f64x2.sub(p2(x + off), M0));
+    let b1 = f64x2.mul(a1, f64x2.sub(p2(x + off + 8), M1));
     if (pair) {
       const off2 = off + far;
-      const h = masked(v128.load(dy + off2), y, off2, useY);
-      const u = v128.load(x + off2);
-      const h0 = lo(h), h1 = hi(h);
-      b0 = f64x2.add(b0, f64x2.mul(h0, f64x2.sub(lo(u), M0)));
-      b1 = f64x2.add(b1, f64x2.mul(h1, f64x2.sub(hi(u), M1)));
+      const h0 = dy2(dy, y, off2, 0, useY), h1 = dy2(dy, y, off2, 8, useY);
+      b0 = f64x2.add(b0, f64x2.mul(h0, f64x2.sub(p2(x + off2), M0)));
+      b1 = f64x2.add(b1, f64x2.mul(h1, f64x2.sub(p2(x + off2 + 8), M1)));
       a0 = f64x2.add(a0, h0);
       a1 = f64x2.add(a1, h1);
     }
@@ -374,14 +379,17 @@ export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usiz
   } else if (cl) {
     if (y) bwdRows(dx, dy, x, y, cst, n * s, c, true);
     else bwdRows(dx, dy, x, y, cst, n * s, c, false);
+  } else if (fast) {
+    if (y) bwdPlanes(dx, dy, x, y, cst, n, c, s, true, true);
+    else bwdPlanes(dx, dy, x, y, cst, n, c, s, false, true);
   } else {
-    if (y) bwdPlanes(dx, dy, x, y, cst, n, c, s, true);
-    else bwdPlanes(dx, dy, x, y, cst, n, c, s, false);
+    if (y) bwdPlanes(dx, dy, x, y, cst, n, c, s, true, false);
+    else bwdPlanes(dx, dy, x, y, cst, n, c, s, false, false);
   }
 }
 
 // @ts-ignore: decorator
-@inline function bwdPlanes(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, useY: bool): void {
+@inline function bwdPlanes(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, useY: bool, fast: bool): void {
   const c4 = f4((c + 3) & ~3);
   for (let i = 0; i < n; i++) {
     for (let ch = 0; ch < c; ch++) {
@@ -389,13 +397,21 @@ export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usiz
       const q = cst + f4(ch);
       const mh1 = load<f32>(q), ml1 = load<f32>(q + c4), k1 = load<f32>(q + 2 * c4), md1 = load<f32>(q + 3 * c4), a1 = load<f32>(q + 4 * c4);
       const mh = f32x4.splat(mh1), ml = f32x4.splat(ml1), k = f32x4.splat(k1), md = f32x4.splat(md1), a = f32x4.splat(a1);
+      const fa = f32x4.splat(load<f32>(q + 5 * c4)), fb = f32x4.splat(load<f32>(q + 6 * c4)), fd = f32x4.splat(load<f32>(q + 7 * c4));
       let j = 0;
       for (; j + 8 <= s; j += 8) {
         const off = base + f4(j);
         const g0 = masked(v128.load(dy + off), y, off, useY);
         const g1 = masked(v128.load(dy + off, 16), y, off + 16, useY);
-        v128.store(dx + off, bwd(g0, v128.load(x + off), mh, ml, k, md, a));
-        v128.store(dx + off, bwd(g1, v128.load(x + off, 16), mh, ml, k, md, a), 16);
+        const v0 = v128.load(x + off);
+        const v1 = v128.load(x + off, 16);
+        if (fast) {
+          v128.store(dx + off, f32x4.add(f32x4.add(f32x4.mul(g0, fa), f32x4.mul(v0, fb)), fd));
+          v128.store(dx + off, f32x4.add(f32x4.add(f32x4.mul(g1, fa), f32x4.mul(v1, fb)), fd), 16);
+        } else {
+          v128.store(dx + off, bwd(g0, v0, mh, ml, k, md, a));
+          v128.store(dx + off, bwd(g1, v1, mh, ml, k, md, a), 16);
+        }
       }
       for (; j < s; j++) {
         const off = base + f4(j);
