@@ -103,13 +103,7 @@ export function directBackwardWeight(dwt: usize, dy: usize, x: usize, scratch: u
     for (let s = 0; s < gN; s++) {
       fillPadded(xp, x + (<usize>((s * gC + g * C) * gH * gW) << 2));
       const yg = dy + (<usize>((s * gO + g * O) * P) << 2);
-      for (let o = 0; o < O; o++) {
-        for (let oh = 0; oh < gOutH; oh++) {
-          const src = yg + (<usize>(o * P + oh * gOutW) << 2);
-          const dst = dyT + (<usize>(oh * Wp * ogp + o) << 2);
-          for (let ow = 0; ow < gOutW; ow++) store<f32>(dst + <usize>ow * ldt, load<f32>(src + (<usize>ow << 2)));
-        }
-      }
+      transposeRows(dyT, yg, O, Wp, ogp);
       for (let q0 = 0; q0 < Q; q0 += QB) {
         const qc = min(QB, Q - q0);
         const qoff = <usize>q0 << 2;
@@ -128,5 +122,42 @@ export function directBackwardWeight(dwt: usize, dy: usize, x: usize, scratch: u
       }
     }
     addTransposed(dwt + (<usize>(g * O * K) << 2), acc, O, K, ogp);
+  }
+}
+
+/**
+ * dyT[(oh·Wp + ow)·ogp + o] = dy[o][oh][ow]: 4×4 blocks transposed in registers (two shuffle stages),
+ * scalar for the leftover channels and columns.
+ */
+function transposeRows(dyT: usize, yg: usize, O: i32, Wp: i32, ogp: i32): void {
+  const P = gOutH * gOutW, ldt = <usize>ogp << 2, ldy = <usize>P << 2;
+  const O4 = O & ~3, W4 = gOutW & ~3;
+  for (let oh = 0; oh < gOutH; oh++) {
+    const drow = dyT + <usize>(oh * Wp) * ldt;
+    const srow = yg + (<usize>(oh * gOutW) << 2);
+    for (let o = 0; o < O4; o += 4) {
+      const s0 = srow + <usize>o * ldy;
+      for (let ow = 0; ow < W4; ow += 4) {
+        const src = s0 + (<usize>ow << 2);
+        const r0 = v128.load(src), r1 = v128.load(src + ldy), r2 = v128.load(src + 2 * ldy), r3 = v128.load(src + 3 * ldy);
+        const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+        const dst = drow + <usize>ow * ldt + (<usize>o << 2);
+        v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+        v128.store(dst + ldt, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+        v128.store(dst + 2 * ldt, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+        v128.store(dst + 3 * ldt, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+      }
+      for (let ow = W4; ow < gOutW; ow++) {
+        for (let r = 0; r < 4; r++) {
+          store<f32>(drow + <usize>ow * ldt + (<usize>(o + r) << 2), load<f32>(s0 + <usize>r * ldy + (<usize>ow << 2)));
+        }
+      }
+    }
+    for (let o = O4; o < O; o++) {
+      for (let ow = 0; ow < gOutW; ow++) {
+        store<f32>(drow + <usize>ow * ldt + (<usize>o << 2), load<f32>(srow + <usize>o * ldy + (<usize>ow << 2)));
+      }
+    }
   }
 }

@@ -124,6 +124,15 @@ export function blockStrided(
  */
 export function packPanel(kc: i32, nr: i32, b: usize, ps: usize, js: usize, dst0: usize): usize {
   const panel = dst0 == 0 ? BPACK : dst0;
+  if (nr == 8 && js == 4) {
+    for (let p = 0; p < kc; p++) {
+      const dst = panel + (<usize>p << 5);
+      const src = b + <usize>p * ps;
+      v128.store(dst, v128.load(src));
+      v128.store(dst, v128.load(src, 16), 16);
+    }
+    return panel;
+  }
   for (let p = 0; p < kc; p++) {
     const dst = panel + (<usize>p << 5);
     const src = b + <usize>p * ps;
@@ -158,7 +167,9 @@ export function sgemm(
       const nr = min(8, n - j);
       let bp = b + <usize>p0 * bps + <usize>j * bjs;
       let ldb = bps;
-      if (transB || nr < 8) {
+      // Pack when B is not 8 contiguous floats per row, or when enough row blocks reuse the contiguous copy
+      // (strided rows of a wide B touch a new cache line and TLB page per step).
+      if (transB || nr < 8 || m >= 16) {
         bp = packPanel(kc, nr, bp, bps, bjs, 0);
         ldb = 32;
       }

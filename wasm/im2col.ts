@@ -57,12 +57,20 @@ function columns(toCol: bool, col: usize, ldcol: usize, xg: usize, p0: i32, pb: 
                 moveF32(src + (<usize>(iw0 + lo) << 2), dst + (<usize>lo << 2), hi - lo, true);
               }
             } else {
-              for (let t = 0; t < seg; t++) {
-                const iw = iw0 + t * gSw;
-                const d = dst + (<usize>t << 2);
-                const ok = iw >= 0 && iw < w;
-                if (toCol) store<f32>(d, ok ? load<f32>(src + (<usize>iw << 2)) : 0);
-                else if (ok) store<f32>(src + (<usize>iw << 2), load<f32>(src + (<usize>iw << 2)) + load<f32>(d));
+              // valid t: 0 ≤ iw0 + t·sw < w, i.e. ⌈−iw0/sw⌉ ≤ t < ⌈(w − iw0)/sw⌉
+              const lo = min(max(ceilDiv(-iw0, gSw), 0), seg);
+              const hi = max(min(ceilDiv(w - iw0, gSw), seg), lo);
+              const s0 = src + (<usize>(iw0 + lo * gSw) << 2);
+              const d0 = dst + (<usize>lo << 2);
+              if (toCol) {
+                zeroF32(dst, lo);
+                gatherStrided(d0, s0, hi - lo, gSw);
+                zeroF32(dst + (<usize>hi << 2), seg - hi);
+              } else {
+                for (let t = 0; t < hi - lo; t++) {
+                  const xs = s0 + (<usize>(t * gSw) << 2);
+                  store<f32>(xs, load<f32>(xs) + load<f32>(d0 + (<usize>t << 2)));
+                }
               }
             }
           }
@@ -73,6 +81,25 @@ function columns(toCol: bool, col: usize, ldcol: usize, xg: usize, p0: i32, pb: 
       }
     }
   }
+}
+
+/** ⌈a/b⌉ for b > 0 and any sign of a. */
+// @ts-ignore: decorator
+@inline function ceilDiv(a: i32, b: i32): i32 {
+  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+/** dst[t] = src[t·stride] for t < n; stride 2 takes the even lanes of two vectors per four outputs. */
+function gatherStrided(dst: usize, src: usize, n: i32, stride: i32): void {
+  let t = 0;
+  if (stride == 2) {
+    // reads src[0 .. 2n − 1) only: the last vector pair would read one float past, so stop a group early
+    for (; t + 4 < n; t += 4) {
+      const s = src + (<usize>t << 3);
+      v128.store(dst + (<usize>t << 2), v128.shuffle<f32>(v128.load(s), v128.load(s, 16), 0, 2, 4, 6));
+    }
+  }
+  for (; t < n; t++) store<f32>(dst + (<usize>t << 2), load<f32>(src + (<usize>(t * stride) << 2)));
 }
 
 /** Per block: out_g[og × pb] = bias + W_g[og × K] · col[K × pb]. */
