@@ -15,8 +15,14 @@ export function conv_geometry(
   setGeometry(n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, outH, outW);
 }
 
+let im2colOnly = false;
+/** Benchmarks only: 1 forces the im2col path for every stride (to compare it with the direct path). */
+export function conv_force_im2col(on: i32): void {
+  im2colOnly = on != 0;
+}
+
 // @ts-ignore: decorator
-@inline function stride1(): bool { return gSh == 1 && gSw == 1; }
+@inline function stride1(): bool { return gSh == 1 && gSw == 1 && !im2colOnly; }
 
 /** The input gradient of a stride-1 conv is a stride-1 conv of dy with flipped, transposed weights when pad ≤ dil·(k − 1). */
 // @ts-ignore: decorator
