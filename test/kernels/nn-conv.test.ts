@@ -74,6 +74,8 @@ const GEOMS: ConvGeom[] = [
   convGeom(1, 4, 7, 6, 5, 3, 3, { pad: [3, 2] }),
   convGeom(1, 3, 9, 8, 4, 3, 3, { stride: [2, 1], pad: [1, 1] }),
   convGeom(2, 6, 11, 10, 10, 3, 3, { pad: [1, 1], groups: 2 }), // 5 output channels per group: partial row blocks
+  convGeom(2, 4, 9, 19, 4, 3, 3, { pad: [2, 2], dil: [2, 2], groups: 4 }), // depthwise, dilated, 16 + 3 columns
+  convGeom(1, 4, 6, 6, 8, 3, 3, { pad: [1, 1], groups: 4 }), // channel multiplier 2 (not the depthwise loop)
 ];
 
 test('wasm and reference agree on random geometries (heap and JS arrays)', () => {
