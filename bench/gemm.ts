@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { wasmKernels } from '../src/kernels/index.js';
 import type { ConvGeom, KernelSet } from '../src/kernels/index.js';
 import { allocF32, heapPointer, release } from '../src/tensor/heap.js';
+import { wasm } from '../src/kernels/wasm/instance.js';
 import { Reporter, runPythonBench, timeIt } from './util.js';
 
 // Best of N (not the median): the machine is shared, and the fastest run is the one least disturbed by
@@ -99,6 +100,15 @@ export async function run(rep: Reporter, argv: string[]): Promise<void> {
     rep.report(`kernels/conv2d_bwd_input_gflops/${s.label}`, f / t.bwdInput, 'GFLOP/s', `${(t.bwdInput * 1e3).toFixed(2)} ms`);
     rep.report(`kernels/conv2d_bwd_weight_gflops/${s.label}`, f / t.bwdWeight, 'GFLOP/s', `${(t.bwdWeight * 1e3).toFixed(2)} ms`);
     rep.report(`kernels/conv2d_bwd_gflops/${s.label}`, (2 * f) / (t.bwdInput + t.bwdWeight), 'GFLOP/s');
+    // The same shape through the im2col path (what stride ≠ 1 uses), to show what the direct path buys.
+    wasm.conv_force_im2col!(1);
+    try {
+      const c = timeConv(wasmKernels, g, 2);
+      rep.report(`kernels/conv2d_fwd_gflops/${s.label}/im2col`, f / c.fwd, 'GFLOP/s');
+      rep.report(`kernels/conv2d_bwd_gflops/${s.label}/im2col`, (2 * f) / (c.bwdInput + c.bwdWeight), 'GFLOP/s');
+    } finally {
+      wasm.conv_force_im2col!(0);
+    }
   }
   // The tiny CNN's convolution work per training step: conv1 forward + weight gradient (the image needs no
   // gradient), conv2 forward + both gradients.

@@ -2,6 +2,7 @@
 import { setGeometry, gN, gC, gH, gW, gO, gKh, gKw, gSh, gSw, gPh, gPw, gDh, gDw, gG, gOutH, gOutW, cg, og, plane } from "./convgeom";
 import { im2colScratch, im2colForward, im2colBackwardInput, im2colBackwardWeight } from "./im2col";
 import { directScratch, directForward, directBackwardWeight } from "./direct";
+import { depthwiseForward, depthwiseBackwardWeight } from "./depthwise";
 import { sumF32 } from "./simd";
 
 // Protocol: conv_geometry(...) once, then conv2d_scratch_bytes(which) to size the scratch block (the caller
@@ -15,8 +16,14 @@ export function conv_geometry(
   setGeometry(n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, outH, outW);
 }
 
+let im2colOnly = false;
+/** Benchmarks only: 1 forces the im2col path for every stride (to compare it with the direct path). */
+export function conv_force_im2col(on: i32): void {
+  im2colOnly = on != 0;
+}
+
 // @ts-ignore: decorator
-@inline function stride1(): bool { return gSh == 1 && gSw == 1; }
+@inline function stride1(): bool { return gSh == 1 && gSw == 1 && !im2colOnly; }
 
 /** The input gradient of a stride-1 conv is a stride-1 conv of dy with flipped, transposed weights when pad ≤ dil·(k − 1). */
 // @ts-ignore: decorator
@@ -46,8 +53,13 @@ export function conv2d_scratch_bytes(which: i32): i32 {
   return stride1() ? directScratch(which) : im2colScratch(which);
 }
 
+/** One input and one output channel per group: the depthwise loops beat the 4-row GEMM tile. */
+// @ts-ignore: decorator
+@inline function depthwise(): bool { return cg() == 1 && og() == 1; }
+
 export function conv2d_forward(out: usize, x: usize, wt: usize, bias: usize, scratch: usize): void {
-  if (stride1()) directForward(out, x, wt, bias, scratch);
+  if (stride1() && depthwise()) depthwiseForward(out, x, wt, bias, scratch);
+  else if (stride1()) directForward(out, x, wt, bias, scratch);
   else im2colForward(out, x, wt, bias, scratch);
 }
 
@@ -68,13 +80,15 @@ export function conv2d_backward_input(dx: usize, dy: usize, wt: usize, scratch: 
         }
   const weights = <usize>(gC * O * kk) << 2;
   swapToTransposed();
-  directForward(dx, dy, scratch, 0, scratch + weights);
+  if (depthwise()) depthwiseForward(dx, dy, scratch, 0, scratch + weights);
+  else directForward(dx, dy, scratch, 0, scratch + weights);
   restore();
 }
 
 /** dw += Σ dy·x (accumulates); dbias[o] += Σ dy[·, o, ·, ·] in float64 when dbias ≠ 0. */
 export function conv2d_backward_weight(dwt: usize, dbias: usize, dy: usize, x: usize, scratch: usize): void {
-  if (stride1()) directBackwardWeight(dwt, dy, x, scratch);
+  if (stride1() && depthwise()) depthwiseBackwardWeight(dwt, dy, x, scratch);
+  else if (stride1()) directBackwardWeight(dwt, dy, x, scratch);
   else im2colBackwardWeight(dwt, dy, x, scratch);
   if (dbias == 0) return;
   const P = plane();

@@ -141,12 +141,12 @@ export function packPanel(kc: i32, nr: i32, b: usize, ps: usize, js: usize, dst0
   return panel;
 }
 
-/** C[M×N] = alpha·op(A)·op(B) + beta·C, all row-major (BLAS semantics: beta = 0 never reads C). */
+/** C[M×N] = alpha·op(A)·op(B) + beta·C, all row-major (BLAS semantics: beta = 0 never reads C, alpha = 0 never reads A, B). */
 export function sgemm(
   c: usize, a: usize, b: usize, m: i32, n: i32, k: i32, transA: bool, transB: bool, alpha: f32, beta: f32,
 ): void {
   if (m <= 0 || n <= 0) return;
-  if (k <= 0) {
+  if (k <= 0 || alpha == 0) {
     for (let i = 0; i < m * n; i++) {
       const p = c + (<usize>i << 2);
       store<f32>(p, beta == 0 ? 0 : beta * load<f32>(p));
