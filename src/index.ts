@@ -6,3 +6,6 @@ export * from './tensor/index.js';
 export * from './autograd/index.js';
 export * from './nn/index.js';
 export * from './optim/index.js';
+export * from './io/index.js';
+export * from './parallel/index.js';
+export * from './io/npy.js';

@@ -146,29 +146,26 @@ export function upsample_bilinear(backward: bool, out: usize, x: usize, planes: 
 
 /** op 0: out = a + b; 1: out = a·alpha + b (axpy with out = b); 2: out = a·alpha; 3: out = max(a, 0); 4: out = b where a > 0 else 0. */
 export function elementwise(op: i32, out: usize, a: usize, b: usize, alpha: f32, n: i32): void {
+  // One loop per op (the op test stays out of the loop); f32x4.max and f32.max propagate NaN like torch.relu.
   const va = f32x4.splat(alpha);
   const zero = f32x4.splat(0);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    const x = v128.load(a + o);
-    let r: v128;
-    if (op == 0) r = f32x4.add(x, v128.load(b + o));
-    else if (op == 1) r = f32x4.add(v128.load(b + o), f32x4.mul(va, x));
-    else if (op == 2) r = f32x4.mul(x, va);
-    else if (op == 3) r = f32x4.max(x, zero);
-    else r = v128.and(v128.load(b + o), f32x4.gt(x, zero));
-    v128.store(out + o, r);
-  }
-  for (; i < n; i++) {
-    const o = <usize>i << 2;
-    const x = load<f32>(a + o);
-    let r: f32;
-    if (op == 0) r = x + load<f32>(b + o);
-    else if (op == 1) r = load<f32>(b + o) + alpha * x;
-    else if (op == 2) r = x * alpha;
-    else if (op == 3) r = max<f32>(x, 0); // f32.max propagates NaN
-    else r = x > 0 ? load<f32>(b + o) : 0;
-    store<f32>(out + o, r);
+  const n4 = <usize>(n & ~3) << 2;
+  const end = <usize>n << 2;
+  let o: usize = 0;
+  if (op == 0) {
+    for (; o < n4; o += 16) v128.store(out + o, f32x4.add(v128.load(a + o), v128.load(b + o)));
+    for (; o < end; o += 4) store<f32>(out + o, load<f32>(a + o) + load<f32>(b + o));
+  } else if (op == 1) {
+    for (; o < n4; o += 16) v128.store(out + o, f32x4.add(v128.load(b + o), f32x4.mul(va, v128.load(a + o))));
+    for (; o < end; o += 4) store<f32>(out + o, load<f32>(b + o) + alpha * load<f32>(a + o));
+  } else if (op == 2) {
+    for (; o < n4; o += 16) v128.store(out + o, f32x4.mul(v128.load(a + o), va));
+    for (; o < end; o += 4) store<f32>(out + o, load<f32>(a + o) * alpha);
+  } else if (op == 3) {
+    for (; o < n4; o += 16) v128.store(out + o, f32x4.max(v128.load(a + o), zero));
+    for (; o < end; o += 4) store<f32>(out + o, max<f32>(load<f32>(a + o), 0));
+  } else {
+    for (; o < n4; o += 16) v128.store(out + o, v128.and(v128.load(b + o), f32x4.gt(v128.load(a + o), zero)));
+    for (; o < end; o += 4) store<f32>(out + o, load<f32>(a + o) > 0 ? load<f32>(b + o) : 0);
   }
 }

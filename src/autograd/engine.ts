@@ -65,6 +65,26 @@ function accumulate(slot: Tensor | null, g: Tensor, mark: number): Tensor {
   return s;
 }
 
+// Data-parallel hooks (DDP): after a leaf's gradient is accumulated, and once at the end of a backward.
+const gradHooks = new WeakMap<Tensor, ((t: Tensor) => void)[]>();
+const callbacks: (() => void)[] = [];
+
+/** Call `fn(t)` each time backward accumulates a gradient into leaf `t`. Returns the remover. */
+export function registerGradAccumulatedHook(t: Tensor, fn: (t: Tensor) => void): () => void {
+  let hooks = gradHooks.get(t);
+  if (hooks === undefined) gradHooks.set(t, (hooks = []));
+  hooks.push(fn);
+  return () => {
+    const i = hooks.indexOf(fn);
+    if (i >= 0) hooks.splice(i, 1);
+  };
+}
+
+/** Run `fn` once, when the current (or next) backward pass has finished every node. */
+export function queueBackwardCallback(fn: () => void): void {
+  callbacks.push(fn);
+}
+
 export function runBackward(root: Tensor, grad: Tensor | undefined, opts: BackwardOptions): void {
   if (!root.requiresGrad) {
     throw new StateError(`backward: tensor ${fmtShape(root.shape)} does not require grad and has no grad function (was it computed inside noGrad, or from inputs that do not require grad?)`);
@@ -106,13 +126,18 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, opts: Backwa
         if (o.size !== inp.size) throw new Error(`internal: ${node.name} produced grad ${fmtShape(o.shape)} for input ${fmtShape(inp.shape)}`);
         const fn = inp.gradFn;
         if (fn !== null) fn.grad = accumulate(fn.grad, o, mark);
-        else if (inp.requiresGrad) inp.grad = accumulate(inp.grad, o, mark);
+        else if (inp.requiresGrad) {
+          inp.grad = accumulate(inp.grad, o, mark);
+          const hooks = gradHooks.get(inp);
+          if (hooks !== undefined) for (const h of hooks) h(inp);
+        }
       }
       // Whatever was not moved into a slot is garbage now (dispose is idempotent for repeats).
       for (const o of outs) if (o != null && o.mark !== mark) o.dispose();
       if (dy.mark !== mark) dy.dispose();
       if (!retain) freeNode(node, root);
     }
+    for (let cb = callbacks.shift(); cb !== undefined; cb = callbacks.shift()) cb();
   } finally {
     for (const node of nodes) {
       if (node.grad !== null) {

@@ -87,13 +87,17 @@ export function exchangeForwardStats(
 /**
  * A rank whose forward failed before its statistics were ready still joins the exchange (sending
  * the failure marker), so the other ranks fail at once naming it, instead of waiting for a timeout.
- * Then rethrows `error` here. Communication errors during this are dropped in favour of `error`.
+ * Then rethrows `error` here, its message prefixed with the layer and rank (type kept). Communication
+ * errors during this are dropped in favour of `error`.
  */
 export function reportForwardFailure(site: SyncSite, error: unknown): never {
   try {
     site.group.allGatherSync(new Float64Array([FAILED]), { tag: site.tag, timeoutMs: site.timeoutMs });
   } catch {
     // the original error is the one worth reporting
+  }
+  if (error instanceof Error && !error.message.startsWith('SyncBatchNorm ')) {
+    error.message = `SyncBatchNorm '${site.tag}' forward on ${rankName(site.group, site.group.rank)}: ${error.message}`;
   }
   throw error;
 }

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, Placer, assertClose, convGeom, dot, loadFixtures, randn } from './nn-util.js';
-import { referenceKernels } from '../../src/kernels/index.js';
+import { referenceKernels, wasmKernels } from '../../src/kernels/index.js';
+import { heapStats } from '../../src/tensor/heap.js';
 import type { ConvGeom, KernelSet } from '../../src/kernels/index.js';
 
 const fx = loadFixtures();
@@ -68,6 +69,13 @@ const GEOMS: ConvGeom[] = [
   convGeom(1, 1, 1, 1, 1, 1, 1),
   convGeom(1, 4, 3, 3, 2, 3, 3),
   convGeom(0, 4, 5, 5, 4, 3, 3, { pad: [1, 1] }),
+  convGeom(1, 32, 6, 5, 12, 3, 3, { pad: [1, 1] }), // K = 288: the direct forward splits the reduction
+  convGeom(2, 3, 5, 6, 4, 1, 1, { pad: [1, 1] }), // pad > dil·(k − 1): input gradient via col2im
+  convGeom(1, 4, 7, 6, 5, 3, 3, { pad: [3, 2] }),
+  convGeom(1, 3, 9, 8, 4, 3, 3, { stride: [2, 1], pad: [1, 1] }),
+  convGeom(2, 6, 11, 10, 10, 3, 3, { pad: [1, 1], groups: 2 }), // 5 output channels per group: partial row blocks
+  convGeom(2, 4, 9, 19, 4, 3, 3, { pad: [2, 2], dil: [2, 2], groups: 4 }), // depthwise, dilated, 16 + 3 columns
+  convGeom(1, 4, 6, 6, 8, 3, 3, { pad: [1, 1], groups: 4 }), // channel multiplier 2 (not the depthwise loop)
 ];
 
 test('wasm and reference agree on random geometries (heap and JS arrays)', () => {
@@ -139,4 +147,23 @@ test('reference: finite differences in float64 confirm the gradients of L = ⟨c
   check(x, r.dx, 'dx');
   check(w, r.dw, 'dw');
   check(b, r.db!, 'dbias');
+});
+
+test('wasm conv reuses its scratch: repeated steps over the same shapes do not grow the heap', () => {
+  const shapes = [GEOMS[0]!, GEOMS[1]!, GEOMS[8]!, GEOMS[13]!];
+  const step = (): void => {
+    for (const [gi, g] of shapes.entries()) {
+      const x = randn(g.n * g.cIn * g.h * g.w, gi);
+      const w = randn(g.cOut * (g.cIn / g.groups) * g.kh * g.kw, gi + 1);
+      const dy = randn(g.n * g.cOut * g.outH * g.outW, gi + 2);
+      runConv(wasmKernels, 'heap', g, x, w, null, dy, new Float32Array(w.length), null);
+      runConv(wasmKernels, 'js', g, x, w, null, dy, new Float32Array(w.length), null);
+    }
+  };
+  step();
+  const before = heapStats();
+  for (let i = 0; i < 5; i++) step();
+  const after = heapStats();
+  assert.equal(after.reservedBytes, before.reservedBytes);
+  assert.equal(after.liveBytes, before.liveBytes);
 });

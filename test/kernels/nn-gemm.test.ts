@@ -32,7 +32,7 @@ for (const kset of BACKENDS) {
       }
     });
 
-    test(`${kset.name}/${where}: gemm with beta = 0 overwrites C (NaN in C does not leak); empty sizes are no-ops`, () => {
+    test(`${kset.name}/${where}: gemm BLAS edges: beta = 0 overwrites C, alpha = 0 reads no A/B, k = 0 scales C, empty sizes are no-ops`, () => {
       const pl = new Placer(where);
       const m = 5, n = 9, k = 4;
       const a = randn(m * k, 7);
@@ -40,6 +40,10 @@ for (const kset of BACKENDS) {
       const c = pl.put(new Float32Array(m * n).fill(NaN));
       kset.gemm(c, pl.put(a), pl.put(b), m, n, k, false, false, 1, 0);
       assertClose(c, naiveGemm(a, b, m, n, k, false, false), k, 'beta=0');
+      // alpha = 0: C = beta·C without reading A or B (NaN there does not leak).
+      const c1 = pl.put(new Float32Array([1, -2, 4, 8]));
+      kset.gemm(c1, pl.put(new Float32Array(6).fill(NaN)), pl.put(new Float32Array(6).fill(NaN)), 2, 2, 3, false, false, 0, 0.5);
+      assert.deepEqual([...c1], [0.5, -1, 2, 4]);
       // k = 0: C = beta·C.
       const c2 = pl.put(new Float32Array([1, 2, 3, 4, 5, 6]));
       kset.gemm(c2, pl.put(new Float32Array(0)), pl.put(new Float32Array(0)), 2, 3, 0, false, false, 1, 0.5);

@@ -69,7 +69,7 @@ test('forward: a rank that failed in the layer still joins, so the others fail a
   const s = { count: 2, mean: new Float64Array(2), m2: new Float64Array(2) };
   const failing = fakeGroup(1, [pack(s), pack(s)]);
   const original = new ValueError('BatchNorm: input must be finite');
-  assert.throws(() => reportForwardFailure({ group: failing, tag: 'bn' }, original), (e: unknown) => e === original);
+  assert.throws(() => reportForwardFailure({ group: failing, tag: 'bn' }, original), (e: unknown) => e === original && original.message === "SyncBatchNorm 'bn' forward on rank 1: BatchNorm: input must be finite");
   assert.deepEqual(failing.calls, [{ kind: 'allGather', tag: 'bn', length: 1 }]);
   const g = fakeGroup(0, [Float64Array.of(-1), pack(s)]);
   assert.throws(

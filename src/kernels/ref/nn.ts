@@ -6,7 +6,7 @@ function at(a: Float32Array, trans: boolean, rows: number, cols: number, i: numb
   return trans ? a[p * rows + i]! : a[i * cols + p]!;
 }
 
-/** BLAS semantics: beta = 0 overwrites C (NaN/Inf already in C do not leak through 0·C). */
+/** BLAS semantics: beta = 0 overwrites C (NaN/Inf already in C do not leak through 0·C); alpha = 0 reads neither A nor B. */
 function gemm(
   c: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number,
   transA: boolean, transB: boolean, alpha: number, beta: number,
@@ -14,7 +14,7 @@ function gemm(
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let acc = 0;
-      for (let p = 0; p < k; p++) acc += at(a, transA, m, k, i, p) * at(b, transB, k, n, p, j);
+      if (alpha !== 0) for (let p = 0; p < k; p++) acc += at(a, transA, m, k, i, p) * at(b, transB, k, n, p, j);
       const prev = beta === 0 ? 0 : beta * c[i * n + j]!;
       c[i * n + j] = alpha * acc + prev;
     }

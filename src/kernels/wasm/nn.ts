@@ -54,19 +54,10 @@ function scratch(bytes: number): number {
   return scratchPtr;
 }
 
-/**
- * Output positions per column block: a multiple of 8 (the micro-kernel's width) with K·pb floats ≤ 64 Ki
- * (256 KiB, a quarter of a typical L2), at most the whole plane.
- */
-function blockWidth(g: ConvGeom): { K: number; P: number; pb: number; og: number } {
-  const K = (g.cIn / g.groups) * g.kh * g.kw;
-  const P = g.outH * g.outW;
-  const pb = Math.max(8, Math.min(Math.ceil(P / 8) * 8, Math.floor(65536 / K / 8) * 8));
-  return { K, P, pb, og: g.cOut / g.groups };
-}
-
-function geomArgs(g: ConvGeom): number[] {
-  return [g.n, g.cIn, g.h, g.w, g.cOut, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.groups, g.outH, g.outW];
+/** Hand the geometry to the module and size the scratch (0 forward, 1 input gradient, 2 weight gradient). */
+function setup(g: ConvGeom, which: number): number {
+  wasm.conv_geometry!(g.n, g.cIn, g.h, g.w, g.cOut, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.groups, g.outH, g.outW);
+  return scratch(wasm.conv2d_scratch_bytes!(which));
 }
 
 function poolArgs(g: PoolGeom): number[] {
@@ -81,21 +72,16 @@ export const nnWasm: NNKernels = {
     call(() => wasm.sgemm!(beta === 0 ? O(c) : IO(c), I(a), I(b), m, n, k, +transA, +transB, alpha, beta));
   },
   conv2dForward(out, x, weight, bias, g) {
-    const { K, pb } = blockWidth(g);
-    call(() =>
-      wasm.conv2d_forward!(O(out), I(x), I(weight), bias === null ? 0 : I(bias), ...geomArgs(g), scratch(K * pb * 4), pb),
-    );
+    const s = setup(g, 0);
+    call(() => wasm.conv2d_forward!(O(out), I(x), I(weight), bias === null ? 0 : I(bias), s));
   },
   conv2dBackwardInput(dx, dy, weight, g) {
-    const { K, pb, og } = blockWidth(g);
-    call(() => wasm.conv2d_backward_input!(O(dx), I(dy), I(weight), ...geomArgs(g), scratch((K * pb + og * 8) * 4), pb));
+    const s = setup(g, 1);
+    call(() => wasm.conv2d_backward_input!(O(dx), I(dy), I(weight), s));
   },
   conv2dBackwardWeight(dw, dbias, dy, x, g) {
-    const { K, pb, og } = blockWidth(g);
-    const ogp = Math.ceil(og / 8) * 8;
-    call(() =>
-      wasm.conv2d_backward_weight!(IO(dw), dbias === null ? 0 : IO(dbias), I(dy), I(x), ...geomArgs(g), scratch((K * pb + pb * ogp + K * ogp) * 4), pb),
-    );
+    const s = setup(g, 2);
+    call(() => wasm.conv2d_backward_weight!(IO(dw), dbias === null ? 0 : IO(dbias), I(dy), I(x), s));
   },
   maxPool2dForward(out, argmax, x, g) {
     call(() => wasm.max_pool2d_forward!(O(out), O(argmax), I(x), ...poolArgs(g)));
@@ -134,6 +120,6 @@ export const nnWasm: NNKernels = {
     call(() => wasm.elementwise!(RELU_BACK, O(dx), I(y), I(dy), 0, dx.length));
   },
   sum(x) {
-    return call(() => wasm.rowSum!(I(x), x.length));
+    return call(() => wasm.sum_f32!(I(x), x.length));
   },
 };

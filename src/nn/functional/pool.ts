@@ -87,6 +87,20 @@ function bin(i: number, inSize: number, outSize: number): [number, number] {
 
 /** Shared loop of adaptive average pooling: forward (gather) and backward (scatter). */
 function adaptiveLoop(xs: Float32Array, ys: Float32Array, planes: number, h: number, w: number, oh: number, ow: number, back: boolean): void {
+  if (oh === 1 && ow === 1) {
+    // global average pooling: one contiguous plane per output
+    const hw = h * w;
+    const inv = 1 / hw;
+    for (let p = 0, xo = 0; p < planes; p++, xo += hw) {
+      if (back) xs.fill(ys[p]! * inv, xo, xo + hw);
+      else {
+        let s = 0;
+        for (let i = xo; i < xo + hw; i++) s += xs[i]!;
+        ys[p] = s * inv;
+      }
+    }
+    return;
+  }
   for (let p = 0; p < planes; p++) {
     const xo = p * h * w;
     const yo = p * oh * ow;
@@ -115,7 +129,8 @@ class AdaptiveAvgPool2dBackward extends Node {
   }
   backward(dy: Tensor): Tensor[] {
     const [n, c, h, w] = this.inShape as [number, number, number, number];
-    const dx = Tensor._alloc(this.inShape).zero_();
+    const dx = Tensor._alloc(this.inShape);
+    if (dy.shape[2] !== 1 || dy.shape[3] !== 1) dx.data.fill(0); // the general case accumulates
     adaptiveLoop(dx.data, dy.data, n * c, h, w, dy.shape[2]!, dy.shape[3]!, true);
     return [dx];
   }

@@ -1,0 +1,9 @@
+// Data-parallel public API: SyncBatchNorm and its conversions, DistributedDataParallel, DistributedSampler, the demo dataset.
+export { SyncBatchNorm, type SyncBatchNormOptions } from './syncbn.js';
+export { convertSyncBatchNorm, revertSyncBatchNorm, createSyncBNProcessGroup, nameSyncLayers } from './convert.js';
+export { DistributedDataParallel, type DistributedDataParallelOptions } from './ddp.js';
+export { DistributedSampler, type DistributedSamplerOptions } from './sampler.js';
+export { syncBatchNormTrain, syncBatchNormBackward, syncExchange } from './exchange.js';
+export { exchangeForwardStats, exchangeBackwardSums, reportForwardFailure, type SyncSite, type GlobalBatchStats } from './sync-stats.js';
+export { ShapesDataset, SegMetrics, SHAPE_CLASSES, IGNORE_INDEX, type ShapesOptions, type ShapesSample } from './shapes.js';
+export { Rng } from './rng.js';

@@ -1,0 +1,72 @@
+// SyncBatchNorm: the BatchNorm layer with a process group; in training its statistics are those of every rank's batch.
+import { UsageError, describe } from '../errors.js';
+import type { ProcessGroup } from '../comm/types.js';
+import { kernels } from '../kernels/index.js';
+import { BatchNorm, type BatchNormLayerOptions } from '../nn/layers/batchnorm.js';
+import type { BatchNormExchange } from '../nn/functional/batchnorm.js';
+import { exchangeBackwardSums, exchangeForwardStats, reportForwardFailure, type SyncSite } from './sync-stats.js';
+
+export interface SyncBatchNormOptions extends BatchNormLayerOptions {
+  /** The ranks whose batches are normalized together; null/absent ⇒ local statistics (plain BatchNorm). */
+  group?: ProcessGroup | null;
+  /** The name its collectives carry (convertSyncBatchNorm and DDP set the qualified module name). */
+  name?: string;
+  /** Timeout of this layer's collectives, milliseconds (default: the group's). */
+  timeoutMs?: number;
+}
+
+let created = 0;
+
+/**
+ * torch.nn.SyncBatchNorm: inputs (N, C, *) of rank 2–5, or (N, *, C) with channelsLast. In training
+ * with a group: forward = local (count, mean, M2) → one all-gather (2C + 1 float64, tagged with the
+ * layer name) → exact merge in rank order → normalize; backward = local Σdy, Σdy·(x−μ) → one
+ * all-reduce (2C) → dx. dγ, dβ stay local (DDP averages all gradients). Running variance uses the
+ * unbiased global variance. In eval: running statistics, no communication (batch statistics of
+ * this rank when trackRunningStats is false, as PyTorch).
+ */
+export class SyncBatchNorm extends BatchNorm {
+  group: ProcessGroup | null;
+  /** The tag of this layer's collectives: same on every rank for the same layer. */
+  layerName: string;
+  timeoutMs: number | undefined;
+  /** The class convertSyncBatchNorm replaced (revertSyncBatchNorm restores it). */
+  revertTo: (new (numFeatures: number, opts?: BatchNormLayerOptions) => BatchNorm) | null = null;
+
+  constructor(numFeatures: number, opts: SyncBatchNormOptions = {}) {
+    super(numFeatures, opts, [2, 3, 4, 5]);
+    const g = opts.group ?? null;
+    if (g !== null && (typeof g !== 'object' || typeof g.allGatherSync !== 'function')) {
+      throw new UsageError(`SyncBatchNorm: group must be a ProcessGroup or null, received ${describe(g)}`);
+    }
+    if (opts.name !== undefined && (typeof opts.name !== 'string' || opts.name.length === 0)) {
+      throw new UsageError(`SyncBatchNorm: name must be a non-empty string, received ${describe(opts.name)}`);
+    }
+    this.group = g;
+    // Ranks that build the same model in the same order get the same default names.
+    this.layerName = opts.name ?? `SyncBatchNorm#${created++}`;
+    this.timeoutMs = opts.timeoutMs;
+  }
+
+  /** The layer's options, to build a twin (convert/revert). */
+  layerOptions(): BatchNormLayerOptions {
+    return {
+      eps: this.eps,
+      momentum: this.momentum,
+      affine: this.weight !== null,
+      trackRunningStats: this.runningMean !== null,
+      channelsLast: this.channelsLast,
+      fuseRelu: this.fuseRelu,
+    };
+  }
+
+  protected override batchExchange(): BatchNormExchange | null {
+    if (this.group === null || !this.training) return null;
+    const site: SyncSite = { group: this.group, tag: this.layerName, timeoutMs: this.timeoutMs };
+    return {
+      forwardStats: (count, mean, m2, eps) => exchangeForwardStats(site, kernels(), count, mean, m2, eps),
+      backwardSums: (sumDy, sumDyXmu) => exchangeBackwardSums(site, sumDy, sumDyXmu),
+      forwardFailed: (error) => reportForwardFailure(site, error),
+    };
+  }
+}
