@@ -197,7 +197,7 @@ function attach(rank: number, c: Conn): void {
     }
   });
   c.s.on('close', () => peerGone(p, 'connection closed'));
-  c.s.on('error', (e) => peerGone(p, `connection error: ${e.message}`));
+  c.s.on('error', (e: NodeJS.ErrnoException) => peerGone(p, e.code === 'ECONNRESET' || e.code === 'EPIPE' ? `connection closed (${e.code})` : `connection error: ${e.message}`));
   try {
     c.takeOver(handlerFor(p));
   } catch (e) {
