@@ -70,3 +70,10 @@ test('stateDict names follow PyTorch and loadStateDict copies values in place', 
   assert.throws(() => b.loadStateDict(sd), { name: 'UsageError', message: 'loadStateDict: state dict does not match the module: missing keys [8.bias], unexpected keys [extra]' });
   assert.throws(() => b.loadStateDict({ ...a.stateDict(), '8.bias': Tensor.zeros([5]) }), { name: 'ShapeError', message: "loadStateDict: 8.bias: shape in state dict [5] does not match the module's [4]" });
 });
+
+test('the README example trains a CNN end to end from the public API (loss falls, eval fits the batch)', async () => {
+  const { trainCnn } = await import('../../examples/train_cnn.js');
+  const { losses, accuracy } = trainCnn(60);
+  assert.ok(losses[59]! < 0.3 * losses[0]!, `loss ${losses[0]} → ${losses[59]}`);
+  assert.ok(accuracy >= 0.75, `accuracy ${accuracy}`);
+});
