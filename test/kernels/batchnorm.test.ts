@@ -177,6 +177,32 @@ for (const K of BACKENDS) {
     }
   });
 
+  test(`${K.name}: elemt and backward elemt keep their digits when |μ| ≫ σ (μ/σ = 1e4 and 15, both layouts)`, () => {
+    for (const channelsLast of [false, true]) {
+      for (const offset of [1e4, 15, -15]) {
+        const g: BNGeom = { n: 6, c: 8, s: 13, channelsLast };
+        const len = g.n * g.c * g.s;
+        const x = randn(len, 21, offset, 1);
+        const dy = randn(len, 22);
+        const st = bnMergeStats([bnLocalStats(x, g, referenceKernels)], g.c, 1e-5, referenceKernels);
+        const w = randn(g.c, 23, 1, 0.2);
+        const b = randn(g.c, 24);
+        const label = `offset ${offset} cl=${channelsLast}`;
+        const y = new Float32Array(len);
+        const yr = new Float32Array(len);
+        K.batchNormElemt(y, x, st.mean, st.invstd, w, b, g, false);
+        referenceKernels.batchNormElemt(yr, x, st.mean, st.invstd, w, b, g, false);
+        assertClose(y, yr, 2e-6, `${label} y`);
+        const [sDy, sDyXmu] = checkReduce(K, dy, x, st.mean, g, null, label);
+        const dx = new Float32Array(len);
+        const dxr = new Float32Array(len);
+        K.batchNormBackwardElemt(dx, dy, x, st.mean, st.invstd, w, sDy, sDyXmu, g.n * g.s, g, null);
+        referenceKernels.batchNormBackwardElemt(dxr, dy, x, st.mean, st.invstd, w, sDy, sDyXmu, g.n * g.s, g, null);
+        assertClose(dx, dxr, 2e-6, `${label} dx`);
+      }
+    }
+  });
+
   test(`${K.name}: elemt and backward write exactly their output range (neighbours untouched, in and out of the heap)`, () => {
     for (const heap of [false, true]) {
       const g: BNGeom = { n: 2, c: 3, s: 5, channelsLast: false };

@@ -124,14 +124,20 @@ function batchNormElemt(
   withScratch((take) => {
     const xp = place(take, x, true);
     const op = out === x ? xp : place(take, out, false);
-    const cst = constBlocks(take, g.c, 4, (ch, v, st) => {
+    let fast = 1;
+    const cst = constBlocks(take, g.c, 5, (ch, v, st) => {
       const [hi, lo] = splitMean(mean[ch]!);
+      const scale = invstd[ch]! * (weight === null ? 1 : weight[ch]!);
+      const b = bias === null ? 0 : bias[ch]!;
       v[ch] = hi;
       v[st + ch] = lo;
-      v[2 * st + ch] = invstd[ch]! * (weight === null ? 1 : weight[ch]!);
-      v[3 * st + ch] = bias === null ? 0 : bias[ch]!;
+      v[2 * st + ch] = scale;
+      v[3 * st + ch] = b;
+      v[4 * st + ch] = b - mean[ch]! * scale;
+      // x·scale + shift rounds x·scale, an error of |μ|·invstd·2⁻²⁴ in units of σ: allowed up to 16
+      if (!(Math.abs(mean[ch]! * invstd[ch]!) <= 16)) fast = 0;
     });
-    wasm.bn_elemt!(op, xp, cst, g.n, g.c, g.s, layoutCL(g), relu ? 1 : 0);
+    wasm.bn_elemt!(op, xp, cst, g.n, g.c, g.s, layoutCL(g), relu ? 1 : 0, fast);
     land(out, op);
   });
 }
@@ -169,16 +175,26 @@ function batchNormBackwardElemt(
     const xp = place(take, x, true);
     const yp = y === null ? 0 : place(take, y, true);
     const dxp = dx === dy ? dyp : dx === x ? xp : place(take, dx, false);
-    const cst = constBlocks(take, g.c, 5, (ch, v, st) => {
-      const [hi, lo] = splitMean(mean[ch]!);
+    let fast = 1;
+    const cst = constBlocks(take, g.c, 8, (ch, v, st) => {
+      const mu = mean[ch]!;
+      const [hi, lo] = splitMean(mu);
       const is = invstd[ch]!;
+      const k = (is * is * sumDyXmu[ch]!) / count;
+      const md = sumDy[ch]! / count;
+      const a = is * (weight === null ? 1 : weight[ch]!);
       v[ch] = hi;
       v[st + ch] = lo;
-      v[2 * st + ch] = (is * is * sumDyXmu[ch]!) / count;
-      v[3 * st + ch] = sumDy[ch]! / count;
-      v[4 * st + ch] = is * (weight === null ? 1 : weight[ch]!);
+      v[2 * st + ch] = k;
+      v[3 * st + ch] = md;
+      v[4 * st + ch] = a;
+      // the three-constant form dx = dy·a + x·(−a·k) + a·(k·μ − mean(dy)); exact form when |μ|·invstd > 16
+      v[5 * st + ch] = a;
+      v[6 * st + ch] = -a * k;
+      v[7 * st + ch] = a * (k * mu - md);
+      if (!(Math.abs(mu * is) <= 16)) fast = 0;
     });
-    wasm.bn_bwd_elemt!(dxp, dyp, xp, yp, cst, g.n, g.c, g.s, layoutCL(g));
+    wasm.bn_bwd_elemt!(dxp, dyp, xp, yp, cst, g.n, g.c, g.s, layoutCL(g), fast);
     land(dx, dxp);
   });
 }
