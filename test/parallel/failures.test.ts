@@ -6,10 +6,25 @@ import { spawnThreads, type RankOutcome, type ProcessGroup } from '../../src/com
 type Lib = typeof import('../../src/index.js');
 const LIB = new URL('../../src/index.js', import.meta.url).href;
 
-/** Rank body: builds SyncBN layers per `args[1]` (a scenario name) and runs one training forward. */
-const body = async (pg: ProcessGroup, args: string[]): Promise<string> => {
+/**
+ * Rank body: builds SyncBN layers per `args[1]` (a scenario name) and runs one training forward.
+ * Errors are caught and returned, so that a rank that fails first does not exit and turn a slower
+ * rank's own diagnosis into a PeerDiedError (which also names the layer, but races); the launcher
+ * path (a rank really dying) is the last scenario.
+ */
+const body = async (pg: ProcessGroup, args: string[]): Promise<string | { name: string; message: string }> => {
   const lib = (await import(args[0]!)) as Lib;
   const scenario = args[1]!;
+  try {
+    await scenarioBody(lib, pg, scenario);
+  } catch (e) {
+    if (scenario === 'throw-before') throw e;
+    return { name: (e as Error).name, message: (e as Error).message };
+  }
+  return 'completed';
+};
+
+async function scenarioBody(lib: Lib, pg: ProcessGroup, scenario: string): Promise<void> {
   const opts = { group: pg, timeoutMs: 20_000 };
   const x = (c: number): import('../../src/tensor/tensor.js').Tensor => lib.Tensor.from(Array.from({ length: 2 * c }, (_, i) => i % 5), [2, c]);
   if (scenario === 'channels') {
@@ -29,19 +44,24 @@ const body = async (pg: ProcessGroup, args: string[]): Promise<string> => {
     if (pg.rank === 0) throw new Error('boom in the data loader');
     new lib.SyncBatchNorm(4, { ...opts, name: 'stem.bn' }).forward(x(4));
   }
-  return 'completed';
-};
+}
 
-async function run(n: number, scenario: string): Promise<{ outs: RankOutcome<string>[]; ms: number }> {
+type Out = string | { name: string; message: string };
+
+async function run(n: number, scenario: string): Promise<{ outs: RankOutcome<Out>[]; ms: number }> {
   const t0 = performance.now();
-  const outs = await spawnThreads(n, body, [LIB, scenario], { deadlineMs: 60_000, output: 'capture' });
+  // the body is stringified into each rank: scenarioBody must travel with it
+  const src = `async (pg, args) => { ${scenarioBody.toString()}; return (${body.toString()})(pg, args); }`;
+  const fn = new Function(`return ${src}`)() as typeof body;
+  const outs = await spawnThreads(n, fn, [LIB, scenario], { deadlineMs: 60_000, output: 'capture' });
   return { outs, ms: performance.now() - t0 };
 }
 
-function errs(outs: RankOutcome<string>[]): { name: string; message: string }[] {
+function errs(outs: RankOutcome<Out>[]): { name: string; message: string }[] {
   return outs.map((o) => {
-    assert.ok(!o.ok, `rank ${o.rank} completed but should have failed`);
-    return o.error;
+    if (!o.ok) return o.error;
+    assert.ok(typeof o.value !== 'string', `rank ${o.rank} completed but should have failed`);
+    return o.value;
   });
 }
 
