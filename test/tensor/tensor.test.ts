@@ -5,6 +5,9 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import { Generator, manualSeed } from '../../src/tensor/random.js';
 import { heapPointer, heapStats } from '../../src/tensor/heap.js';
 import { ShapeError, UsageError } from '../../src/errors.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { batchNorm, conv2d, maxPool2d } from '../../src/nn/index.js';
 
 test('factories fill, infer nested shapes and validate counts', () => {
   assert.deepEqual(Tensor.zeros([2, 3]).toArray(), [0, 0, 0, 0, 0, 0]);
@@ -89,4 +92,34 @@ test('in-place ops bump the version; copy_ checks sizes', () => {
   assert.deepEqual(t.toArray(), [1, 2, 3]);
   assert.throws(() => t.copy_(Tensor.zeros([2])), { name: 'ShapeError', message: 'copy_: source shape [2] does not match destination [3]' });
   assert.throws(() => Tensor.from([1]).add(Tensor.zeros([2])), ShapeError);
+});
+
+test('tensors nobody disposed (and graphs never backwarded) return their heap blocks when collected', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const settle = async (): Promise<void> => {
+    // collect until the live bytes stop changing (earlier tests' garbage goes first)
+    for (let i = 0, last = -1, same = 0; i < 100 && same < 3; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 5));
+      const now = heapStats().liveBytes;
+      same = now === last ? same + 1 : 0;
+      last = now;
+    }
+  };
+  const work = (rounds: number): void => {
+    for (let i = 0; i < rounds; i++) {
+      const w = Tensor.randn([4, 2, 3, 3]).requiresGrad_();
+      const x = Tensor.randn([2, 2, 6, 6]);
+      // a forward graph with node-private buffers (argmax, BN statistics) that is never backwarded
+      maxPool2d(batchNorm(conv2d(x, w), null, null, { training: true }), 2).sum();
+    }
+  };
+  work(1); // kernels may keep a persistent scratch block from their first call
+  await settle();
+  const before = heapStats().liveBytes;
+  work(20);
+  assert.ok(heapStats().liveBytes > before);
+  await settle();
+  assert.equal(heapStats().liveBytes, before);
 });

@@ -1,5 +1,5 @@
 // Differentiable batch norm over the batch-norm kernels, with explicit steps where SyncBN inserts its collectives.
-import { ShapeError, UsageError } from '../../errors.js';
+import { ShapeError, StateError, UsageError } from '../../errors.js';
 import { kernels, type BNGeom } from '../../kernels/index.js';
 import { bnGeom, checkTrainingCount } from '../../kernels/batchnorm.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
@@ -76,7 +76,8 @@ class BatchNormBackward extends Node {
     x: Tensor,
     y: Tensor | null, // fused-ReLU output, to mask dy
     w: Tensor | null,
-    private stats: Float64Array | null, // [mean | invstd], 2C, heap
+    private store: Tensor | null, // heap tensor holding `stats` (freed with the graph, or by GC if never backwarded)
+    private readonly stats: Float64Array, // [mean | invstd], 2C float64 view of store
     private readonly g: BNGeom,
     private readonly count: number, // global count N (training) or 0 (eval: fixed statistics)
     private readonly exchange: BatchNormExchange | null,
@@ -97,8 +98,9 @@ class BatchNormBackward extends Node {
     const x = this.savedTensor(0);
     const w = this.hasW ? this.savedTensor(1) : null;
     const y = this.hasY ? this.savedTensor(this.hasW ? 2 : 1) : null;
-    const mean = this.stats!.subarray(0, c);
-    const invstd = this.stats!.subarray(c, 2 * c);
+    if (this.store === null || this.store.isDisposed) throw new StateError('BatchNormBackward: its saved statistics were freed');
+    const mean = this.stats.subarray(0, c);
+    const invstd = this.stats.subarray(c, 2 * c);
     const sums = allocF64(2 * c);
     try {
       const sumDy = sums.subarray(0, c);
@@ -136,8 +138,8 @@ class BatchNormBackward extends Node {
     }
   }
   override release(): void {
-    if (this.stats !== null) release(heapPointer(this.stats));
-    this.stats = null;
+    this.store?.dispose();
+    this.store = null;
     super.release();
   }
 }
@@ -164,7 +166,8 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const useBatch = opts.training || rm === null;
   const k = kernels();
   // stats = [mean | invstd] kept for backward (heap-resident so the wasm kernels read them in place).
-  const stats = allocF64(2 * c);
+  const store = Tensor._alloc([4 * c]); // 2C float64 = 4C float32 slots, 64-byte aligned
+  const stats = new Float64Array(store.data.buffer, store.data.byteOffset, 2 * c);
   const mean = stats.subarray(0, c);
   const invstd = stats.subarray(c, 2 * c);
   let count = 0;
@@ -200,7 +203,7 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
         rv.version++;
       }
     } catch (e) {
-      release(heapPointer(stats));
+      store.dispose();
       throw e;
     } finally {
       release(heapPointer(work));
@@ -218,9 +221,9 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const relu = opts.fuseRelu === true;
   k.batchNormElemt(out.data, x.data, mean, invstd, weight === null ? null : weight.data, bias === null ? null : bias.data, g, relu);
   if (!needsGrad(x, weight, bias)) {
-    release(heapPointer(stats));
+    store.dispose();
     return out;
   }
-  const node = new BatchNormBackward(x, relu ? out : null, weight, stats, g, useBatch ? count : 0, exchange);
+  const node = new BatchNormBackward(x, relu ? out : null, weight, store, stats, g, useBatch ? count : 0, exchange);
   return record(out, node, x, weight, bias);
 }

@@ -1,10 +1,9 @@
 // Differentiable max/average pooling (NCHW) over the pool kernels, and adaptive average pooling.
-import { ShapeError, UsageError } from '../../errors.js';
+import { ShapeError, StateError, UsageError } from '../../errors.js';
 import { kernels, type PoolGeom } from '../../kernels/index.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { allocF32, heapPointer, release } from '../../tensor/heap.js';
 import { expectRank, pair, type Pair } from './args.js';
 
 export interface Pool2dOptions {
@@ -28,18 +27,20 @@ function poolGeom(op: string, x: Tensor, kernelSize: Pair, opts: Pool2dOptions):
 
 class MaxPool2dBackward extends Node {
   readonly name = 'MaxPool2dBackward';
-  constructor(private argmax: Int32Array | null, private readonly g: PoolGeom) {
+  // argmax is an int32 view of `store`, a heap tensor: freed with the graph, or by GC if never backwarded
+  constructor(private store: Tensor | null, private readonly argmax: Int32Array, private readonly g: PoolGeom) {
     super();
   }
   backward(dy: Tensor): Tensor[] {
     const g = this.g;
     const dx = Tensor._alloc([g.n, g.c, g.h, g.w]);
-    kernels().maxPool2dBackward(dx.data, dy.data, this.argmax!, g);
+    if (this.store === null || this.store.isDisposed) throw new StateError('MaxPool2dBackward: its saved argmax was freed');
+    kernels().maxPool2dBackward(dx.data, dy.data, this.argmax, g);
     return [dx];
   }
   override release(): void {
-    if (this.argmax !== null) release(this.argmax.byteOffset);
-    this.argmax = null;
+    this.store?.dispose();
+    this.store = null;
     super.release();
   }
 }
@@ -49,14 +50,14 @@ export function maxPool2d(x: Tensor, kernelSize: Pair, opts: Pool2dOptions = {})
   const g = poolGeom('maxPool2d', x, kernelSize, opts);
   const out = Tensor._alloc([g.n, g.c, g.outH, g.outW]);
   // argmax lives in the heap as int32 so the wasm kernel writes it in place
-  const am = allocF32(out.size);
-  const argmax = new Int32Array(am.buffer, heapPointer(am), out.size);
+  const store = Tensor._alloc([out.size]);
+  const argmax = new Int32Array(store.data.buffer, store.data.byteOffset, out.size);
   kernels().maxPool2dForward(out.data, argmax, x.data, g);
   if (!needsGrad(x)) {
-    release(heapPointer(am));
+    store.dispose();
     return out;
   }
-  return record(out, new MaxPool2dBackward(argmax, g), x);
+  return record(out, new MaxPool2dBackward(store, argmax, g), x);
 }
 
 class AvgPool2dBackward extends Node {
