@@ -11,6 +11,23 @@ function forChannel(g: BNGeom, ch: number, fn: (idx: number) => void): void {
   for (let i = 0; i < g.n; i++) for (let j = 0; j < g.s; j++) fn(at(g, i, ch, j));
 }
 
+/**
+ * Neumaier-compensated sum: the rounding error of every addition is kept and added back at the end,
+ * so a sum of a million terms is as accurate as a few (the reference must be the accurate twin).
+ */
+class Sum {
+  private s = 0;
+  private c = 0;
+  add(v: number): void {
+    const t = this.s + v;
+    this.c += Math.abs(this.s) >= Math.abs(v) ? this.s - t + v : v - t + this.s;
+    this.s = t;
+  }
+  get value(): number {
+    return this.s + this.c;
+  }
+}
+
 function batchNormStats(mean: Float64Array, m2: Float64Array, x: Float32Array, g: BNGeom): void {
   const count = g.n * g.s;
   for (let ch = 0; ch < g.c; ch++) {
@@ -20,32 +37,32 @@ function batchNormStats(mean: Float64Array, m2: Float64Array, x: Float32Array, g
       continue;
     }
     // Two passes: the mean, then the sum of squared deviations from it (no cancellation).
-    let sum = 0;
-    forChannel(g, ch, (k) => (sum += x[k]!));
-    const mu = sum / count;
-    let ss = 0;
-    let corr = 0; // Σ(x − μ) is ~0 in exact arithmetic; subtracting corr²/count removes the rounding of μ
+    const sum = new Sum();
+    forChannel(g, ch, (k) => sum.add(x[k]!));
+    const mu = sum.value / count;
+    const ss = new Sum();
+    const corr = new Sum(); // Σ(x − μ) is ~0 in exact arithmetic; corr²/count removes the rounding of μ
     forChannel(g, ch, (k) => {
       const d = x[k]! - mu;
-      ss += d * d;
-      corr += d;
+      ss.add(d * d);
+      corr.add(d);
     });
-    mean[ch] = mu + corr / count;
-    m2[ch] = Math.max(0, ss - (corr * corr) / count);
+    mean[ch] = mu + corr.value / count;
+    m2[ch] = Math.max(0, ss.value - (corr.value * corr.value) / count);
   }
 }
 
 function batchNormSums(sum: Float64Array, sumSq: Float64Array, x: Float32Array, g: BNGeom): void {
   for (let ch = 0; ch < g.c; ch++) {
-    let s1 = 0;
-    let s2 = 0;
+    const s1 = new Sum();
+    const s2 = new Sum();
     forChannel(g, ch, (k) => {
       const v = x[k]!;
-      s1 += v;
-      s2 += v * v;
+      s1.add(v);
+      s2.add(v * v);
     });
-    sum[ch] = s1;
-    sumSq[ch] = s2;
+    sum[ch] = s1.value;
+    sumSq[ch] = s2.value;
   }
 }
 
@@ -110,15 +127,15 @@ function batchNormBackwardReduce(
 ): void {
   for (let ch = 0; ch < g.c; ch++) {
     const mu = mean[ch]!;
-    let s1 = 0;
-    let s2 = 0;
+    const s1 = new Sum();
+    const s2 = new Sum();
     forChannel(g, ch, (k) => {
       const d = maskedDy(dy, y, k);
-      s1 += d;
-      s2 += d * (x[k]! - mu);
+      s1.add(d);
+      s2.add(d * (x[k]! - mu));
     });
-    sumDy[ch] = s1;
-    sumDyXmu[ch] = s2;
+    sumDy[ch] = s1.value;
+    sumDyXmu[ch] = s2.value;
   }
 }
 
