@@ -64,7 +64,7 @@ export function timeConv(k: KernelSet, g: ConvGeom, maxSeconds = 3): { fwd: numb
   const dx = allocF32(x.length);
   const dw = filled(w.length, 5);
   const db = filled(g.cOut, 6);
-  const opts = { warmup: 2, samples: 15, maxSeconds };
+  const opts = { warmup: 2, samples: 60, maxSeconds };
   const r = {
     fwd: best(timeIt(() => k.conv2dForward(y, x, w, b, g), opts)),
     bwdInput: best(timeIt(() => k.conv2dBackwardInput(dx, dy, w, g), opts)),
@@ -79,7 +79,7 @@ export function timeGemm(k: KernelSet, m: number, n: number, kk: number): number
   const a = filled(m * kk, 1);
   const b = filled(kk * n, 2);
   const c = allocF32(m * n);
-  const t = best(timeIt(() => k.gemm(c, a, b, m, n, kk, false, false, 1, 0), { warmup: 2, samples: 15, maxSeconds: 2 }));
+  const t = best(timeIt(() => k.gemm(c, a, b, m, n, kk, false, false, 1, 0), { warmup: 2, samples: 60, maxSeconds: 2 }));
   for (const x of [a, b, c]) release(heapPointer(x));
   return t;
 }

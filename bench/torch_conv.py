@@ -11,7 +11,7 @@ torch.set_num_threads(1)
 spec = json.loads(sys.argv[1])
 
 
-def best_seconds(fn, budget=2.0, samples=15):
+def best_seconds(fn, budget=3.0, samples=60):
     for _ in range(3):
         fn()
     ts = []
