@@ -10,25 +10,8 @@ const BW_SIZES = [65536, 1 << 20, 1 << 24];
 const body = async (pg: ProcessGroup, args: string[]): Promise<Record<string, number>> => {
   const { latSizes, bwSizes, latIters } = JSON.parse(args[0]!) as { latSizes: number[]; bwSizes: number[]; latIters: number };
   const out: Record<string, number> = {};
-  const sorted = (ts: number[]): number[] => ts.sort((a, b) => a - b);
-  for (const n of latSizes) {
-    const a = new Float32Array(n);
-    for (let i = 0; i < 200; i++) pg.allReduceSync(a);
-    pg.barrierSync();
-    const ts: number[] = [];
-    for (let i = 0; i < latIters; i++) {
-      const t = performance.now();
-      pg.allReduceSync(a);
-      ts.push(performance.now() - t);
-    }
-    sorted(ts);
-    out[`lat/${n}`] = ts[ts.length >> 1]! * 1000;
-    out[`p99/${n}`] = ts[Math.min(ts.length - 1, Math.ceil(0.99 * ts.length) - 1)]! * 1000;
-  }
-  for (const n of bwSizes) {
-    const a = new Float32Array(n);
-    const iters = Math.max(3, Math.min(50, Math.floor((64 << 20) / (n * 4))));
-    pg.allReduceSync(a);
+  /** Sorted per-call times (ms) of `iters` blocking all-reduces of `a`, after a barrier. */
+  const times = (a: Float32Array, iters: number): number[] => {
     pg.barrierSync();
     const ts: number[] = [];
     for (let i = 0; i < iters; i++) {
@@ -36,7 +19,19 @@ const body = async (pg: ProcessGroup, args: string[]): Promise<Record<string, nu
       pg.allReduceSync(a);
       ts.push(performance.now() - t);
     }
-    sorted(ts);
+    return ts.sort((x, y) => x - y);
+  };
+  for (const n of latSizes) {
+    const a = new Float32Array(n);
+    for (let i = 0; i < 200; i++) pg.allReduceSync(a);
+    const ts = times(a, latIters);
+    out[`lat/${n}`] = ts[ts.length >> 1]! * 1000;
+    out[`p99/${n}`] = ts[Math.min(ts.length - 1, Math.ceil(0.99 * ts.length) - 1)]! * 1000;
+  }
+  for (const n of bwSizes) {
+    const a = new Float32Array(n);
+    pg.allReduceSync(a);
+    const ts = times(a, Math.max(3, Math.min(50, Math.floor((64 << 20) / (n * 4)))));
     const sec = ts[ts.length >> 1]! / 1000;
     out[`busbw/${n}`] = ((n * 4) / sec / 1e9) * ((2 * (pg.size - 1)) / pg.size);
   }
