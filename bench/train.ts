@@ -51,7 +51,30 @@ function stepMs(model: Module & { forward(x: Tensor): Tensor }, x: Tensor, loss:
   return { ms, growth };
 }
 
+/** Per-op cost of the autograd machinery: a chain of 200 tiny ops (mul, add), forward + backward, µs per op. */
+function autogradOverheadUs(): number {
+  const w = Tensor.from([0.5, -1, 2, 0.25]).requiresGrad_();
+  const b = Tensor.from([1, 1, 1, 1]).requiresGrad_();
+  const OPS = 200;
+  const step = (): void => {
+    let h = w;
+    for (let i = 0; i < OPS / 2; i++) h = add(h.mul(0.99), b);
+    const l = h.sum();
+    l.backward();
+    l.dispose();
+    w.grad!.dispose();
+    w.grad = null;
+    b.grad!.dispose();
+    b.grad = null;
+  };
+  const us = (median(timeIt(step, { warmup: 20, samples: 30, inner: 10, maxSeconds: 5 })) * 1e6) / (OPS + 1);
+  w.dispose();
+  b.dispose();
+  return us;
+}
+
 export async function run(rep: Reporter, _argv: string[]): Promise<void> {
+  rep.report('train/autograd_overhead_us_per_op', autogradOverheadUs(), 'µs', '4-element ops, forward + backward');
   const g = new Generator(0);
   const x = Tensor.randn([8, 3, 32, 32], { generator: g });
   const y = Int32Array.from({ length: 8 }, (_, i) => (i * 7) % 10);
@@ -73,4 +96,7 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
   const tb = rep.get('torch/resnet_block_step_ms');
   if (tt !== undefined) rep.report('train/tiny_cnn_vs_torch', tiny.ms / tt, 'x', 'target ≤ 1.5');
   if (tb !== undefined) rep.report('train/resnet_block_vs_torch', block.ms / tb, 'x');
+  const to = rep.get('torch/autograd_overhead_us_per_op');
+  const oo = rep.get('train/autograd_overhead_us_per_op');
+  if (to !== undefined && oo !== undefined) rep.report('train/autograd_overhead_vs_torch', oo / to, 'x');
 }

@@ -69,3 +69,22 @@ torch.manual_seed(0)
 y = torch.randint(0, 10, (8,))
 emit("torch/tiny_cnn_step_ms", bench(Tiny(), torch.randn(8, 3, 32, 32), lambda out: F.cross_entropy(out, y)), "ms")
 emit("torch/resnet_block_step_ms", bench(Block(), torch.randn(8, 64, 56, 56), lambda out: out.mean()), "ms")
+
+
+def overhead_us():
+    w = torch.tensor([0.5, -1, 2, 0.25], requires_grad=True)
+    b = torch.ones(4, requires_grad=True)
+    ops = 200
+
+    def step():
+        h = w
+        for _ in range(ops // 2):
+            h = h * 0.99 + b
+        h.sum().backward()
+        w.grad = None
+        b.grad = None
+
+    return median_ms(step, budget=5.0) * 1000 / (ops + 1)
+
+
+emit("torch/autograd_overhead_us_per_op", overhead_us(), "µs")

@@ -1,6 +1,5 @@
 // AdamW (decoupled weight decay) with torch.optim.AdamW's update rule, incl. amsgrad.
 import { UsageError } from '../errors.js';
-import { Tensor } from '../tensor/tensor.js';
 import { checkLr, Optimizer, type ParamsArg } from './optimizer.js';
 
 export interface AdamWOptions {
@@ -17,7 +16,6 @@ type AdamWHp = { betas: readonly [number, number]; eps: number; weightDecay: num
  * p ← p − lr/(1 − β1ᵗ) · m / (√v/√(1 − β2ᵗ) + eps)   (v → max over steps with amsgrad).
  */
 export class AdamW extends Optimizer<AdamWHp> {
-  private readonly steps = new Map<Tensor, number>();
   constructor(params: ParamsArg<AdamWHp>, opts: AdamWOptions = {}) {
     const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 1e-2, amsgrad = false } = opts;
     super('AdamW', params, { lr, betas, eps, weightDecay, amsgrad }, (hp, groupLr) => {
@@ -36,11 +34,12 @@ export class AdamW extends Optimizer<AdamWHp> {
       const lr = group.lr;
       for (const p of group.params) {
         if (p.grad === null) continue;
-        const t = (this.steps.get(p) ?? 0) + 1;
-        this.steps.set(p, t);
         const m = this.buffer(p, 'exp_avg', 'zeros').t.data;
         const v = this.buffer(p, 'exp_avg_sq', 'zeros').t.data;
         const vmax = amsgrad ? this.buffer(p, 'max_exp_avg_sq', 'zeros').t.data : null;
+        const st = this.state.get(p)!;
+        const t = ((st.step as number | undefined) ?? 0) + 1;
+        st.step = t;
         const w = p.data;
         const g = p.grad.data;
         const bc1 = 1 - b1 ** t;

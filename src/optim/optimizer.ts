@@ -1,5 +1,6 @@
 // Optimizer base: parameter groups with per-group hyperparameters, per-parameter state, zeroGrad.
-import { UsageError, describe } from '../errors.js';
+import { ShapeError, UsageError, describe } from '../errors.js';
+import { fmtShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 
 /** A set of parameters sharing hyperparameters (lr, …); `lr` is what schedules change. */
@@ -61,6 +62,46 @@ export abstract class Optimizer<H extends object> {
     const t = init === 'grad' ? p.grad!.clone() : Tensor.zerosLike(p);
     s[key] = t;
     return { t, fresh: true };
+  }
+
+  private orderedParams(): Tensor[] {
+    return this.paramGroups.flatMap((g) => g.params);
+  }
+
+  /**
+   * Per-parameter state as named tensors, like PyTorch's optimizer state_dict()["state"]:
+   * "state.<i>.<name>" with i the parameter's index over all groups (momentum_buffer, exp_avg, step, …).
+   * Tensors are copies; save them with saveSafetensors to resume training.
+   */
+  stateDict(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    this.orderedParams().forEach((p, i) => {
+      const s = this.state.get(p);
+      if (s === undefined) return;
+      for (const [k, v] of Object.entries(s)) out[`state.${i}.${k}`] = v instanceof Tensor ? v.clone() : Tensor.scalar(v);
+    });
+    return out;
+  }
+
+  /** Restore what stateDict() produced (copies; shapes and parameter indices must match). */
+  loadStateDict(sd: Readonly<Record<string, Tensor>>): void {
+    const params = this.orderedParams();
+    const next = new Map<Tensor, Record<string, Tensor | number>>();
+    for (const [key, t] of Object.entries(sd)) {
+      const m = /^state\.(\d+)\.([A-Za-z_]+)$/.exec(key);
+      if (m === null) throw new UsageError(`optimizer loadStateDict: unexpected key ${JSON.stringify(key)} (expected "state.<index>.<name>")`);
+      const p = params[Number(m[1])];
+      if (p === undefined) throw new UsageError(`optimizer loadStateDict: ${key} names parameter ${m[1]} but the optimizer has ${params.length}`);
+      let s = next.get(p);
+      if (s === undefined) next.set(p, (s = {}));
+      if (m[2] === 'step') s.step = t.item(); // counters are numbers; everything else is a per-element buffer
+      else {
+        if (t.size !== p.size) throw new ShapeError(`optimizer loadStateDict: ${key} has shape ${fmtShape(t.shape)} but its parameter has shape ${fmtShape(p.shape)}`);
+        s[m[2]!] = t._view(p.shape).clone();
+      }
+    }
+    this.dispose();
+    for (const [p, s] of next) this.state.set(p, s);
   }
 
   /** Free the optimizer's state buffers. */

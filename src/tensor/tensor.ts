@@ -1,5 +1,6 @@
 // Tensor: float32, contiguous row-major (activations NCHW), data a view into the wasm heap, with autograd fields.
-import { allocF32, heapPointer, release } from './heap.js';
+import { alloc, release } from './heap.js';
+import { memory } from '../kernels/wasm/instance.js';
 import { checkShape, fmtShape, inferShape, numel, type Shape } from './shape.js';
 import { Generator, defaultGenerator } from './random.js';
 import { ShapeError, StateError, UsageError, describe } from '../errors.js';
@@ -17,6 +18,15 @@ class Storage {
   drop(): void {
     if (--this.refs === 0) release(this.ptr);
   }
+}
+
+// memory.buffer is the same SharedArrayBuffer until the memory grows (heap.ts registers each new one):
+// caching it saves a getter call per tensor, the main per-op cost of small ops.
+let sab = memory.buffer;
+function heapF32(n: number): Storage {
+  const ptr = alloc(n * 4);
+  if (ptr + n * 4 > sab.byteLength) sab = memory.buffer;
+  return new Storage(new Float32Array(sab, ptr, n), ptr);
 }
 
 // Backstop for tensors nobody disposed: their heap block returns to the pool when the tensor is collected.
@@ -57,13 +67,13 @@ export class Tensor {
   /** Uninitialised tensor (heap memory is recycled: contents are arbitrary). */
   static empty(shape: readonly number[]): Tensor {
     const s = checkShape(shape, 'Tensor.empty');
-    const data = allocF32(numel(s));
-    return new Tensor(new Storage(data, heapPointer(data)), data, s);
+    const st = heapF32(numel(s));
+    return new Tensor(st, st.data, s);
   }
   /** @internal fast path for ops: shape already validated and frozen */
   static _alloc(shape: Shape): Tensor {
-    const data = allocF32(numel(shape));
-    return new Tensor(new Storage(data, heapPointer(data)), data, shape);
+    const st = heapF32(numel(shape));
+    return new Tensor(st, st.data, shape);
   }
   static zeros(shape: readonly number[]): Tensor {
     return Tensor.full(shape, 0);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   Tensor, Module, Sequential, Conv2d, BatchNorm1d, BatchNorm2d, BatchNorm3d, ReLU, Linear, Dropout, MaxPool2d, Upsample, Identity,
-  conv2d, linear, maxPool2d, avgPool2d, adaptiveAvgPool2d, upsampleBilinear, concat, crossEntropy, batchNorm, dropout, Generator, noGrad, init,
+  conv2d, linear, maxPool2d, avgPool2d, adaptiveAvgPool2d, upsampleBilinear, concat, crossEntropy, batchNorm, dropout, Generator, noGrad, init, heapStats,
 } from '../../src/index.js';
 import { assertClose } from '../helpers/close.js';
 
@@ -163,4 +163,17 @@ test('upsample, max pool and concat layers/ops work in noGrad and produce no gra
   assert.equal(y.gradFn, null);
   const z = batchNorm(rnd([4, 2]), null, null, { training: true });
   assert.equal(z.gradFn, null);
+});
+
+test('Sequential under noGrad frees each intermediate once the next layer has run', () => {
+  const m = new Sequential(new Conv2d(2, 4, 3, { padding: 1 }), new BatchNorm2d(4), new ReLU(), new MaxPool2d(2), new Dropout(0.5), new Identity()).eval();
+  const x = rnd([2, 2, 8, 8]);
+  noGrad(() => m.forward(x)).dispose(); // warm-up (kernel scratch)
+  const before = heapStats().liveBytes;
+  const y = noGrad(() => m.forward(x));
+  assert.deepEqual(y.shape, [2, 4, 4, 4]);
+  y.dispose();
+  assert.equal(heapStats().liveBytes, before);
+  assert.deepEqual(x.shape, [2, 2, 8, 8]);
+  assert.equal(x.isDisposed, false);
 });

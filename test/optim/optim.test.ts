@@ -77,3 +77,32 @@ test('optimizer options are validated eagerly with messages naming the value', (
   assert.throws(() => new PolyLR(opt, { totalSteps: 0 }), { name: 'UsageError', message: 'PolyLR: totalSteps must be a positive integer, received 0' });
   assert.throws(() => new CosineAnnealingLR(opt, { tMax: -1 }), { name: 'UsageError', message: 'CosineAnnealingLR: tMax must be a positive number, received -1' });
 });
+
+test('optimizer stateDict/loadStateDict resume training exactly (SGD momentum, AdamW moments and step)', () => {
+  for (const make of [(ps: Tensor[]) => new SGD(ps, { lr: 0.1, momentum: 0.9 }), (ps: Tensor[]) => new AdamW(ps, { lr: 0.01 })]) {
+    const grads = [[1, -2, 3], [0.5, 0.5, -1], [2, 1, 0], [-1, -1, -1]];
+    const a = Tensor.from([1, 2, 3]).requiresGrad_();
+    const oa = make([a]);
+    const b = Tensor.from([1, 2, 3]).requiresGrad_();
+    const ob = make([b]);
+    for (const g of grads.slice(0, 2)) {
+      a.grad = Tensor.from(g);
+      oa.step();
+      b.grad = Tensor.from(g);
+      ob.step();
+    }
+    const sd = oa.stateDict();
+    assert.ok(Object.keys(sd).length >= 1 && Object.keys(sd).every((k) => k.startsWith('state.0.')));
+    const ob2 = make([b]);
+    ob2.loadStateDict(sd);
+    for (const g of grads.slice(2)) {
+      a.grad = Tensor.from(g);
+      oa.step();
+      b.grad = Tensor.from(g);
+      ob2.step();
+    }
+    assert.deepEqual(b.toArray(), a.toArray());
+    assert.throws(() => ob2.loadStateDict({ 'state.3.exp_avg': Tensor.zeros([3]) }), { name: 'UsageError', message: 'optimizer loadStateDict: state.3.exp_avg names parameter 3 but the optimizer has 1' });
+    assert.throws(() => ob2.loadStateDict({ 'state.0.exp_avg': Tensor.zeros([2]) }), { name: 'ShapeError', message: 'optimizer loadStateDict: state.0.exp_avg has shape [2] but its parameter has shape [3]' });
+  }
+});

@@ -1,5 +1,6 @@
-// Sequential: children named "0", "1", … applied in order; BatchNorm directly followed by ReLU runs fused.
+// Sequential: children named "0", "1", … applied in order; BatchNorm → ReLU runs fused; noGrad frees intermediates as it goes.
 import { Tensor } from '../../tensor/tensor.js';
+import { isGradEnabled } from '../../autograd/node.js';
 import { Module } from '../module.js';
 import { BatchNorm } from './batchnorm.js';
 import { ReLU } from './basic.js';
@@ -20,11 +21,16 @@ export class Sequential extends Module {
   at(i: number): TensorModule {
     return [...this.children()][i] as TensorModule;
   }
-  forward(x: Tensor): Tensor {
+  forward(input: Tensor): Tensor {
     const layers = [...this.children()] as TensorModule[];
+    // Under noGrad no op saves its inputs, so an intermediate is garbage once the next layer has run:
+    // free it now (evaluation then runs in the memory of two activations, not the whole net).
+    const freeAsWeGo = !isGradEnabled();
+    let x = input;
     for (let i = 0; i < layers.length; i++) {
       const m = layers[i]!;
       const next = layers[i + 1];
+      const prev = x;
       // BN → ReLU: one pass, and backward masks dy with the output (the same numbers as two layers).
       if (m instanceof BatchNorm && !m.fuseRelu && next !== undefined && next.constructor === ReLU) {
         m.fuseRelu = true;
@@ -34,9 +40,8 @@ export class Sequential extends Module {
           m.fuseRelu = false;
         }
         i++;
-        continue;
-      }
-      x = m.forward(x);
+      } else x = m.forward(x);
+      if (freeAsWeGo && prev !== input && prev !== x) prev.dispose();
     }
     return x;
   }
