@@ -77,3 +77,17 @@ test('the README example trains a CNN end to end from the public API (loss falls
   assert.ok(losses[59]! < 0.3 * losses[0]!, `loss ${losses[0]} → ${losses[59]}`);
   assert.ok(accuracy >= 0.75, `accuracy ${accuracy}`);
 });
+
+test('an empty batch (N = 0) runs forward and backward: empty logits, NaN mean loss (as PyTorch), zero gradients', () => {
+  const model = tinyCnn(4);
+  const x = Tensor.zeros([0, 3, 8, 8]);
+  const out = model.forward(x).keep();
+  assert.deepEqual(out.shape, [0, 4]);
+  const loss = crossEntropy(out, []);
+  assert.ok(Number.isNaN(loss.item()));
+  loss.backward();
+  for (const [n, p] of model.namedParameters()) assert.ok(p.grad!.toArray().every((v) => v === 0), `${n}: ${p.grad!.toArray().slice(0, 4)}`);
+  // a batch of one sample in training mode is PyTorch's "more than 1 value per channel" error only when H·W = 1
+  const one = model.forward(Tensor.randn([1, 3, 8, 8]));
+  assert.deepEqual(one.shape, [1, 4]);
+});

@@ -112,7 +112,8 @@ class BatchNormBackward extends Node {
       let db: Tensor | null = null;
       if (this.inputs[1] != null) {
         dw = Tensor._alloc([c]);
-        for (let i = 0; i < c; i++) dw.data[i] = sumDyXmu[i]! * invstd[i]!;
+        // an empty batch has no statistics (invstd NaN) but nothing to differentiate either: dγ = 0
+        for (let i = 0; i < c; i++) dw.data[i] = sumDyXmu[i] === 0 ? 0 : sumDyXmu[i]! * invstd[i]!;
       }
       if (this.inputs[2] != null) {
         db = Tensor._alloc([c]);
