@@ -228,6 +228,21 @@ export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i3
     const p = x + off;
     const o = out + off;
     let ch = 0;
+    for (; ch + 16 <= c; ch += 16) {
+      const q = cst + f4(ch);
+      const pc = p + f4(ch);
+      const oc = o + f4(ch);
+      const qa = q + 2 * c4;
+      const qb = q + 4 * c4;
+      const y0 = f32x4.add(f32x4.mul(v128.load(pc), v128.load(qa)), v128.load(qb));
+      const y1 = f32x4.add(f32x4.mul(v128.load(pc, 16), v128.load(qa, 16)), v128.load(qb, 16));
+      const y2 = f32x4.add(f32x4.mul(v128.load(pc, 32), v128.load(qa, 32)), v128.load(qb, 32));
+      const y3 = f32x4.add(f32x4.mul(v128.load(pc, 48), v128.load(qa, 48)), v128.load(qb, 48));
+      v128.store(oc, relu ? f32x4.max(y0, ZERO4) : y0);
+      v128.store(oc, relu ? f32x4.max(y1, ZERO4) : y1, 16);
+      v128.store(oc, relu ? f32x4.max(y2, ZERO4) : y2, 32);
+      v128.store(oc, relu ? f32x4.max(y3, ZERO4) : y3, 48);
+    }
     for (; ch < cv; ch += 4) {
       const q = cst + f4(ch);
       const y = f32x4.add(f32x4.mul(v128.load(p + f4(ch)), v128.load(q + 2 * c4)), v128.load(q + 4 * c4));
