@@ -2,7 +2,7 @@
 import { ShapeError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor, checkTensor } from '../tensor/tensor.js';
 import { Node, needsGrad, record } from './node.js';
 
 export function checkSame(op: string, a: Tensor, b: Tensor): void {
@@ -21,12 +21,14 @@ class ReshapeBackward extends Node {
 
 /** A view with another shape (no copy); one dim may be -1. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor('reshape', 'input', x);
   const out = x._view(shape);
   return needsGrad(x) ? record(out, new ReshapeBackward(x.shape), x) : out;
 }
 
 /** Merge dims startDim…endDim (negative counts from the end), like torch.flatten. */
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
+  checkTensor('flatten', 'input', x);
   const r = x.ndim;
   const s = startDim < 0 ? startDim + r : startDim;
   const e = endDim < 0 ? endDim + r : endDim;
@@ -48,6 +50,8 @@ class AddBackward extends Node {
 
 /** a + b, same shapes. */
 export function add(a: Tensor, b: Tensor): Tensor {
+  checkTensor('add', 'a', a);
+  checkTensor('add', 'b', b);
   checkSame('add', a, b);
   const out = Tensor._alloc(a.shape);
   kernels().add(out.data, a.data, b.data);
@@ -65,6 +69,8 @@ class SubBackward extends Node {
 
 /** a − b, same shapes. */
 export function sub(a: Tensor, b: Tensor): Tensor {
+  checkTensor('sub', 'a', a);
+  checkTensor('sub', 'b', b);
   checkSame('sub', a, b);
   const out = Tensor._alloc(a.shape);
   const o = out.data;
@@ -110,6 +116,8 @@ function times(a: Tensor, b: Tensor): Tensor {
 
 /** a · b elementwise (same shapes) or a · scalar. */
 export function mul(a: Tensor, b: Tensor | number): Tensor {
+  checkTensor('mul', 'a', a);
+  if (typeof b !== 'number') checkTensor('mul', 'b', b);
   if (typeof b === 'number') {
     const out = Tensor._alloc(a.shape);
     kernels().scale(out.data, a.data, b);
@@ -135,6 +143,7 @@ class ReluBackward extends Node {
 
 /** max(x, 0). The gradient at 0 is 0 (PyTorch's convention). */
 export function relu(x: Tensor): Tensor {
+  checkTensor('relu', 'input', x);
   const out = Tensor._alloc(x.shape);
   kernels().reluForward(out.data, x.data);
   return needsGrad(x) ? record(out, new ReluBackward(out), x) : out;
@@ -154,6 +163,7 @@ class SumBackward extends Node {
 
 /** Σ of all elements (accumulated in float64), a 0-d tensor. */
 export function sum(x: Tensor): Tensor {
+  checkTensor('sum', 'input', x);
   const out = Tensor._alloc([]);
   out.data[0] = kernels().sum(x.data);
   return needsGrad(x) ? record(out, new SumBackward(x.shape, 1), x) : out;
@@ -161,6 +171,7 @@ export function sum(x: Tensor): Tensor {
 
 /** Mean of all elements, a 0-d tensor (NaN for an empty tensor, as PyTorch). */
 export function mean(x: Tensor): Tensor {
+  checkTensor('mean', 'input', x);
   const out = Tensor._alloc([]);
   out.data[0] = kernels().sum(x.data) / x.size;
   return needsGrad(x) ? record(out, new SumBackward(x.shape, 1 / x.size), x) : out;

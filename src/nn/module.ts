@@ -45,13 +45,17 @@ export abstract class Module {
     this.checkName(name);
     if (!(m instanceof Module)) throw new UsageError(`registerModule: ${JSON.stringify(name)} must be a Module, received ${typeof m}`);
     this.mods.set(name, m);
+    this.childrenChanged();
     return m;
   }
   /** Replace a registered child (used to convert layers in place, e.g. BatchNorm → SyncBatchNorm). */
   replaceModule(name: string, m: Module): void {
     if (!this.mods.has(name)) throw new UsageError(`replaceModule: no child named ${JSON.stringify(name)}`);
     this.mods.set(name, m);
+    this.childrenChanged();
   }
+  /** Called after a child is registered or replaced (containers drop cached child lists here). */
+  protected childrenChanged(): void {}
   /** Replace a parameter or buffer tensor by name (the old one is not disposed). */
   protected setTensor(name: string, t: Tensor | null): void {
     if (this.params.has(name)) {

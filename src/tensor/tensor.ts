@@ -286,3 +286,9 @@ export class Tensor {
     runBackward(this, grad, opts);
   }
 }
+
+/** Throw a UsageError unless `v` is a Tensor (or null when `nullable`): JS callers get a clear message. */
+export function checkTensor(op: string, name: string, v: unknown, nullable = false): void {
+  if (v instanceof Tensor || (nullable && v === null)) return;
+  throw new UsageError(`${op}: ${name} must be a Tensor${nullable ? ' or null' : ''}, received ${describe(v)}`);
+}

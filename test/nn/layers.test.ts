@@ -177,3 +177,27 @@ test('Sequential under noGrad frees each intermediate once the next layer has ru
   assert.deepEqual(x.shape, [2, 2, 8, 8]);
   assert.equal(x.isDisposed, false);
 });
+
+test('ops given something other than a Tensor say which argument and what they received', () => {
+  const bad = new Float32Array(4) as unknown as Tensor;
+  assert.throws(() => conv2d(bad, rnd([1, 1, 1, 1])), { name: 'UsageError', message: 'conv2d: input must be a Tensor, received Float32Array(length 4)' });
+  assert.throws(() => linear(rnd([2, 2]), rnd([2, 2]), [1, 2] as unknown as Tensor), { name: 'UsageError', message: 'linear: bias must be a Tensor or null, received array [1, 2]' });
+  assert.throws(() => concat([rnd([1]), 3 as unknown as Tensor], 0), { name: 'UsageError', message: 'concat: tensor 1 must be a Tensor, received 3' });
+  assert.throws(() => new ReLU().forward(undefined as unknown as Tensor), { name: 'UsageError', message: 'relu: input must be a Tensor, received undefined' });
+  assert.throws(() => crossEntropy(null as unknown as Tensor, [0]), { name: 'UsageError', message: 'crossEntropy: input must be a Tensor, received null' });
+});
+
+test('Sequential sees a replaced child (as BatchNorm → SyncBatchNorm conversion does)', () => {
+  const s = new Sequential(new ReLU(), new Identity());
+  const x = Tensor.from([-1, 2]);
+  assert.deepEqual(s.forward(x).toArray(), [0, 2]);
+  class Neg extends Module {
+    forward(t: Tensor): Tensor {
+      return t.mul(-1);
+    }
+  }
+  s.replaceModule('1', new Neg());
+  assert.deepEqual(s.forward(x).toArray(), [-0, -2]);
+  assert.equal(s.length, 2);
+  assert.ok(s.at(1) instanceof Neg);
+});

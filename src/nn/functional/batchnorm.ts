@@ -5,7 +5,7 @@ import { bnGeom, checkTrainingCount } from '../../kernels/batchnorm.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { allocF64, heapPointer, release } from '../../tensor/heap.js';
 import { fmtShape } from '../../tensor/shape.js';
-import { Tensor } from '../../tensor/tensor.js';
+import { Tensor, checkTensor } from '../../tensor/tensor.js';
 
 /** Statistics of the whole batch (over every participant) after the merge. */
 export interface BNGlobalStats {
@@ -150,6 +150,9 @@ class BatchNormBackward extends Node {
  * Training: per-channel batch mean and biased variance normalize; running stats get the unbiased one.
  */
 export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, opts: BatchNormOptions): Tensor {
+  checkTensor('batchNorm', 'input', x);
+  checkTensor('batchNorm', 'weight', weight, true);
+  checkTensor('batchNorm', 'bias', bias, true);
   const exchange = opts.exchange ?? null;
   let g: BNGeom;
   try {

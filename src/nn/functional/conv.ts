@@ -3,7 +3,7 @@ import { ShapeError } from '../../errors.js';
 import { kernels, type ConvGeom } from '../../kernels/index.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
-import { Tensor } from '../../tensor/tensor.js';
+import { Tensor, checkTensor } from '../../tensor/tensor.js';
 import { expectRank, pair, positiveInt, type Pair } from './args.js';
 
 export interface Conv2dOptions {
@@ -15,6 +15,9 @@ export interface Conv2dOptions {
 
 /** Validate shapes and build the kernel geometry. */
 export function convGeom(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions): ConvGeom {
+  checkTensor('conv2d', 'input', x);
+  checkTensor('conv2d', 'weight', w);
+  checkTensor('conv2d', 'bias', bias, true);
   expectRank('conv2d', x, 4, '[N, C, H, W]');
   if (w.ndim !== 4) throw new ShapeError(`conv2d: weight must be 4-D [O, C/groups, kH, kW], received shape ${fmtShape(w.shape)}`);
   const [strideH, strideW] = pair(opts.stride ?? 1, 'conv2d: stride', 1);

@@ -3,7 +3,7 @@ import { ShapeError } from '../../errors.js';
 import { kernels } from '../../kernels/index.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
-import { Tensor } from '../../tensor/tensor.js';
+import { Tensor, checkTensor } from '../../tensor/tensor.js';
 
 class LinearBackward extends Node {
   readonly name = 'LinearBackward';
@@ -44,6 +44,9 @@ class LinearBackward extends Node {
 
 /** torch.nn.functional.linear: x [..., in], weight [out, in], bias [out] → [..., out]. */
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  checkTensor('linear', 'input', x);
+  checkTensor('linear', 'weight', weight);
+  checkTensor('linear', 'bias', bias, true);
   if (weight.ndim !== 2) throw new ShapeError(`linear: weight must be 2-D [out, in], received shape ${fmtShape(weight.shape)}`);
   const [o, i] = weight.shape as [number, number];
   if (x.ndim < 1 || x.shape[x.ndim - 1] !== i) {

@@ -2,7 +2,7 @@
 import { ShapeError, UsageError, ValueError, describe } from '../../errors.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
-import { Tensor } from '../../tensor/tensor.js';
+import { Tensor, checkTensor } from '../../tensor/tensor.js';
 
 export interface CrossEntropyOptions {
   /** target value whose positions contribute neither loss nor gradient (PyTorch default −100) */
@@ -67,6 +67,7 @@ function targetValues(target: Target): ArrayLike<number> {
  * log-softmax in float64; a target out of range is a ValueError naming the value and the range.
  */
 export function crossEntropy(input: Tensor, target: Target, opts: CrossEntropyOptions = {}): Tensor {
+  checkTensor('crossEntropy', 'input', input);
   const ignore = opts.ignoreIndex ?? -100;
   const reduction = opts.reduction ?? 'mean';
   if (!['mean', 'sum', 'none'].includes(reduction)) throw new UsageError(`crossEntropy: reduction must be 'mean', 'sum' or 'none', received ${describe(reduction)}`);

@@ -3,7 +3,7 @@ import { ShapeError, StateError, UsageError } from '../../errors.js';
 import { kernels, type PoolGeom } from '../../kernels/index.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
-import { Tensor } from '../../tensor/tensor.js';
+import { Tensor, checkTensor } from '../../tensor/tensor.js';
 import { expectRank, pair, type Pair } from './args.js';
 
 export interface Pool2dOptions {
@@ -13,6 +13,7 @@ export interface Pool2dOptions {
 }
 
 function poolGeom(op: string, x: Tensor, kernelSize: Pair, opts: Pool2dOptions): PoolGeom {
+  checkTensor(op, 'input', x);
   expectRank(op, x, 4, '[N, C, H, W]');
   const [kh, kw] = pair(kernelSize, `${op}: kernelSize`, 1);
   const [strideH, strideW] = pair(opts.stride ?? [kh, kw], `${op}: stride`, 1);
@@ -139,6 +140,7 @@ class AdaptiveAvgPool2dBackward extends Node {
 
 /** torch.nn.functional.adaptive_avg_pool2d; outputSize 1 is global average pooling. */
 export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
+  checkTensor('adaptiveAvgPool2d', 'input', x);
   expectRank('adaptiveAvgPool2d', x, 4, '[N, C, H, W]');
   const [oh, ow] = pair(outputSize, 'adaptiveAvgPool2d: outputSize', 1);
   const [n, c, h, w] = x.shape as [number, number, number, number];

@@ -3,7 +3,7 @@ import { ShapeError, UsageError } from '../../errors.js';
 import { kernels } from '../../kernels/index.js';
 import { Node, isGradEnabled, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
-import { Tensor } from '../../tensor/tensor.js';
+import { Tensor, checkTensor } from '../../tensor/tensor.js';
 import { defaultGenerator, type Generator } from '../../tensor/random.js';
 import { expectRank, pair, type Pair } from './args.js';
 
@@ -25,6 +25,7 @@ class UpsampleBackward extends Node {
  * Give `size` [oh, ow] or an integer `scaleFactor` (output = input·scale; source index = (dst + ½)·in/out − ½).
  */
 export function upsampleBilinear(x: Tensor, opts: { size?: Pair; scaleFactor?: number }): Tensor {
+  checkTensor('upsampleBilinear', 'input', x);
   expectRank('upsampleBilinear', x, 4, '[N, C, H, W]');
   const [n, c, h, w] = x.shape as [number, number, number, number];
   let oh: number;
@@ -70,7 +71,8 @@ class ConcatBackward extends Node {
 
 /** torch.cat along `dim` (default 1 = channels in NCHW); other dims must match. */
 export function concat(xs: readonly Tensor[], dim = 1): Tensor {
-  if (xs.length === 0) throw new UsageError('concat: needs at least one tensor, received none');
+  if (!Array.isArray(xs as unknown) || xs.length === 0) throw new UsageError(`concat: needs a non-empty array of tensors, received ${Array.isArray(xs as unknown) ? 'none' : typeof xs}`);
+  xs.forEach((t, i) => checkTensor('concat', `tensor ${i}`, t));
   const first = xs[0]!;
   const r = first.ndim;
   const d = dim < 0 ? dim + r : dim;
@@ -126,6 +128,7 @@ class DropoutBackward extends Node {
  * 1/(1−p); identity when not training or p = 0. Seeded through `generator` (default: the global one).
  */
 export function dropout(x: Tensor, p = 0.5, training = true, generator: Generator = defaultGenerator): Tensor {
+  checkTensor('dropout', 'input', x);
   if (!(p >= 0 && p <= 1)) throw new UsageError(`dropout: p must be in [0, 1], received ${p}`);
   if (!training || p === 0) return x;
   const mask = Tensor._alloc(x.shape);

@@ -11,18 +11,25 @@ export interface TensorModule extends Module {
 }
 
 export class Sequential extends Module {
+  private cached: TensorModule[] | null = null; // the children in order; rebuilt after a change (e.g. BN → SyncBN)
   constructor(...layers: TensorModule[]) {
     super();
     layers.forEach((m, i) => this.registerModule(String(i), m));
   }
+  protected override childrenChanged(): void {
+    this.cached = null;
+  }
+  private get layers(): TensorModule[] {
+    return (this.cached ??= [...this.children()] as TensorModule[]);
+  }
   get length(): number {
-    return [...this.children()].length;
+    return this.layers.length;
   }
   at(i: number): TensorModule {
-    return [...this.children()][i] as TensorModule;
+    return this.layers[i]!;
   }
   forward(input: Tensor): Tensor {
-    const layers = [...this.children()] as TensorModule[];
+    const layers = this.layers;
     // Under noGrad no op saves its inputs, so an intermediate is garbage once the next layer has run:
     // free it now (evaluation then runs in the memory of two activations, not the whole net).
     const freeAsWeGo = !isGradEnabled();
