@@ -4,3 +4,4 @@ export { initProcessGroup, rankFromEnv, type InitOptions, type RankEnv } from '.
 export { spawnThreads, spawnProcesses, freePort, type LaunchOptions, type RankFn } from './launch.js';
 export { rootCause, formatRankError, type RankError, type RankOutcome } from './outcome.js';
 export { DEFAULT_TIMEOUT_MS } from './group.js';
+export { TCPStore, StoreServer, type TCPStoreOptions } from './tcp/store.js';

@@ -19,7 +19,7 @@ export interface InitOptions {
   token?: string;
   /** Address this rank listens on for peers; default loopback when the master is loopback, else the interface that reaches the master. SYNCBN_LISTEN_ADDR. */
   listenAddr?: string;
-  /** How long to wait for every rank to join (ms). Default 60000. */
+  /** How long to wait for every rank to join (ms). Default 60000 or SYNCBN_RENDEZVOUS_TIMEOUT_MS. */
   rendezvousTimeoutMs?: number;
   /** A peer silent for this long (no data, no heartbeat) is declared dead (ms). Default 1500 or SYNCBN_PEER_TIMEOUT_MS. */
   peerTimeoutMs?: number;
@@ -93,7 +93,8 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
     if (size === 1) {
       g = new Group(new RankState(new ThreadsTransport(createThreadsWorld(1), 0)), [0], WORLD_GROUP_ID, timeoutMs);
     } else {
-      throw new UsageError(`initProcessGroup: a world of ${size} processes (${re.source} environment) needs the TCP transport, not available yet: use spawnThreads or syncbn run --threads`);
+      const { connectTcp } = await import('./tcp/transport.js');
+      g = new Group(new RankState(await connectTcp({ ...opts, rank, size })), range(size), WORLD_GROUP_ID, timeoutMs);
     }
   }
   worldGroup = g;

@@ -21,6 +21,8 @@ export interface LaunchOptions {
   output?: 'inherit' | 'prefix' | 'capture';
   /** Kill ranks still running after this many milliseconds (their outcome is an error). Default: none. */
   deadlineMs?: number;
+  /** Per-rank environment, applied last (e.g. a wrong token for one rank in a test). */
+  rankEnv?: (rank: number) => Record<string, string>;
   /** Ring capacity per direction for threads (power of two). */
   ringBytes?: number;
 }
@@ -114,7 +116,7 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
       let uncaught: unknown = null;
       const w = new Worker(RANK_MAIN, {
         workerData: { syncbnThreads: { world, rank: r }, syncbnJob: job },
-        env: rankEnv(r, n, { ...opts.env, SYNCBN_TRANSPORT: 'threads' }),
+        env: rankEnv(r, n, { ...opts.env, SYNCBN_TRANSPORT: 'threads', ...opts.rankEnv?.(r) }),
         stdout: mode !== 'inherit',
         stderr: mode !== 'inherit',
       });
@@ -190,14 +192,14 @@ export async function spawnProcesses<T = unknown>(n: number, target: string | UR
   const killed = new Set<number>();
   const results = Array.from({ length: n }, (_, r) => {
     const sink = new OutputSink(mode, r);
-    const env = rankEnv(r, n, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), ...opts.env, SYNCBN_TOKEN: token, SYNCBN_JOB: JSON.stringify(job) });
+    const env = rankEnv(r, n, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), ...opts.env, SYNCBN_TOKEN: token, SYNCBN_JOB: JSON.stringify(job), ...opts.rankEnv?.(r) });
     const child = fork(RANK_MAIN, [], { env, stdio: mode === 'inherit' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'] });
     children.push(child);
     sink.attach(child.stdout, child.stderr);
     let msg: Msg | null = null;
     child.on('message', (m: Msg) => (msg = m));
     return new Promise<RankOutcome<T>>((resolve) => {
-      child.on('exit', (code, signal) => {
+      child.on('close', (code, signal) => {
         let o: RankOutcome<T>;
         if (msg?.type === 'error') o = { rank: r, ok: false, error: msg.error };
         else if (code !== 0) o = { rank: r, ok: false, error: { name: 'Error', message: `rank ${r} exited with ${signal ?? `code ${code}`}`, code: killed.has(r) ? 'E_RANK_KILLED' : 'E_RANK_EXIT' } };

@@ -53,6 +53,21 @@ export class Ring {
     Atomics.store(this.ctl, HEAD, (head + n) | 0);
   }
 
+  /**
+   * Copy src to `extra` bytes past the head without publishing (a relay receiving a byte stream
+   * publishes only whole 8-byte units with `publish`). Caller keeps extra + src.length ≤ free().
+   */
+  writeAt(extra: number, src: Uint8Array): void {
+    const pos = (this.ctl[HEAD]! + extra) & this.mask;
+    const first = Math.min(src.length, this.cap - pos);
+    this.data.set(first === src.length ? src : src.subarray(0, first), pos);
+    if (src.length > first) this.data.set(src.subarray(first), 0);
+  }
+
+  publish(n: number): void {
+    Atomics.store(this.ctl, HEAD, (this.ctl[HEAD]! + n) | 0);
+  }
+
   /** Bytes queued (written, not yet consumed): for the producer to know when its data left. */
   pending(): number {
     return (Atomics.load(this.ctl, HEAD) - Atomics.load(this.ctl, TAIL)) | 0;

@@ -228,3 +228,37 @@ export function relErr(a: readonly number[], b: readonly number[]): number {
   }
   return d / m;
 }
+
+const cat = (xs: number[][]): number[] => xs.flat();
+
+/**
+ * Compare rank records with reference replicas: replica j stands for the ranks of block j (blocks of
+ * `block` consecutive ranks: the SyncBN group). Returns the worst relative error over outputs,
+ * losses, every gradient, input gradients and every parameter and buffer after the last step.
+ */
+export function compareRuns(ranks: RunRecord[], refs: RunRecord[], block: number, steps: number): { err: number; where: string } {
+  let err = 0;
+  let where = '';
+  const see = (e: number, w: string): void => {
+    if (e > err || Number.isNaN(e)) {
+      err = Number.isNaN(e) ? Infinity : e;
+      where = w;
+    }
+  };
+  refs.forEach((ref, j) => {
+    const mine = ranks.slice(j * block, (j + 1) * block);
+    for (let s = 0; s < steps; s++) {
+      see(relErr(cat(mine.map((r) => r.outputs[s]!)), ref.outputs[s]!), `replica ${j} step ${s} outputs`);
+      see(relErr(cat(mine.map((r) => r.inputGrads[s]!)), ref.inputGrads[s]!), `replica ${j} step ${s} input gradient`);
+      for (const [ri, r] of mine.entries()) {
+        see(relErr([r.losses[s]!], [ref.losses[s]!]), `rank ${j * block + ri} step ${s} loss`);
+        for (const k of Object.keys(ref.grads[s]!)) see(relErr(r.grads[s]![k]!, ref.grads[s]![k]!), `rank ${j * block + ri} step ${s} grad ${k}`);
+      }
+    }
+    for (const [ri, r] of mine.entries()) {
+      if (Object.keys(r.final).join() !== Object.keys(ref.final).join()) see(Infinity, `rank ${j * block + ri} state dict keys`);
+      for (const k of Object.keys(ref.final)) see(relErr(r.final[k]!, ref.final[k]!), `rank ${j * block + ri} final ${k}`);
+    }
+  });
+  return { err, where };
+}

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnThreads, type RankOutcome } from '../../src/comm/index.js';
-import { relErr, runReference, type RunRecord, type RunSpec } from './equiv-lib.js';
+import { compareRuns as worst, runReference, type RunRecord, type RunSpec } from './equiv-lib.js';
 
 const LIB = new URL('./equiv-lib.js', import.meta.url).href;
 const TOL = 1e-5;
@@ -23,40 +23,6 @@ export async function runThreads(spec: RunSpec): Promise<RunRecord[]> {
     { deadlineMs: 120_000 },
   );
   return values(outs);
-}
-
-const cat = (xs: number[][]): number[] => xs.flat();
-
-/**
- * Compare rank records with reference replicas: replica j stands for the ranks of block j (blocks of
- * `block` consecutive ranks: the SyncBN group). Returns the worst relative error over outputs,
- * losses, every gradient, input gradients and every parameter and buffer after the last step.
- */
-function worst(ranks: RunRecord[], refs: RunRecord[], block: number, steps: number): { err: number; where: string } {
-  let err = 0;
-  let where = '';
-  const see = (e: number, w: string): void => {
-    if (e > err || Number.isNaN(e)) {
-      err = Number.isNaN(e) ? Infinity : e;
-      where = w;
-    }
-  };
-  refs.forEach((ref, j) => {
-    const mine = ranks.slice(j * block, (j + 1) * block);
-    for (let s = 0; s < steps; s++) {
-      see(relErr(cat(mine.map((r) => r.outputs[s]!)), ref.outputs[s]!), `replica ${j} step ${s} outputs`);
-      see(relErr(cat(mine.map((r) => r.inputGrads[s]!)), ref.inputGrads[s]!), `replica ${j} step ${s} input gradient`);
-      for (const [ri, r] of mine.entries()) {
-        see(relErr([r.losses[s]!], [ref.losses[s]!]), `rank ${j * block + ri} step ${s} loss`);
-        for (const k of Object.keys(ref.grads[s]!)) see(relErr(r.grads[s]![k]!, ref.grads[s]![k]!), `rank ${j * block + ri} step ${s} grad ${k}`);
-      }
-    }
-    for (const [ri, r] of mine.entries()) {
-      assert.deepEqual(Object.keys(r.final), Object.keys(ref.final));
-      for (const k of Object.keys(ref.final)) see(relErr(r.final[k]!, ref.final[k]!), `rank ${j * block + ri} final ${k}`);
-    }
-  });
-  return { err, where };
 }
 
 /** SyncBN over groups of `groupSize` (0 = all) vs the reference with one replica per group. */

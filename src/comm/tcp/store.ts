@@ -1,0 +1,237 @@
+// A TCP key-value store for rendezvous (like torch's TCPStore): rank 0 serves, every rank sets/gets/adds; authenticated.
+import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { AuthError, CommError, CommTimeoutError, UsageError, describe } from '../../errors.js';
+import { CONTROL_MAX, Conn, F, acceptHandshake, connectHandshake, writeFrame } from './frames.js';
+
+export interface TCPStoreOptions {
+  /** Shared secret (default SYNCBN_TOKEN, else empty: loopback only). */
+  token?: string;
+  /** How long connect() retries and get() waits (ms). Default 60000. */
+  timeoutMs?: number;
+}
+
+interface Req {
+  id: number;
+  op: 'set' | 'get' | 'add';
+  key: string;
+  value?: string;
+  delta?: number;
+}
+type Res = { id: number; ok: true; value: string } | { id: number; ok: false; error: string };
+
+const HANDSHAKE_MS = 10_000;
+const MAX_KEY = 1024;
+
+/** The server half: a map, and for get() a list of waiters per missing key. */
+export class StoreServer {
+  private readonly map = new Map<string, string>();
+  private readonly waiters = new Map<string, ((v: string) => void)[]>();
+  private readonly sockets = new Set<Socket>();
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static listen(host: string, port: number, token: string): Promise<StoreServer> {
+    return new Promise((resolve, reject) => {
+      const server = createServer({ noDelay: true });
+      server.once('error', (e) => reject(new CommError(`TCP store: cannot listen on ${host}:${port}: ${e.message}`, 'E_COMM', { cause: e })));
+      server.listen(port, host, () => {
+        const st = new StoreServer(server, (server.address() as { port: number }).port);
+        server.on('connection', (s) => st.accept(s, token));
+        resolve(st);
+      });
+    });
+  }
+
+  private accept(s: Socket, token: string): void {
+    this.sockets.add(s);
+    s.on('close', () => this.sockets.delete(s));
+    s.on('error', () => {});
+    const c = new Conn(s);
+    acceptHandshake(c, token, { purpose: 'store', size: 0 }, HANDSHAKE_MS).then(
+      () =>
+        c.takeOver({
+          data: () => {
+            throw new CommError('malformed frame: data on a store connection');
+          },
+          frame: (type, payload) => {
+            if (type !== F.STORE_REQ) throw new CommError(`malformed frame: type ${type} on a store connection`);
+            this.handle(s, JSON.parse(payload.toString('utf8')) as Req);
+          },
+        }),
+      () => setTimeout(() => s.destroy(), 1000).unref(), // let the AUTH_FAIL reason reach the peer
+    );
+    s.on('data', (chunk: Buffer) => {
+      if (!c.parser.authenticated) return; // the handshake reads these itself
+      try {
+        c.parser.feed(chunk);
+      } catch {
+        s.destroy(); // malformed: close this connection, keep serving the others
+      }
+    });
+  }
+
+  private handle(s: Socket, r: Req): void {
+    const reply = (res: Res): void => {
+      if (!s.destroyed) writeFrame(s, F.STORE_RES, Buffer.from(JSON.stringify(res)));
+    };
+    if (typeof r.key !== 'string' || r.key.length > MAX_KEY) return reply({ id: r.id, ok: false, error: `bad key ${describe(r.key)}` });
+    if (r.op === 'set') {
+      this.map.set(r.key, String(r.value));
+      for (const w of this.waiters.get(r.key) ?? []) w(String(r.value));
+      this.waiters.delete(r.key);
+      return reply({ id: r.id, ok: true, value: '' });
+    }
+    if (r.op === 'add') {
+      const v = String(Number(this.map.get(r.key) ?? '0') + Number(r.delta ?? 0));
+      this.map.set(r.key, v);
+      for (const w of this.waiters.get(r.key) ?? []) w(v);
+      this.waiters.delete(r.key);
+      return reply({ id: r.id, ok: true, value: v });
+    }
+    if (r.op === 'get') {
+      const v = this.map.get(r.key);
+      if (v !== undefined) return reply({ id: r.id, ok: true, value: v });
+      const list = this.waiters.get(r.key) ?? [];
+      list.push((value) => reply({ id: r.id, ok: true, value }));
+      this.waiters.set(r.key, list);
+      return;
+    }
+    reply({ id: (r as Req).id, ok: false, error: `unknown op ${describe((r as Req).op)}` });
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+/** A client of the store. `TCPStore.connect` retries until the server is up (or the timeout). */
+export class TCPStore {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: string) => void; reject: (e: Error) => void }>();
+  private closedErr: Error | null = null;
+
+  private constructor(
+    readonly socket: Socket,
+    private readonly timeoutMs: number,
+  ) {}
+
+  static async connect(host: string, port: number, opts: TCPStoreOptions = {}): Promise<TCPStore> {
+    if (typeof host !== 'string' || host === '') throw new UsageError(`TCPStore.connect: host must be a non-empty string, received ${describe(host)}`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`TCPStore.connect: port must be an integer in [1, 65535], received ${describe(port)}`);
+    const token = opts.token ?? process.env.SYNCBN_TOKEN ?? '';
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      let s: Socket;
+      try {
+        s = await open(host, port, Math.max(100, deadline - Date.now()));
+      } catch (e) {
+        last = (e as Error).message;
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      const c = new Conn(s);
+      try {
+        await connectHandshake(c, token, { purpose: 'store', rank: 0, size: 0 }, HANDSHAKE_MS);
+      } catch (e) {
+        s.destroy();
+        throw e instanceof AuthError ? e : new AuthError(String(e));
+      }
+      const st = new TCPStore(s, timeoutMs);
+      c.takeOver({
+        data: () => {
+          throw new CommError('malformed frame: data from the store');
+        },
+        frame: (type, payload) => {
+          if (type !== F.STORE_RES) throw new CommError(`malformed frame: type ${type} from the store`);
+          st.settle(JSON.parse(payload.toString('utf8')) as Res);
+        },
+      });
+      s.on('data', (chunk: Buffer) => {
+        try {
+          c.parser.feed(chunk);
+        } catch (e) {
+          st.fail(e as Error);
+          s.destroy();
+        }
+      });
+      s.on('close', () => st.fail(new CommError(`TCP store at ${host}:${port}: connection closed`)));
+      s.on('error', (e) => st.fail(new CommError(`TCP store at ${host}:${port}: ${e.message}`)));
+      return st;
+    }
+    throw new CommTimeoutError(`TCP store at ${host}:${port}: could not connect within ${timeoutMs} ms (${last})`, []);
+  }
+
+  private settle(r: Res): void {
+    const p = this.pending.get(r.id);
+    if (!p) return;
+    this.pending.delete(r.id);
+    if (r.ok) p.resolve(r.value);
+    else p.reject(new CommError(`TCP store: ${r.error}`));
+  }
+
+  private fail(e: Error): void {
+    this.closedErr ??= e;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  private request(req: Omit<Req, 'id'>, timeoutMs = this.timeoutMs): Promise<string> {
+    if (this.closedErr) return Promise.reject(this.closedErr);
+    if (typeof req.key !== 'string' || req.key.length > MAX_KEY) return Promise.reject(new UsageError(`TCPStore: key must be a string of at most ${MAX_KEY} characters, received ${describe(req.key)}`));
+    const id = this.nextId++;
+    const body = Buffer.from(JSON.stringify({ ...req, id }));
+    if (body.length > CONTROL_MAX) return Promise.reject(new UsageError(`TCPStore: request of ${body.length} bytes exceeds ${CONTROL_MAX}`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new CommTimeoutError(`TCP store: ${req.op}(${JSON.stringify(req.key)}) got no answer within ${timeoutMs} ms`, []));
+      }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (v) => (clearTimeout(timer), resolve(v)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      writeFrame(this.socket, F.STORE_REQ, body);
+    });
+  }
+
+  set(key: string, value: string): Promise<void> {
+    return this.request({ op: 'set', key, value: String(value) }).then(() => undefined);
+  }
+  /** Wait until `key` is set, then return its value. */
+  get(key: string, timeoutMs?: number): Promise<string> {
+    return this.request({ op: 'get', key }, timeoutMs);
+  }
+  /** Atomically add `delta` to the integer at `key` (missing: 0); returns the new value. */
+  async add(key: string, delta: number): Promise<number> {
+    if (!Number.isFinite(delta)) throw new UsageError(`TCPStore.add: delta must be a finite number, received ${describe(delta)}`);
+    return Number(await this.request({ op: 'add', key, delta }));
+  }
+  close(): void {
+    this.closedErr ??= new CommError('TCP store client closed');
+    this.socket.destroy();
+  }
+}
+
+export function open(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = netConnect({ host, port, noDelay: true });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`connect to ${host}:${port} timed out`));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}

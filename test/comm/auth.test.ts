@@ -1,0 +1,150 @@
+// TCP security and robustness: HMAC handshake, wrong tokens, garbage bytes, oversized and malformed frames, the rendezvous store.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, createServer, type Socket } from 'node:net';
+import { AuthError, CommError } from '../../src/errors.js';
+import { StoreServer, TCPStore, spawnProcesses } from '../../src/comm/index.js';
+import { Conn, F, FrameParser, acceptHandshake, connectHandshake, frameHeader } from '../../src/comm/tcp/frames.js';
+import { values } from './helpers.js';
+
+function pair(): Promise<[Socket, Socket, () => void]> {
+  return new Promise((resolve) => {
+    const srv = createServer((a) => resolve([a, c, () => srv.close()]));
+    let c: Socket;
+    srv.listen(0, '127.0.0.1', () => {
+      c = connect((srv.address() as { port: number }).port, '127.0.0.1');
+    });
+  });
+}
+
+test('handshake: the right token authenticates both ways; a wrong one is rejected on both sides with AuthError', async () => {
+  {
+    const [a, c, done] = await pair();
+    const [hello] = await Promise.all([acceptHandshake(new Conn(a), 'secret', { purpose: 'mesh', size: 4 }, 2000), connectHandshake(new Conn(c), 'secret', { purpose: 'mesh', rank: 3, size: 4 }, 2000)]);
+    assert.deepEqual(hello, { purpose: 'mesh', rank: 3, size: 4 });
+    a.destroy();
+    c.destroy();
+    done();
+  }
+  {
+    const [a, c, done] = await pair();
+    const [acc, con] = await Promise.allSettled([acceptHandshake(new Conn(a), 'secret', { purpose: 'mesh', size: 4 }, 2000), connectHandshake(new Conn(c), 'guess', { purpose: 'mesh', rank: 1, size: 4 }, 2000)]);
+    assert.equal(acc.status, 'rejected');
+    assert.ok((acc as PromiseRejectedResult).reason instanceof AuthError);
+    assert.match(String((acc as PromiseRejectedResult).reason.message), /authentication failed: the peer does not know the shared token/);
+    assert.equal(con.status, 'rejected');
+    assert.ok((con as PromiseRejectedResult).reason instanceof AuthError);
+    assert.match(String((con as PromiseRejectedResult).reason.message), /rejected: authentication failed/);
+    a.destroy();
+    c.destroy();
+    done();
+  }
+  {
+    // World size disagreement is refused too.
+    const [a, c, done] = await pair();
+    const [acc] = await Promise.allSettled([acceptHandshake(new Conn(a), 't', { purpose: 'mesh', size: 4 }, 2000), connectHandshake(new Conn(c), 't', { purpose: 'mesh', rank: 1, size: 5 }, 2000)]);
+    assert.match(String((acc as PromiseRejectedResult).reason.message), /world size mismatch: this rank has WORLD_SIZE=4, the peer 5/);
+    a.destroy();
+    c.destroy();
+    done();
+  }
+});
+
+test('handshake: garbage bytes and an oversized frame before authentication are refused without reading them', async () => {
+  for (const bytes of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.concat([frameHeader(F.AUTH, 0xfffffff0), Buffer.alloc(64)]), Buffer.concat([frameHeader(F.DATA, 8), Buffer.alloc(8)])]) {
+    const [a, c, done] = await pair();
+    const acc = acceptHandshake(new Conn(a), 'secret', { purpose: 'mesh', size: 2 }, 2000);
+    c.write(bytes);
+    await assert.rejects(acc, (e: Error) => e instanceof AuthError && /malformed frame|expected an AUTH frame/.test(e.message));
+    a.destroy();
+    c.destroy();
+    done();
+  }
+});
+
+test('frame parser: frames split at every byte parse the same; limits and unknown types throw CommError', () => {
+  const got: string[] = [];
+  const p = new FrameParser({ data: (b) => got.push(`d${b.length}`), frame: (t, b) => got.push(`f${t}:${b.toString()}`) });
+  p.authenticated = true;
+  const stream = Buffer.concat([frameHeader(F.PING, 0), frameHeader(F.DATA, 16), Buffer.alloc(16), frameHeader(F.ABORT, 3), Buffer.from('abc')]);
+  for (let i = 0; i < stream.length; i++) p.feed(stream.subarray(i, i + 1));
+  assert.deepEqual(got.filter((g) => !g.startsWith('d')), ['f6:', 'f7:abc']);
+  assert.equal(got.filter((g) => g.startsWith('d')).length, 16); // streamed byte by byte, never buffered
+  const fresh = (): FrameParser => Object.assign(new FrameParser({ data: () => {}, frame: () => {} }), { authenticated: true });
+  assert.throws(() => fresh().feed(frameHeader(99, 0)), (e: Error) => e instanceof CommError && e.message === 'malformed frame: unknown type 99');
+  assert.throws(() => fresh().feed(frameHeader(F.DATA, (1 << 20) + 8)), /malformed frame: type 5 of 1048584 bytes exceeds the limit of 1048576 bytes/);
+  assert.throws(() => fresh().feed(frameHeader(F.ABORT, 1 << 30)), /exceeds the limit of 1048576 bytes/);
+  assert.throws(() => fresh().feed(frameHeader(F.DATA, 12)), /not a multiple of 8/);
+});
+
+test('TCPStore: set/get/add, get waits for a later set, wrong tokens and garbage are rejected while the store keeps serving', async () => {
+  const srv = await StoreServer.listen('127.0.0.1', 0, 'tok');
+  try {
+    const a = await TCPStore.connect('127.0.0.1', srv.port, { token: 'tok', timeoutMs: 5000 });
+    const b = await TCPStore.connect('127.0.0.1', srv.port, { token: 'tok', timeoutMs: 5000 });
+    const later = b.get('k');
+    await a.set('k', 'v1');
+    assert.equal(await later, 'v1');
+    assert.equal(await a.add('n', 2), 2);
+    assert.equal(await b.add('n', 3), 5);
+    await assert.rejects(TCPStore.connect('127.0.0.1', srv.port, { token: 'nope', timeoutMs: 5000 }), (e: Error) => e instanceof AuthError && /rejected: authentication failed/.test(e.message));
+    // Garbage and an oversized frame: the connection is closed, nothing is allocated, the store still answers.
+    for (const junk of [Buffer.alloc(4096, 0x41), frameHeader(F.STORE_REQ, 0x7fffffff)]) {
+      const s = connect(srv.port, '127.0.0.1');
+      s.resume(); // read (and drop) the HELLO, so that we see the close
+      await new Promise<void>((resolve) => {
+        s.on('connect', () => s.write(junk));
+        s.on('error', () => {});
+        s.on('close', () => resolve());
+      });
+    }
+    assert.equal(await b.get('k'), 'v1');
+    await assert.rejects(b.get('missing', 100), /got no answer within 100 ms/);
+    a.close();
+    b.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('tcp ranks: a rank with the wrong token fails with AuthError; garbage sent to a rank mid-run does not disturb the run', async () => {
+  const outs = await spawnProcesses(2, async (pg) => pg.rank, [], {
+    deadlineMs: 30_000,
+    output: 'capture',
+    env: { SYNCBN_RENDEZVOUS_TIMEOUT_MS: '3000' },
+    rankEnv: (r): Record<string, string> => (r === 1 ? { SYNCBN_TOKEN: 'wrong-token' } : {}),
+  });
+  assert.ok(!outs[1]!.ok);
+  assert.equal(outs[1]!.ok ? '' : outs[1]!.error.name, 'AuthError');
+  assert.match(outs[1]!.ok ? '' : outs[1]!.error.message, /rejected: authentication failed/);
+  assert.ok(!outs[0]!.ok);
+  assert.match(outs[0]!.ok ? '' : outs[0]!.error.message, /rendezvous timed out after 3000 ms: ranks 1 never connected/);
+
+  const run = await spawnProcesses(
+    2,
+    async (pg, _args, lib) => {
+      const a = new Float32Array(8).fill(pg.rank + 1);
+      await pg.allReduce(a);
+      if (pg.rank === 0) {
+        // Find rank 1's peer port in the rendezvous store and throw junk at it.
+        const st = await lib.TCPStore.connect('127.0.0.1', Number(process.env.MASTER_PORT), { timeoutMs: 5000 });
+        const { host, port } = JSON.parse(await st.get('syncbn/addr/1')) as { host: string; port: number };
+        st.close();
+        const net = await import('node:net');
+        await new Promise<void>((resolve) => {
+          const s = net.connect(port, host, () => s.write(Buffer.alloc(100_000, 7)));
+          s.resume();
+          s.on('error', () => resolve());
+          s.on('close', () => resolve());
+        });
+      }
+      await pg.barrier();
+      pg.allReduceSync(a);
+      return a[0];
+    },
+    [],
+    { deadlineMs: 30_000, output: 'capture' },
+  );
+  assert.deepEqual(values(run), [6, 6]);
+  assert.match(run[1]!.stderr ?? '', /rejected a connection from 127\.0\.0\.1:\d+: authenticating 127\.0\.0\.1:\d+: malformed frame/);
+});

@@ -1,0 +1,108 @@
+// Collectives over TCP between processes: exact invariants for world sizes 1..4, dead and silent ranks, timeouts, mismatches.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnProcesses, rootCause, type RankOutcome } from '../../src/comm/index.js';
+import { invariants, values } from './helpers.js';
+
+for (let n = 1; n <= 4; n++) {
+  test(`tcp: exact sum/max/min, broadcast from every root, variable allGather (n=${n} processes)`, async () => {
+    const lens = [0, 1, 7, 129, 1000, 37 * n + 1];
+    if (n === 2 || n === 3) lens.push(2 ** 20);
+    const outs = await spawnProcesses(n, invariants, [JSON.stringify(lens)], { deadlineMs: 90_000, output: 'capture' });
+    for (const bad of values(outs)) assert.deepEqual(bad, []);
+  });
+}
+
+function errs(outs: RankOutcome[]): { name: string; message: string; deadRank?: number; missingRanks?: number[] }[] {
+  return outs.map((o) => (o.ok ? { name: 'ok', message: JSON.stringify(o.value) } : o.error));
+}
+
+test('tcp: a process that dies at a random point fails every other rank fast with PeerDiedError naming it', async () => {
+  const t0 = performance.now();
+  const outs = await spawnProcesses(
+    3,
+    async (pg, args) => {
+      const stopAt = Number(args[0]);
+      const big = new Float32Array(200_000);
+      for (let i = 0; i < 30; i++) {
+        if (pg.rank === 1 && i === stopAt) {
+          if (i % 2) pg.allReduceStart(big); // some of our bytes are on the wire
+          process.exit(7);
+        }
+        if (i % 2) pg.allReduceSync(big);
+        else await pg.allReduce(new Float32Array(3), 'max');
+      }
+      return 'survived';
+    },
+    [String(Math.floor(Math.random() * 12))],
+    { deadlineMs: 30_000, output: 'capture' },
+  );
+  const es = errs(outs);
+  assert.match(es[1]!.message, /exited with code 7/);
+  for (const r of [0, 2]) {
+    assert.equal(es[r]!.name, 'PeerDiedError', es[r]!.message);
+    assert.equal(es[r]!.deadRank, 1);
+    assert.match(es[r]!.message, /^rank 1 died \(connection closed( \(ECONNRESET\))?\)$/);
+  }
+  assert.ok(performance.now() - t0 < 15_000);
+  assert.equal(rootCause(outs)!.rank, 1);
+});
+
+test('tcp: a rank that goes silent (SIGSTOP: sockets open, no heartbeats) is declared dead by the others', async () => {
+  const t0 = performance.now();
+  const outs = await spawnProcesses(
+    3,
+    async (pg) => {
+      await pg.barrier();
+      if (pg.rank === 2) process.kill(process.pid, 'SIGSTOP');
+      const t = performance.now();
+      try {
+        pg.allReduceSync(new Float32Array(10));
+      } catch (e) {
+        return { name: (e as Error).name, message: (e as Error).message, ms: performance.now() - t };
+      }
+      return 'no error';
+    },
+    [],
+    { deadlineMs: 12_000, output: 'capture', env: { SYNCBN_PEER_TIMEOUT_MS: '1000' } },
+  );
+  const v = outs.slice(0, 2).map((o) => (o.ok ? o.value : o.error)) as { name: string; message: string; ms: number }[];
+  for (const x of v) {
+    assert.equal(x.name, 'PeerDiedError');
+    assert.match(x.message, /rank 2 died \(no data or heartbeat for \d+ ms\)/);
+    assert.ok(x.ms < 2000, `detected after ${x.ms} ms`);
+  }
+  assert.ok(!outs[2]!.ok); // killed by the deadline
+  assert.ok(performance.now() - t0 < 20_000);
+});
+
+test('tcp: timeout names the rank that never arrived (asked over the wire); mismatch shows both sides', async () => {
+  const outs = await spawnProcesses(
+    3,
+    async (pg) => {
+      await pg.allReduce(new Float32Array(2));
+      if (pg.rank === 0) await new Promise((r) => setTimeout(r, 1200));
+      try {
+        pg.allReduceSync(new Float32Array(2), 'sum', { tag: 'bn1', timeoutMs: 300 });
+      } catch (e) {
+        return [(e as Error).name, (e as Error).message];
+      }
+      return 'no error';
+    },
+    [],
+    { deadlineMs: 30_000, output: 'capture' },
+  );
+  for (const v of values(outs)) assert.deepEqual(v, ['CommTimeoutError', 'allReduce #2 (tag "bn1") timed out after 300 ms: rank 0 never arrived']);
+  const mm = await spawnProcesses(
+    2,
+    async (pg) => {
+      pg.allReduceSync(new Float64Array(pg.rank === 0 ? 129 : 130), 'sum', { tag: 'layer1.bn' });
+    },
+    [],
+    { deadlineMs: 30_000, output: 'capture' },
+  );
+  for (const e of errs(mm)) {
+    assert.equal(e.name, 'CollectiveMismatchError');
+    assert.equal(e.message, 'allReduce #1 mismatch: rank 0 called allReduce(len=129, float64, tag="layer1.bn") but rank 1 called allReduce(len=130, float64, tag="layer1.bn")');
+  }
+});
