@@ -1,9 +1,11 @@
-// Bench section `train`: a whole training step (forward, backward, SGD) of the tiny CNN and a ResNet-style block, against PyTorch (1 thread).
+// Bench section `train`: whole training steps (forward, backward, SGD) of the tiny CNN and a ResNet-style block, and per-op autograd cost, interleaved with PyTorch (1 thread).
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import {
   Tensor, Module, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy, relu, add, heapStats, Generator,
 } from '../src/index.js';
-import { Reporter, median, runPythonBench, timeIt } from './util.js';
+import { Reporter, findTorchPython, median } from './util.js';
 
 /** The issue's tiny CNN: conv 3×3 3→16 pad 1, BN, ReLU, conv 3×3 16→16 pad 1, BN, ReLU, global avg pool, linear 16→10. */
 function tinyCnn(generator: Generator): Sequential {
@@ -17,14 +19,13 @@ function tinyCnn(generator: Generator): Sequential {
 /** ResNet basic block: conv3×3 → BN → ReLU → conv3×3 → BN → + identity → ReLU (no conv bias, as ResNet). */
 class BasicBlock extends Module {
   conv1: Conv2d;
-  bn1 = this.registerModule('bn1', new BatchNorm2d(64));
+  bn1 = this.registerModule('bn1', new BatchNorm2d(64, { fuseRelu: true })); // BN+ReLU in one pass, as Sequential does
   conv2: Conv2d;
   bn2 = this.registerModule('bn2', new BatchNorm2d(64));
   constructor(generator: Generator) {
     super();
     this.conv1 = this.registerModule('conv1', new Conv2d(64, 64, 3, { padding: 1, bias: false, generator }));
     this.conv2 = this.registerModule('conv2', new Conv2d(64, 64, 3, { padding: 1, bias: false, generator }));
-    this.bn1.fuseRelu = true; // conv → BN+ReLU in one pass (what Sequential does automatically)
   }
   forward(x: Tensor): Tensor {
     const h = this.bn1.forward(this.conv1.forward(x));
@@ -32,33 +33,28 @@ class BasicBlock extends Module {
   }
 }
 
-/** Median ms of one step (zeroGrad, forward, loss, backward, SGD step), and the heap growth after warm-up. */
-function stepMs(model: Module & { forward(x: Tensor): Tensor }, x: Tensor, loss: (out: Tensor) => Tensor): { ms: number; growth: number } {
+/** A step (zeroGrad, forward, loss, backward, SGD step) as a function returning its milliseconds. */
+function trainStep(model: Module & { forward(x: Tensor): Tensor }, x: Tensor, loss: (out: Tensor) => Tensor): () => number {
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-  const step = (): void => {
+  return () => {
+    const a = performance.now();
     opt.zeroGrad();
     const l = loss(model.forward(x));
     l.backward();
     opt.step();
     l.dispose();
+    return performance.now() - a;
   };
-  step();
-  const reserved = heapStats().reservedBytes;
-  const ms = median(timeIt(step, { warmup: 5, samples: 30, maxSeconds: 10 })) * 1000;
-  const growth = heapStats().reservedBytes - reserved;
-  opt.dispose();
-  model.dispose();
-  return { ms, growth };
 }
 
-/** Per-op cost of the autograd machinery: a chain of 200 tiny ops (mul, add), forward + backward, µs per op. */
-function autogradOverheadUs(): number {
+/** A chain of 200 four-element ops (mul, add) plus a sum, forward + backward: 201 ops per call. */
+function overheadStep(): () => number {
   const w = Tensor.from([0.5, -1, 2, 0.25]).requiresGrad_();
   const b = Tensor.from([1, 1, 1, 1]).requiresGrad_();
-  const OPS = 200;
-  const step = (): void => {
+  return () => {
+    const a = performance.now();
     let h = w;
-    for (let i = 0; i < OPS / 2; i++) h = add(h.mul(0.99), b);
+    for (let i = 0; i < 100; i++) h = add(h.mul(0.99), b);
     const l = h.sum();
     l.backward();
     l.dispose();
@@ -66,37 +62,94 @@ function autogradOverheadUs(): number {
     w.grad = null;
     b.grad!.dispose();
     b.grad = null;
+    return performance.now() - a;
   };
-  const us = (median(timeIt(step, { warmup: 20, samples: 30, inner: 10, maxSeconds: 5 })) * 1e6) / (OPS + 1);
-  w.dispose();
-  b.dispose();
-  return us;
+}
+
+/** scripts/bench_torch_train.py --serve: runs "<what> <count>" on request, so both sides share the machine's load. */
+class TorchServer {
+  private readonly waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+  private constructor(private readonly proc: ChildProcessWithoutNullStreams) {
+    createInterface({ input: proc.stdout }).on('line', (l) => this.waiting.shift()?.resolve(l));
+    proc.on('exit', (code) => {
+      for (const w of this.waiting.splice(0)) w.reject(new Error(`bench_torch_train.py exited (${code})`));
+    });
+  }
+  static async start(): Promise<TorchServer | null> {
+    const py = findTorchPython();
+    if (py === null) return null;
+    const script = fileURLToPath(new URL('../../scripts/bench_torch_train.py', import.meta.url));
+    const proc = spawn(py, [script, '--serve'], { env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    const s = new TorchServer(proc);
+    const ready = await s.next();
+    return ready === 'ready' ? s : null;
+  }
+  private next(): Promise<string> {
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+  async times(what: string, count: number): Promise<number[]> {
+    this.proc.stdin.write(`${what} ${count}\n`);
+    return JSON.parse(await this.next()) as number[];
+  }
+  close(): void {
+    this.proc.stdin.end();
+  }
+}
+
+/** Alternate `rounds` × `per` calls of ours and torch's (after warm-up); per-call ms of each side. */
+async function interleave(ours: () => number, torch: TorchServer | null, what: string, rounds: number, per: number, warm: number): Promise<{ ours: number[]; torch: number[] }> {
+  const o: number[] = [];
+  const t: number[] = [];
+  for (let i = 0; i < warm; i++) ours();
+  if (torch !== null) await torch.times(what, warm);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < per; i++) o.push(ours());
+    if (torch !== null) t.push(...(await torch.times(what, per)));
+  }
+  return { ours: o, torch: t };
 }
 
 export async function run(rep: Reporter, _argv: string[]): Promise<void> {
-  rep.report('train/autograd_overhead_us_per_op', autogradOverheadUs(), 'µs', '4-element ops, forward + backward');
-  const g = new Generator(0);
-  const x = Tensor.randn([8, 3, 32, 32], { generator: g });
-  const y = Int32Array.from({ length: 8 }, (_, i) => (i * 7) % 10);
-  const tiny = stepMs(tinyCnn(g), x, (out) => crossEntropy(out, y));
-  rep.report('train/tiny_cnn_step_ms', tiny.ms, 'ms', 'batch 8 of 3×32×32, SGD momentum');
-  const xb = Tensor.randn([8, 64, 56, 56], { generator: g });
-  const block = stepMs(new BasicBlock(g), xb, (out) => out.mean());
-  rep.report('train/resnet_block_step_ms', block.ms, 'ms', '64 ch, 56×56, batch 8');
-  rep.report('train/heap_growth_after_warmup_bytes', tiny.growth + block.growth, 'B', 'both models, over the timed steps');
-  x.dispose();
-  xb.dispose();
-  const torch = runPythonBench(fileURLToPath(new URL('../../scripts/bench_torch_train.py', import.meta.url)));
-  if (torch.length === 0) {
-    rep.say('(no python3 with torch: PyTorch comparison skipped)');
-    return;
+  const torch = await TorchServer.start();
+  if (torch === null) rep.say('(no python3 with torch: PyTorch comparison skipped)');
+  const note = 'PyTorch CPU, 1 thread, interleaved';
+  try {
+    const g = new Generator(0);
+    const x = Tensor.randn([8, 3, 32, 32], { generator: g });
+    const y = Int32Array.from({ length: 8 }, (_, i) => (i * 7) % 10);
+    const tiny = tinyCnn(g);
+    const tinyStep = trainStep(tiny, x, (out) => crossEntropy(out, y));
+    tinyStep();
+    const reserved = heapStats().reservedBytes;
+    const t = await interleave(tinyStep, torch, 'tiny', 10, 3, 5);
+    const growth = heapStats().reservedBytes - reserved;
+    rep.report('train/tiny_cnn_step_ms', median(t.ours), 'ms', 'batch 8 of 3×32×32, SGD momentum');
+    if (torch !== null) {
+      rep.report('torch/tiny_cnn_step_ms', median(t.torch), 'ms', note);
+      rep.report('train/tiny_cnn_vs_torch', median(t.ours) / median(t.torch), 'x', 'target ≤ 1.5');
+    }
+    rep.report('train/heap_growth_after_warmup_bytes', growth, 'B', 'tiny CNN, over the timed steps');
+    tiny.dispose();
+    x.dispose();
+
+    const xb = Tensor.randn([8, 64, 56, 56], { generator: g });
+    const block = new BasicBlock(g);
+    const b = await interleave(trainStep(block, xb, (out) => out.mean()), torch, 'resnet', 4, 2, 1);
+    rep.report('train/resnet_block_step_ms', median(b.ours), 'ms', '64 ch, 56×56, batch 8');
+    if (torch !== null) {
+      rep.report('torch/resnet_block_step_ms', median(b.torch), 'ms', note);
+      rep.report('train/resnet_block_vs_torch', median(b.ours) / median(b.torch), 'x');
+    }
+    block.dispose();
+    xb.dispose();
+
+    const ov = await interleave(overheadStep(), torch, 'overhead', 10, 5, 20);
+    rep.report('train/autograd_overhead_us_per_op', (median(ov.ours) * 1000) / 201, 'µs', '4-element ops, forward + backward');
+    if (torch !== null) {
+      rep.report('torch/autograd_overhead_us_per_op', (median(ov.torch) * 1000) / 201, 'µs', note + ' (Python included)');
+      rep.report('train/autograd_overhead_vs_torch', median(ov.ours) / median(ov.torch), 'x');
+    }
+  } finally {
+    torch?.close();
   }
-  for (const m of torch) rep.report(m.name, m.value, m.unit, 'PyTorch CPU, 1 thread');
-  const tt = rep.get('torch/tiny_cnn_step_ms');
-  const tb = rep.get('torch/resnet_block_step_ms');
-  if (tt !== undefined) rep.report('train/tiny_cnn_vs_torch', tiny.ms / tt, 'x', 'target ≤ 1.5');
-  if (tb !== undefined) rep.report('train/resnet_block_vs_torch', block.ms / tb, 'x');
-  const to = rep.get('torch/autograd_overhead_us_per_op');
-  const oo = rep.get('train/autograd_overhead_us_per_op');
-  if (to !== undefined && oo !== undefined) rep.report('train/autograd_overhead_vs_torch', oo / to, 'x');
 }

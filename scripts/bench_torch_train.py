@@ -1,5 +1,7 @@
-# PyTorch (CPU, 1 thread) twins of bench/train.ts: the tiny CNN step and the ResNet-style block step; prints JSON lines.
-# Usage: python3 scripts/bench_torch_train.py [samples]
+# PyTorch (CPU, 1 thread) twins of bench/train.ts: the tiny CNN step, the ResNet-style block step, per-op autograd overhead.
+# Usage: python3 scripts/bench_torch_train.py            one shot: prints JSON lines {"name", "value", "unit"} (medians)
+#        python3 scripts/bench_torch_train.py --serve    reads "<what> <count>" lines, answers each with a JSON list of
+#                                                        per-call milliseconds (bench/train.ts interleaves with its own runs)
 import json
 import statistics
 import sys
@@ -10,23 +12,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 torch.set_num_threads(1)
-SAMPLES = int(sys.argv[1]) if len(sys.argv) > 1 else 30
-
-
-def median_ms(step, budget=10.0):
-    for _ in range(5):
-        step()
-    ts = []
-    start = time.perf_counter()
-    while len(ts) < SAMPLES and (time.perf_counter() - start < budget or len(ts) < 3):
-        a = time.perf_counter()
-        step()
-        ts.append(time.perf_counter() - a)
-    return statistics.median(ts) * 1000
-
-
-def emit(name, value, unit):
-    print(json.dumps({"name": name, "value": value, "unit": unit}), flush=True)
 
 
 class Tiny(nn.Module):
@@ -53,7 +38,7 @@ class Block(nn.Module):
         return F.relu(self.bn2(self.conv2(h)) + x)
 
 
-def bench(model, x, loss_fn):
+def train_step(model, x, loss_fn):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step():
@@ -62,29 +47,50 @@ def bench(model, x, loss_fn):
         loss.backward()
         opt.step()
 
-    return median_ms(step)
+    return step
 
 
-torch.manual_seed(0)
-y = torch.randint(0, 10, (8,))
-emit("torch/tiny_cnn_step_ms", bench(Tiny(), torch.randn(8, 3, 32, 32), lambda out: F.cross_entropy(out, y)), "ms")
-emit("torch/resnet_block_step_ms", bench(Block(), torch.randn(8, 64, 56, 56), lambda out: out.mean()), "ms")
-
-
-def overhead_us():
+def overhead_step():
     w = torch.tensor([0.5, -1, 2, 0.25], requires_grad=True)
     b = torch.ones(4, requires_grad=True)
-    ops = 200
 
     def step():
         h = w
-        for _ in range(ops // 2):
+        for _ in range(100):
             h = h * 0.99 + b
         h.sum().backward()
         w.grad = None
         b.grad = None
 
-    return median_ms(step, budget=5.0) * 1000 / (ops + 1)
+    return step
 
 
-emit("torch/autograd_overhead_us_per_op", overhead_us(), "µs")
+torch.manual_seed(0)
+y = torch.randint(0, 10, (8,))
+STEPS = {
+    "tiny": train_step(Tiny(), torch.randn(8, 3, 32, 32), lambda out: F.cross_entropy(out, y)),
+    "resnet": train_step(Block(), torch.randn(8, 64, 56, 56), lambda out: out.mean()),
+    "overhead": overhead_step(),  # 201 ops per call
+}
+
+
+def times_ms(step, count):
+    out = []
+    for _ in range(count):
+        a = time.perf_counter()
+        step()
+        out.append((time.perf_counter() - a) * 1000)
+    return out
+
+
+if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+    print("ready", flush=True)
+    for line in sys.stdin:
+        what, count = line.split()
+        print(json.dumps(times_ms(STEPS[what], int(count))), flush=True)
+else:
+    for what, name, warm, n in [("tiny", "tiny_cnn_step_ms", 5, 30), ("resnet", "resnet_block_step_ms", 2, 8)]:
+        times_ms(STEPS[what], warm)
+        print(json.dumps({"name": "torch/" + name, "value": statistics.median(times_ms(STEPS[what], n)), "unit": "ms"}), flush=True)
+    times_ms(STEPS["overhead"], 20)
+    print(json.dumps({"name": "torch/autograd_overhead_us_per_op", "value": statistics.median(times_ms(STEPS["overhead"], 30)) * 1000 / 201, "unit": "µs"}), flush=True)

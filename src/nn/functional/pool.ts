@@ -93,13 +93,10 @@ function adaptiveLoop(xs: Float32Array, ys: Float32Array, planes: number, h: num
     // global average pooling: one contiguous plane per output
     const hw = h * w;
     const inv = 1 / hw;
+    const k = kernels();
     for (let p = 0, xo = 0; p < planes; p++, xo += hw) {
       if (back) xs.fill(ys[p]! * inv, xo, xo + hw);
-      else {
-        let s = 0;
-        for (let i = xo; i < xo + hw; i++) s += xs[i]!;
-        ys[p] = s * inv;
-      }
+      else ys[p] = k.sum(xs.subarray(xo, xo + hw)) * inv; // SIMD, float64 accumulation
     }
     return;
   }
