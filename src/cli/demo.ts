@@ -7,6 +7,7 @@ import cliProgress from 'cli-progress';
 import { formatRankError, rootCause, spawnThreads } from '../comm/index.js';
 import { UsageError } from '../errors.js';
 import type { DemoConfig, DemoEvent, DemoResult } from './demo-train.js';
+import type { Command } from './main.js';
 
 const USAGE = `usage: syncbn demo [-n N] [--epochs E] [--batch B] [--samples S] [--val V] [--size PX]
                    [--lr LR] [--seed SEED] [--compare] [--save model.safetensors] [--no-progress]
@@ -179,7 +180,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** The `demo` entry of the CLI's command table. */
-export const demoCommand = {
+export const demoCommand: Command = {
   summary: 'train a small segmentation CNN with SyncBN across N worker threads (synthetic shapes)',
   usage: USAGE,
   main,

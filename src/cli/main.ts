@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `syncbn` command: a table of subcommands (add one by adding an entry to COMMANDS).
 import { runCommand } from './run.js';
+import { demoCommand } from './demo.js';
 
 export interface Command {
   /** One line for `syncbn --help`. */
@@ -13,6 +14,7 @@ export interface Command {
 
 export const COMMANDS: Record<string, Command> = {
   run: runCommand,
+  demo: demoCommand,
 };
 
 function help(): string {

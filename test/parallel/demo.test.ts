@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseDemoArgs, runDemo } from '../../src/cli/demo.js';
 import { segNet } from '../../src/cli/demo-train.js';
 import { ShapesDataset, IGNORE_INDEX } from '../../src/parallel/shapes.js';
@@ -53,4 +55,16 @@ test('demo options: defaults, and usage errors naming the option', () => {
     [['--bogus'], /Unknown option '--bogus'/],
   ];
   for (const [argv, re] of bad) assert.throws(() => parseDemoArgs(argv), (e: unknown) => e instanceof UsageError && re.test(e.message), argv.join(' '));
+});
+
+test('`syncbn demo` from the CLI: prints an epoch line and exits 0; a bad option exits 2 with the usage', () => {
+  const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const ok = spawnSync(process.execPath, [cli, 'demo', '-n', '2', '--epochs', '1', '--samples', '8', '--val', '4', '--size', '16'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /^== SyncBatchNorm: 2 worker thread\(s\) × 2 image\(s\) per step = global batch 4, 16×16 px$/m);
+  assert.match(ok.stdout, /^epoch 1\/1 {2}train loss \d+\.\d{4} {2}val loss \d+\.\d{4} {2}pixel acc \d+\.\d % {2}mIoU \d\.\d{3} /m);
+  const bad = spawnSync(process.execPath, [cli, 'demo', '--size', '30'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--size must be a multiple of 4/);
+  assert.match(bad.stderr, /usage: syncbn demo/);
 });
