@@ -14,6 +14,8 @@ import * as ops from '../autograd/ops.js';
  */
 class Storage {
   refs = 1;
+  /** in-place change counter, shared by every view of the block (like PyTorch's version counter) */
+  version = 0;
   constructor(readonly data: Float32Array, readonly ptr: number) {}
   drop(): void {
     if (--this.refs === 0) release(this.ptr);
@@ -35,7 +37,8 @@ const registry = new FinalizationRegistry<Storage>((s) => s.drop());
 export type { Shape } from './shape.js';
 
 export class Tensor {
-  private storage: Storage | null;
+  private readonly storage: Storage;
+  private alive = true;
   private readonly view: Float32Array;
   /** why the data is gone (for the error message), null while alive */
   private freedWhy: string | null = null;
@@ -47,12 +50,18 @@ export class Tensor {
   grad: Tensor | null = null;
   /** The autograd node that produced this tensor (null for leaves). */
   gradFn: Node | null = null;
-  /** Bumped by every in-place change; backward checks saved tensors were not modified. */
-  version = 0;
   /** Kept through backward() even though it is an intermediate of the graph (see keep()). */
   kept = false;
   /** engine scratch: the backward pass that last took ownership of this tensor */
   mark = 0;
+
+  /** Bumped by every in-place change (shared with views); backward checks saved tensors were not modified. */
+  get version(): number {
+    return this.storage.version;
+  }
+  set version(v: number) {
+    this.storage.version = v;
+  }
 
   private constructor(storage: Storage, view: Float32Array, shape: Shape) {
     this.storage = storage;
@@ -113,6 +122,10 @@ export class Tensor {
     const s = checkShape(shape ?? inferred, 'Tensor.from');
     if (numel(s) !== flat.length) throw new ShapeError(`Tensor.from: ${flat.length} values do not fill shape ${fmtShape(s)} (${numel(s)} elements)`);
     const t = Tensor._alloc(s);
+    if (ArrayBuffer.isView(flat) && !(flat instanceof DataView)) {
+      t.view.set(flat as unknown as ArrayLike<number>); // typed arrays: one converting copy
+      return t;
+    }
     for (let i = 0; i < flat.length; i++) {
       const x = flat[i];
       if (typeof x !== 'number') throw new UsageError(`Tensor.from: values must be numbers, received ${describe(x)} at index ${i}`);
@@ -148,14 +161,14 @@ export class Tensor {
 
   /** The float32 values (a view into the wasm heap; valid while this tensor is alive). */
   get data(): Float32Array {
-    if (this.storage === null) this.throwFreed();
+    if (!this.alive) this.throwFreed();
     return this.view;
   }
   get ndim(): number {
     return this.shape.length;
   }
   get isDisposed(): boolean {
-    return this.storage === null;
+    return !this.alive;
   }
   /** True when this tensor is a leaf (created by the user, not by an op with gradients). */
   get isLeaf(): boolean {
@@ -172,10 +185,10 @@ export class Tensor {
   }
   /** @internal */
   disposeAs(why: string): void {
-    if (this.storage === null) return;
+    if (!this.alive) return;
     registry.unregister(this);
     this.storage.drop();
-    this.storage = null;
+    this.alive = false;
     this.freedWhy = why;
     if (this.grad !== null) {
       this.grad.dispose();
@@ -191,13 +204,13 @@ export class Tensor {
   _view(shape: readonly number[]): Tensor {
     const s = inferShape(shape, this.size, this.shape);
     const st = this.storage;
-    if (st === null) this.throwFreed();
+    if (!this.alive) this.throwFreed();
     st.refs++;
     return new Tensor(st, this.view, s);
   }
   /** Shares storage with this tensor only (safe to modify in place without touching another tensor). */
   get _exclusive(): boolean {
-    return this.storage !== null && this.storage.refs === 1;
+    return this.alive && this.storage.refs === 1;
   }
 
   item(): number {

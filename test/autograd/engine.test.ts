@@ -110,3 +110,15 @@ test('a loop of forward/backward/dispose does not grow the heap after the first 
   assert.equal(heapStats().reservedBytes, r);
   assert.equal(heapStats().liveBytes, live);
 });
+
+test('an in-place change through a view (detach, reshape) is seen by backward: views share the version counter', () => {
+  const a = Tensor.from([1, 2]).requiresGrad_();
+  const b = Tensor.from([3, 4]);
+  const y = a.mul(b).sum();
+  b.detach().fill_(0);
+  assert.throws(() => y.backward(), { name: 'StateError', message: 'MulBackward: a tensor [2] saved for backward was modified in place (version 0 → 1) before backward()' });
+  const c = Tensor.from([3, 4]);
+  const y2 = a.mul(c).sum();
+  c.reshape([2, 1]).zero_();
+  assert.throws(() => y2.backward(), { name: 'StateError' });
+});
