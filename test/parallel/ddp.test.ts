@@ -126,3 +126,18 @@ test('noSync accumulates locally without collectives; a parameter used outside t
   assert.throws(() => loss.backward(), (e: unknown) => e instanceof StateError && /parameter '0\.weight' received a gradient after its bucket was reduced/.test(e.message));
   ddp.close();
 });
+
+test('broadcastBuffers: rank 0\'s buffers before every training forward (not in eval)', () => {
+  const g = recordingGroup((len) => new Float32Array(len).fill(3));
+  const m = mlp();
+  const ddp = new DistributedDataParallel(m, { group: g, broadcastBuffers: true });
+  g.log.length = 0;
+  const x = Tensor.from(Array.from({ length: 8 }, (_, i) => i / 8), [2, 4]);
+  ddp.forward(x).dispose();
+  assert.deepEqual(g.log, ['broadcast ddp.broadcast.buffers 17']);
+  ddp.eval();
+  g.log.length = 0;
+  ddp.forward(x).dispose();
+  assert.deepEqual(g.log, []);
+  ddp.close();
+});
