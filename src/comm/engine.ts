@@ -99,6 +99,7 @@ export class Engine {
   private readonly sleep: number;
 
   constructor(readonly t: Transport) {
+    this.spinNow = t.spin;
     this.i32 = t.ctl.i32;
     this.db = t.ctl.doorbellIndex(t.slot);
     this.sleep = t.ctl.sleepIndex(t.slot);
@@ -168,9 +169,29 @@ export class Engine {
     Atomics.notify(this.i32, this.db);
   }
 
+  /**
+   * Adaptive spinning: the budget doubles when a spin catches the wake-up and halves when it does
+   * not. When every rank has a core, spinning beats the futex wake-up; when the machine is
+   * oversubscribed a spinning rank only steals time from the peer it waits for.
+   */
+  private spinNow = 0;
+
+  private spin(v: number): boolean {
+    const i32 = this.i32;
+    const max = this.t.spin;
+    for (let k = this.spinNow; k > 0; k--) {
+      if (Atomics.load(i32, this.db) !== v) {
+        this.spinNow = Math.min(max, this.spinNow * 2);
+        return true;
+      }
+    }
+    this.spinNow = this.spinNow > 64 ? this.spinNow >> 1 : max > 0 ? 64 : 0;
+    return false;
+  }
+
   private waitSync(v: number, ms: number): void {
     const i32 = this.i32;
-    for (let k = this.t.spin; k > 0; k--) if (Atomics.load(i32, this.db) !== v) return;
+    if (this.spin(v)) return;
     Atomics.add(i32, this.sleep, 1);
     Atomics.wait(i32, this.db, v, ms);
     Atomics.sub(i32, this.sleep, 1);
@@ -178,7 +199,7 @@ export class Engine {
 
   private async waitAsync(v: number, ms: number): Promise<void> {
     const i32 = this.i32;
-    for (let k = this.t.spin >> 2; k > 0; k--) if (Atomics.load(i32, this.db) !== v) return;
+    if (this.spin(v)) return;
     Atomics.add(i32, this.sleep, 1);
     try {
       const r = waitAsyncFn(i32, this.db, v, ms);
