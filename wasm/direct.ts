@@ -1,7 +1,7 @@
 // The stride-1 convolution path: no im2col. The input is copied once into a zero-padded image, and every
 // reduction row (c, i, j) is that image shifted by c·Hp·Wp + i·dh·Wp + j·dw, read by the micro-kernel
 // through an offset table (forward) or as shifted row pointers (weight gradient).
-import { block4x8, blockStrided } from "./gemm";
+import { block4x8, blockStrided, kernel4x8 } from "./gemm";
 import { zeroF32, moveF32 } from "./simd";
 import { addTransposed } from "./im2col";
 import { gN, gC, gH, gW, gO, gKh, gKw, gPh, gPw, gDh, gDw, gG, gOutH, gOutW, cg, og, kdim, plane, ogPad } from "./convgeom";
@@ -72,8 +72,16 @@ export function directForward(out: usize, x: usize, wt: usize, bias: usize, scra
             const first = k0 == 0;
             for (let i = 0; i < O; i += 4) {
               const bi: usize = bias == 0 || !first ? 0 : bias + (<usize>(g * O + i) << 2);
-              blockStrided(kc, min(4, O - i), nr, wg + <usize>i * kb + (<usize>k0 << 2), kb, 4, base, 0, tab + (<usize>k0 << 2),
-                yp + <usize>i * ldo, ldo, bi, 1, first ? 0 : 1);
+              const a = wg + <usize>i * kb + (<usize>k0 << 2);
+              if (nr == 8 && i + 4 <= O) {
+                // full tile: the micro-kernel inlined here (no call, no edge logic)
+                const b0: f32 = bi == 0 ? 0 : load<f32>(bi), b1: f32 = bi == 0 ? 0 : load<f32>(bi, 4);
+                const b2: f32 = bi == 0 ? 0 : load<f32>(bi, 8), b3: f32 = bi == 0 ? 0 : load<f32>(bi, 12);
+                kernel4x8(kc, a, a + kb, a + 2 * kb, a + 3 * kb, 4, base, 0, tab + (<usize>k0 << 2), true,
+                  yp + <usize>i * ldo, ldo, b0, b1, b2, b3, 1, first ? 0 : 1);
+              } else {
+                blockStrided(kc, min(4, O - i), nr, a, kb, 4, base, 0, tab + (<usize>k0 << 2), yp + <usize>i * ldo, ldo, bi, 1, first ? 0 : 1);
+              }
             }
           }
         }
@@ -116,7 +124,9 @@ export function directBackwardWeight(dwt: usize, dy: usize, x: usize, scratch: u
             const a1 = xp + qoff + <usize>load<i32>(tab + (<usize>(i + min(1, mr - 1)) << 2));
             const a2 = xp + qoff + <usize>load<i32>(tab + (<usize>(i + min(2, mr - 1)) << 2));
             const a3 = xp + qoff + <usize>load<i32>(tab + (<usize>(i + min(3, mr - 1)) << 2));
-            block4x8(qc, mr, nr, a0, a1, a2, a3, 4, b, ldt, 0, acc + <usize>i * ldt + (<usize>j << 2), ldt, 0, 1, 1);
+            const ct = acc + <usize>i * ldt + (<usize>j << 2);
+            if (mr == 4 && nr == 8) kernel4x8(qc, a0, a1, a2, a3, 4, b, ldt, 0, false, ct, ldt, 0, 0, 0, 0, 1, 1);
+            else block4x8(qc, mr, nr, a0, a1, a2, a3, 4, b, ldt, 0, ct, ldt, 0, 1, 1);
           }
         }
       }

@@ -19,7 +19,7 @@ const BPACK: usize = memory.data(KC * 8 * 4, 16);
  */
 // @ts-ignore: decorator
 @inline
-function kernel4x8(
+export function kernel4x8(
   kc: i32, a0: usize, a1: usize, a2: usize, a3: usize, aks: usize, b: usize, ldb: usize, tab: usize, indirect: bool,
   c: usize, ldc: usize, init0: f32, init1: f32, init2: f32, init3: f32, alpha: f32, beta: f32,
 ): void {
@@ -82,6 +82,8 @@ function storeRow(c: usize, va: v128, vb: v128, x0: v128, x1: v128): void {
  * ones compute into TILE and copy the valid part out. B must be readable for 8 columns. init (≠ 0):
  * per-row starting values (the bias), read for valid rows only.
  */
+// @ts-ignore: decorator
+@inline
 export function block4x8(
   kc: i32, mr: i32, nr: i32, a0: usize, a1: usize, a2: usize, a3: usize, aks: usize, b: usize, ldb: usize, tab: usize,
   c: usize, ldc: usize, init: usize, alpha: f32, beta: f32,
@@ -110,6 +112,8 @@ export function block4x8(
 }
 
 /** block4x8 with A rows ars bytes apart starting at a (rows past mr repeat the last valid one). */
+// @ts-ignore: decorator
+@inline
 export function blockStrided(
   kc: i32, mr: i32, nr: i32, a: usize, ars: usize, aks: usize, b: usize, ldb: usize, tab: usize,
   c: usize, ldc: usize, init: usize, alpha: f32, beta: f32,
