@@ -46,7 +46,10 @@ export class Task<T = unknown> {
       this.resolveP(r.value);
       return true;
     } catch (e) {
-      this.fail(e);
+      // Store the reason world-wide first (the first one wins), so that every rank — this one
+      // included — reports the same error even when several detect a problem at once.
+      const err = e instanceof CommError ? e : new CommError(`${describeTask(this.ctx)} failed: ${String(e)}`, 'E_COMM', { cause: e });
+      this.fail(this.ctx.t.abort(err));
       return true;
     }
   }
@@ -142,11 +145,7 @@ export class Engine {
   }
 
   private failAll(head: Task<unknown>): void {
-    const e = head.error;
-    const err = e instanceof CommError ? e : new CommError(`${describeTask(head.ctx)} failed: ${String(e)}`, 'E_COMM', { cause: e });
-    if (err !== e) head.error = err;
-    const stored = this.t.abort(err); // tell every rank; the first reason wins
-    for (const t of this.queue.splice(0)) t.fail(stored);
+    for (const t of this.queue.splice(0)) t.fail(head.error);
   }
 
   private async pump(): Promise<void> {

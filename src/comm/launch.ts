@@ -1,5 +1,5 @@
 // Start N ranks on this machine: worker threads over shared memory, or child processes over TCP.
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,10 @@ export interface LaunchOptions {
   deadlineMs?: number;
   /** Per-rank environment, applied last (e.g. a wrong token for one rank in a test). */
   rankEnv?: (rank: number) => Record<string, string>;
+  /** Processes: run each rank under this command prefix (e.g. ['ip', 'netns', 'exec', 'ns1']). */
+  command?: (rank: number) => string[];
+  /** Processes: the rendezvous address (rank 0 hosts it); default 127.0.0.1. */
+  masterAddr?: string;
   /** Ring capacity per direction for threads (power of two). */
   ringBytes?: number;
 }
@@ -192,8 +196,11 @@ export async function spawnProcesses<T = unknown>(n: number, target: string | UR
   const killed = new Set<number>();
   const results = Array.from({ length: n }, (_, r) => {
     const sink = new OutputSink(mode, r);
-    const env = rankEnv(r, n, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), ...opts.env, SYNCBN_TOKEN: token, SYNCBN_JOB: JSON.stringify(job), ...opts.rankEnv?.(r) });
-    const child = fork(RANK_MAIN, [], { env, stdio: mode === 'inherit' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const env = rankEnv(r, n, { MASTER_ADDR: opts.masterAddr ?? '127.0.0.1', MASTER_PORT: String(port), ...opts.env, SYNCBN_TOKEN: token, SYNCBN_JOB: JSON.stringify(job), ...opts.rankEnv?.(r) });
+    const stdio: StdioOptions = mode === 'inherit' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'];
+    const prefix = opts.command?.(r) ?? [];
+    // With a prefix the IPC channel is inherited through it (it execs node).
+    const child = prefix.length === 0 ? fork(RANK_MAIN, [], { env, stdio }) : spawn(prefix[0]!, [...prefix.slice(1), process.execPath, RANK_MAIN], { env, stdio });
     children.push(child);
     sink.attach(child.stdout, child.stderr);
     let msg: Msg | null = null;

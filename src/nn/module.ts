@@ -29,13 +29,17 @@ export abstract class Module {
   /** Register a parameter (a leaf that requires grad; null = absent, e.g. bias=false). */
   protected registerParameter(name: string, t: Tensor | null): Tensor | null {
     this.checkName(name);
-    if (t !== null) t.requiresGrad_(true);
+    if (t !== null) {
+      t.requiresGrad_(true);
+      t.persistent = true;
+    }
     this.params.set(name, t);
     return t;
   }
   /** Register a buffer (state that is saved but not trained, e.g. running_mean). */
   protected registerBuffer(name: string, t: Tensor | null, persistent = true): Tensor | null {
     this.checkName(name);
+    if (t !== null) t.persistent = true;
     this.bufs.set(name, t);
     if (!persistent) this.transientBufs.add(name);
     return t;
@@ -58,6 +62,7 @@ export abstract class Module {
   protected childrenChanged(): void {}
   /** Replace a parameter or buffer tensor by name (the old one is not disposed). */
   protected setTensor(name: string, t: Tensor | null): void {
+    if (t !== null) t.persistent = true;
     if (this.params.has(name)) {
       if (t !== null) t.requiresGrad_(true);
       this.params.set(name, t);

@@ -60,6 +60,7 @@ export abstract class Optimizer<H extends object> {
     const have = s[key];
     if (have instanceof Tensor) return { t: have, fresh: false };
     const t = init === 'grad' ? p.grad!.clone() : Tensor.zerosLike(p);
+    t.persistent = true;
     s[key] = t;
     return { t, fresh: true };
   }
@@ -97,7 +98,9 @@ export abstract class Optimizer<H extends object> {
       if (m[2] === 'step') s.step = t.item(); // counters are numbers; everything else is a per-element buffer
       else {
         if (t.size !== p.size) throw new ShapeError(`optimizer loadStateDict: ${key} has shape ${fmtShape(t.shape)} but its parameter has shape ${fmtShape(p.shape)}`);
-        s[m[2]!] = t._view(p.shape).clone();
+        const c = t._view(p.shape).clone();
+        c.persistent = true;
+        s[m[2]!] = c;
       }
     }
     this.dispose();

@@ -1,5 +1,5 @@
 // Tensor public API: the Tensor type, shapes, seeded random numbers, heap statistics.
-export { Tensor } from './tensor.js';
+export { Tensor, tidy } from './tensor.js';
 export type { Shape } from './shape.js';
 export { fmtShape } from './shape.js';
 export { Generator, defaultGenerator, manualSeed } from './random.js';

@@ -36,6 +36,9 @@ const registry = new FinalizationRegistry<Storage>((s) => s.drop());
 
 export type { Shape } from './shape.js';
 
+// tidy() scopes: each records the tensors created while it is open (innermost last).
+const scopes: Tensor[][] = [];
+
 export class Tensor {
   private readonly storage: Storage;
   private alive = true;
@@ -46,14 +49,23 @@ export class Tensor {
   readonly size: number;
   /** Gradients flow to this tensor (set on parameters; propagated to op outputs). */
   requiresGrad = false;
-  /** Accumulated gradient of a leaf after backward(). */
-  grad: Tensor | null = null;
+  private gradT: Tensor | null = null;
+  /** Accumulated gradient of a leaf after backward() (a gradient outlives any tidy() scope). */
+  get grad(): Tensor | null {
+    return this.gradT;
+  }
+  set grad(g: Tensor | null) {
+    if (g !== null) g.persistent = true;
+    this.gradT = g;
+  }
   /** The autograd node that produced this tensor (null for leaves). */
   gradFn: Node | null = null;
   /** Kept through backward() even though it is an intermediate of the graph (see keep()). */
   kept = false;
   /** engine scratch: the backward pass that last took ownership of this tensor */
   mark = 0;
+  /** State that outlives any tidy() scope: parameters, buffers, optimizer state, leaf gradients. */
+  persistent = false;
 
   /** Bumped by every in-place change (shared with views); backward checks saved tensors were not modified. */
   get version(): number {
@@ -69,6 +81,7 @@ export class Tensor {
     this.shape = shape;
     this.size = view.length;
     registry.register(this, storage, this);
+    if (scopes.length > 0) scopes[scopes.length - 1]!.push(this);
   }
 
   // ---- factories -------------------------------------------------------------------------------
@@ -304,4 +317,41 @@ export class Tensor {
 export function checkTensor(op: string, name: string, v: unknown, nullable = false): void {
   if (v instanceof Tensor || (nullable && v === null)) return;
   throw new UsageError(`${op}: ${name} must be a Tensor${nullable ? ' or null' : ''}, received ${describe(v)}`);
+}
+
+function collect(v: unknown, out: Set<Tensor>, depth: number): void {
+  if (v instanceof Tensor) out.add(v);
+  else if (depth < 4 && Array.isArray(v)) for (const x of v) collect(x, out, depth + 1);
+  else if (depth < 4 && v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const x of Object.values(v)) collect(x, out, depth + 1);
+  }
+}
+
+/**
+ * Run `fn` and then dispose every tensor it created that is not part of what it returns (a tensor,
+ * or arrays/plain objects of them) and not part of an autograd graph still waiting for backward()
+ * (which frees it); parameters, buffers, optimizer state, gradients and kept tensors survive. Returned
+ * tensors move to the enclosing tidy, if any. Synchronous functions only.
+ */
+export function tidy<T>(fn: () => T): T {
+  const mine: Tensor[] = [];
+  scopes.push(mine);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  if (result instanceof Promise) throw new UsageError('tidy: fn must be synchronous (it returned a Promise); dispose tensors explicitly across awaits');
+  const keep = new Set<Tensor>();
+  collect(result, keep, 0);
+  const parent = scopes.length > 0 ? scopes[scopes.length - 1]! : null;
+  for (const t of mine) {
+    // a tensor of a graph not yet backwarded may still be needed by backward(): its graph owns it
+    const inLiveGraph = t.gradFn !== null && !t.gradFn.freed;
+    if (keep.has(t)) parent?.push(t);
+    else if (!t.kept && !t.persistent && !inLiveGraph) t.dispose();
+    else if (parent !== null && inLiveGraph) parent.push(t);
+  }
+  return result;
 }

@@ -1,0 +1,83 @@
+// Collective benchmarks: all-reduce latency (median, p99) and bus bandwidth over threads and TCP, 2 ranks, with torch gloo in the same run.
+import { fileURLToPath } from 'node:url';
+import { spawnProcesses, spawnThreads, type ProcessGroup, type RankOutcome } from '../src/comm/index.js';
+import { Reporter, findTorchPython, runPythonBench } from './util.js';
+
+const LAT_SIZES = [129, 2049];
+const BW_SIZES = [65536, 1 << 20, 1 << 24];
+
+/** Runs in each rank (stringified): timings measured on rank 0 after a barrier, per size. */
+const body = async (pg: ProcessGroup, args: string[]): Promise<Record<string, number>> => {
+  const { latSizes, bwSizes, latIters } = JSON.parse(args[0]!) as { latSizes: number[]; bwSizes: number[]; latIters: number };
+  const out: Record<string, number> = {};
+  /** Sorted per-call times (ms) of `iters` blocking all-reduces of `a`, after a barrier. */
+  const times = (a: Float32Array, iters: number): number[] => {
+    pg.barrierSync();
+    const ts: number[] = [];
+    for (let i = 0; i < iters; i++) {
+      const t = performance.now();
+      pg.allReduceSync(a);
+      ts.push(performance.now() - t);
+    }
+    return ts.sort((x, y) => x - y);
+  };
+  for (const n of latSizes) {
+    const a = new Float32Array(n);
+    for (let i = 0; i < 200; i++) pg.allReduceSync(a);
+    const ts = times(a, latIters);
+    out[`lat/${n}`] = ts[ts.length >> 1]! * 1000;
+    out[`p99/${n}`] = ts[Math.min(ts.length - 1, Math.ceil(0.99 * ts.length) - 1)]! * 1000;
+  }
+  for (const n of bwSizes) {
+    const a = new Float32Array(n);
+    pg.allReduceSync(a);
+    const ts = times(a, Math.max(3, Math.min(50, Math.floor((64 << 20) / (n * 4)))));
+    const sec = ts[ts.length >> 1]! / 1000;
+    out[`busbw/${n}`] = ((n * 4) / sec / 1e9) * ((2 * (pg.size - 1)) / pg.size);
+  }
+  return out;
+};
+
+function first(outs: RankOutcome<Record<string, number>>[], what: string): Record<string, number> {
+  const bad = outs.find((o) => !o.ok);
+  if (bad && !bad.ok) throw new Error(`${what} benchmark: rank ${bad.rank} failed: ${bad.error.name}: ${bad.error.message}`);
+  return (outs[0] as { value: Record<string, number> }).value;
+}
+
+export async function run(rep: Reporter, argv: string[]): Promise<void> {
+  const quick = argv.includes('--quick');
+  const cfg = JSON.stringify({ latSizes: LAT_SIZES, bwSizes: BW_SIZES, latIters: quick ? 300 : 3000 });
+  rep.say('(2 ranks; latency = median/p99 of one blocking allReduce; busbw = algbw·2(n−1)/n; a shared machine makes these noisy)');
+  const ours: Record<string, Record<string, number>> = {
+    threads: first(await spawnThreads(2, body, [cfg], { deadlineMs: 600_000 }), 'threads'),
+    tcp: first(await spawnProcesses(2, body, [cfg], { deadlineMs: 600_000 }), 'tcp'),
+  };
+  let gloo: Record<string, number> = {};
+  if (findTorchPython() !== null) {
+    const script = fileURLToPath(new URL('../../scripts/bench_gloo.py', import.meta.url));
+    for (const m of runPythonBench(script, [String(quick ? 300 : 3000)])) gloo[m.name] = m.value;
+  } else rep.say('(torch not found: no gloo comparison)');
+  const g = (k: string): number | undefined => gloo[k];
+  for (const kind of ['threads', 'tcp'] as const) {
+    const m = ours[kind]!;
+    for (const n of LAT_SIZES) {
+      const gl = g(`gloo/allreduce_latency_us/${n}`);
+      const note = kind === 'threads' && n === 129 ? 'target ≤ 20' : kind === 'tcp' && gl !== undefined ? `gloo/4 = ${(gl / 4).toFixed(0)}` : '';
+      rep.report(`comm/allreduce_latency_us/${kind}/${n}`, m[`lat/${n}`]!, 'us', note);
+      rep.report(`comm/allreduce_p99_us/${kind}/${n}`, m[`p99/${n}`]!, 'us');
+    }
+    for (const n of BW_SIZES) {
+      const gl = g(`gloo/allreduce_busbw/${n}`);
+      const note = n === 1 << 24 && gl !== undefined ? `target ≥ ${(kind === 'threads' ? 2 * gl : gl).toFixed(2)}` : '';
+      rep.report(`comm/allreduce_busbw/${kind}/${n}`, m[`busbw/${n}`]!, 'GB/s', note);
+    }
+  }
+  for (const [k, v] of Object.entries(gloo)) rep.report(k, v, k.includes('busbw') ? 'GB/s' : 'us');
+  const gl129 = g('gloo/allreduce_latency_us/129');
+  const gl16 = g(`gloo/allreduce_busbw/${1 << 24}`);
+  if (gl129 !== undefined) rep.report('comm/allreduce_latency_ratio/tcp_over_gloo/129', ours.tcp!['lat/129']! / gl129, 'x', 'target ≤ 0.25');
+  if (gl16 !== undefined) {
+    rep.report('comm/allreduce_busbw_ratio/tcp_over_gloo/16777216', ours.tcp![`busbw/${1 << 24}`]! / gl16, 'x', 'target ≥ 1');
+    rep.report('comm/allreduce_busbw_ratio/threads_over_gloo/16777216', ours.threads![`busbw/${1 << 24}`]! / gl16, 'x', 'target ≥ 2');
+  }
+}
