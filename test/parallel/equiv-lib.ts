@@ -27,6 +27,8 @@ export interface RunSpec {
   groupSize?: number;
   /** DDP bucket cap in MiB (small ⇒ several buckets) */
   bucketCapMB?: number;
+  /** added to every input value of rank r's samples (very different magnitudes per rank) */
+  offsets?: number[];
 }
 
 /** What one run records (plain arrays: crosses thread and process boundaries). */
@@ -91,11 +93,18 @@ export function buildModel(kind: ModelKind, seed: number): Sequential {
 }
 
 /** The global batch of a step: inputs (B, …sample) and class targets (B). */
-export function batchOf(kind: ModelKind, b: number, step: number, seed: number): { x: Float32Array; y: Int32Array } {
+export function batchOf(kind: ModelKind, b: number, step: number, seed: number, spec?: RunSpec): { x: Float32Array; y: Int32Array } {
   const per = sampleShape(kind).reduce((p, d) => p * d, 1);
   const rng = new Rng(seed * 1000 + step);
   const x = Float32Array.from({ length: b * per }, () => 0.5 + 2 * rng.normal());
   const y = Int32Array.from({ length: b }, () => rng.int(CLASSES));
+  if (spec?.offsets !== undefined) {
+    // sample i belongs to the rank whose slice holds it
+    let i = 0;
+    spec.counts.forEach((c, r) => {
+      for (let k = 0; k < c; k++, i++) for (let j = 0; j < per; j++) x[i * per + j] += spec.offsets![r]!;
+    });
+  }
   return { x, y };
 }
 
@@ -148,7 +157,7 @@ export function runRank(pg: ProcessGroup, spec: RunSpec): RunRecord & { losses: 
   const [ylo, yhi] = slices(spec.counts, 1)[pg.rank]!;
   const rec: RunRecord = { outputs: [], losses: [], grads: [], inputGrads: [], final: {} };
   for (let step = 0; step < spec.steps; step++) {
-    const { x, y } = batchOf(spec.model, b, step, spec.seed);
+    const { x, y } = batchOf(spec.model, b, step, spec.seed, spec);
     const s = shardStep(ddp, spec.model, x.subarray(lo, hi), y.subarray(ylo, yhi), b, pg.size);
     // the global loss = mean over ranks of loss_r... = Σ_r lossShare_r
     const l = new Float64Array([s.lossShare]);
@@ -180,7 +189,7 @@ export function runReference(spec: RunSpec, shardCounts: number[]): RunRecord[] 
   const ys = slices(shardCounts, 1);
   const recs: RunRecord[] = replicas.map(() => ({ outputs: [], losses: [], grads: [], inputGrads: [], final: {} }));
   for (let step = 0; step < spec.steps; step++) {
-    const { x, y } = batchOf(spec.model, b, step, spec.seed);
+    const { x, y } = batchOf(spec.model, b, step, spec.seed, spec);
     let loss = 0;
     replicas.forEach((m, i) => {
       const s = shardStep(m, spec.model, x.subarray(...xs[i]!), y.subarray(...ys[i]!), b, replicas.length);

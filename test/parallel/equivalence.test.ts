@@ -71,6 +71,11 @@ test('momentum null (cumulative moving average of the running statistics)', asyn
   await checkEquivalent({ ...base, model: 'cnnMomentumNull', counts: [2, 2] });
 });
 
+test('very different magnitudes per rank (|mean| ≫ std: offsets 0, 300, −1000): exact merge, no cancellation', async () => {
+  // BN sees the raw inputs (rank-5 model: BN first), so the offsets stress the statistics merge, not a float32 GEMM
+  await checkEquivalent({ ...base, model: 'rank5', counts: [2, 3, 2], offsets: [0, 300, -1000] });
+});
+
 test('subgroups: 8 ranks as 2 SyncBN groups of 4 ≡ 2 workers each holding its group\'s batch', async () => {
   await checkEquivalent({ ...base, model: 'cnn', counts: [1, 2, 1, 1, 2, 1, 1, 1], groupSize: 4 });
 });

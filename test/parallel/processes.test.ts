@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { spawnProcesses } from '../../src/comm/index.js';
+import { spawnProcesses, spawnThreads } from '../../src/comm/index.js';
 import { compareRuns, runReference, type RunRecord, type RunSpec } from './equiv-lib.js';
 
 const LIB = new URL('./equiv-lib.js', import.meta.url).href;
@@ -33,6 +33,15 @@ test('2 processes: two runs with the same seed give bitwise identical parameters
   const [a, b] = [await runProcs(spec), await runProcs(spec)];
   for (let r = 0; r < 2; r++) assert.deepEqual(a[r]!.final, b[r]!.final);
   assert.deepEqual(a[1]!.final, a[0]!.final);
+  // the transports differ, the arithmetic and its order do not
+  const t = await spawnThreads(
+    2,
+    async (pg, args) => ((await import(args[0]!)) as typeof import('./equiv-lib.js')).runRank(pg, JSON.parse(args[1]!) as RunSpec),
+    [LIB, JSON.stringify(spec)],
+    { deadlineMs: 120_000 },
+  );
+  assert.ok(t[0]!.ok);
+  assert.deepEqual((t[0] as { value: RunRecord }).value.final, a[0]!.final);
 });
 
 test('`syncbn run -n 2 --processes dist/examples/train-syncbn.js` trains and prints a loss per step', () => {
