@@ -7,6 +7,8 @@ export const INBOX_BLOCKED = 3;
 /** Query area: [state (0 idle, 1 asked, 2 answered), groupId, results per world rank (−1: no answer)…]. */
 export const Q_STATE = 0;
 export const Q_GROUP = 1;
+/** Set by the comm worker once it has handed the abort reason to every peer's socket. */
+export const Q_ABORT_SENT = 2;
 export const Q_RESULTS = 4;
 
 export interface TcpLayout {

@@ -6,7 +6,7 @@ import type { InitOptions } from '../init.js';
 import type { RankError } from '../outcome.js';
 import type { Ring } from '../ring.js';
 import type { Transport } from '../transport.js';
-import { INBOX_BLOCKED, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpBytes, tcpLayout } from './layout.js';
+import { INBOX_BLOCKED, Q_ABORT_SENT, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpBytes, tcpLayout } from './layout.js';
 import type { WorkerInit } from './worker.js';
 
 const WORKER = new URL('./worker.js', import.meta.url);
@@ -65,7 +65,11 @@ export class TcpTransport implements Transport {
     return this.ctl.peerState(peer);
   }
   abort(err: CommError): CommError {
-    return this.ctl.abort(err); // rings every slot, the worker's included: it tells the peers
+    const stored = this.ctl.abort(err); // rings every slot, the worker's included: it tells the peers
+    // If the reason is ours, let the worker put it on the wire before we go on (the rank may be
+    // about to exit, and a peer must learn the cause before it sees the connection close).
+    if (stored === err) Atomics.wait(this.query, Q_ABORT_SENT, 0, 500);
+    return stored;
   }
   abortError(): CommError | null {
     return this.ctl.abortError();

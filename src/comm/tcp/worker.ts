@@ -5,7 +5,7 @@ import { CommError, PeerDiedError } from '../../errors.js';
 import { PEER_DEAD, PEER_LEFT, deserializeCommError, serializeCommError, type SerializedCommError } from '../control.js';
 import { toRankError } from '../outcome.js';
 import { Conn, DATA_MAX, F, acceptHandshake, connectHandshake, frameHeader, writeFrame, type FrameHandler } from './frames.js';
-import { INBOX_BLOCKED, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpLayout } from './layout.js';
+import { INBOX_BLOCKED, Q_ABORT_SENT, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpLayout } from './layout.js';
 import { StoreServer, TCPStore, open } from './store.js';
 
 export interface WorkerInit {
@@ -255,6 +255,8 @@ function pump(): void {
     const e = ctl.abortError()!;
     const body = Buffer.from(JSON.stringify(serializeCommError(e)));
     for (const p of peers) if (p && !p.gone) writeFrame(p.s, F.ABORT, body);
+    Atomics.store(query, Q_ABORT_SENT, 1);
+    Atomics.notify(query, Q_ABORT_SENT);
   }
   if (Atomics.load(query, Q_STATE) === 1) startQuery();
 }
