@@ -99,7 +99,7 @@ export class Engine {
   private readonly sleep: number;
 
   constructor(readonly t: Transport) {
-    this.spinNow = t.spin;
+    this.spinNow = t.spinUs;
     this.i32 = t.ctl.i32;
     this.db = t.ctl.doorbellIndex(t.slot);
     this.sleep = t.ctl.sleepIndex(t.slot);
@@ -170,22 +170,31 @@ export class Engine {
   }
 
   /**
-   * Adaptive spinning: the budget doubles when a spin catches the wake-up and halves when it does
-   * not. When every rank has a core, spinning beats the futex wake-up; when the machine is
-   * oversubscribed a spinning rank only steals time from the peer it waits for.
+   * Adaptive, time-bounded spinning (budget in µs; the transport's `spinUs` is the cap). The budget
+   * doubles when a spin catches the wake-up and halves when it does not, but never below cap/16:
+   * a futex sleep costs a wake-up (on a VM, rescheduling a halted vCPU: hundreds of µs), and with a
+   * core per rank a short skew between ranks is the common case, so collapsing to "always sleep"
+   * after a few long waits made every later collective pay that wake-up. Time, not iterations: an
+   * Atomics.load costs 1–15 ns depending on the machine. When ranks outnumber cores the transport's
+   * cap is 0 and a waiting rank sleeps at once (spinning would only steal time from its peer).
    */
   private spinNow = 0;
 
   private spin(v: number): boolean {
+    const budget = this.spinNow;
+    if (budget <= 0) return false;
     const i32 = this.i32;
-    const max = this.t.spin;
-    for (let k = this.spinNow; k > 0; k--) {
-      if (Atomics.load(i32, this.db) !== v) {
-        this.spinNow = Math.min(max, this.spinNow * 2);
-        return true;
+    const db = this.db;
+    const end = performance.now() + budget / 1000;
+    do {
+      for (let k = 0; k < 64; k++) {
+        if (Atomics.load(i32, db) !== v) {
+          this.spinNow = Math.min(this.t.spinUs, budget * 2);
+          return true;
+        }
       }
-    }
-    this.spinNow = this.spinNow > 64 ? this.spinNow >> 1 : max > 0 ? 64 : 0;
+    } while (performance.now() < end);
+    this.spinNow = Math.max(this.t.spinUs / 16, budget / 2);
     return false;
   }
 

@@ -4,7 +4,7 @@ import { UsageError } from '../errors.js';
 import type { CommError } from '../errors.js';
 import { Control, PEER_LEFT } from './control.js';
 import { Ring } from './ring.js';
-import type { Transport } from './transport.js';
+import { spinUsFromEnv, type Transport } from './transport.js';
 
 /** What a thread rank needs to join: passed in workerData by the launcher. */
 export interface ThreadsWorld {
@@ -37,18 +37,17 @@ export function worldControl(w: ThreadsWorld): Control {
   return new Control(w.sab, 0, w.size);
 }
 
-function defaultSpin(n: number): number {
-  const env = process.env.SYNCBN_SPIN;
-  if (env !== undefined && /^\d+$/.test(env)) return Number(env);
-  // Spinning only pays when every rank has a core of its own.
-  return n <= availableParallelism() ? 20_000 : 0;
+function defaultSpinUs(n: number): number {
+  // Spinning only pays when every rank has a core of its own; then a wait of up to ~1 ms is
+  // cheaper spun than slept (a futex wake-up on a VM can cost several hundred µs).
+  return spinUsFromEnv(n <= availableParallelism() ? 1000 : 0);
 }
 
 export class ThreadsTransport implements Transport {
   readonly kind = 'threads' as const;
   readonly ctl: Control;
   readonly slot: number;
-  readonly spin: number;
+  readonly spinUs: number;
   private readonly outs: Ring[] = [];
   private readonly ins: Ring[] = [];
 
@@ -59,7 +58,7 @@ export class ThreadsTransport implements Transport {
     this.size = w.size;
     this.ctl = worldControl(w);
     this.slot = rank;
-    this.spin = defaultSpin(w.size);
+    this.spinUs = defaultSpinUs(w.size);
     const base = Control.bytes(w.size);
     const rb = Ring.bytes(w.ringBytes);
     for (let p = 0; p < w.size; p++) {

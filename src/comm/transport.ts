@@ -17,8 +17,8 @@ export interface Transport {
   readonly ctl: Control;
   /** The doorbell slot this rank's calling thread sleeps on. */
   readonly slot: number;
-  /** Spin iterations before sleeping (latency vs. stealing a core from a peer). */
-  readonly spin: number;
+  /** Longest spin before sleeping, µs (latency vs. stealing a core from a peer); 0 = always sleep. */
+  readonly spinUs: number;
   out(peer: number): Ring;
   in(peer: number): Ring;
   /** Bytes were published on out(peer). */
@@ -38,4 +38,10 @@ export interface Transport {
   flushed(): boolean;
   /** Leave: peers that later wait on this rank fail with PeerDiedError. */
   close(): Promise<void>;
+}
+
+/** SYNCBN_SPIN_US (a non-negative integer, µs) if set, else `dflt`. */
+export function spinUsFromEnv(dflt: number): number {
+  const env = process.env.SYNCBN_SPIN_US;
+  return env !== undefined && /^\d+$/.test(env) ? Number(env) : dflt;
 }

@@ -5,7 +5,7 @@ import type { Control } from '../control.js';
 import type { InitOptions } from '../init.js';
 import type { RankError } from '../outcome.js';
 import type { Ring } from '../ring.js';
-import type { Transport } from '../transport.js';
+import { spinUsFromEnv, type Transport } from '../transport.js';
 import { INBOX_BLOCKED, Q_ABORT_SENT, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpBytes, tcpLayout } from './layout.js';
 import type { WorkerInit } from './worker.js';
 
@@ -23,7 +23,7 @@ export class TcpTransport implements Transport {
   readonly kind = 'tcp' as const;
   readonly ctl: Control;
   readonly slot: number;
-  readonly spin: number;
+  readonly spinUs: number;
   private readonly outs: Ring[];
   private readonly ins: Ring[];
   private readonly query: Int32Array;
@@ -44,9 +44,8 @@ export class TcpTransport implements Transport {
     this.query = l.query;
     this.wslot = l.workerSlot;
     this.slot = rank;
-    const env = process.env.SYNCBN_SPIN;
     // A short spin: the comm worker needs a core too.
-    this.spin = env !== undefined && /^\d+$/.test(env) ? Number(env) : 2000;
+    this.spinUs = spinUsFromEnv(25);
   }
 
   out(peer: number): Ring {
