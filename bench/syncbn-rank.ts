@@ -15,6 +15,9 @@ export function layerFwdBwd(pg: ProcessGroup, sync: boolean): number {
   const once = (): void => {
     const y = bn.forward(x);
     y.backward(dy);
+    // Free what each call allocates (as x.grad): left to the GC, the heap's reclamation lands at
+    // random times on each rank, and a synced layer then waits out both ranks' pauses.
+    y.dispose();
     x.grad?.dispose();
     x.grad = null;
     bn.zeroGrad();
