@@ -50,7 +50,8 @@ export abstract class Node {
 
   /** Save tensors for backward (returns nothing; read back with savedTensor(i)). */
   protected save(...ts: Tensor[]): void {
-    for (const t of ts) {
+    for (let i = 0; i < ts.length; i++) {
+      const t = ts[i]!;
       this.saved.push(t);
       this.savedVersions.push(t.version);
     }

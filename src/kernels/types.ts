@@ -137,8 +137,8 @@ export interface NNKernels {
   reluForward(out: Float32Array, x: Float32Array): void;
   /** dx = dy where y > 0 else 0 */
   reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array): void;
-  /** Σ x in float64 */
-  sum(x: Float32Array): number;
+  /** Σ x[start..end) in float64 (the whole array by default; a range avoids a subarray view per call) */
+  sum(x: Float32Array, start?: number, end?: number): number;
 }
 
 export type KernelSet = BatchNormKernels & NNKernels & { readonly name: 'reference' | 'wasm' };

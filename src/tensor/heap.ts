@@ -111,6 +111,6 @@ export function withScratch<T>(fn: (take: (bytes: number) => number) => T): T {
       return p;
     });
   } finally {
-    for (const p of taken) release(p);
+    for (let i = 0; i < taken.length; i++) release(taken[i]!);
   }
 }

@@ -10,7 +10,7 @@ export function fmtShape(s: Shape): string {
 
 export function numel(s: Shape): number {
   let n = 1;
-  for (const d of s) n *= d;
+  for (let i = 0; i < s.length; i++) n *= s[i]!; // indexed: no iterator garbage on the per-tensor path
   return n;
 }
 

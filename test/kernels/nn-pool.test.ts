@@ -67,6 +67,10 @@ for (const kset of BACKENDS) {
         assert.deepEqual([...dx], [...b].map((v, i) => (a[i]! > 0 ? v : 0)), `relu backward ${len}`);
         const s = kset.sum(pl.put(a));
         assert.ok(Math.abs(s - [...a].reduce((p, v) => p + v, 0)) <= 1e-9 * (1 + len), `sum ${len}`);
+        const lo = len >> 2, hi = len - (len >> 3); // odd, unaligned ranges must equal the sum of the same subarray exactly
+        const pa = pl.put(a);
+        assert.equal(kset.sum(pa, lo, hi), kset.sum(pa.subarray(lo, hi)), `sum range ${lo}..${hi} of ${len}`);
+        assert.equal(kset.sum(pa, lo, lo), 0, `empty sum range ${len}`);
         pl.free();
       }
     });

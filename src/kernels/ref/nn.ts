@@ -250,9 +250,9 @@ export const nnRef: NNKernels = {
   reluBackward(dx, dy, y) {
     for (let i = 0; i < dx.length; i++) dx[i] = y[i]! > 0 ? dy[i]! : 0;
   },
-  sum(x) {
+  sum(x, start = 0, end = x.length) {
     let s = 0;
-    for (let i = 0; i < x.length; i++) s += x[i]!;
+    for (let i = start; i < end; i++) s += x[i]!;
     return s;
   },
 };

@@ -73,7 +73,8 @@ function batchNormStats(mean: Float64Array, m2: Float64Array, x: Float32Array, g
     return;
   }
   // Shift by the channel's first value: sums of (x − K) in float64, then μ = K + s1/n, M2 = s2 − s1²/n.
-  const shift = Float64Array.from({ length: g.c }, (_, ch) => x[g.channelsLast ? ch : ch * g.s]!);
+  const shift = new Float64Array(g.c);
+  for (let ch = 0; ch < g.c; ch++) shift[ch] = x[g.channelsLast ? ch : ch * g.s]!;
   const s1 = new Float64Array(g.c);
   const s2 = new Float64Array(g.c);
   shiftedSums(s1, s2, shift, x, g);

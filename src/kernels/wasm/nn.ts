@@ -118,7 +118,9 @@ export const nnWasm: NNKernels = {
   reluBackward(dx, dy, y) {
     call(() => wasm.elementwise!(RELU_BACK, O(dx), I(y), I(dy), 0, dx.length));
   },
-  sum(x) {
-    return call(() => wasm.sum_f32!(I(x), x.length));
+  sum(x, start = 0, end = x.length) {
+    const p = heapPointer(x); // heap arrays go straight in: no staging closure on this per-plane hot path
+    if (p >= 0) return wasm.sum_f32!(p + start * 4, end - start);
+    return call(() => wasm.sum_f32!(I(x) + start * 4, end - start));
   },
 };

@@ -7,6 +7,7 @@ export type Pair = number | readonly [number, number];
 
 /** Expand `v` (n or [h, w]) to [h, w] of integers ≥ min. */
 export function pair(v: Pair, what: string, min: number): [number, number] {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= min) return [v, v]; // common case, no closure
   const p: readonly number[] = typeof v === 'number' ? [v, v] : v;
   if (!Array.isArray(p) || p.length !== 2 || !p.every((x) => Number.isInteger(x) && x >= min)) {
     throw new UsageError(`${what} must be an integer ≥ ${min} or a pair of them, received ${JSON.stringify(v)}`);

@@ -96,7 +96,7 @@ function adaptiveLoop(xs: Float32Array, ys: Float32Array, planes: number, h: num
     const k = kernels();
     for (let p = 0, xo = 0; p < planes; p++, xo += hw) {
       if (back) xs.fill(ys[p]! * inv, xo, xo + hw);
-      else ys[p] = k.sum(xs.subarray(xo, xo + hw)) * inv; // SIMD, float64 accumulation
+      else ys[p] = k.sum(xs, xo, xo + hw) * inv; // SIMD, float64 accumulation
     }
     return;
   }
