@@ -7,6 +7,23 @@ import type { Transport } from './transport.js';
 import type { CollectiveOptions, CommArray, PendingCollective, ProcessGroup, ReduceOp } from './types.js';
 import { KIND, OPS, dtypeOf, encodeTag, type Header } from './wire.js';
 
+// Tags' wire bytes and (truncated) text. SyncBN layers and DDP buckets reuse a few tags every step, so
+// caching saves a UTF-8 encode + decode per collective; bounded (cleared when full) for one-off tags.
+// The bytes are shared and only ever read (copied into headers).
+const tagDecoder = new TextDecoder();
+const tagCache = new Map<string, { bytes: Uint8Array; text: string }>();
+const TAG_CACHE_MAX = 256;
+function wireTag(tag: string): { bytes: Uint8Array; text: string } {
+  let e = tagCache.get(tag);
+  if (e === undefined) {
+    if (tagCache.size >= TAG_CACHE_MAX) tagCache.clear();
+    const bytes = encodeTag(tag);
+    e = { bytes, text: tagDecoder.decode(bytes) };
+    tagCache.set(tag, e);
+  }
+  return e;
+}
+
 export const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** FNV-1a 32-bit, never 0 or 1 (0 marks an empty progress entry, 1 is the world group). */
@@ -178,8 +195,8 @@ export class Group implements ProcessGroup {
       }
     }
     const seq = ++this.seq;
-    const tagBytes = encodeTag(tag);
-    const hdr: Header = { groupId: this.id, seq, kind, dtype: buf ? dtypeOf(buf) : 0, op, len, bytes: 0, extra, src: this.rank, tag: new TextDecoder().decode(tagBytes) };
+    const { bytes: tagBytes, text: tagText } = wireTag(tag);
+    const hdr: Header = { groupId: this.id, seq, kind, dtype: buf ? dtypeOf(buf) : 0, op, len, bytes: 0, extra, src: this.rank, tag: tagText };
     const names = this.st.names;
     const ctx: TaskCtx = {
       t: this.st.t,

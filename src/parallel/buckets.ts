@@ -5,6 +5,8 @@ import { Tensor } from '../tensor/tensor.js';
 
 interface Bucket {
   readonly index: number;
+  /** the bucket's collective tag, built once (not a template string per step) */
+  readonly tag: string;
   readonly params: readonly Tensor[];
   /** offsets of each parameter in `flat` */
   readonly offsets: readonly number[];
@@ -46,7 +48,7 @@ export class GradBuckets {
         offsets.push(n);
         n += p.size;
       }
-      const b: Bucket = { index: this.buckets.length, params: cur, offsets, flat: new Float32Array(n), pending: 0, pendingOp: null };
+      const b: Bucket = { index: this.buckets.length, tag: `ddp.bucket${this.buckets.length}`, params: cur, offsets, flat: new Float32Array(n), pending: 0, pendingOp: null };
       cur.forEach((p, i) => this.where.set(p, { bucket: b, offset: offsets[i]! }));
       this.buckets.push(b);
       cur = [];
@@ -123,7 +125,7 @@ export class GradBuckets {
       if (p.grad === null) b.flat.fill(0, b.offsets[i]!, b.offsets[i]! + p.size);
       else b.flat.set(p.grad.data, b.offsets[i]!);
     });
-    b.pendingOp = this.group.allReduceStart(b.flat, 'sum', { tag: `ddp.bucket${b.index}`, timeoutMs: this.timeoutMs });
+    b.pendingOp = this.group.allReduceStart(b.flat, 'sum', { tag: b.tag, timeoutMs: this.timeoutMs });
   }
 
   /**
