@@ -8,17 +8,6 @@ import { SyncBatchNorm } from './syncbn.js';
 
 type BNClass = new (numFeatures: number, opts?: BatchNormLayerOptions) => BatchNorm;
 
-function optionsOf(bn: BatchNorm): BatchNormLayerOptions {
-  return {
-    eps: bn.eps,
-    momentum: bn.momentum,
-    affine: bn.weight !== null,
-    trackRunningStats: bn.runningMean !== null,
-    channelsLast: bn.channelsLast,
-    fuseRelu: bn.fuseRelu,
-  };
-}
-
 /** Make `to` hold the very tensors of `from` (parameters keep their identity, so optimizers keep working). */
 function adoptTensors(to: BatchNorm, from: BatchNorm): void {
   const fields = [
@@ -69,7 +58,7 @@ export function convertSyncBatchNorm<M extends Module>(model: M, group: ProcessG
       m.layerName = name === '' ? m.layerName : name;
       return null;
     }
-    const s = new SyncBatchNorm(m.numFeatures, { ...optionsOf(m), group, name: name === '' ? undefined : name });
+    const s = new SyncBatchNorm(m.numFeatures, { ...m.layerOptions(), group, name: name === '' ? undefined : name });
     adoptTensors(s, m);
     s.revertTo = m.constructor as BNClass;
     return s;

@@ -48,18 +48,6 @@ export class SyncBatchNorm extends BatchNorm {
     this.timeoutMs = opts.timeoutMs;
   }
 
-  /** The layer's options, to build a twin (convert/revert). */
-  layerOptions(): BatchNormLayerOptions {
-    return {
-      eps: this.eps,
-      momentum: this.momentum,
-      affine: this.weight !== null,
-      trackRunningStats: this.runningMean !== null,
-      channelsLast: this.channelsLast,
-      fuseRelu: this.fuseRelu,
-    };
-  }
-
   protected override batchExchange(): BatchNormExchange | null {
     if (this.group === null || !this.training) return null;
     const site: SyncSite = { group: this.group, tag: this.layerName, timeoutMs: this.timeoutMs };

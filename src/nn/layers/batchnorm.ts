@@ -52,6 +52,18 @@ export class BatchNorm extends Module {
     this.numBatchesTracked = this.registerBuffer('num_batches_tracked', track ? Tensor.zeros([]) : null);
   }
 
+  /** The options this layer was built with, to build a twin (SyncBN convert/revert). */
+  layerOptions(): BatchNormLayerOptions {
+    return {
+      eps: this.eps,
+      momentum: this.momentum,
+      affine: this.weight !== null,
+      trackRunningStats: this.runningMean !== null,
+      channelsLast: this.channelsLast,
+      fuseRelu: this.fuseRelu,
+    };
+  }
+
   /** The SyncBN hook: the collectives between the steps of forward and backward. Local BN: none. */
   protected batchExchange(): BatchNormExchange | null {
     return null;
