@@ -9,6 +9,8 @@ export const Q_STATE = 0;
 export const Q_GROUP = 1;
 /** Set by the comm worker once it has handed the abort reason to every peer's socket. */
 export const Q_ABORT_SENT = 2;
+/** Collectives the rank has submitted and not yet finished: while non-zero the comm worker polls instead of sleeping. */
+export const Q_BUSY = 3;
 export const Q_RESULTS = 4;
 
 export interface TcpLayout {

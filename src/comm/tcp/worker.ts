@@ -6,7 +6,7 @@ import { PEER_DEAD, PEER_LEFT, deserializeCommError, serializeCommError, type Se
 import { toRankError } from '../outcome.js';
 import { Conn, F, acceptHandshake, connectHandshake, writeFrame } from './frames.js';
 import { Peer, RX_STAGE_BYTES } from './peer.js';
-import { INBOX_BLOCKED, Q_ABORT_SENT, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpLayout } from './layout.js';
+import { INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpLayout } from './layout.js';
 import { StoreServer, TCPStore, open } from './store.js';
 
 export interface WorkerInit {
@@ -20,6 +20,8 @@ export interface WorkerInit {
   listenAddr: string | null;
   rendezvousTimeoutMs: number;
   peerTimeoutMs: number;
+  /** How long the worker polls without activity while a collective is in flight, µs (0: never). */
+  pollUs: number;
 }
 
 const d = workerData as WorkerInit;
@@ -35,6 +37,7 @@ let storeServer: StoreServer | null = null;
 let server: Server | null = null;
 let connected = 0;
 let onAllConnected: (() => void) | null = null;
+let rxCount = 0; // reads on receiving sockets, for the poll loop to see activity
 
 /**
  * Data-path wake-up: bump the rank's doorbell now (a spinning rank sees it at once) but notify a
@@ -149,6 +152,7 @@ function attachRx(p: Peer, c: Conn, reads: RxReads, stage: Buffer): void {
   }
   reads.next = () => (p.gone ? stage : p.nextRead(c.parser, stage));
   reads.sink = (buf, n) => {
+    rxCount++;
     if (buf === stage) feedOrClose(p, c, stage.subarray(0, n));
     else p.readDirect(c.parser, n);
   };
@@ -268,12 +272,36 @@ function sendAbort(e: CommError): void {
 
 const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, ms: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
 
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 async function loop(): Promise<void> {
   const di = ctl.doorbellIndex(workerSlot);
   const si = ctl.sleepIndex(workerSlot);
+  const pollMs = d.pollUs / 1000;
   while (!closing) {
     const v = Atomics.load(i32, di);
     pump();
+    // While the rank has a collective in flight, poll (event-loop turns: sockets are polled with a
+    // zero timeout) instead of sleeping: no wake-up on the path of the next send or the peer's
+    // reply. Bounded: after pollUs without a read or a doorbell, sleep as usual.
+    let rang = false;
+    if (pollMs > 0) {
+      let idleSince = performance.now();
+      let seen = rxCount;
+      while (Atomics.load(query, Q_BUSY) > 0 && !ctl.aborted() && !closing) {
+        const t = performance.now();
+        if (rxCount !== seen) {
+          seen = rxCount;
+          idleSince = t;
+        } else if (t - idleSince >= pollMs) break;
+        await nextTurn();
+        if (Atomics.load(i32, di) !== v) {
+          rang = true;
+          break;
+        }
+      }
+    }
+    if (rang) continue;
     Atomics.add(i32, si, 1);
     const r = waitAsync(i32, di, v, 500);
     if (r.async) await r.value;
