@@ -4,6 +4,7 @@ import { RecvOp, SendOp, progressAll, progressOrdered, type Op, type Sink, type 
 import type { Ring } from './ring.js';
 import type { CommArray } from './types.js';
 import type { Header } from './wire.js';
+import { FAST_SUM_MIN, sumF32Into } from './fastsum.js';
 
 /** Buffers up to this many bytes use the one-round direct exchange; larger ones the ring. */
 export const DIRECT_MAX_BYTES = 64 * 1024;
@@ -23,6 +24,7 @@ type Reducer = (d: CommArray, at: number, s: CommArray) => void;
 
 // One monomorphic loop per (dtype, op): V8 keeps each specialised to its element kind.
 function sum32(d: Float32Array, at: number, s: Float32Array): void {
+  if (s.length >= FAST_SUM_MIN) return sumF32Into(d, at, s);
   for (let i = 0, n = s.length; i < n; i++) d[at + i] += s[i]!;
 }
 function sum64(d: Float64Array, at: number, s: Float64Array): void {
