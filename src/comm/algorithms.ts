@@ -116,11 +116,23 @@ export function* allReduce(ctx: TaskCtx, buf: CommArray, op: number): Generator<
   else yield* allReduceRing(ctx, buf, op);
 }
 
+/**
+ * The direct all-reduce's accumulator, one per transport and dtype, reused: a rank's collectives run
+ * one at a time (the engine steps only the head of its queue), and the accumulator lives only from
+ * a collective's first contribution to its final copy into the caller's buffer.
+ */
+const accumulators = new WeakMap<object, { f32: Float32Array; f64: Float64Array }>();
+function accumulator(ctx: TaskCtx, like: CommArray): CommArray {
+  let a = accumulators.get(ctx.t);
+  if (a === undefined) accumulators.set(ctx.t, (a = { f32: new Float32Array(DIRECT_MAX_BYTES / 4), f64: new Float64Array(DIRECT_MAX_BYTES / 8) }));
+  return like instanceof Float64Array ? a.f64.subarray(0, like.length) : a.f32.subarray(0, like.length);
+}
+
 /** One round: everyone sends its buffer to everyone; each sums contributions in rank order 0..n−1. */
 function* allReduceDirect(ctx: TaskCtx, buf: CommArray, op: number): Generator<void, void, void> {
   const n = ctx.worldRanks.length;
   const me = ctx.groupRank;
-  const acc = buf instanceof Float64Array ? new Float64Array(buf.length) : new Float32Array(buf.length);
+  const acc = accumulator(ctx, buf);
   const mine = bytesOf(buf);
   const sends: Op[] = [];
   const recvs: Op[] = [];
