@@ -4,38 +4,58 @@ import {
   Tensor, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy, Generator,
   SyncBatchNorm, convertSyncBatchNorm, DistributedDataParallel,
 } from '../src/index.js';
-import { median, timeIt } from './util.js';
 
-/** Per-round medians of each configuration, measured interleaved (round 1: A, B, C; round 2: A, B, C; …). */
+/** Per-call times of each configuration, ms, gathered from interleaved blocks (A, B, C, A, B, C, …). */
 export type Rounds = Record<string, number[]>;
 
 /**
- * Forward + backward of one BatchNorm layer (16 channels, 8×16×32×32 per rank), SyncBN and local,
- * alternating in `rounds` rounds inside the same ranks; µs per call, the median of each round.
+ * Time `fns` interleaved in short blocks: `blocks` times, each configuration runs `per + 1` calls
+ * and the last `per` are timed (the first re-warms caches after the other configurations ran).
+ * Interleaving at this grain means a change in machine speed (this VM's host) hits every
+ * configuration alike, so their ratios stay meaningful where sequential runs of each did not.
+ * A configuration given as null on this rank only joins the barriers.
  */
-export function layerFwdBwd(pg: ProcessGroup, rounds: number): Rounds {
+function interleaved(pg: ProcessGroup, fns: Record<string, (() => void) | null>, blocks: number, per: number): Rounds {
+  const out: Rounds = {};
+  for (const name of Object.keys(fns)) out[name] = [];
+  for (let b = 0; b < blocks; b++) {
+    for (const [name, fn] of Object.entries(fns)) {
+      pg.barrierSync();
+      if (fn === null) continue;
+      fn();
+      for (let i = 0; i < per; i++) {
+        const t = performance.now();
+        fn();
+        out[name]!.push(performance.now() - t);
+      }
+    }
+  }
+  pg.barrierSync();
+  return out;
+}
+
+/**
+ * Forward + backward of one BatchNorm layer (16 channels, 8×16×32×32 per rank), SyncBN and local,
+ * interleaved in short blocks inside the same ranks; ms per call.
+ */
+export function layerFwdBwd(pg: ProcessGroup, blocks: number): Rounds {
   const g = new Generator(pg.rank + 1);
   const x = Tensor.randn([8, 16, 32, 32], { generator: g }).requiresGrad_(true);
   const dy = Tensor.randn([8, 16, 32, 32], { generator: g });
-  const layers = { sync: new SyncBatchNorm(16, { group: pg, name: 'bench.bn' }), local: new SyncBatchNorm(16, { group: null, name: 'bench.bn' }) };
-  const out: Rounds = { sync: [], local: [] };
-  for (let r = 0; r < rounds; r++) {
-    for (const [name, bn] of Object.entries(layers)) {
-      const once = (): void => {
-        const y = bn.forward(x);
-        y.backward(dy);
-        // Free what each call allocates (as x.grad): left to the GC, the heap's reclamation lands at
-        // random times on each rank, and a synced layer then waits out both ranks' pauses.
-        y.dispose();
-        x.grad?.dispose();
-        x.grad = null;
-        bn.zeroGrad();
-      };
-      pg.barrierSync();
-      out[name]!.push(median(timeIt(once, { warmup: 10, samples: 40, inner: 5, maxSeconds: 4 })) * 1e6);
-    }
-  }
-  return out;
+  const call = (bn: SyncBatchNorm) => (): void => {
+    const y = bn.forward(x);
+    y.backward(dy);
+    // Free what each call allocates (as x.grad): left to the GC, the heap's reclamation lands at
+    // random times on each rank, and a synced layer then waits out both ranks' pauses.
+    y.dispose();
+    x.grad?.dispose();
+    x.grad = null;
+    bn.zeroGrad();
+  };
+  const sync = call(new SyncBatchNorm(16, { group: pg, name: 'bench.bn' }));
+  const local = call(new SyncBatchNorm(16, { group: null, name: 'bench.bn' }));
+  for (let i = 0; i < 20; i++) (sync(), local());
+  return interleaved(pg, { sync, local }, blocks, 10);
 }
 
 function tinyCnn(): Sequential {
@@ -64,26 +84,17 @@ function tinyCnnTrainer(group: ProcessGroup, sync: boolean, rank: number): { ste
 }
 
 /**
- * The tiny-CNN DDP step, ms, in three configurations measured in alternation inside the same two
- * ranks (so each sees the same JIT state and the same machine load): `syncbn` (2 workers, SyncBN),
- * `localbn` (2 workers, per-worker BN) and `one` (rank 0 alone, in a group of one, while rank 1 waits).
+ * The tiny-CNN DDP step, ms, in three configurations interleaved in short blocks inside the same two
+ * ranks (same JIT state, same machine load): `syncbn` (2 workers, SyncBN), `localbn` (2 workers,
+ * per-worker BN) and `one` (rank 0 alone, in a group of one, while rank 1 waits at the barrier).
  */
-export function tinyCnnSteps(pg: ProcessGroup, rounds: number): Rounds {
+export function tinyCnnSteps(pg: ProcessGroup, blocks: number): Rounds {
   const solo = pg.newGroupSync([0]);
-  const cfgs: [string, { step: () => void; close: () => void } | null][] = [
-    ['syncbn', tinyCnnTrainer(pg, true, pg.rank)],
-    ['localbn', tinyCnnTrainer(pg, false, pg.rank)],
-    ['one', solo === null ? null : tinyCnnTrainer(solo, true, 0)],
-  ];
-  const out: Rounds = { syncbn: [], localbn: [], one: [] };
-  for (let r = 0; r < rounds; r++) {
-    for (const [name, tr] of cfgs) {
-      pg.barrierSync();
-      // In `one`, rank 1 has no trainer: it waits at the next barrier (asleep after a short spin).
-      if (tr !== null) out[name]!.push(median(timeIt(tr.step, { warmup: 5, samples: 30, maxSeconds: 5 })) * 1e3);
-    }
-  }
-  pg.barrierSync();
-  for (const [, tr] of cfgs) tr?.close();
+  const sync = tinyCnnTrainer(pg, true, pg.rank);
+  const local = tinyCnnTrainer(pg, false, pg.rank);
+  const one = solo === null ? null : tinyCnnTrainer(solo, true, 0);
+  for (let i = 0; i < 5; i++) (sync.step(), local.step(), one?.step());
+  const out = interleaved(pg, { syncbn: sync.step, localbn: local.step, one: one?.step ?? null }, blocks, 3);
+  for (const tr of [sync, local, one]) tr?.close();
   return out;
 }
