@@ -35,10 +35,14 @@ export function frameHeader(type: number, len: number): Buffer {
   return h;
 }
 
-export function writeFrame(s: Socket, type: number, payload: Uint8Array = Buffer.alloc(0)): void {
+/** `done` runs once the frame has been handed to the kernel (or the socket failed). */
+export function writeFrame(s: Socket, type: number, payload: Uint8Array = Buffer.alloc(0), done?: () => void): void {
   s.cork();
-  s.write(frameHeader(type, payload.length));
-  if (payload.length > 0) s.write(payload);
+  if (payload.length === 0) s.write(frameHeader(type, 0), done);
+  else {
+    s.write(frameHeader(type, payload.length));
+    s.write(payload, done);
+  }
   s.uncork();
 }
 
@@ -93,6 +97,16 @@ export class FrameParser {
       if (this.left === 0) this.end();
     }
     return null;
+  }
+
+  /** Payload bytes still to come in the current DATA frame (0 outside one). */
+  dataLeft(): number {
+    return this.type === F.DATA && !this.hold ? this.left : 0;
+  }
+
+  /** `n ≤ dataLeft()` payload bytes were read by the caller straight to their destination. */
+  skipData(n: number): void {
+    this.left -= n;
   }
 
   private start(len: number, type: number): void {

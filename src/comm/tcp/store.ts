@@ -217,9 +217,16 @@ export class TCPStore {
   }
 }
 
-export function open(host: string, port: number, timeoutMs: number): Promise<Socket> {
+/** net.Socket's `onread` option: reads go into `buffer`, then `callback` runs (no 'data' event). */
+export interface OnRead {
+  buffer: Uint8Array | (() => Uint8Array);
+  callback(bytesWritten: number, buf: Uint8Array): boolean;
+}
+
+/** Connect (with `onread`: the socket reads into that buffer and calls back instead of emitting 'data'). */
+export function open(host: string, port: number, timeoutMs: number, onread?: OnRead): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = netConnect({ host, port, noDelay: true });
+    const s = netConnect(onread === undefined ? { host, port, noDelay: true } : { host, port, noDelay: true, onread });
     const timer = setTimeout(() => {
       s.destroy();
       reject(new Error(`connect to ${host}:${port} timed out`));

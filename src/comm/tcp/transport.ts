@@ -73,6 +73,15 @@ export class TcpTransport implements Transport {
   abortError(): CommError | null {
     return this.ctl.abortError();
   }
+  /**
+   * At process exit after an abort (whoever stored it), give the comm worker ≤ 500 ms to put the
+   * reason on the wire: otherwise a survivor may see only our connection close and name us.
+   */
+  flushAbort(): void {
+    if (!this.ctl.aborted()) return;
+    this.ctl.ring(this.wslot);
+    Atomics.wait(this.query, Q_ABORT_SENT, 0, 500);
+  }
   setProgress(groupId: number, seq: number): void {
     this.ctl.setProgress(this.rank, groupId, seq);
   }
@@ -154,5 +163,6 @@ export async function connectTcp(o: InitOptions & { rank: number; size: number }
   // A forgotten close() must not keep the process alive; a natural end of the program says goodbye.
   worker.unref();
   process.once('beforeExit', () => void t.close());
+  process.once('exit', () => t.flushAbort());
   return t;
 }

@@ -4,7 +4,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CommError, PeerDiedError } from '../../errors.js';
 import { PEER_DEAD, PEER_LEFT, deserializeCommError, serializeCommError, type SerializedCommError } from '../control.js';
 import { toRankError } from '../outcome.js';
-import { Conn, DATA_MAX, F, acceptHandshake, connectHandshake, frameHeader, writeFrame, type FrameHandler } from './frames.js';
+import { Conn, F, acceptHandshake, connectHandshake, writeFrame } from './frames.js';
+import { Peer, RX_STAGE_BYTES } from './peer.js';
 import { INBOX_BLOCKED, Q_ABORT_SENT, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpLayout } from './layout.js';
 import { StoreServer, TCPStore, open } from './store.js';
 
@@ -27,21 +28,6 @@ const i32 = ctl.i32;
 const HANDSHAKE_MS = 10_000;
 const HEARTBEAT_MS = Math.max(20, Math.min(250, d.peerTimeoutMs / 5));
 
-class Peer {
-  inflight = 0; // bytes handed to the socket, not yet confirmed written
-  writable = true;
-  unpub = 0; // inbox bytes written but not yet published (< 8, or blocked)
-  backlog: Buffer[] = [];
-  lastRecv = Date.now();
-  lastSent = Date.now();
-  goodbye = false;
-  gone = false;
-  constructor(
-    readonly rank: number,
-    readonly s: Socket,
-  ) {}
-}
-
 const peers: (Peer | undefined)[] = [];
 let closing = false;
 let abortSent = false;
@@ -52,7 +38,7 @@ let onAllConnected: (() => void) | null = null;
 
 /**
  * Data-path wake-up: bump the rank's doorbell now (a spinning rank sees it at once) but notify a
- * sleeping one once per event-loop turn, not once per 64 KiB socket read or write completion:
+ * sleeping one once per event-loop turn, not once per socket read or write completion:
  * Atomics.notify plus the thread switch it causes cost more than the copy of such a chunk.
  */
 let wakePending = false;
@@ -71,130 +57,63 @@ function now(): number {
   return Date.now();
 }
 
-// ---- outgoing: outbox ring → DATA frames (the ring space is released when the socket has taken the bytes)
-function pumpOut(p: Peer): void {
-  const r = outs[p.rank]!;
-  while (p.writable && !p.gone) {
-    const queued = r.pending() - p.inflight;
-    if (queued <= 0) return;
-    const pos = (r.tail() + p.inflight) & r.mask;
-    const n = Math.min(queued, r.cap - pos, DATA_MAX);
-    p.inflight += n;
-    p.s.cork();
-    p.s.write(frameHeader(F.DATA, n));
-    const ok = p.s.write(new Uint8Array(r.sab, r.dataOffset + pos, n), () => {
-      r.consume(n);
-      p.inflight -= n;
-      wakeRank(); // the rank may wait for outbox space or for its bytes to leave
+function peer(rank: number): Peer {
+  let p = peers[rank];
+  if (p === undefined) {
+    p = new Peer(rank, {
+      out: outs[rank]!,
+      in: ins[rank]!,
+      wake: wakeRank,
+      setBlocked: (on) => Atomics.store(i32, ctl.doorbellIndex(rank) + INBOX_BLOCKED, on),
+      now,
     });
-    p.s.uncork();
-    p.lastSent = now();
-    if (!ok) {
-      p.writable = false;
-      p.s.once('drain', () => {
-        p.writable = true;
-        pumpOut(p);
-      });
-    }
+    peers[rank] = p;
   }
+  return p;
 }
 
-// ---- incoming: DATA payload → inbox ring, publishing whole 8-byte units; a full inbox pauses the socket
-function deliver(p: Peer, piece: Buffer): boolean {
-  const r = ins[p.rank]!;
-  const room = r.free() - p.unpub;
-  const n = Math.min(room, piece.length);
-  if (n > 0) {
-    r.writeAt(p.unpub, n === piece.length ? piece : piece.subarray(0, n));
-    p.unpub += n;
-    const whole = p.unpub & ~7;
-    if (whole > 0) {
-      r.publish(whole);
-      p.unpub -= whole;
-      wakeRank();
-    }
-  }
-  if (n < piece.length) {
-    p.backlog.push(piece.subarray(n));
-    return false;
-  }
-  return true;
-}
-
-function drainBacklog(p: Peer): void {
-  while (p.backlog.length > 0) {
-    const b = p.backlog.shift()!;
-    if (!deliver(p, b)) {
-      // deliver() re-queued the rest at the back; move it to the front to keep order
-      p.backlog.unshift(p.backlog.pop()!);
-      return;
-    }
-  }
-  Atomics.store(i32, ctl.doorbellIndex(p.rank) + INBOX_BLOCKED, 0);
-  p.lastRecv = now();
-  if (p.goodbye) {
-    ctl.setPeerState(p.rank, PEER_LEFT);
-    ctl.ring(d.rank);
-  }
-  p.s.resume();
-}
-
-function handlerFor(p: Peer): FrameHandler {
-  return {
-    data(piece) {
-      p.lastRecv = now();
-      if (p.backlog.length > 0) {
-        p.backlog.push(piece); // already blocked: keep order
+function control(p: Peer): (type: number, payload: Buffer) => void {
+  return (type, payload) => {
+    switch (type) {
+      case F.PING:
+        return;
+      case F.GOODBYE:
+        // A rank that leaves because of an abort says why: its peers then name the root cause.
+        if (payload.length > 0) ctl.abort(deserializeCommError(JSON.parse(payload.toString('utf8')) as SerializedCommError));
+        p.goodbye = payload;
+        if (p.backlog.length === 0) left(p);
+        return;
+      case F.ABORT:
+        ctl.abort(deserializeCommError(JSON.parse(payload.toString('utf8')) as SerializedCommError));
+        return;
+      case F.PROGQ: {
+        const ans = Buffer.alloc(12);
+        payload.copy(ans, 0, 0, 8);
+        ans.writeInt32LE(ctl.getProgress(d.rank, payload.readUInt32LE(4)), 8);
+        p.send(F.PROGR, ans);
         return;
       }
-      if (deliver(p, piece)) return;
-      p.s.pause();
-      // Raise the flag, then look again: the rank may have made room before it could see the flag.
-      Atomics.store(i32, ctl.doorbellIndex(p.rank) + INBOX_BLOCKED, 1);
-      drainBacklog(p);
-    },
-    frame(type, payload) {
-      p.lastRecv = now();
-      switch (type) {
-        case F.PING:
-          return;
-        case F.GOODBYE:
-          p.goodbye = true;
-          if (p.backlog.length === 0) {
-            ctl.setPeerState(p.rank, PEER_LEFT);
-            ctl.ring(d.rank);
-          }
-          return;
-        case F.ABORT: {
-          const e = deserializeCommError(JSON.parse(payload.toString('utf8')) as SerializedCommError);
-          ctl.abort(e);
-          return;
-        }
-        case F.PROGQ: {
-          const ans = Buffer.alloc(12);
-          payload.copy(ans, 0, 0, 8);
-          ans.writeInt32LE(ctl.getProgress(d.rank, payload.readUInt32LE(4)), 8);
-          writeFrame(p.s, F.PROGR, ans);
-          return;
-        }
-        case F.PROGR:
-          onProgress(p.rank, payload.readUInt32LE(0), payload.readInt32LE(8));
-          return;
-        default:
-          throw new CommError(`malformed frame: unexpected type ${type} from rank ${p.rank}`);
-      }
-    },
+      case F.PROGR:
+        onProgress(p.rank, payload.readUInt32LE(0), payload.readInt32LE(8));
+        return;
+      default:
+        throw new CommError(`malformed frame: unexpected type ${type} from rank ${p.rank}`);
+    }
   };
+}
+
+function left(p: Peer): void {
+  ctl.setPeerState(p.rank, PEER_LEFT);
+  ctl.ring(d.rank);
 }
 
 function peerGone(p: Peer, why: string): void {
   if (p.gone) return;
   p.gone = true;
-  p.s.destroy();
+  p.destroy();
   if (closing) return;
-  if (p.goodbye) {
-    ctl.setPeerState(p.rank, PEER_LEFT);
-    ctl.ring(d.rank);
+  if (p.goodbye !== null) {
+    if (p.backlog.length === 0) left(p);
     return;
   }
   ctl.setPeerState(p.rank, PEER_DEAD);
@@ -202,25 +121,74 @@ function peerGone(p: Peer, why: string): void {
   pump();
 }
 
-function attach(rank: number, c: Conn): void {
-  const p = new Peer(rank, c.s);
-  peers[rank] = p;
-  c.s.setNoDelay(true);
-  c.s.on('data', (chunk: Buffer) => {
-    try {
-      c.parser.feed(chunk);
-    } catch (e) {
-      peerGone(p, `connection closed after a malformed frame: ${(e as Error).message}`);
-    }
-  });
-  c.s.on('close', () => peerGone(p, 'connection closed'));
-  c.s.on('error', (e: NodeJS.ErrnoException) => peerGone(p, e.code === 'ECONNRESET' || e.code === 'EPIPE' ? `connection closed (${e.code})` : `connection error: ${e.message}`));
+function closedWhy(e: NodeJS.ErrnoException): string {
+  return e.code === 'ECONNRESET' || e.code === 'EPIPE' ? `connection closed (${e.code})` : `connection error: ${e.message}`;
+}
+
+function feedOrClose(p: Peer, c: Conn, chunk: Buffer): void {
   try {
-    c.takeOver(handlerFor(p));
+    c.parser.feed(chunk);
   } catch (e) {
     peerGone(p, `connection closed after a malformed frame: ${(e as Error).message}`);
   }
-  if (++connected === d.size - 1) onAllConnected?.();
+}
+
+/**
+ * The receiving connection is the one whose end tells us the peer is gone: its GOODBYE arrives in
+ * order after the peer's last data. The sending one closing alone (the peer's FIN may overtake its
+ * GOODBYE on the other connection) only stops our writes; heartbeats bound the rest.
+ */
+function attachRx(p: Peer, c: Conn, reads: RxReads, stage: Buffer): void {
+  p.rx = c.s;
+  c.s.on('close', () => peerGone(p, 'connection closed'));
+  c.s.on('error', (e: NodeJS.ErrnoException) => peerGone(p, closedWhy(e)));
+  try {
+    c.takeOver(p.rxHandler(control(p)));
+  } catch (e) {
+    peerGone(p, `connection closed after a malformed frame: ${(e as Error).message}`);
+  }
+  reads.next = () => (p.gone ? stage : p.nextRead(c.parser, stage));
+  reads.sink = (buf, n) => {
+    if (buf === stage) feedOrClose(p, c, stage.subarray(0, n));
+    else p.readDirect(c.parser, n);
+  };
+  if (p.complete && ++connected === d.size - 1) onAllConnected?.();
+}
+
+function attachTx(p: Peer, c: Conn): void {
+  p.tx = c.s;
+  c.s.on('data', (chunk: Buffer) => feedOrClose(p, c, chunk));
+  c.s.on('close', () => (p.writable = false));
+  c.s.on('error', () => (p.writable = false));
+  try {
+    c.takeOver(p.txHandler(control(p)));
+  } catch (e) {
+    peerGone(p, `connection closed after a malformed frame: ${(e as Error).message}`);
+  }
+  if (p.complete && ++connected === d.size - 1) onAllConnected?.();
+}
+
+/** Where the receiving socket's reads go: to the handshake as 'data' events first, then to the peer (frame parser, or the inbox directly). */
+interface RxReads {
+  sink: ((buf: Uint8Array, n: number) => void) | null;
+  next: (() => Uint8Array) | null;
+}
+
+async function connectRx(q: number, host: string, port: number, timeoutMs: number): Promise<void> {
+  const reads: RxReads = { sink: null, next: null };
+  const stage = Buffer.allocUnsafe(RX_STAGE_BYTES);
+  const s: Socket = await open(host, port, timeoutMs, {
+    buffer: () => (reads.next === null ? stage : reads.next()),
+    callback(n, buf) {
+      if (reads.sink !== null) reads.sink(buf, n);
+      else s.emit('data', Buffer.from(stage.subarray(0, n))); // the handshake's reader keeps what it is given
+      return true;
+    },
+  });
+  s.on('error', () => {});
+  const c = new Conn(s);
+  await connectHandshake(c, d.token, { purpose: 'mesh', rank: d.rank, size: d.size }, HANDSHAKE_MS);
+  attachRx(peer(q), c, reads, stage);
 }
 
 // ---- progress queries (for timeout messages: who never arrived)
@@ -236,7 +204,7 @@ function startQuery(): void {
   const ask = Buffer.alloc(8);
   ask.writeUInt32LE(qid, 0);
   ask.writeUInt32LE(group, 4);
-  for (const p of peers) if (p && !p.gone) writeFrame(p.s, F.PROGQ, ask);
+  for (const p of peers) if (p && !p.gone) p.send(F.PROGQ, ask);
   queryTimer = setTimeout(finishQuery, 1000);
   checkQueryDone();
 }
@@ -264,18 +232,38 @@ function finishQuery(): void {
 function pump(): void {
   for (const p of peers) {
     if (!p || p.gone) continue;
-    pumpOut(p);
-    if (p.backlog.length > 0) drainBacklog(p);
+    p.pumpOut();
+    if (p.backlog.length > 0 && p.drainBacklog() && p.goodbye !== null) left(p);
   }
   if (!abortSent && ctl.aborted()) {
     abortSent = true;
-    const e = ctl.abortError()!;
-    const body = Buffer.from(JSON.stringify(serializeCommError(e)));
-    for (const p of peers) if (p && !p.gone) writeFrame(p.s, F.ABORT, body);
-    Atomics.store(query, Q_ABORT_SENT, 1);
-    Atomics.notify(query, Q_ABORT_SENT);
+    sendAbort(ctl.abortError()!);
   }
   if (Atomics.load(query, Q_STATE) === 1) startQuery();
+}
+
+/**
+ * Tell every peer why we abort, on both connections: the receiving one carries nothing else our
+ * way, so the reason reaches the kernel at once even when bulk data fills the sending one. The
+ * rank may exit right after (it waits for Q_ABORT_SENT), so signal only once the kernel has it.
+ */
+function sendAbort(e: CommError): void {
+  const body = Buffer.from(JSON.stringify(serializeCommError(e)));
+  let waiting = 1;
+  const done = (): void => {
+    if (--waiting > 0) return;
+    Atomics.store(query, Q_ABORT_SENT, 1);
+    Atomics.notify(query, Q_ABORT_SENT);
+  };
+  for (const p of peers) {
+    if (!p || p.gone) continue;
+    p.send(F.ABORT, body);
+    if (p.rx !== null && !p.rx.destroyed) {
+      waiting++;
+      writeFrame(p.rx, F.ABORT, body, done);
+    }
+  }
+  done();
 }
 
 const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, ms: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
@@ -300,10 +288,7 @@ function heartbeat(): void {
   lastTick = t;
   for (const p of peers) {
     if (!p || p.gone) continue;
-    if (t - p.lastSent >= HEARTBEAT_MS && p.writable) {
-      writeFrame(p.s, F.PING);
-      p.lastSent = t;
-    }
+    if (t - p.lastSent >= HEARTBEAT_MS && p.writable) p.send(F.PING);
     if (!starved && p.backlog.length === 0 && t - p.lastRecv > d.peerTimeoutMs) peerGone(p, `no data or heartbeat for ${t - p.lastRecv} ms`);
   }
 }
@@ -328,20 +313,22 @@ async function rendezvous(): Promise<void> {
   const port = (server.address() as { port: number }).port;
   const advertise = listenHost === '0.0.0.0' || listenHost === '::' ? local : listenHost;
   await store.set(`syncbn/addr/${d.rank}`, JSON.stringify({ host: advertise, port }));
-  for (let q = 0; q < d.rank; q++) {
-    const { host, port: pp } = JSON.parse(await store.get(`syncbn/addr/${q}`, Math.max(1, deadline - now()))) as { host: string; port: number };
-    const s = await open(host, pp, Math.max(1, deadline - now()));
-    s.on('error', () => {});
-    const c = new Conn(s);
-    await connectHandshake(c, d.token, { purpose: 'mesh', rank: d.rank, size: d.size }, HANDSHAKE_MS);
-    attach(q, c);
-  }
+  // Every rank opens one connection to every other rank: the one it receives on.
+  const others = [...Array(d.size).keys()].filter((q) => q !== d.rank);
+  const opened = Promise.all(
+    others.map(async (q) => {
+      // Waits past the deadline: the rendezvous timer below fires first and names every missing rank.
+      const { host, port: pp } = JSON.parse(await store.get(`syncbn/addr/${q}`, Math.max(1, deadline - now()) + 1000)) as { host: string; port: number };
+      await connectRx(q, host, pp, Math.max(1, deadline - now()));
+    }),
+  );
+  opened.catch(() => {}); // a failure after the timeout is moot
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
-    all,
+    Promise.all([all, opened]),
     new Promise<void>((_, reject) => {
       timer = setTimeout(() => {
-        const missing = [...Array(d.size).keys()].filter((r) => r !== d.rank && peers[r] === undefined);
+        const missing = [...Array(d.size).keys()].filter((r) => r !== d.rank && peers[r]?.complete !== true);
         reject(new CommError(`rank ${d.rank}: rendezvous timed out after ${d.rendezvousTimeoutMs} ms: ranks ${missing.join(', ')} never connected`));
       }, Math.max(1, deadline - now()));
     }),
@@ -355,8 +342,8 @@ async function acceptPeer(s: Socket): Promise<void> {
   const c = new Conn(s);
   try {
     const h = await acceptHandshake(c, d.token, { purpose: 'mesh', size: d.size }, HANDSHAKE_MS);
-    if (h.rank <= d.rank || h.rank >= d.size || peers[h.rank] !== undefined) throw new CommError(`unexpected peer rank ${h.rank}`);
-    attach(h.rank, c);
+    if (h.rank === d.rank || h.rank >= d.size || peers[h.rank]?.tx != null) throw new CommError(`unexpected peer rank ${h.rank}`);
+    attachTx(peer(h.rank), c);
   } catch (e) {
     setTimeout(() => s.destroy(), 1000).unref();
     if (!closing) process.stderr.write(`syncbn rank ${d.rank}: rejected a connection from ${s.remoteAddress}:${s.remotePort}: ${(e as Error).message}\n`);
@@ -365,16 +352,23 @@ async function acceptPeer(s: Socket): Promise<void> {
 
 async function close(): Promise<void> {
   closing = true;
+  // After an abort the goodbye carries its reason, so peers name the root cause, not us.
+  const ab = ctl.abortError();
+  const why = ab === null ? undefined : Buffer.from(JSON.stringify(serializeCommError(ab)));
+  const flushed: Promise<void>[] = [];
   for (const p of peers) {
     if (!p || p.gone) continue;
-    writeFrame(p.s, F.GOODBYE);
-    p.s.end();
+    p.send(F.GOODBYE, why);
+    for (const s of [p.tx, p.rx]) {
+      if (s === null || s.destroyed) continue;
+      flushed.push(new Promise<void>((resolve) => s.end(resolve)));
+    }
   }
   server?.close();
   await storeServer?.close();
-  // Give the goodbyes a moment to flush, then let the thread end.
-  await new Promise((r) => setTimeout(r, 20));
-  for (const p of peers) p?.s.destroy();
+  // Let the goodbyes reach the kernel (bounded), then let the thread end.
+  await Promise.race([Promise.all(flushed), new Promise((r) => setTimeout(r, 500))]);
+  for (const p of peers) p?.destroy();
   parentPort!.postMessage({ type: 'closed' });
   process.exit(0);
 }
