@@ -67,34 +67,40 @@ function tinyCnn(): Sequential {
   );
 }
 
-/** One DDP training step closure of the tiny CNN (batch 8 of 3×32×32 per rank) over `group`. */
-function tinyCnnTrainer(group: ProcessGroup, sync: boolean, rank: number): { step: () => void; close: () => void } {
+/**
+ * One training step closure of the tiny CNN (batch 8 of 3×32×32 per rank): DDP over `group` (with
+ * SyncBN when `sync`), or, with no group, a plain single-worker model that never communicates.
+ */
+function tinyCnnTrainer(group: ProcessGroup | null, sync: boolean, rank: number): { step: () => void; close: () => void } {
   const model = tinyCnn();
-  if (sync) convertSyncBatchNorm(model, group);
-  const ddp = new DistributedDataParallel(model, { group });
+  if (sync && group !== null) convertSyncBatchNorm(model, group);
+  const ddp = group === null ? null : new DistributedDataParallel(model, { group });
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
   const x = Tensor.randn([8, 3, 32, 32], { generator: new Generator(rank + 7) });
   const y = Int32Array.from({ length: 8 }, (_, i) => (i * 3 + rank) % 10);
   const step = (): void => {
     opt.zeroGrad();
-    crossEntropy(ddp.forward(x), y).backward();
+    crossEntropy((ddp ?? model).forward(x), y).backward();
     opt.step();
   };
-  return { step, close: () => ddp.close() };
+  return { step, close: () => ddp?.close() };
 }
 
 /**
- * The tiny-CNN DDP step, ms, in three configurations interleaved in short blocks inside the same two
- * ranks (same JIT state, same machine load): `syncbn` (2 workers, SyncBN), `localbn` (2 workers,
- * per-worker BN) and `one` (rank 0 alone, in a group of one, while rank 1 waits at the barrier).
+ * The tiny-CNN step, ms, in four configurations interleaved in short blocks inside the same two
+ * ranks (same JIT state, same machine load): `syncbn` (2 workers, DDP + SyncBN), `localbn` (2
+ * workers, DDP, per-worker BN), `independent` (2 workers each training its own model, no
+ * communication at all: what this machine gives two concurrent workers, the ceiling for the other
+ * two) and `one` (rank 0 alone, SyncBN in a group of one, while rank 1 waits at the barrier).
  */
 export function tinyCnnSteps(pg: ProcessGroup, blocks: number): Rounds {
   const solo = pg.newGroupSync([0]);
   const sync = tinyCnnTrainer(pg, true, pg.rank);
   const local = tinyCnnTrainer(pg, false, pg.rank);
+  const alone = tinyCnnTrainer(null, false, pg.rank);
   const one = solo === null ? null : tinyCnnTrainer(solo, true, 0);
-  for (let i = 0; i < 5; i++) (sync.step(), local.step(), one?.step());
-  const out = interleaved(pg, { syncbn: sync.step, localbn: local.step, one: one?.step ?? null }, blocks, 3);
-  for (const tr of [sync, local, one]) tr?.close();
+  for (let i = 0; i < 5; i++) (sync.step(), local.step(), alone.step(), one?.step());
+  const out = interleaved(pg, { syncbn: sync.step, localbn: local.step, independent: alone.step, one: one?.step ?? null }, blocks, 3);
+  for (const tr of [sync, local, alone, one]) tr?.close();
   return out;
 }

@@ -5,6 +5,7 @@ import type { Ring } from './ring.js';
 import type { CommArray } from './types.js';
 import type { Header } from './wire.js';
 import { FAST_SUM_MIN, sumF32Into } from './fastsum.js';
+import { allocF32 } from '../tensor/heap.js';
 
 /** Buffers up to this many bytes use the one-round direct exchange; larger ones the ring. */
 export const DIRECT_MAX_BYTES = 64 * 1024;
@@ -124,7 +125,8 @@ export function* allReduce(ctx: TaskCtx, buf: CommArray, op: number): Generator<
 const accumulators = new WeakMap<object, { f32: Float32Array; f64: Float64Array }>();
 function accumulator(ctx: TaskCtx, like: CommArray): CommArray {
   let a = accumulators.get(ctx.t);
-  if (a === undefined) accumulators.set(ctx.t, (a = { f32: new Float32Array(DIRECT_MAX_BYTES / 4), f64: new Float64Array(DIRECT_MAX_BYTES / 8) }));
+  // float32 in the wasm heap, so that sums of ≥ FAST_SUM_MIN elements into it run in SIMD in place
+  if (a === undefined) accumulators.set(ctx.t, (a = { f32: allocF32(DIRECT_MAX_BYTES / 4), f64: new Float64Array(DIRECT_MAX_BYTES / 8) }));
   return like instanceof Float64Array ? a.f64.subarray(0, like.length) : a.f32.subarray(0, like.length);
 }
 
