@@ -1,4 +1,4 @@
-// Channels-last reductions (statistics, backward sums): groups of adjacent rows summed in registers, one accumulator update per group.
+// Channels-last reductions (statistics, backward sums): rows a quarter / half of the tensor apart summed in registers, one accumulator update per group.
 import { p2, lo, hi, f4, f8, addTo, addTo2, masked, masked1 } from "./bn_simd";
 
 // ---- statistics: s1 = Σ(x − K), s2 = Σ(x − K)² per channel over `rows` rows of c ------------------
