@@ -8,7 +8,9 @@ const BW_SIZES = [65536, 1 << 20, 1 << 24];
 
 /** Runs in each rank (stringified): timings measured on rank 0 after a barrier, per size. */
 const body = async (pg: ProcessGroup, args: string[]): Promise<Record<string, number>> => {
-  const { latSizes, bwSizes, latIters } = JSON.parse(args[0]!) as { latSizes: number[]; bwSizes: number[]; latIters: number };
+  const { latSizes, bwSizes, latIters, heap } = JSON.parse(args[0]!) as { latSizes: number[]; bwSizes: number[]; latIters: number; heap: string };
+  // Buffers live in the wasm heap, as tensors' data and DDP's gradient buckets do.
+  const { allocF32 } = (await import(heap)) as { allocF32(n: number): Float32Array };
   const out: Record<string, number> = {};
   /** Sorted per-call times (ms) of `iters` blocking all-reduces of `a`, after a barrier. */
   const times = (a: Float32Array, iters: number): number[] => {
@@ -22,14 +24,14 @@ const body = async (pg: ProcessGroup, args: string[]): Promise<Record<string, nu
     return ts.sort((x, y) => x - y);
   };
   for (const n of latSizes) {
-    const a = new Float32Array(n);
+    const a = allocF32(n).fill(0);
     for (let i = 0; i < 200; i++) pg.allReduceSync(a);
     const ts = times(a, latIters);
     out[`lat/${n}`] = ts[ts.length >> 1]! * 1000;
     out[`p99/${n}`] = ts[Math.min(ts.length - 1, Math.ceil(0.99 * ts.length) - 1)]! * 1000;
   }
   for (const n of bwSizes) {
-    const a = new Float32Array(n);
+    const a = allocF32(n).fill(0);
     pg.allReduceSync(a);
     const ts = times(a, Math.max(3, Math.min(50, Math.floor((64 << 20) / (n * 4)))));
     const sec = ts[ts.length >> 1]! / 1000;
@@ -46,8 +48,9 @@ function first(outs: RankOutcome<Record<string, number>>[], what: string): Recor
 
 export async function run(rep: Reporter, argv: string[]): Promise<void> {
   const quick = argv.includes('--quick');
-  const cfg = JSON.stringify({ latSizes: LAT_SIZES, bwSizes: BW_SIZES, latIters: quick ? 300 : 3000 });
-  rep.say('(2 ranks; latency = median/p99 of one blocking allReduce; busbw = algbw·2(n−1)/n; a shared machine makes these noisy)');
+  const heap = new URL('../src/tensor/heap.js', import.meta.url).href;
+  const cfg = JSON.stringify({ latSizes: LAT_SIZES, bwSizes: BW_SIZES, latIters: quick ? 300 : 3000, heap });
+  rep.say('(2 ranks; buffers in the wasm heap, like tensors; latency = median/p99 of one blocking allReduce; busbw = algbw·2(n−1)/n; a shared machine makes these noisy)');
   const ours: Record<string, Record<string, number>> = {
     threads: first(await spawnThreads(2, body, [cfg], { deadlineMs: 600_000 }), 'threads'),
     tcp: first(await spawnProcesses(2, body, [cfg], { deadlineMs: 600_000 }), 'tcp'),

@@ -1,5 +1,6 @@
 // Batch-norm elementwise passes (forward, backward dx) in f32x4 with per-channel constants.
 import { f4, masked, masked1, ZERO4 } from "./bn_simd";
+import { elemtRows, elemtRowsFast, bwdRows } from "./bn_rows_elemt";
 
 // ---- forward elementwise: y = ((x − μhi) − μlo)·scale + bias, optional max(y, 0) ------------------------
 // μ is split into two floats (μhi + μlo ≈ μ to 2⁻⁴⁸) so x − μ keeps its digits when |μ| ≫ σ.
@@ -56,68 +57,6 @@ export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i3
   }
 }
 
-// @ts-ignore: decorator
-@inline function elemtRows(out: usize, x: usize, cst: usize, rows: i32, c: i32, relu: bool): void {
-  const c4 = f4((c + 3) & ~3);
-  const cv = c & ~3;
-  for (let r = 0; r < rows; r++) {
-    const off = f4(<usize>r * c);
-    const p = x + off;
-    const o = out + off;
-    let ch = 0;
-    for (; ch < cv; ch += 4) {
-      const q = cst + f4(ch);
-      const y = affine(v128.load(p + f4(ch)), v128.load(q), v128.load(q + c4), v128.load(q + 2 * c4), v128.load(q + 3 * c4), relu);
-      v128.store(o + f4(ch), y);
-    }
-    for (; ch < c; ch++) {
-      const q = cst + f4(ch);
-      store<f32>(o + f4(ch), affine1(load<f32>(p + f4(ch)), load<f32>(q), load<f32>(q + c4), load<f32>(q + 2 * c4), load<f32>(q + 3 * c4), relu));
-    }
-  }
-}
-
-/**
- * y = x·scale + shift (block 4: shift = β − μ·scale): two constants per channel instead of four. The
- * caller picks it only when every |μ|·invstd ≤ 16, where rounding x·scale costs < 1e-6 of the output scale.
- */
-// @ts-ignore: decorator
-@inline function elemtRowsFast(out: usize, x: usize, cst: usize, rows: i32, c: i32, relu: bool): void {
-  const c4 = f4((c + 3) & ~3);
-  const cv = c & ~3;
-  for (let r = 0; r < rows; r++) {
-    const off = f4(<usize>r * c);
-    const p = x + off;
-    const o = out + off;
-    let ch = 0;
-    for (; ch + 16 <= c; ch += 16) {
-      const q = cst + f4(ch);
-      const pc = p + f4(ch);
-      const oc = o + f4(ch);
-      const qa = q + 2 * c4;
-      const qb = q + 4 * c4;
-      const y0 = f32x4.add(f32x4.mul(v128.load(pc), v128.load(qa)), v128.load(qb));
-      const y1 = f32x4.add(f32x4.mul(v128.load(pc, 16), v128.load(qa, 16)), v128.load(qb, 16));
-      const y2 = f32x4.add(f32x4.mul(v128.load(pc, 32), v128.load(qa, 32)), v128.load(qb, 32));
-      const y3 = f32x4.add(f32x4.mul(v128.load(pc, 48), v128.load(qa, 48)), v128.load(qb, 48));
-      v128.store(oc, relu ? f32x4.max(y0, ZERO4) : y0);
-      v128.store(oc, relu ? f32x4.max(y1, ZERO4) : y1, 16);
-      v128.store(oc, relu ? f32x4.max(y2, ZERO4) : y2, 32);
-      v128.store(oc, relu ? f32x4.max(y3, ZERO4) : y3, 48);
-    }
-    for (; ch < cv; ch += 4) {
-      const q = cst + f4(ch);
-      const y = f32x4.add(f32x4.mul(v128.load(p + f4(ch)), v128.load(q + 2 * c4)), v128.load(q + 4 * c4));
-      v128.store(o + f4(ch), relu ? f32x4.max(y, ZERO4) : y);
-    }
-    for (; ch < c; ch++) {
-      const q = cst + f4(ch);
-      const y = load<f32>(p + f4(ch)) * load<f32>(q + 2 * c4) + load<f32>(q + 4 * c4);
-      store<f32>(o + f4(ch), relu && y < 0 ? 0 : y);
-    }
-  }
-}
-
 // ---- backward elementwise: dx = ((dy − mean(dy)) − (x − μ)·k)·a --------------------------------------
 // a = γ·invstd, k = invstd²·Σdy(x−μ)/N, mean(dy) = Σdy/N. cst blocks: 0 μhi, 1 μlo, 2 k, 3 mean(dy), 4 a.
 
@@ -133,11 +72,11 @@ export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i3
 
 export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, fast: i32): void {
   if (cl && fast) {
-    if (y) bwdRowsFast(dx, dy, x, y, cst, n * s, c, true);
-    else bwdRowsFast(dx, dy, x, y, cst, n * s, c, false);
+    if (y) bwdRows(dx, dy, x, y, cst, n * s, c, true, true);
+    else bwdRows(dx, dy, x, y, cst, n * s, c, false, true);
   } else if (cl) {
-    if (y) bwdRows(dx, dy, x, y, cst, n * s, c, true);
-    else bwdRows(dx, dy, x, y, cst, n * s, c, false);
+    if (y) bwdRows(dx, dy, x, y, cst, n * s, c, true, false);
+    else bwdRows(dx, dy, x, y, cst, n * s, c, false, false);
   } else if (fast) {
     if (y) bwdPlanes(dx, dy, x, y, cst, n, c, s, true, true);
     else bwdPlanes(dx, dy, x, y, cst, n, c, s, false, true);
@@ -176,55 +115,6 @@ export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usiz
         const off = base + f4(j);
         store<f32>(dx + off, bwd1(masked1(load<f32>(dy + off), y, off, useY), load<f32>(x + off), mh1, ml1, k1, md1, a1));
       }
-    }
-  }
-}
-
-// @ts-ignore: decorator
-@inline function bwdRows(dx: usize, dy: usize, x: usize, y: usize, cst: usize, rows: i32, c: i32, useY: bool): void {
-  const c4 = f4((c + 3) & ~3);
-  const cv = c & ~3;
-  for (let r = 0; r < rows; r++) {
-    const base = f4(<usize>r * c);
-    let ch = 0;
-    for (; ch < cv; ch += 4) {
-      const off = base + f4(ch);
-      const q = cst + f4(ch);
-      const g = masked(v128.load(dy + off), y, off, useY);
-      v128.store(dx + off, bwd(g, v128.load(x + off), v128.load(q), v128.load(q + c4), v128.load(q + 2 * c4), v128.load(q + 3 * c4), v128.load(q + 4 * c4)));
-    }
-    for (; ch < c; ch++) {
-      const off = base + f4(ch);
-      const q = cst + f4(ch);
-      const g = masked1(load<f32>(dy + off), y, off, useY);
-      store<f32>(dx + off, bwd1(g, load<f32>(x + off), load<f32>(q), load<f32>(q + c4), load<f32>(q + 2 * c4), load<f32>(q + 3 * c4), load<f32>(q + 4 * c4)));
-    }
-  }
-}
-
-/**
- * dx = dy·a + x·b + d (blocks 5, 6, 7: a = γ·invstd, b = −a·k, d = a·(k·μ − mean(dy))): three constants
- * per channel instead of five; picked only when every |μ|·invstd ≤ 16 (see elemtRowsFast).
- */
-// @ts-ignore: decorator
-@inline function bwdRowsFast(dx: usize, dy: usize, x: usize, y: usize, cst: usize, rows: i32, c: i32, useY: bool): void {
-  const c4 = f4((c + 3) & ~3);
-  const cv = c & ~3;
-  for (let r = 0; r < rows; r++) {
-    const base = f4(<usize>r * c);
-    let ch = 0;
-    for (; ch < cv; ch += 4) {
-      const off = base + f4(ch);
-      const q = cst + f4(ch);
-      const g = masked(v128.load(dy + off), y, off, useY);
-      const t = f32x4.add(f32x4.mul(g, v128.load(q + 5 * c4)), f32x4.mul(v128.load(x + off), v128.load(q + 6 * c4)));
-      v128.store(dx + off, f32x4.add(t, v128.load(q + 7 * c4)));
-    }
-    for (; ch < c; ch++) {
-      const off = base + f4(ch);
-      const q = cst + f4(ch);
-      const g = masked1(load<f32>(dy + off), y, off, useY);
-      store<f32>(dx + off, (g * load<f32>(q + 5 * c4) + load<f32>(x + off) * load<f32>(q + 6 * c4)) + load<f32>(q + 7 * c4));
     }
   }
 }

@@ -4,6 +4,8 @@ import { RecvOp, SendOp, progressAll, progressOrdered, type Op, type Sink, type 
 import type { Ring } from './ring.js';
 import type { CommArray } from './types.js';
 import type { Header } from './wire.js';
+import { FAST_SUM_MIN, sumF32Into } from './fastsum.js';
+import { allocF32 } from '../tensor/heap.js';
 
 /** Buffers up to this many bytes use the one-round direct exchange; larger ones the ring. */
 export const DIRECT_MAX_BYTES = 64 * 1024;
@@ -23,6 +25,7 @@ type Reducer = (d: CommArray, at: number, s: CommArray) => void;
 
 // One monomorphic loop per (dtype, op): V8 keeps each specialised to its element kind.
 function sum32(d: Float32Array, at: number, s: Float32Array): void {
+  if (s.length >= FAST_SUM_MIN) return sumF32Into(d, at, s);
   for (let i = 0, n = s.length; i < n; i++) d[at + i] += s[i]!;
 }
 function sum64(d: Float64Array, at: number, s: Float64Array): void {
@@ -114,11 +117,24 @@ export function* allReduce(ctx: TaskCtx, buf: CommArray, op: number): Generator<
   else yield* allReduceRing(ctx, buf, op);
 }
 
+/**
+ * The direct all-reduce's accumulator, one per transport and dtype, reused: a rank's collectives run
+ * one at a time (the engine steps only the head of its queue), and the accumulator lives only from
+ * a collective's first contribution to its final copy into the caller's buffer.
+ */
+const accumulators = new WeakMap<object, { f32: Float32Array; f64: Float64Array }>();
+function accumulator(ctx: TaskCtx, like: CommArray): CommArray {
+  let a = accumulators.get(ctx.t);
+  // float32 in the wasm heap, so that sums of ≥ FAST_SUM_MIN elements into it run in SIMD in place
+  if (a === undefined) accumulators.set(ctx.t, (a = { f32: allocF32(DIRECT_MAX_BYTES / 4), f64: new Float64Array(DIRECT_MAX_BYTES / 8) }));
+  return like instanceof Float64Array ? a.f64.subarray(0, like.length) : a.f32.subarray(0, like.length);
+}
+
 /** One round: everyone sends its buffer to everyone; each sums contributions in rank order 0..n−1. */
 function* allReduceDirect(ctx: TaskCtx, buf: CommArray, op: number): Generator<void, void, void> {
   const n = ctx.worldRanks.length;
   const me = ctx.groupRank;
-  const acc = buf instanceof Float64Array ? new Float64Array(buf.length) : new Float32Array(buf.length);
+  const acc = accumulator(ctx, buf);
   const mine = bytesOf(buf);
   const sends: Op[] = [];
   const recvs: Op[] = [];

@@ -8,22 +8,33 @@ export class Task<T = unknown> {
   settled = false;
   value: T | undefined;
   error: unknown;
-  readonly promise: Promise<T>;
-  private resolveP!: (v: T) => void;
-  private rejectP!: (e: unknown) => void;
+  private p: Promise<T> | null = null;
+  private resolveP: ((v: T) => void) | null = null;
+  private rejectP: ((e: unknown) => void) | null = null;
   private gen: Generator<void, T, void> | null = null;
 
   constructor(
     readonly ctx: TaskCtx,
     private readonly body: (ctx: TaskCtx) => Generator<void, T, void>,
-  ) {
-    this.promise = new Promise<T>((res, rej) => {
-      this.resolveP = res;
-      this.rejectP = rej;
-    });
-    // A failed collective nobody awaits must not crash the process as an unhandled rejection:
-    // the sync forms and waitSync report it by throwing.
-    this.promise.catch(() => {});
+  ) {}
+
+  /**
+   * Made on first use: the blocking forms never ask for it, and two promises, a catch handler and
+   * their closures per collective were most of a small collective's garbage.
+   */
+  get promise(): Promise<T> {
+    if (this.p === null) {
+      if (!this.settled) {
+        this.p = new Promise<T>((res, rej) => {
+          this.resolveP = res;
+          this.rejectP = rej;
+        });
+      } else this.p = this.error !== undefined ? Promise.reject(this.error) : Promise.resolve(this.value as T);
+      // A failed collective nobody awaits must not crash the process as an unhandled rejection:
+      // the sync forms and waitSync report it by throwing.
+      this.p.catch(noop);
+    }
+    return this.p;
   }
 
   /** Advance; returns true once settled. Throws nothing: errors settle the task. */
@@ -43,7 +54,7 @@ export class Task<T = unknown> {
       if (!r.done) return false;
       this.settled = true;
       this.value = r.value;
-      this.resolveP(r.value);
+      this.resolveP?.(r.value);
       return true;
     } catch (e) {
       // Store the reason world-wide first (the first one wins), so that every rank — this one
@@ -58,7 +69,7 @@ export class Task<T = unknown> {
     if (this.settled) return;
     this.settled = true;
     this.error = e;
-    this.rejectP(e);
+    this.rejectP?.(e);
   }
 
   /** Milliseconds the driver may sleep before this task must look at its deadline. */

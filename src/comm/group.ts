@@ -68,6 +68,9 @@ export class Group implements ProcessGroup {
     this.size = worldRanks.length;
   }
 
+  /** A group id's name for messages (one function per group, not a closure per collective). */
+  private readonly nameOf = (id: number): string => this.st.names.get(id) ?? `0x${id.toString(16)}`;
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -197,7 +200,6 @@ export class Group implements ProcessGroup {
     const seq = ++this.seq;
     const { bytes: tagBytes, text: tagText } = wireTag(tag);
     const hdr: Header = { groupId: this.id, seq, kind, dtype: buf ? dtypeOf(buf) : 0, op, len, bytes: 0, extra, src: this.rank, tag: tagText };
-    const names = this.st.names;
     const ctx: TaskCtx = {
       t: this.st.t,
       hdr,
@@ -206,7 +208,7 @@ export class Group implements ProcessGroup {
       worldRanks: this.worldRanks,
       timeoutMs,
       deadline: Infinity,
-      groupName: (id) => names.get(id) ?? `0x${id.toString(16)}`,
+      groupName: this.nameOf,
     };
     this.st.t.setProgress(this.id, seq);
     return this.st.engine.submit(new Task(ctx, body));

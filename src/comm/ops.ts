@@ -3,7 +3,7 @@ import { CollectiveMismatchError, CommError, CommTimeoutError, PeerDiedError } f
 import { PEER_ALIVE, PEER_LEFT } from './control.js';
 import type { Ring } from './ring.js';
 import type { Transport } from './transport.js';
-import { HEADER_BYTES, KIND, KIND_NAMES, decodeFixed, decodeTag, describeCall, encodeHeader, headerMismatch, pad8, type Header } from './wire.js';
+import { HEADER_BYTES, KIND, KIND_NAMES, MAX_TAG_BYTES, decodeFixed, decodeTag, describeCall, encodeHeaderInto, headerBytes, headerMismatch, pad8, type Header } from './wire.js';
 
 /** What one collective call knows: its header, deadline, and the group's rank mapping. */
 export interface TaskCtx {
@@ -38,19 +38,15 @@ export interface Op {
   step(): boolean;
 }
 
-const headerCache = new WeakMap<TaskCtx, Map<number, Uint8Array>>();
-function headerFor(ctx: TaskCtx, bytes: number): Uint8Array {
-  let m = headerCache.get(ctx);
-  if (m === undefined) headerCache.set(ctx, (m = new Map()));
-  let h = m.get(bytes);
-  if (h === undefined) m.set(bytes, (h = encodeHeader({ ...ctx.hdr, bytes, src: ctx.groupRank }, ctx.tagBytes)));
-  return h;
-}
+// One scratch per thread for encoding (send) and peeking (receive) headers: messages are encoded
+// right before they are copied into a ring, and decoded right after they are peeked from one.
+const scratch = new Uint8Array(HEADER_BYTES + pad8(MAX_TAG_BYTES));
+const scratchView = new DataView(scratch.buffer);
 
 export class SendOp implements Op {
   done = false;
   readonly recv = false;
-  private readonly head: Uint8Array;
+  private readonly headLen: number;
   private readonly ring: Ring;
   private readonly world: number;
   private headSent = false;
@@ -61,7 +57,7 @@ export class SendOp implements Op {
     readonly peer: number,
     private readonly payload: Uint8Array,
   ) {
-    this.head = headerFor(ctx, payload.length);
+    this.headLen = headerBytes(ctx.tagBytes);
     this.world = ctx.worldRanks[peer]!;
     this.ring = ctx.t.out(this.world);
   }
@@ -71,9 +67,11 @@ export class SendOp implements Op {
     let free = r.free();
     let moved = false;
     if (!this.headSent) {
-      if (free < this.head.length) return false;
-      r.push(this.head, 0, this.head.length, this.head.length);
-      free -= this.head.length;
+      const n = this.headLen;
+      if (free < n) return false;
+      encodeHeaderInto(scratch, scratchView, this.ctx.hdr, this.payload.length, this.ctx.groupRank, this.ctx.tagBytes);
+      r.push(scratch, 0, n, n);
+      free -= n;
       this.headSent = true;
       moved = true;
     }
@@ -92,8 +90,6 @@ export class SendOp implements Op {
     return moved;
   }
 }
-
-const scratch = new Uint8Array(HEADER_BYTES + 256);
 
 export class RecvOp implements Op {
   done = false;
@@ -122,12 +118,13 @@ export class RecvOp implements Op {
     if (this.hdr === null) {
       if (avail < HEADER_BYTES) return false;
       r.peekInto(scratch, HEADER_BYTES);
-      const h = decodeFixed(scratch);
+      const h = decodeFixed(scratch, scratchView);
       if (h === null) throw new CommError(`${describeTask(this.ctx)}: corrupt message stream from rank ${this.peer} (bad magic); the transport is out of sync`);
       const hlen = HEADER_BYTES + pad8(h.tagLen);
       if (avail < hlen) return false;
       r.peekInto(scratch, h.tagLen, HEADER_BYTES);
-      h.tag = decodeTag(scratch.subarray(0, h.tagLen));
+      // The common case, the same tag as ours, is recognised from the bytes without decoding them.
+      h.tag = sameBytes(scratch, this.ctx.tagBytes, h.tagLen) ? this.ctx.hdr.tag : decodeTag(scratch.subarray(0, h.tagLen));
       const bad = headerMismatch(this.ctx.hdr, h);
       if (bad !== null || h.src !== this.peer) throw mismatchError(this.ctx, h, this.peer);
       r.consume(hlen);
@@ -151,6 +148,12 @@ export class RecvOp implements Op {
     if (moved) this.ctx.t.notifyConsumed(this.world);
     return moved;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  if (b.length !== n) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function mismatchError(ctx: TaskCtx, theirs: Header, peer: number): CollectiveMismatchError {

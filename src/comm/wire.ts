@@ -47,10 +47,17 @@ export function encodeTag(tag: string | undefined): Uint8Array {
   return b.length <= MAX_TAG_BYTES ? b : b.subarray(0, MAX_TAG_BYTES);
 }
 
-/** Header + tag, padded to 8: the bytes a message starts with. */
-export function encodeHeader(h: Header, tagBytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + pad8(tagBytes.length));
-  const dv = new DataView(out.buffer);
+/** Bytes of a message's header with its tag: 32 + the tag padded to 8. */
+export function headerBytes(tagBytes: Uint8Array): number {
+  return HEADER_BYTES + pad8(tagBytes.length);
+}
+
+/**
+ * Write header + tag (padded to 8) into `out` at 0, with this message's payload size and sender:
+ * the bytes a message starts with. `out` must hold headerBytes(tagBytes); the caller copies them
+ * out at once, so one scratch per thread serves every message (no allocation per collective).
+ */
+export function encodeHeaderInto(out: Uint8Array, dv: DataView, h: Header, bytes: number, src: number, tagBytes: Uint8Array): number {
   dv.setUint32(0, MAGIC, true);
   dv.setUint32(4, h.groupId >>> 0, true);
   dv.setUint32(8, h.seq >>> 0, true);
@@ -59,16 +66,18 @@ export function encodeHeader(h: Header, tagBytes: Uint8Array): Uint8Array {
   out[14] = h.op;
   out[15] = tagBytes.length;
   dv.setUint32(16, h.len >>> 0, true);
-  dv.setUint32(20, h.bytes >>> 0, true);
+  dv.setUint32(20, bytes >>> 0, true);
   dv.setInt32(24, h.extra | 0, true);
-  dv.setUint32(28, h.src >>> 0, true);
+  dv.setUint32(28, src >>> 0, true);
   out.set(tagBytes, HEADER_BYTES);
-  return out;
+  const n = headerBytes(tagBytes);
+  out.fill(0, HEADER_BYTES + tagBytes.length, n);
+  return n;
 }
 
 /** Decode the fixed part; returns null when the magic is wrong (a corrupt stream). */
-export function decodeFixed(b: Uint8Array): (Header & { tagLen: number }) | null {
-  const dv = new DataView(b.buffer, b.byteOffset, HEADER_BYTES);
+export function decodeFixed(b: Uint8Array, view?: DataView): (Header & { tagLen: number }) | null {
+  const dv = view ?? new DataView(b.buffer, b.byteOffset, HEADER_BYTES);
   if (dv.getUint32(0, true) !== MAGIC) return null;
   return {
     groupId: dv.getUint32(4, true),

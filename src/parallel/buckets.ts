@@ -11,6 +11,8 @@ interface Bucket {
   /** offsets of each parameter in `flat` */
   readonly offsets: readonly number[];
   readonly flat: Float32Array;
+  /** owns `flat`: a heap tensor, so the all-reduce's large float32 sums run in SIMD on it in place */
+  readonly store: Tensor;
   /** parameters of this bucket whose gradient is not final yet */
   pending: number;
   pendingOp: PendingCollective | null;
@@ -48,7 +50,8 @@ export class GradBuckets {
         offsets.push(n);
         n += p.size;
       }
-      const b: Bucket = { index: this.buckets.length, tag: `ddp.bucket${this.buckets.length}`, params: cur, offsets, flat: new Float32Array(n), pending: 0, pendingOp: null };
+      const store = Tensor.zeros([n]);
+      const b: Bucket = { index: this.buckets.length, tag: `ddp.bucket${this.buckets.length}`, params: cur, offsets, flat: store.data, store, pending: 0, pendingOp: null };
       cur.forEach((p, i) => this.where.set(p, { bucket: b, offset: offsets[i]! }));
       this.buckets.push(b);
       cur = [];

@@ -49,7 +49,8 @@ export class SyncBatchNorm extends BatchNorm {
   }
 
   protected override batchExchange(): BatchNormExchange | null {
-    if (this.group === null || !this.training) return null;
+    // A group of one has nothing to exchange: the local path is the same math without the packing.
+    if (this.group === null || this.group.size === 1 || !this.training) return null;
     const site: SyncSite = { group: this.group, tag: this.layerName, timeoutMs: this.timeoutMs };
     return {
       forwardStats: (count, mean, m2, eps) => exchangeForwardStats(site, kernels(), count, mean, m2, eps),

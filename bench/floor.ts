@@ -1,0 +1,45 @@
+// The kernel floor: bare f32 / f64-widening accumulate loops (dist/wasm/floor.wasm), GB/s of f32 input from L2 and memory.
+// These loops are the reductions of bn_sums and bn_bwd_reduce with nothing around them: what the
+// float64-accumulation contract allows this machine, set against a float32 accumulate (PyTorch's kind).
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Reporter, timeIt } from './util.js';
+
+type Fn = (...a: number[]) => number;
+
+const SIZES: ReadonlyArray<readonly [string, number]> = [
+  ['l2', 65536], // 256 KB per array
+  ['mem', 32 * 256 * 28 * 28], // 25.7 MB per array: the large benchmark tensor
+];
+
+export async function run(rep: Reporter, _argv: string[]): Promise<void> {
+  const path = fileURLToPath(new URL('../wasm/floor.wasm', import.meta.url));
+  if (!existsSync(path)) {
+    rep.say(`${path} missing: npm run build:wasm builds it`);
+    return;
+  }
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(path)), { env: { abort: () => { throw new Error('abort'); } } });
+  const k = inst.exports as unknown as Record<string, Fn> & { memory: WebAssembly.Memory };
+  const big = SIZES[SIZES.length - 1]![1] * 4;
+  const base = 1 << 16;
+  const need = base + 3 * big + 256;
+  const have = k.memory.buffer.byteLength;
+  if (need > have) k.memory.grow(Math.ceil((need - have) / 65536));
+  const a = base, b = base + big + 64, out = base + 2 * big + 128;
+  const f = new Float32Array(k.memory.buffer);
+  for (let i = 0; i < (3 * big + 128) / 4; i++) f[a / 4 + i] = Math.sin(i) + 1;
+  for (const [tag, n] of SIZES) {
+    const gb = (n * 4) / 1e9;
+    const reps = Math.max(1, Math.round(0.004 / gb));
+    const best = (fn: () => void): number => gb / Math.min(...timeIt(() => { for (let r = 0; r < reps; r++) fn(); }, { warmup: 2, samples: 15, maxSeconds: 3 })) * reps;
+    const rows: Array<[string, () => void, string]> = [
+      ['read_or', () => k.read_or!(a, n), 'v128 loads only'],
+      ['f32_sum', () => k.f32_sum!(a, n), 'Σx in f32x4: 4 values per add'],
+      ['f64_sum', () => k.f64_sum!(a, n), 'Σx widened: convert + f64x2 add per 2 values'],
+      ['f64_stats', () => k.f64_stats!(a, n, 1), 'Σ(x−K), Σ(x−K)²: convert, sub, add, mul, add per 2 values'],
+      ['f64_bwd', () => k.f64_bwd!(a, b, n, 1), 'Σdy, Σdy·(x−μ): 2 converts, sub, mul, 2 adds per 2 values'],
+      ['f32_affine', () => k.f32_affine!(out, a, n, 1.5, 0.5), 'y = x·a + b, read + write'],
+    ];
+    for (const [name, fn, note] of rows) rep.report(`floor/${name}/${tag}`, best(fn), 'GB/s', note);
+  }
+}
