@@ -76,6 +76,32 @@ test('tcp: a rank that goes silent (SIGSTOP: sockets open, no heartbeats) is dec
   assert.ok(performance.now() - t0 < 20_000);
 });
 
+test('tcp: a receiver that falls behind (its inbox full, the socket paused) still gets every byte in order; both polling settings', async () => {
+  for (const poll of ['0', '1000']) {
+    const outs = await spawnProcesses(
+      2,
+      async (pg) => {
+        // 10M float64 = 80 MB: far more than the inbox ring and the kernel's socket buffers hold.
+        const n = 10_000_000;
+        const a = new Float64Array(n);
+        if (pg.rank === 0) for (let i = 0; i < n; i++) a[i] = (i % 9973) + i / n;
+        else {
+          const until = Date.now() + 600; // busy: not reading while rank 0 sends
+          while (Date.now() < until);
+        }
+        pg.broadcastSync(a, 0);
+        for (let i = 0; i < n; i++) if (a[i] !== (i % 9973) + i / n) return `index ${i} = ${a[i]}`;
+        const s = new Float32Array(129).fill(pg.rank + 1);
+        pg.allReduceSync(s);
+        return s.every((v) => v === 3) ? 'ok' : `allReduce after: ${s[0]}`;
+      },
+      [],
+      { deadlineMs: 60_000, output: 'capture', env: { SYNCBN_TCP_POLL_US: poll } },
+    );
+    assert.deepEqual(values(outs), ['ok', 'ok'], `SYNCBN_TCP_POLL_US=${poll}`);
+  }
+});
+
 test('tcp: timeout names the rank that never arrived (asked over the wire); mismatch shows both sides', async () => {
   const outs = await spawnProcesses(
     3,
