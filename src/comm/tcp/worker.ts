@@ -6,7 +6,8 @@ import { PEER_DEAD, PEER_LEFT, deserializeCommError, serializeCommError, type Se
 import { toRankError } from '../outcome.js';
 import { Conn, F, acceptHandshake, connectHandshake, writeFrame } from './frames.js';
 import { Peer, RX_STAGE_BYTES } from './peer.js';
-import { INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpLayout } from './layout.js';
+import { ProgressQueries } from './progress.js';
+import { INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_STATE, isLoopback, tcpLayout } from './layout.js';
 import { StoreServer, TCPStore, open } from './store.js';
 
 export interface WorkerInit {
@@ -31,6 +32,7 @@ const HANDSHAKE_MS = 10_000;
 const HEARTBEAT_MS = Math.max(20, Math.min(250, d.peerTimeoutMs / 5));
 
 const peers: (Peer | undefined)[] = [];
+const queries = new ProgressQueries(peers, query, ctl, d.rank, d.size);
 let closing = false;
 let abortSent = false;
 let storeServer: StoreServer | null = null;
@@ -97,7 +99,7 @@ function control(p: Peer): (type: number, payload: Buffer) => void {
         return;
       }
       case F.PROGR:
-        onProgress(p.rank, payload.readUInt32LE(0), payload.readInt32LE(8));
+        queries.answer(p.rank, payload.readUInt32LE(0), payload.readInt32LE(8));
         return;
       default:
         throw new CommError(`malformed frame: unexpected type ${type} from rank ${p.rank}`);
@@ -115,6 +117,7 @@ function peerGone(p: Peer, why: string): void {
   p.gone = true;
   p.destroy();
   if (closing) return;
+  queries.checkDone();
   if (p.goodbye !== null) {
     if (p.backlog.length === 0) left(p);
     return;
@@ -195,43 +198,6 @@ async function connectRx(q: number, host: string, port: number, timeoutMs: numbe
   attachRx(peer(q), c, reads, stage);
 }
 
-// ---- progress queries (for timeout messages: who never arrived)
-let queryId = 0;
-let queryTimer: NodeJS.Timeout | null = null;
-const answers = new Map<number, number>();
-
-function startQuery(): void {
-  if (queryTimer !== null) return;
-  const qid = ++queryId;
-  const group = Atomics.load(query, Q_GROUP) >>> 0;
-  answers.clear();
-  const ask = Buffer.alloc(8);
-  ask.writeUInt32LE(qid, 0);
-  ask.writeUInt32LE(group, 4);
-  for (const p of peers) if (p && !p.gone) p.send(F.PROGQ, ask);
-  queryTimer = setTimeout(finishQuery, 1000);
-  checkQueryDone();
-}
-
-function onProgress(rank: number, qid: number, seq: number): void {
-  if (qid !== queryId || queryTimer === null) return;
-  answers.set(rank, seq);
-  checkQueryDone();
-}
-
-function checkQueryDone(): void {
-  for (const p of peers) if (p && !p.gone && !answers.has(p.rank)) return;
-  finishQuery();
-}
-
-function finishQuery(): void {
-  if (queryTimer !== null) clearTimeout(queryTimer);
-  queryTimer = null;
-  for (let r = 0; r < d.size; r++) Atomics.store(query, Q_RESULTS + r, answers.get(r) ?? -1);
-  Atomics.store(query, Q_STATE, 2);
-  ctl.ring(d.rank);
-}
-
 // ---- the pump: runs whenever the rank rings our doorbell
 function pump(): void {
   for (const p of peers) {
@@ -243,7 +209,7 @@ function pump(): void {
     abortSent = true;
     sendAbort(ctl.abortError()!);
   }
-  if (Atomics.load(query, Q_STATE) === 1) startQuery();
+  if (Atomics.load(query, Q_STATE) === 1) queries.start();
 }
 
 /**
