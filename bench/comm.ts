@@ -33,7 +33,7 @@ const body = async (pg: ProcessGroup, args: string[]): Promise<Record<string, nu
   for (const n of bwSizes) {
     const a = allocF32(n).fill(0);
     pg.allReduceSync(a);
-    const ts = times(a, Math.max(3, Math.min(50, Math.floor((64 << 20) / (n * 4)))));
+    const ts = times(a, Math.max(9, Math.min(50, Math.floor((64 << 20) / (n * 4)))));
     const sec = ts[ts.length >> 1]! / 1000;
     out[`busbw/${n}`] = ((n * 4) / sec / 1e9) * ((2 * (pg.size - 1)) / pg.size);
   }

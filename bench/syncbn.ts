@@ -1,6 +1,7 @@
 // Bench section `syncbn`: SyncBN vs local BN for one layer and the tiny-CNN DDP training step over thread ranks; samples/s at 1 and 2 workers.
 import { spawnThreads, formatRankError, rootCause } from '../src/comm/index.js';
-import { median, percentile, type Reporter } from './util.js';
+import { fileURLToPath } from 'node:url';
+import { findTorchPython, median, percentile, runPythonBench, type Reporter } from './util.js';
 import type { Rounds } from './syncbn-rank.js';
 
 const RANK = new URL('./syncbn-rank.js', import.meta.url).href;
@@ -47,4 +48,21 @@ export async function run(rep: Reporter): Promise<void> {
   // Identical work every step, so any spread is the machine's: a synchronous step waits for the
   // slower rank, so this spread (not the collectives' cost) is what a synced step pays on a noisy VM.
   rep.report('train/tiny_cnn_step_jitter/independent', percentile(steps.independent!, 90) / indep, 'x', 'p90 / median of the uncommunicating workers\' steps');
+
+  // The reference on the same machine: PyTorch DDP (gloo), same model and the same interleaving.
+  // torch 1.13's SyncBatchNorm is CUDA-only, so its synced step is DDP with per-worker BN (our localbn).
+  if (findTorchPython() === null) return rep.say('(no python3 with torch: PyTorch DDP comparison skipped)');
+  let t: Record<string, number>;
+  try {
+    const script = fileURLToPath(new URL('../../scripts/bench_torch_ddp.py', import.meta.url));
+    t = Object.fromEntries(runPythonBench(script).map((m) => [m.name, m.value]));
+  } catch (e) {
+    return rep.say(`PyTorch DDP benchmark failed: ${(e as Error).message}`);
+  }
+  const [tDdp, tInd, tOne] = [t['torch/tiny_cnn_step_ms/ddp'], t['torch/tiny_cnn_step_ms/independent'], t['torch/tiny_cnn_step_ms/one']];
+  if (tDdp === undefined || tInd === undefined || tOne === undefined) return rep.say('PyTorch DDP benchmark: incomplete output');
+  rep.say('PyTorch 1.13 DDP (gloo, 2 processes, 1 thread each; per-worker BN), same model and interleaving, same machine:');
+  rep.report('torch/tiny_cnn_step_ms/ddp/2', tDdp, 'ms', `independent ${tInd.toFixed(2)} ms, one worker ${tOne.toFixed(2)} ms`);
+  rep.report('torch/tiny_cnn_workers_2_over_1', (2 * tOne) / tDdp, 'x', `ours (SyncBN) ${(two / one).toFixed(2)}×, ours (local BN) ${((2 * solo) / local).toFixed(2)}×`);
+  rep.report('torch/tiny_cnn_ddp_efficiency', tInd / tDdp, 'x', `ours (SyncBN) ${(two / ceil).toFixed(2)}, ours (local BN) ${(indep / local).toFixed(2)}`);
 }

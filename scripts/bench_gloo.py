@@ -42,7 +42,7 @@ def worker(rank, world, port, lat_iters, q):
         out.append({"name": f"gloo/allreduce_p99_us/{n}", "value": p99 * 1e6, "unit": "us"})
     for n in BW_SIZES:
         t = torch.zeros(n, dtype=torch.float32)
-        iters = max(3, min(50, (64 << 20) // (n * 4)))
+        iters = max(9, min(50, (64 << 20) // (n * 4)))
         dist.all_reduce(t)
         dist.barrier()
         ts = []

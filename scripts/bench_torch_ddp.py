@@ -1,0 +1,97 @@
+# PyTorch DDP (gloo, 2 processes on loopback, 1 thread each) twin of bench/syncbn.ts's tiny-CNN configurations, as JSON lines.
+# torch 1.13's SyncBatchNorm runs only on CUDA, so the synced configuration is DDP with per-worker BatchNorm
+# (our `localbn`). Same interleaving as ours: inside the same two processes, 40 blocks of (1 warm-up + 3 timed
+# steps) per configuration: `ddp` (both ranks, DDP), `independent` (each rank its own model, no communication)
+# and `one` (rank 0 alone while rank 1 waits at a barrier). Prints medians of every timed step, in ms.
+import json
+import os
+import socket
+import statistics
+import sys
+import time
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn as nn
+import torch.nn.functional as F
+
+BLOCKS, PER = 40, 3
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16)
+        self.conv2, self.bn2 = nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.conv2(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def trainer(model, rank):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    g = torch.Generator().manual_seed(rank + 7)
+    x = torch.randn(8, 3, 32, 32, generator=g)
+    y = torch.tensor([(i * 3 + rank) % 10 for i in range(8)])
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def worker(rank, port, q):
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=2)
+    torch.manual_seed(0)
+    cfgs = {
+        'ddp': trainer(nn.parallel.DistributedDataParallel(Tiny()), rank),
+        'independent': trainer(Tiny(), rank),
+        'one': trainer(Tiny(), 0) if rank == 0 else None,
+    }
+    for _ in range(5):
+        for f in cfgs.values():
+            if f is not None:
+                f()
+    times = {k: [] for k in cfgs}
+    for _ in range(BLOCKS):
+        for k, f in cfgs.items():
+            dist.barrier()
+            if f is None:
+                continue
+            f()
+            for _ in range(PER):
+                t = time.perf_counter()
+                f()
+                times[k].append((time.perf_counter() - t) * 1e3)
+    dist.barrier()
+    if rank == 0:
+        q.put([{'name': f'torch/tiny_cnn_step_ms/{k}', 'value': statistics.median(v), 'unit': 'ms'} for k, v in times.items()])
+    dist.destroy_process_group()
+
+
+def main():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context('spawn')
+    q = ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(r, port, q)) for r in range(2)]
+    for p in procs:
+        p.start()
+    out = q.get(timeout=600)
+    for p in procs:
+        p.join()
+    for m in out:
+        print(json.dumps(m), flush=True)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
