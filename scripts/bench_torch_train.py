@@ -65,15 +65,6 @@ def overhead_step():
     return step
 
 
-torch.manual_seed(0)
-y = torch.randint(0, 10, (8,))
-STEPS = {
-    "tiny": train_step(Tiny(), torch.randn(8, 3, 32, 32), lambda out: F.cross_entropy(out, y)),
-    "resnet": train_step(Block(), torch.randn(8, 64, 56, 56), lambda out: out.mean()),
-    "overhead": overhead_step(),  # 201 ops per call
-}
-
-
 def times_ms(step, count):
     out = []
     for _ in range(count):
@@ -83,14 +74,26 @@ def times_ms(step, count):
     return out
 
 
-if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-    print("ready", flush=True)
-    for line in sys.stdin:
-        what, count = line.split()
-        print(json.dumps(times_ms(STEPS[what], int(count))), flush=True)
-else:
+def main():
+    torch.manual_seed(0)
+    y = torch.randint(0, 10, (8,))
+    steps = {
+        "tiny": train_step(Tiny(), torch.randn(8, 3, 32, 32), lambda out: F.cross_entropy(out, y)),
+        "resnet": train_step(Block(), torch.randn(8, 64, 56, 56), lambda out: out.mean()),
+        "overhead": overhead_step(),  # 201 ops per call
+    }
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        print("ready", flush=True)
+        for line in sys.stdin:
+            what, count = line.split()
+            print(json.dumps(times_ms(steps[what], int(count))), flush=True)
+        return
     for what, name, warm, n in [("tiny", "tiny_cnn_step_ms", 5, 30), ("resnet", "resnet_block_step_ms", 2, 8)]:
-        times_ms(STEPS[what], warm)
-        print(json.dumps({"name": "torch/" + name, "value": statistics.median(times_ms(STEPS[what], n)), "unit": "ms"}), flush=True)
-    times_ms(STEPS["overhead"], 20)
-    print(json.dumps({"name": "torch/autograd_overhead_us_per_op", "value": statistics.median(times_ms(STEPS["overhead"], 30)) * 1000 / 201, "unit": "µs"}), flush=True)
+        times_ms(steps[what], warm)
+        print(json.dumps({"name": "torch/" + name, "value": statistics.median(times_ms(steps[what], n)), "unit": "ms"}), flush=True)
+    times_ms(steps["overhead"], 20)
+    print(json.dumps({"name": "torch/autograd_overhead_us_per_op", "value": statistics.median(times_ms(steps["overhead"], 30)) * 1000 / 201, "unit": "µs"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
