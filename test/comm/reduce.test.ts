@@ -1,8 +1,11 @@
-// The staged SIMD float32 sum used by large reductions equals the plain per-element loop bit for bit.
+// The large float32 sums of the collectives (wasm axpy) equal the plain per-element loop bit for bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FAST_SUM_MIN, sumF32Into } from '../../src/comm/fastsum.js';
+import { FAST_SUM_MIN, reduceInto } from '../../src/comm/algorithms.js';
+import { OPS } from '../../src/comm/wire.js';
 import { allocF32, heapPointer, release } from '../../src/tensor/heap.js';
+
+const sumF32Into = (d: Float32Array, at: number, s: Float32Array): void => reduceInto(d, at, s, OPS.indexOf('sum'));
 
 function random(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);
@@ -15,7 +18,7 @@ function random(n: number, seed: number): Float32Array {
   return a;
 }
 
-test('sumF32Into: equals d[at+i] += s[i] bitwise for heap and plain destinations, any offset, sizes across the slice boundary', () => {
+test('reduceInto sum, float32: equals d[at+i] += s[i] bitwise for heap and plain destinations, any offset, sizes across the slice boundary', () => {
   for (const n of [0, 1, 7, FAST_SUM_MIN - 1, FAST_SUM_MIN, 65536, 65536 + 3, 3 * 65536 + 5]) {
     for (const at of [0, 5]) {
       const s = random(n, n + 1);
@@ -37,7 +40,7 @@ test('sumF32Into: equals d[at+i] += s[i] bitwise for heap and plain destinations
   }
 });
 
-test('sumF32Into: NaN and ±Infinity propagate as in the scalar loop', () => {
+test('reduceInto sum, float32: NaN and ±Infinity propagate as in the scalar loop', () => {
   const n = FAST_SUM_MIN + 9;
   const d = new Float32Array(n).fill(1);
   const s = new Float32Array(n).fill(2);
