@@ -40,7 +40,7 @@ export interface Op {
 
 // One scratch per thread for encoding (send) and peeking (receive) headers: messages are encoded
 // right before they are copied into a ring, and decoded right after they are peeked from one.
-const scratch = new Uint8Array(HEADER_BYTES + pad8(MAX_TAG_BYTES));
+const scratch = new Uint8Array(headerBytes(MAX_TAG_BYTES));
 const scratchView = new DataView(scratch.buffer);
 
 export class SendOp implements Op {
@@ -57,7 +57,7 @@ export class SendOp implements Op {
     readonly peer: number,
     private readonly payload: Uint8Array,
   ) {
-    this.headLen = headerBytes(ctx.tagBytes);
+    this.headLen = headerBytes(ctx.tagBytes.length);
     this.world = ctx.worldRanks[peer]!;
     this.ring = ctx.t.out(this.world);
   }
@@ -120,7 +120,7 @@ export class RecvOp implements Op {
       r.peekInto(scratch, HEADER_BYTES);
       const h = decodeFixed(scratch, scratchView);
       if (h === null) throw new CommError(`${describeTask(this.ctx)}: corrupt message stream from rank ${this.peer} (bad magic); the transport is out of sync`);
-      const hlen = HEADER_BYTES + pad8(h.tagLen);
+      const hlen = headerBytes(h.tagLen);
       if (avail < hlen) return false;
       r.peekInto(scratch, h.tagLen, HEADER_BYTES);
       // The common case, the same tag as ours, is recognised from the bytes without decoding them.

@@ -48,13 +48,13 @@ export function encodeTag(tag: string | undefined): Uint8Array {
 }
 
 /** Bytes of a message's header with its tag: 32 + the tag padded to 8. */
-export function headerBytes(tagBytes: Uint8Array): number {
-  return HEADER_BYTES + pad8(tagBytes.length);
+export function headerBytes(tagLen: number): number {
+  return HEADER_BYTES + pad8(tagLen);
 }
 
 /**
  * Write header + tag (padded to 8) into `out` at 0, with this message's payload size and sender:
- * the bytes a message starts with. `out` must hold headerBytes(tagBytes); the caller copies them
+ * the bytes a message starts with. `out` must hold headerBytes(tagBytes.length); the caller copies them
  * out at once, so one scratch per thread serves every message (no allocation per collective).
  */
 export function encodeHeaderInto(out: Uint8Array, dv: DataView, h: Header, bytes: number, src: number, tagBytes: Uint8Array): number {
@@ -70,7 +70,7 @@ export function encodeHeaderInto(out: Uint8Array, dv: DataView, h: Header, bytes
   dv.setInt32(24, h.extra | 0, true);
   dv.setUint32(28, src >>> 0, true);
   out.set(tagBytes, HEADER_BYTES);
-  const n = headerBytes(tagBytes);
+  const n = headerBytes(tagBytes.length);
   out.fill(0, HEADER_BYTES + tagBytes.length, n);
   return n;
 }
