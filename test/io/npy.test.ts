@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatNpy, parseNpy, readNpy, writeNpy } from '../../src/io/npy.js';
 import { IOError, ShapeError, UsageError } from '../../src/errors.js';
+import { throwsLike } from '../helpers/errors.js';
 
 const dir = fileURLToPath(new URL('../../../fixtures/npy/', import.meta.url));
 const fixture = (name: string): Uint8Array => readFileSync(join(dir, name));
@@ -65,15 +66,6 @@ test('round trip through a file keeps dtype, shape and every bit (NaN, ±Inf, �
     await rm(tmp, { recursive: true, force: true });
   }
 });
-
-function throwsLike(fn: () => unknown, cls: new (...a: never[]) => Error, message: string | RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
-    if (typeof message === 'string') assert.equal((e as Error).message, message);
-    else assert.match((e as Error).message, message);
-    return true;
-  });
-}
 
 test('rejects Fortran order, other dtypes, big-endian, bad magic, truncation — IOError naming what was found', async () => {
   throwsLike(() => parseNpy(fixture('f32_fortran_3x2.npy'), 'f.npy'), IOError, 'npy: f.npy is in Fortran order (fortran_order: True), expected C order; save it with np.ascontiguousarray');

@@ -3,17 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { batchNormBackward, batchNormEval, batchNormTrain, bnGeom, checkTrainingCount} from '../../src/kernels/index.js';
 import { ShapeError, UsageError, ValueError } from '../../src/errors.js';
+import { throwsLike } from '../helpers/errors.js';
 
 const x6 = new Float32Array(6).map((_, i) => i);
-
-function throwsLike(fn: () => unknown, cls: new (...a: never[]) => Error, message: string | RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
-    if (typeof message === 'string') assert.equal((e as Error).message, message);
-    else assert.match((e as Error).message, message);
-    return true;
-  });
-}
 
 test('wrong rank', () => {
   throwsLike(() => bnGeom([6], false, 6), ShapeError, 'batchNorm: input must have rank 2 to 5 (N, C, *), received rank 1 with shape [6]');
