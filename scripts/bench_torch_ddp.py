@@ -3,19 +3,15 @@
 # (our `localbn`). Same interleaving as ours: inside the same two processes, 40 blocks of (1 warm-up + 3 timed
 # steps) per configuration: `ddp` (both ranks, DDP), `independent` (each rank its own model, no communication)
 # and `one` (rank 0 alone while rank 1 waits at a barrier). Prints medians of every timed step, in ms.
-import json
-import os
-import socket
 import statistics
-import sys
 import time
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
 
+from bench_gloo import run_ranks
 from bench_torch_train import Tiny  # the same model as bench/train.ts's PyTorch twin
 
 BLOCKS, PER = 40, 3
@@ -35,10 +31,9 @@ def trainer(model, rank):
     return step
 
 
-def worker(rank, port, q):
+def worker(rank, world, port, q):
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=2)
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
     torch.manual_seed(0)
     cfgs = {
         'ddp': trainer(nn.parallel.DistributedDataParallel(Tiny()), rank),
@@ -67,20 +62,8 @@ def worker(rank, port, q):
 
 
 def main():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context('spawn')
-    q = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(r, port, q)) for r in range(2)]
-    for p in procs:
-        p.start()
-    out = q.get(timeout=600)
-    for p in procs:
-        p.join()
-    for m in out:
-        print(json.dumps(m), flush=True)
+    run_ranks(worker)
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()
