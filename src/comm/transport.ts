@@ -34,6 +34,12 @@ export interface Transport {
   setProgress(groupId: number, seq: number): void;
   /** Last sequence number each world rank in `peers` called in `groupId` (null: unreachable). */
   queryProgress(groupId: number, peers: readonly number[]): Generator<void, (number | null)[], void>;
+  /**
+   * Transports whose bytes the calling thread moves itself (TCP with direct sockets): move what can
+   * move without blocking; true if anything did. Nobody rings the doorbell when such bytes arrive,
+   * so the engine calls this while it spins and sleeps only in short, growing naps between calls.
+   */
+  pump?(): boolean;
   /** True when every byte written has left this rank (TCP: handed to the kernel). */
   flushed(): boolean;
   /** Leave: peers that later wait on this rank fail with PeerDiedError. */

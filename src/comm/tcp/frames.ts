@@ -18,6 +18,8 @@ export const F = {
   PROGR: 10,
   STORE_REQ: 11,
   STORE_RES: 12,
+  /** Mesh: this rank has taken its direct sockets over; the peer may start sending on them. */
+  READY: 13,
 } as const;
 const TYPES = new Set<number>(Object.values(F));
 
@@ -146,8 +148,13 @@ function mac(token: string, ...parts: (Buffer | string)[]): Buffer {
   return h.digest();
 }
 
+function purposeTag(p: Hello['purpose']): string {
+  return p === 'mesh' ? 'M' : p === 'direct' ? 'D' : 'S';
+}
+
 export interface Hello {
-  purpose: 'mesh' | 'store';
+  /** mesh: the comm worker's connections; direct: a rank thread's data socket; store: the rendezvous store. */
+  purpose: 'mesh' | 'direct' | 'store';
   rank: number;
   size: number;
 }
@@ -224,7 +231,7 @@ export class Conn {
 export async function acceptHandshake(c: Conn, token: string, expect: { purpose: Hello['purpose']; size: number }, timeoutMs: number): Promise<Hello> {
   const s = c.s;
   const nonceS = randomBytes(32);
-  writeFrame(s, F.HELLO, Buffer.concat([Buffer.from(expect.purpose === 'mesh' ? 'M' : 'S'), nonceS]));
+  writeFrame(s, F.HELLO, Buffer.concat([Buffer.from(purposeTag(expect.purpose)), nonceS]));
   const what = `authenticating ${s.remoteAddress}:${s.remotePort}`;
   const f = await c.next(timeoutMs, what);
   const fail = (why: string): never => {
@@ -249,7 +256,7 @@ export async function connectHandshake(c: Conn, token: string, me: Hello, timeou
   const s = c.s;
   const what = `authenticating to ${s.remoteAddress}:${s.remotePort}`;
   const hello = await c.next(timeoutMs, what);
-  const tag = me.purpose === 'mesh' ? 'M' : 'S';
+  const tag = purposeTag(me.purpose);
   if (hello.type !== F.HELLO || hello.payload.length !== 33 || hello.payload.toString('latin1', 0, 1) !== tag) throw new AuthError(`${what}: expected a ${me.purpose} HELLO, received type ${hello.type} of ${hello.payload.length} bytes`);
   const nonceS = hello.payload.subarray(1);
   const nonceC = randomBytes(32);

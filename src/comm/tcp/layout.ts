@@ -4,6 +4,11 @@ import { Ring } from '../ring.js';
 
 /** Line word (in a peer's control slot) the worker sets while that peer's inbox is full. */
 export const INBOX_BLOCKED = 3;
+/**
+ * Line word (in a peer's control slot): 1 + the file descriptor of the direct socket to that peer,
+ * which the rank's own thread reads and writes (0: the comm worker relays that peer's rings).
+ */
+export const DIRECT_FD = 4;
 /** Query area: [state (0 idle, 1 asked, 2 answered), groupId, results per world rank (−1: no answer)…]. */
 export const Q_STATE = 0;
 export const Q_GROUP = 1;

@@ -39,6 +39,13 @@ export class Peer {
   lastSent: number;
   goodbye: Buffer | null = null; // the GOODBYE payload once received
   gone = false;
+  /** Whether this pair's data goes over a direct socket the ranks' threads use (null: not known yet). */
+  wantDirect: boolean | null = null;
+  /** That socket, kept open (never read here) until this rank closes: the rank holds its descriptor. */
+  direct: Socket | null = null;
+  /** The peer said READY: it has taken over its direct sockets. */
+  ready = false;
+  counted = false;
 
   constructor(
     readonly rank: number,
@@ -48,7 +55,7 @@ export class Peer {
   }
 
   get complete(): boolean {
-    return this.tx !== null && this.rx !== null;
+    return this.tx !== null && this.rx !== null && this.wantDirect !== null && (!this.wantDirect || this.direct !== null);
   }
 
   // ---- outgoing: outbox ring → DATA frames (the ring space is released when the socket has taken the bytes)

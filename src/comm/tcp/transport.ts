@@ -2,12 +2,13 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AuthError, CommError, CommTimeoutError, UsageError, describe } from '../../errors.js';
-import type { Control } from '../control.js';
+import { PEER_ALIVE, PEER_LEFT, type Control } from '../control.js';
 import type { InitOptions } from '../init.js';
 import type { RankError } from '../outcome.js';
 import type { Ring } from '../ring.js';
 import { spinUsFromEnv, type Transport } from '../transport.js';
-import { INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpBytes, tcpLayout } from './layout.js';
+import { DirectLink } from './direct.js';
+import { DIRECT_FD, INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpBytes, tcpLayout } from './layout.js';
 import type { WorkerInit } from './worker.js';
 
 const WORKER = new URL('./worker.js', import.meta.url);
@@ -38,6 +39,11 @@ export class TcpTransport implements Transport {
   private readonly ins: Ring[];
   private readonly query: Int32Array;
   private readonly wslot: number;
+  /** Per peer: the socket this thread reads and writes itself, or undefined (the comm worker relays). */
+  private readonly links: (DirectLink | undefined)[] = [];
+  private readonly direct: DirectLink[] = [];
+  /** Some peer is relayed by the comm worker (it polls while this rank has collectives in flight). */
+  private readonly relayed: boolean;
   private closed: Promise<void> | null = null;
 
   constructor(
@@ -46,6 +52,8 @@ export class TcpTransport implements Transport {
     readonly size: number,
     ringBytes: number,
     private readonly worker: Worker,
+    /** Spin cap when every peer is direct (no comm worker to leave a core for). */
+    directSpinUs: number,
   ) {
     const l = tcpLayout(sab, rank, size, ringBytes);
     this.ctl = l.ctl;
@@ -54,8 +62,31 @@ export class TcpTransport implements Transport {
     this.query = l.query;
     this.wslot = l.workerSlot;
     this.slot = rank;
-    // A short spin: the comm worker needs a core too.
-    this.spinUs = spinUsFromEnv(25);
+    for (let p = 0; p < size; p++) {
+      const fd = p === rank ? -1 : Atomics.load(this.ctl.i32, this.ctl.doorbellIndex(p) + DIRECT_FD) - 1;
+      if (fd < 0) continue;
+      const link = new DirectLink(p, fd, this.outs[p]!, this.ins[p]!);
+      this.links[p] = link;
+      this.direct.push(link);
+    }
+    this.relayed = this.direct.length < size - 1;
+    // A relay needs the comm worker to run: then spin only briefly, leaving it a core.
+    this.spinUs = this.relayed ? spinUsFromEnv(25) : directSpinUs;
+  }
+
+  /**
+   * Move the direct sockets' bytes: write the outboxes, fill the inboxes. The engine calls this
+   * while it spins and between timed sleeps (no thread rings our doorbell when bytes arrive).
+   */
+  pump(): boolean {
+    let moved = false;
+    for (const l of this.direct) {
+      if (l.send()) moved = true;
+      if (l.recv()) moved = true;
+      // EBADF: our own descriptor vanished, which only the comm worker's end can cause.
+      if (l.broken === 'EBADF' && !this.ctl.aborted()) this.abort(new CommError(`rank ${this.rank}: the connection to rank ${l.peer} was closed under this rank (the comm worker ended)`));
+    }
+    return moved;
   }
 
   out(peer: number): Ring {
@@ -64,14 +95,24 @@ export class TcpTransport implements Transport {
   in(peer: number): Ring {
     return this.ins[peer]!;
   }
-  notifySent(): void {
-    this.ctl.ring(this.wslot);
+  notifySent(peer: number): void {
+    const l = this.links[peer];
+    if (l !== undefined) l.send();
+    else this.ctl.ring(this.wslot);
   }
   notifyConsumed(peer: number): void {
+    if (this.links[peer] !== undefined) return; // pump() refills it
     if (Atomics.load(this.ctl.i32, this.ctl.doorbellIndex(peer) + INBOX_BLOCKED) !== 0) this.ctl.ring(this.wslot);
   }
   peerState(peer: number): number {
-    return this.ctl.peerState(peer);
+    const st = this.ctl.peerState(peer);
+    // A peer's goodbye (on the worker's connection) may overtake its last data (on ours): it has
+    // left only once its direct socket says so, or failed.
+    if (st === PEER_LEFT) {
+      const l = this.links[peer];
+      if (l !== undefined && l.usable && !l.eof) return PEER_ALIVE;
+    }
+    return st;
   }
   abort(err: CommError): CommError {
     const stored = this.ctl.abort(err); // rings every slot, the worker's included: it tells the peers
@@ -96,7 +137,7 @@ export class TcpTransport implements Transport {
     this.ctl.setProgress(this.rank, groupId, seq);
     // A collective was submitted (setProgress is called once per collective, at submission); its
     // first send rings the worker, which then polls while this count is non-zero.
-    Atomics.add(this.query, Q_BUSY, 1);
+    if (this.relayed) Atomics.add(this.query, Q_BUSY, 1);
   }
   *queryProgress(groupId: number, peers: readonly number[]): Generator<void, (number | null)[], void> {
     Atomics.store(this.query, Q_GROUP, groupId | 0);
@@ -111,11 +152,14 @@ export class TcpTransport implements Transport {
   }
   /** Called once per collective at its end until true: the true answer also closes its busy window. */
   flushed(): boolean {
+    for (const l of this.direct) l.send();
     for (const r of this.outs) if (r !== undefined && r.pending() !== 0) return false;
-    if (Atomics.load(this.query, Q_BUSY) > 0) Atomics.sub(this.query, Q_BUSY, 1);
+    if (this.relayed && Atomics.load(this.query, Q_BUSY) > 0) Atomics.sub(this.query, Q_BUSY, 1);
     return true;
   }
   close(): Promise<void> {
+    // From here on the comm worker may close the direct sockets: never touch their descriptors again.
+    for (const l of this.direct) l.detach();
     return (this.closed ??= new Promise<void>((resolve) => {
       this.worker.once('exit', () => resolve());
       this.worker.ref(); // keep the process alive until the goodbyes are out
@@ -145,8 +189,14 @@ export async function connectTcp(o: InitOptions & { rank: number; size: number }
   // Polling costs a core while waiting: only when this host's ranks do not outnumber its cores.
   const local = envInt('LOCAL_WORLD_SIZE') ?? o.size;
   const pollUs = envInt('SYNCBN_TCP_POLL_US') ?? (local <= availableParallelism() ? 1000 : 0);
+  // The rank's thread reads and writes its sockets itself (POSIX: it needs the descriptor);
+  // SYNCBN_TCP_DIRECT=0 keeps the comm worker relay for every peer of this rank.
+  const directEnv = envInt('SYNCBN_TCP_DIRECT');
+  const direct = process.platform !== 'win32' && directEnv !== 0;
+  // Spinning pays only when every rank has a core (see threads.ts): then a sleep costs a wake-up.
+  const directSpinUs = spinUsFromEnv(local <= availableParallelism() ? 10_000 : 0);
   const sab = new SharedArrayBuffer(tcpBytes(o.size, ringBytes));
-  const init: WorkerInit = { sab, rank: o.rank, size: o.size, ringBytes, token, masterAddr, masterPort, listenAddr, rendezvousTimeoutMs, peerTimeoutMs, pollUs };
+  const init: WorkerInit = { sab, rank: o.rank, size: o.size, ringBytes, token, masterAddr, masterPort, listenAddr, rendezvousTimeoutMs, peerTimeoutMs, pollUs, direct };
   const worker = new Worker(WORKER, { workerData: init });
   await new Promise<void>((resolve, reject) => {
     const onMsg = (m: { type: string; error?: RankError }): void => {
@@ -177,7 +227,7 @@ export async function connectTcp(o: InitOptions & { rank: number; size: number }
     worker.on('exit', onExit);
     worker.on('error', onError);
   });
-  const t = new TcpTransport(sab, o.rank, o.size, ringBytes, worker);
+  const t = new TcpTransport(sab, o.rank, o.size, ringBytes, worker, directSpinUs);
   worker.on('error', (e) => t.abort(new CommError(`rank ${o.rank}: the comm worker crashed: ${e.message}`)));
   // A forgotten close() must not keep the process alive; a natural end of the program says goodbye.
   worker.unref();

@@ -4,10 +4,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CommError, PeerDiedError } from '../../errors.js';
 import { PEER_DEAD, PEER_LEFT, deserializeCommError, serializeCommError, type SerializedCommError } from '../control.js';
 import { toRankError } from '../outcome.js';
+import { releaseToRank } from './direct.js';
 import { Conn, F, acceptHandshake, connectHandshake, writeFrame } from './frames.js';
 import { Peer, RX_STAGE_BYTES } from './peer.js';
 import { ProgressQueries } from './progress.js';
-import { INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_STATE, isLoopback, tcpLayout } from './layout.js';
+import { DIRECT_FD, INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_STATE, isLoopback, tcpLayout } from './layout.js';
 import { StoreServer, TCPStore, open } from './store.js';
 
 export interface WorkerInit {
@@ -23,6 +24,8 @@ export interface WorkerInit {
   peerTimeoutMs: number;
   /** How long the worker polls without activity while a collective is in flight, µs (0: never). */
   pollUs: number;
+  /** This rank's thread can read and write sockets itself (pairs where both can use a direct socket). */
+  direct: boolean;
 }
 
 const d = workerData as WorkerInit;
@@ -37,8 +40,12 @@ let closing = false;
 let abortSent = false;
 let storeServer: StoreServer | null = null;
 let server: Server | null = null;
+let directServer: Server | null = null;
 let connected = 0;
 let onAllConnected: (() => void) | null = null;
+let readyPeers = 0;
+let onAllReady: (() => void) | null = null;
+let relayed = true; // some peer's data goes through this worker (set after the rendezvous)
 let rxCount = 0; // reads on receiving sockets, for the poll loop to see activity
 
 /**
@@ -81,6 +88,12 @@ function control(p: Peer): (type: number, payload: Buffer) => void {
   return (type, payload) => {
     switch (type) {
       case F.PING:
+        return;
+      case F.READY:
+        if (!p.ready) {
+          p.ready = true;
+          if (++readyPeers === d.size - 1) onAllReady?.();
+        }
         return;
       case F.GOODBYE:
         // A rank that leaves because of an abort says why: its peers then name the root cause.
@@ -159,7 +172,7 @@ function attachRx(p: Peer, c: Conn, reads: RxReads, stage: Buffer): void {
     if (buf === stage) feedOrClose(p, c, stage.subarray(0, n));
     else p.readDirect(c.parser, n);
   };
-  if (p.complete && ++connected === d.size - 1) onAllConnected?.();
+  maybeComplete(p);
 }
 
 function attachTx(p: Peer, c: Conn): void {
@@ -172,7 +185,43 @@ function attachTx(p: Peer, c: Conn): void {
   } catch (e) {
     peerGone(p, `connection closed after a malformed frame: ${(e as Error).message}`);
   }
-  if (p.complete && ++connected === d.size - 1) onAllConnected?.();
+  maybeComplete(p);
+}
+
+function maybeComplete(p: Peer): void {
+  if (p.counted || !p.complete) return;
+  p.counted = true;
+  if (++connected === d.size - 1) onAllConnected?.();
+}
+
+/** Hand an authenticated direct socket to the rank's thread (its descriptor goes in the peer's control line). */
+function attachDirect(p: Peer, c: Conn): void {
+  const fd = releaseToRank(c.s, c.leftover);
+  p.direct = c.s;
+  Atomics.store(i32, ctl.doorbellIndex(p.rank) + DIRECT_FD, fd + 1);
+  maybeComplete(p);
+}
+
+async function connectDirect(q: number, host: string, port: number, timeoutMs: number): Promise<void> {
+  const s = await open(host, port, timeoutMs);
+  s.on('error', () => {});
+  const c = new Conn(s);
+  await connectHandshake(c, d.token, { purpose: 'direct', rank: d.rank, size: d.size }, HANDSHAKE_MS);
+  attachDirect(peer(q), c);
+}
+
+async function acceptDirect(s: Socket): Promise<void> {
+  s.on('error', () => {});
+  const c = new Conn(s);
+  try {
+    const h = await acceptHandshake(c, d.token, { purpose: 'direct', size: d.size }, HANDSHAKE_MS);
+    // The lower rank of a pair connects; one direct socket per pair.
+    if (h.rank >= d.rank || peers[h.rank]?.direct != null) throw new CommError(`unexpected direct connection from rank ${h.rank}`);
+    attachDirect(peer(h.rank), c);
+  } catch (e) {
+    setTimeout(() => s.destroy(), 1000).unref();
+    if (!closing) process.stderr.write(`syncbn rank ${d.rank}: rejected a connection from ${s.remoteAddress}:${s.remotePort}: ${(e as Error).message}\n`);
+  }
 }
 
 /** Where the receiving socket's reads go: to the handshake as 'data' events first, then to the peer (frame parser, or the inbox directly). */
@@ -202,7 +251,7 @@ async function connectRx(q: number, host: string, port: number, timeoutMs: numbe
 function pump(): void {
   for (const p of peers) {
     if (!p || p.gone) continue;
-    p.pumpOut();
+    if (p.direct === null) p.pumpOut();
     if (p.backlog.length > 0 && p.drainBacklog() && p.goodbye !== null) left(p);
   }
   if (!abortSent && ctl.aborted()) {
@@ -251,7 +300,7 @@ async function loop(): Promise<void> {
     // zero timeout) instead of sleeping: no wake-up on the path of the next send or the peer's
     // reply. Bounded: after pollUs without a read or a doorbell, sleep as usual.
     let rang = false;
-    if (pollMs > 0) {
+    if (pollMs > 0 && relayed) {
       let idleSince = performance.now();
       let seen = rxCount;
       while (Atomics.load(query, Q_BUSY) > 0 && !ctl.aborted() && !closing) {
@@ -305,30 +354,54 @@ async function rendezvous(): Promise<void> {
     server!.listen(0, listenHost, () => resolve());
   });
   const port = (server.address() as { port: number }).port;
+  let dport: number | undefined;
+  if (d.direct) {
+    directServer = createServer({ noDelay: true }, (s) => void acceptDirect(s));
+    await new Promise<void>((resolve, reject) => {
+      directServer!.once('error', (e) => reject(new CommError(`rank ${d.rank}: cannot listen on ${listenHost}: ${e.message}`)));
+      directServer!.listen(0, listenHost, () => resolve());
+    });
+    dport = (directServer.address() as { port: number }).port;
+  }
   const advertise = listenHost === '0.0.0.0' || listenHost === '::' ? local : listenHost;
-  await store.set(`syncbn/addr/${d.rank}`, JSON.stringify({ host: advertise, port }));
+  await store.set(`syncbn/addr/${d.rank}`, JSON.stringify({ host: advertise, port, dport }));
   // Every rank opens one connection to every other rank: the one it receives on.
   const others = [...Array(d.size).keys()].filter((q) => q !== d.rank);
   const opened = Promise.all(
     others.map(async (q) => {
       // Waits past the deadline: the rendezvous timer below fires first and names every missing rank.
-      const { host, port: pp } = JSON.parse(await store.get(`syncbn/addr/${q}`, Math.max(1, deadline - now()) + 1000)) as { host: string; port: number };
-      await connectRx(q, host, pp, Math.max(1, deadline - now()));
+      const rec = JSON.parse(await store.get(`syncbn/addr/${q}`, Math.max(1, deadline - now()) + 1000)) as { host: string; port: number; dport?: number };
+      // A pair uses a direct socket when both ranks can; the lower rank opens it.
+      const p = peer(q);
+      p.wantDirect = d.direct && rec.dport !== undefined;
+      maybeComplete(p);
+      await connectRx(q, rec.host, rec.port, Math.max(1, deadline - now()));
+      if (p.wantDirect && q > d.rank) await connectDirect(q, rec.host, rec.dport!, Math.max(1, deadline - now()));
     }),
   );
   opened.catch(() => {}); // a failure after the timeout is moot
+  // Then a barrier: a rank says READY once it has taken over its direct sockets, and its peers
+  // send on them only after that, so no data byte is ever read by this worker's event loop.
+  const ready = new Promise<void>((resolve) => (onAllReady = resolve));
+  if (d.size - 1 === 0 || readyPeers === d.size - 1) onAllReady!();
+  const connectedThenReady = Promise.all([all, opened]).then(() => {
+    for (const p of peers) p?.send(F.READY);
+    return ready;
+  });
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
-    Promise.all([all, opened]),
+    connectedThenReady,
     new Promise<void>((_, reject) => {
       timer = setTimeout(() => {
         const missing = [...Array(d.size).keys()].filter((r) => r !== d.rank && peers[r]?.complete !== true);
+        if (missing.length === 0) missing.push(...[...Array(d.size).keys()].filter((r) => r !== d.rank && peers[r]?.ready !== true));
         reject(new CommError(`rank ${d.rank}: rendezvous timed out after ${d.rendezvousTimeoutMs} ms: ranks ${missing.join(', ')} never connected`));
       }, Math.max(1, deadline - now()));
     }),
   ]);
   clearTimeout(timer);
   store.close();
+  relayed = peers.some((p) => p !== undefined && p.direct === null);
 }
 
 async function acceptPeer(s: Socket): Promise<void> {
@@ -353,16 +426,20 @@ async function close(): Promise<void> {
   for (const p of peers) {
     if (!p || p.gone) continue;
     p.send(F.GOODBYE, why);
-    for (const s of [p.tx, p.rx]) {
+    for (const s of [p.tx, p.rx, p.direct]) {
       if (s === null || s.destroyed) continue;
       flushed.push(new Promise<void>((resolve) => s.end(resolve)));
     }
   }
   server?.close();
+  directServer?.close();
   await storeServer?.close();
   // Let the goodbyes reach the kernel (bounded), then let the thread end.
   await Promise.race([Promise.all(flushed), new Promise((r) => setTimeout(r, 500))]);
-  for (const p of peers) p?.destroy();
+  for (const p of peers) {
+    p?.destroy();
+    p?.direct?.destroy(); // the rank detached its descriptors before asking us to close
+  }
   parentPort!.postMessage({ type: 'closed' });
   process.exit(0);
 }
@@ -382,6 +459,7 @@ rendezvous().then(
     parentPort!.postMessage({ type: 'error', error: err });
     void storeServer?.close();
     server?.close();
+    directServer?.close();
   },
 );
 
