@@ -43,6 +43,9 @@ export interface Op {
 const scratch = new Uint8Array(headerBytes(MAX_TAG_BYTES));
 const scratchView = new DataView(scratch.buffer);
 
+/** Payload left to send from which a transport's zero-copy send is tried (below it, one copy and one write are cheaper than two writes). */
+const SEND_NOW_MIN = 64 << 10;
+
 export class SendOp implements Op {
   done = false;
   readonly recv = false;
@@ -51,6 +54,7 @@ export class SendOp implements Op {
   private readonly world: number;
   private headSent = false;
   private off = 0;
+  private readonly zeroCopy: boolean;
 
   constructor(
     private readonly ctx: TaskCtx,
@@ -60,6 +64,7 @@ export class SendOp implements Op {
     this.headLen = headerBytes(ctx.tagBytes.length);
     this.world = ctx.worldRanks[peer]!;
     this.ring = ctx.t.out(this.world);
+    this.zeroCopy = ctx.t.sendNow !== undefined && payload.length >= SEND_NOW_MIN;
   }
 
   step(): boolean {
@@ -77,6 +82,22 @@ export class SendOp implements Op {
     }
     const p = this.payload;
     const total = pad8(p.length);
+    const t = this.ctx.t;
+    // A large payload goes to the socket from where it is once what precedes it has left (the copy
+    // into the outbox was a third of the memory traffic of a bulk all-reduce over TCP); its last
+    // partial 8 bytes and the padding take the ring.
+    if (this.zeroCopy) {
+      const end = p.length & ~7;
+      if (this.off < end) {
+        if (r.pending() !== 0) t.notifySent(this.world);
+        const to = t.sendNow!(this.world, p, this.off, end);
+        if (to > this.off) {
+          this.off = to;
+          moved = true;
+        }
+        if (this.off < end) return moved; // pump() carries it on
+      }
+    }
     while (this.off < total && free >= 8) {
       const n = Math.min(free & ~7, total - this.off);
       const take = Math.max(0, Math.min(n, p.length - this.off));

@@ -40,6 +40,13 @@ export interface Transport {
    * so the engine calls this while it spins and sleeps only in short, growing naps between calls.
    */
   pump?(): boolean;
+  /**
+   * Zero-copy send (pumped transports): write `src[off, end)` to `peer` from where it is, not via
+   * the outbox. Starts when the outbox is empty and no other such write to `peer` is under way;
+   * pump() carries it on. Returns the offset in `src` reached so far by the write of `src` (`off`
+   * if it could not start). `src` must not change until the returned offset reaches `end`.
+   */
+  sendNow?(peer: number, src: Uint8Array, off: number, end: number): number;
   /** True when every byte written has left this rank (TCP: handed to the kernel). */
   flushed(): boolean;
   /** Leave: peers that later wait on this rank fail with PeerDiedError. */

@@ -20,6 +20,10 @@ export class DirectLink {
   eof = false;
   /** The error code once the connection failed (reset, broken pipe): the worker decides what the peer is. */
   broken: string | null = null;
+  /** The zero-copy write under way (see write): its source and the range still to go. */
+  private zsrc: Uint8Array | null = null;
+  private zoff = 0;
+  private zend = 0;
   /** Bytes read into the inbox past its head, not yet published (the ring publishes 8-byte units). */
   private unpub = 0;
 
@@ -38,6 +42,11 @@ export class DirectLink {
   send(): boolean {
     const r = this.out;
     let moved = false;
+    if (this.zsrc !== null) {
+      // A zero-copy write goes first: outbox bytes were queued after it began.
+      moved = this.sendZero();
+      if (this.zoff < this.zend) return moved;
+    }
     while (this.fd >= 0 && this.broken === null) {
       const pending = r.pending();
       if (pending === 0) break;
@@ -48,6 +57,37 @@ export class DirectLink {
       r.consume(w);
       moved = true;
       if (w < n) break; // the socket's buffer is full
+    }
+    return moved;
+  }
+
+  /**
+   * Start (outbox empty, none under way) or go on with the zero-copy write of `src[off, end)`;
+   * returns the offset it has reached in `src`, or `off` when another write holds the socket.
+   */
+  write(src: Uint8Array, off: number, end: number): number {
+    if (this.zsrc === null) {
+      if (this.out.pending() !== 0 || off >= end) return off;
+      this.zsrc = src;
+      this.zoff = off;
+      this.zend = end;
+    } else if (this.zsrc !== src) return off;
+    this.sendZero();
+    const at = this.zoff;
+    if (at >= this.zend) this.zsrc = null;
+    return at;
+  }
+
+  private sendZero(): boolean {
+    const src = this.zsrc!;
+    let moved = false;
+    while (this.zoff < this.zend && this.fd >= 0 && this.broken === null) {
+      const n = this.zend - this.zoff;
+      const w = this.io(false, src, this.zoff, n);
+      if (w <= 0) break;
+      this.zoff += w;
+      moved = true;
+      if (w < n) break;
     }
     return moved;
   }
@@ -81,6 +121,7 @@ export class DirectLink {
   /** Stop using the descriptor (the rank leaves; its worker will close it). */
   detach(): void {
     this.fd = -1;
+    this.zsrc = null;
   }
 
   /** Bytes moved (0 on read: end of stream), −1 when the call would block, −2 when the connection failed (the link is broken). */

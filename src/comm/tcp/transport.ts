@@ -95,6 +95,10 @@ export class TcpTransport implements Transport {
   in(peer: number): Ring {
     return this.ins[peer]!;
   }
+  sendNow(peer: number, src: Uint8Array, off: number, end: number): number {
+    const l = this.links[peer];
+    return l === undefined ? off : l.write(src, off, end);
+  }
   notifySent(peer: number): void {
     const l = this.links[peer];
     if (l !== undefined) l.send();
