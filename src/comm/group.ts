@@ -4,7 +4,7 @@ import * as alg from './algorithms.js';
 import { Engine, Task } from './engine.js';
 import { WORLD_GROUP_ID, type TaskCtx } from './ops.js';
 import type { Transport } from './transport.js';
-import type { CollectiveOptions, CommArray, PendingCollective, ProcessGroup, ReduceOp } from './types.js';
+import type { CollectiveOptions, CommArray, LinkKind, PendingCollective, ProcessGroup, ReduceOp } from './types.js';
 import { KIND, OPS, dtypeOf, encodeTag, type Header } from './wire.js';
 
 // Tags' wire bytes and (truncated) text. SyncBN layers and DDP buckets reuse a few tags every step, so
@@ -78,6 +78,10 @@ export class Group implements ProcessGroup {
   /** The transport kind underneath: 'threads' or 'tcp'. */
   get transport(): 'threads' | 'tcp' {
     return this.st.t.kind;
+  }
+
+  get links(): readonly LinkKind[] {
+    return this.worldRanks.map((w) => this.st.t.link(w));
   }
 
   // ---- all-reduce

@@ -54,7 +54,7 @@ export class SendOp implements Op {
   private readonly world: number;
   private headSent = false;
   private off = 0;
-  private readonly zeroCopy: boolean;
+  private zeroCopy: boolean;
 
   constructor(
     private readonly ctx: TaskCtx,
@@ -91,11 +91,14 @@ export class SendOp implements Op {
       if (this.off < end) {
         if (r.pending() !== 0) t.notifySent(this.world);
         const to = t.sendNow!(this.world, p, this.off, end);
-        if (to > this.off) {
-          this.off = to;
-          moved = true;
+        if (to < 0) this.zeroCopy = false;
+        else {
+          if (to > this.off) {
+            this.off = to;
+            moved = true;
+          }
+          if (this.off < end) return moved; // pump() carries it on
         }
-        if (this.off < end) return moved; // pump() carries it on
       }
     }
     while (this.off < total && free >= 8) {

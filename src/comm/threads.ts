@@ -4,7 +4,7 @@ import { UsageError } from '../errors.js';
 import type { CommError } from '../errors.js';
 import { Control, PEER_LEFT } from './control.js';
 import { Ring } from './ring.js';
-import { spinUsFromEnv, type Transport } from './transport.js';
+import { spinUsFromEnv, type LinkKind, type Transport } from './transport.js';
 
 /** What a thread rank needs to join: passed in workerData by the launcher. */
 export interface ThreadsWorld {
@@ -74,6 +74,9 @@ export class ThreadsTransport implements Transport {
   }
   readonly size: number;
 
+  link(peer: number): LinkKind {
+    return peer === this.rank ? 'self' : 'shared-memory';
+  }
   out(peer: number): Ring {
     return this.outs[peer]!;
   }

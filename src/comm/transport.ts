@@ -2,6 +2,9 @@
 import type { CommError } from '../errors.js';
 import type { Control } from './control.js';
 import type { Ring } from './ring.js';
+import type { LinkKind } from './types.js';
+
+export type { LinkKind };
 
 /**
  * Point-to-point byte streams between world ranks, as shared-memory rings the calling thread reads
@@ -19,6 +22,8 @@ export interface Transport {
   readonly slot: number;
   /** Longest spin before sleeping, µs (latency vs. stealing a core from a peer); 0 = always sleep. */
   readonly spinUs: number;
+  /** How bytes reach `peer` (see LinkKind). */
+  link(peer: number): LinkKind;
   out(peer: number): Ring;
   in(peer: number): Ring;
   /** Bytes were published on out(peer). */
@@ -44,7 +49,8 @@ export interface Transport {
    * Zero-copy send (pumped transports): write `src[off, end)` to `peer` from where it is, not via
    * the outbox. Starts when the outbox is empty and no other such write to `peer` is under way;
    * pump() carries it on. Returns the offset in `src` reached so far by the write of `src` (`off`
-   * if it could not start). `src` must not change until the returned offset reaches `end`.
+   * if it could not start yet; −1 if `peer` has no such path: use the outbox). `src` must not change
+   * until the returned offset reaches `end`.
    */
   sendNow?(peer: number, src: Uint8Array, off: number, end: number): number;
   /** True when every byte written has left this rank (TCP: handed to the kernel). */

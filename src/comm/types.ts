@@ -3,6 +3,12 @@
 export type ReduceOp = 'sum' | 'max' | 'min';
 export type CommArray = Float32Array | Float64Array;
 
+/**
+ * self: this rank; shared-memory: rings read by the peer's thread (threads); socket: a TCP socket
+ * this rank's thread reads and writes; relay: TCP through this rank's comm worker thread.
+ */
+export type LinkKind = 'self' | 'shared-memory' | 'socket' | 'relay';
+
 export interface CollectiveOptions {
   /** Names the call site (e.g. a layer name); carried with the collective and compared across ranks. */
   tag?: string;
@@ -30,6 +36,13 @@ export interface ProcessGroup {
   readonly size: number;
   /** The members' ranks in the world group, in group-rank order. */
   readonly worldRanks: readonly number[];
+
+  /**
+   * How bytes reach each member, by group rank: 'self'; 'shared-memory' (threads); 'socket' (TCP,
+   * read and written by this rank's thread); 'relay' (TCP through its comm worker thread: Windows,
+   * SYNCBN_TCP_DIRECT=0 on either side).
+   */
+  readonly links: readonly LinkKind[];
 
   /** In place: buf ← op over all ranks' buf. */
   allReduce(buf: CommArray, op?: ReduceOp, opts?: CollectiveOptions): Promise<void>;

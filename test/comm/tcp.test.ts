@@ -13,6 +13,48 @@ for (let n = 1; n <= 4; n++) {
   });
 }
 
+test('tcp data paths: sockets read by the rank thread by default, the comm worker relay with SYNCBN_TCP_DIRECT=0, and a mix; exact invariants either way', async () => {
+  // Lengths straddle the zero-copy threshold (64 KiB), with payloads that end off an 8-byte unit.
+  const lens = [0, 1, 129, 16_383, 16_385, (1 << 18) + 1];
+  const configs: { name: string; rankEnv: (r: number) => Record<string, string>; want: string[][] }[] = [
+    { name: 'default', rankEnv: () => ({}), want: [['self', 'socket', 'socket'], ['socket', 'self', 'socket'], ['socket', 'socket', 'self']] },
+    { name: 'all relayed', rankEnv: () => ({ SYNCBN_TCP_DIRECT: '0' }), want: [['self', 'relay', 'relay'], ['relay', 'self', 'relay'], ['relay', 'relay', 'self']] },
+    { name: 'rank 1 relayed', rankEnv: (r): Record<string, string> => (r === 1 ? { SYNCBN_TCP_DIRECT: '0' } : {}), want: [['self', 'relay', 'socket'], ['relay', 'self', 'relay'], ['socket', 'relay', 'self']] },
+  ];
+  for (const c of configs) {
+    const outs = await spawnProcesses(
+      3,
+      async (pg, args) => ({ links: pg.links, bad: await (await import(args[1]!)).invariants(pg, [args[0]!]) }),
+      [JSON.stringify(lens), new URL('./helpers.js', import.meta.url).href],
+      { deadlineMs: 90_000, output: 'capture', rankEnv: c.rankEnv },
+    );
+    const got = values(outs) as { links: string[]; bad: string[] }[];
+    assert.deepEqual(got.map((g) => g.links), c.want, c.name);
+    for (const g of got) assert.deepEqual(g.bad, [], c.name);
+  }
+});
+
+test('tcp: a root that broadcasts, closes and exits before the receiver reads still delivers every byte (its goodbye overtakes its data)', async () => {
+  const outs = await spawnProcesses(
+    2,
+    async (pg) => {
+      const n = 1 << 17; // 512 KiB: fits the socket buffers, so the root finishes without the receiver
+      const a = new Float32Array(n).map((_, i) => (pg.rank === 0 ? i * 0.5 : -1));
+      if (pg.rank === 1) {
+        const until = Date.now() + 500;
+        while (Date.now() < until); // not reading: the root's goodbye arrives first
+      }
+      pg.broadcastSync(a, 0);
+      if (pg.rank === 0) await pg.close();
+      for (let i = 0; i < n; i++) if (a[i] !== i * 0.5) return `index ${i} = ${a[i]}`;
+      return 'ok';
+    },
+    [],
+    { deadlineMs: 30_000, output: 'capture' },
+  );
+  assert.deepEqual(values(outs), ['ok', 'ok']);
+});
+
 function errs(outs: RankOutcome[]): { name: string; message: string; deadRank?: number; missingRanks?: number[] }[] {
   return outs.map((o) => (o.ok ? { name: 'ok', message: JSON.stringify(o.value) } : o.error));
 }
@@ -76,8 +118,8 @@ test('tcp: a rank that goes silent (SIGSTOP: sockets open, no heartbeats) is dec
   assert.ok(performance.now() - t0 < 20_000);
 });
 
-test('tcp: a receiver that falls behind (its inbox full, the socket paused) still gets every byte in order; both polling settings', async () => {
-  for (const poll of ['0', '1000']) {
+test('tcp: a receiver that falls behind (its inbox full, the socket paused) still gets every byte in order; direct sockets, and the relay with both polling settings', async () => {
+  for (const env of [{} as Record<string, string>, { SYNCBN_TCP_DIRECT: '0', SYNCBN_TCP_POLL_US: '0' }, { SYNCBN_TCP_DIRECT: '0', SYNCBN_TCP_POLL_US: '1000' }]) {
     const outs = await spawnProcesses(
       2,
       async (pg) => {
@@ -96,9 +138,9 @@ test('tcp: a receiver that falls behind (its inbox full, the socket paused) stil
         return s.every((v) => v === 3) ? 'ok' : `allReduce after: ${s[0]}`;
       },
       [],
-      { deadlineMs: 60_000, output: 'capture', env: { SYNCBN_TCP_POLL_US: poll } },
+      { deadlineMs: 60_000, output: 'capture', env },
     );
-    assert.deepEqual(values(outs), ['ok', 'ok'], `SYNCBN_TCP_POLL_US=${poll}`);
+    assert.deepEqual(values(outs), ['ok', 'ok'], JSON.stringify(env));
   }
 });
 

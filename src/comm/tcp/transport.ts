@@ -6,7 +6,7 @@ import { PEER_ALIVE, PEER_LEFT, type Control } from '../control.js';
 import type { InitOptions } from '../init.js';
 import type { RankError } from '../outcome.js';
 import type { Ring } from '../ring.js';
-import { spinUsFromEnv, type Transport } from '../transport.js';
+import { spinUsFromEnv, type LinkKind, type Transport } from '../transport.js';
 import { DirectLink } from './direct.js';
 import { DIRECT_FD, INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpBytes, tcpLayout } from './layout.js';
 import type { WorkerInit } from './worker.js';
@@ -89,6 +89,9 @@ export class TcpTransport implements Transport {
     return moved;
   }
 
+  link(peer: number): LinkKind {
+    return peer === this.rank ? 'self' : this.links[peer] !== undefined ? 'socket' : 'relay';
+  }
   out(peer: number): Ring {
     return this.outs[peer]!;
   }
@@ -97,7 +100,7 @@ export class TcpTransport implements Transport {
   }
   sendNow(peer: number, src: Uint8Array, off: number, end: number): number {
     const l = this.links[peer];
-    return l === undefined ? off : l.write(src, off, end);
+    return l === undefined ? -1 : l.write(src, off, end);
   }
   notifySent(peer: number): void {
     const l = this.links[peer];
