@@ -94,7 +94,9 @@ function expectBytes(ctx: TaskCtx, h: Header, bytes: number): void {
 function copySink(dst: CommArray, elemAt: number): Sink {
   const d = bytesOf(dst);
   const base = elemAt * dst.BYTES_PER_ELEMENT;
-  return (r, pos, n, off) => d.set(r.data.subarray(pos, pos + n), base + off);
+  const sink: Sink = (r, pos, n, off) => d.set(r.data.subarray(pos, pos + n), base + off);
+  sink.into = d.subarray(base);
+  return sink;
 }
 
 function reduceSink(dst: CommArray, elemAt: number, op: number): Sink {

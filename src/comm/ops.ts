@@ -26,8 +26,12 @@ export function describeTask(ctx: TaskCtx): string {
 
 export const WORLD_GROUP_ID = 1;
 
-/** A piece of payload is ready at ring.data[pos, pos+n); it is bytes [off, off+n) of the message. */
-export type Sink = (ring: Ring, pos: number, n: number, off: number) => void;
+/**
+ * A piece of payload is ready at ring.data[pos, pos+n); it is bytes [off, off+n) of the message.
+ * `into`, when set, says the sink is a plain copy to into[off, off+n): a transport may then read
+ * the payload straight there (recvNow).
+ */
+export type Sink = ((ring: Ring, pos: number, n: number, off: number) => void) & { into?: Uint8Array };
 
 export interface Op {
   done: boolean;
@@ -124,6 +128,8 @@ export class RecvOp implements Op {
   private sink: Sink | null = null;
   private off = 0;
   private total = 0;
+  /** Zero-copy receive into sink.into up to this payload offset (0: not used). */
+  private fastEnd = 0;
 
   /** `onHeader` checks the header's payload size and returns where the payload goes. */
   constructor(
@@ -156,7 +162,18 @@ export class RecvOp implements Op {
       this.hdr = h;
       this.total = pad8(h.bytes);
       this.sink = this.onHeader(h);
+      if (this.sink.into !== undefined && this.ctx.t.recvNow !== undefined && h.bytes >= SEND_NOW_MIN) this.fastEnd = h.bytes & ~7;
       moved = true;
+    }
+    if (this.off < this.fastEnd) {
+      // First what the transport read straight into the destination; bytes in the ring came before.
+      const to = this.ctx.t.recvNow!(this.world, this.sink!.into!, this.off, this.fastEnd);
+      if (to < 0) this.fastEnd = 0;
+      else if (to > this.off) {
+        this.off = to;
+        moved = true;
+      }
+      avail = r.avail();
     }
     while (this.off < this.total && avail > 0) {
       const pos = r.tailPos();

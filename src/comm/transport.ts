@@ -53,6 +53,13 @@ export interface Transport {
    * until the returned offset reaches `end`.
    */
   sendNow?(peer: number, src: Uint8Array, off: number, end: number): number;
+  /**
+   * Zero-copy receive (pumped transports), the mirror of sendNow: the next stream bytes from `peer`
+   * go to `dst[off, end)` (`end − off` a multiple of 8) instead of the inbox. Starts when the inbox
+   * holds no published bytes (a partial 8-byte unit already read is moved to `dst`); pump() carries
+   * it on. Returns the offset reached in `dst` (`off` if it could not start; −1: no such path).
+   */
+  recvNow?(peer: number, dst: Uint8Array, off: number, end: number): number;
   /** True when every byte written has left this rank (TCP: handed to the kernel). */
   flushed(): boolean;
   /** Leave: peers that later wait on this rank fail with PeerDiedError. */

@@ -24,6 +24,10 @@ export class DirectLink {
   private zsrc: Uint8Array | null = null;
   private zoff = 0;
   private zend = 0;
+  /** The zero-copy read under way (see readInto): its destination and the range still to come. */
+  private rdst: Uint8Array | null = null;
+  private rdoff = 0;
+  private rdend = 0;
   /** Bytes read into the inbox past its head, not yet published (the ring publishes 8-byte units). */
   private unpub = 0;
 
@@ -92,10 +96,54 @@ export class DirectLink {
     return moved;
   }
 
+  /**
+   * Start (inbox empty) or go on with the zero-copy read into `dst[off, end)`; returns the offset
+   * reached, or `off` when it cannot start yet (published bytes come first, or another read holds it).
+   */
+  readInto(dst: Uint8Array, off: number, end: number): number {
+    if (this.rdst === null) {
+      const r = this.inbox;
+      if (r.avail() !== 0 || off >= end) return off;
+      // The stream's next bytes may be a partial 8-byte unit already read into the inbox.
+      if (this.unpub > 0) r.peekInto(dst.subarray(off, off + this.unpub), this.unpub);
+      this.rdst = dst;
+      this.rdoff = off + this.unpub;
+      this.rdend = end;
+      this.unpub = 0;
+    } else if (this.rdst !== dst) return off;
+    this.recvZero();
+    const at = this.rdoff;
+    if (at >= this.rdend) this.rdst = null;
+    return at;
+  }
+
+  private recvZero(): boolean {
+    const dst = this.rdst!;
+    let moved = false;
+    while (this.rdoff < this.rdend && this.fd >= 0 && this.broken === null && !this.eof) {
+      const n = this.rdend - this.rdoff;
+      const k = this.io(true, dst, this.rdoff, n);
+      if (k < 0) break;
+      if (k === 0) {
+        this.eof = true;
+        break;
+      }
+      this.rdoff += k;
+      moved = true;
+      if (k < n) break;
+    }
+    return moved;
+  }
+
   /** Read into the inbox's free space until the socket is empty or the inbox full; true if bytes arrived. */
   recv(): boolean {
     const r = this.inbox;
     let moved = false;
+    if (this.rdst !== null && this.rdoff < this.rdend) {
+      // A zero-copy read takes the stream's next bytes; the inbox gets what follows it.
+      moved = this.recvZero();
+      if (this.rdoff < this.rdend) return moved;
+    }
     while (this.fd >= 0 && this.broken === null && !this.eof) {
       const pos = (r.head() + this.unpub) & r.mask;
       const room = Math.min(r.free() - this.unpub, r.cap - pos);
@@ -122,6 +170,7 @@ export class DirectLink {
   detach(): void {
     this.fd = -1;
     this.zsrc = null;
+    this.rdst = null;
   }
 
   /** Bytes moved (0 on read: end of stream), −1 when the call would block, −2 when the connection failed (the link is broken). */

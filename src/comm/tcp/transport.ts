@@ -102,6 +102,10 @@ export class TcpTransport implements Transport {
     const l = this.links[peer];
     return l === undefined ? -1 : l.write(src, off, end);
   }
+  recvNow(peer: number, dst: Uint8Array, off: number, end: number): number {
+    const l = this.links[peer];
+    return l === undefined ? -1 : l.readInto(dst, off, end);
+  }
   notifySent(peer: number): void {
     const l = this.links[peer];
     if (l !== undefined) l.send();
