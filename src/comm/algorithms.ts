@@ -99,10 +99,17 @@ function copySink(dst: CommArray, elemAt: number): Sink {
   return sink;
 }
 
-function reduceSink(dst: CommArray, elemAt: number, op: number): Sink {
+function reduceSink(ctx: TaskCtx, dst: CommArray, elemAt: number, op: number): Sink {
   const es = dst.BYTES_PER_ELEMENT;
   const f = reducer(dst, op);
-  return (r, pos, n, off) => f(dst, elemAt + off / es, viewOf(dst, r, pos, n));
+  const sink: Sink = (r, pos, n, off) => f(dst, elemAt + off / es, viewOf(dst, r, pos, n));
+  if (ctx.t.recvNow !== undefined) {
+    // A transport that reads for us fills this heap scratch: float32 sums then run on it by pointer,
+    // without first staging the ring's chunk into the heap.
+    const scratch = (sink.scratch = scratchOf(ctx));
+    sink.take = (n, off) => f(dst, elemAt + off / es, dst instanceof Float64Array ? new Float64Array(scratch.buffer, scratch.byteOffset, n / 8) : new Float32Array(scratch.buffer, scratch.byteOffset, n / 4));
+  }
+  return sink;
 }
 
 class LocalOp implements Op {
@@ -142,6 +149,18 @@ export function* allReduce(ctx: TaskCtx, buf: CommArray, op: number): Generator<
  * a collective's first contribution to its final copy into the caller's buffer.
  */
 const accumulators = new WeakMap<object, { f32: Float32Array; f64: Float64Array }>();
+
+/** Bytes of the per-transport heap scratch a reduce reads into (half of this VM's per-core L2). */
+const SCRATCH_BYTES = 512 << 10;
+const scratches = new WeakMap<object, Uint8Array>();
+function scratchOf(ctx: TaskCtx): Uint8Array {
+  let s = scratches.get(ctx.t);
+  if (s === undefined) {
+    const f = allocF32(SCRATCH_BYTES / 4);
+    scratches.set(ctx.t, (s = new Uint8Array(f.buffer, f.byteOffset, SCRATCH_BYTES)));
+  }
+  return s;
+}
 function accumulator(ctx: TaskCtx, like: CommArray): CommArray {
   let a = accumulators.get(ctx.t);
   // float32 in the wasm heap, so that sums of ≥ FAST_SUM_MIN elements into it run in SIMD in place (by pointer)
@@ -166,7 +185,7 @@ function* allReduceDirect(ctx: TaskCtx, buf: CommArray, op: number): Generator<v
     recvs.push(
       new RecvOp(ctx, g, (h) => {
         expectBytes(ctx, h, buf.byteLength);
-        return g === 0 ? copySink(acc, 0) : reduceSink(acc, 0, op);
+        return g === 0 ? copySink(acc, 0) : reduceSink(ctx, acc, 0, op);
       }),
     );
   }
@@ -178,7 +197,7 @@ function* allReduceDirect(ctx: TaskCtx, buf: CommArray, op: number): Generator<v
 function* allReduceRing(ctx: TaskCtx, buf: CommArray, op: number): Generator<void, void, void> {
   const me = ctx.groupRank;
   // After n−1 reduce steps starting from our own segment, we hold segment me+1 fully reduced.
-  yield* ringPass(ctx, buf, me, (at) => reduceSink(buf, at, op));
+  yield* ringPass(ctx, buf, me, (at) => reduceSink(ctx, buf, at, op));
   yield* ringPass(ctx, buf, (me + 1) % ctx.worldRanks.length, (at) => copySink(buf, at));
 }
 

@@ -28,10 +28,15 @@ export const WORLD_GROUP_ID = 1;
 
 /**
  * A piece of payload is ready at ring.data[pos, pos+n); it is bytes [off, off+n) of the message.
- * `into`, when set, says the sink is a plain copy to into[off, off+n): a transport may then read
- * the payload straight there (recvNow).
+ * A transport with recvNow may instead read the payload straight to where it is used: `into`, when
+ * set, says the sink is a plain copy to into[off, off+n); `scratch` and `take`, that payload bytes
+ * [off, off+n) may be read into scratch[0, n) (n ≤ its length, a multiple of 8) and then `take(n, off)`.
  */
-export type Sink = ((ring: Ring, pos: number, n: number, off: number) => void) & { into?: Uint8Array };
+export type Sink = ((ring: Ring, pos: number, n: number, off: number) => void) & {
+  into?: Uint8Array;
+  scratch?: Uint8Array;
+  take?: (n: number, off: number) => void;
+};
 
 export interface Op {
   done: boolean;
@@ -162,19 +167,18 @@ export class RecvOp implements Op {
       this.hdr = h;
       this.total = pad8(h.bytes);
       this.sink = this.onHeader(h);
-      if (this.sink.into !== undefined && this.ctx.t.recvNow !== undefined && h.bytes >= SEND_NOW_MIN) this.fastEnd = h.bytes & ~7;
+      if ((this.sink.into !== undefined || this.sink.scratch !== undefined) && this.ctx.t.recvNow !== undefined && h.bytes >= SEND_NOW_MIN) this.fastEnd = h.bytes & ~7;
       moved = true;
     }
-    if (this.off < this.fastEnd) {
-      // First what the transport read straight into the destination; bytes in the ring came before.
-      const to = this.ctx.t.recvNow!(this.world, this.sink!.into!, this.off, this.fastEnd);
-      if (to < 0) this.fastEnd = 0;
-      else if (to > this.off) {
-        this.off = to;
-        moved = true;
-      }
-      avail = r.avail();
+    // First what the transport read straight to its use; bytes already in the ring came before.
+    while (this.off < this.fastEnd) {
+      const got = this.recvDirect();
+      if (got < 0) this.fastEnd = 0;
+      if (got <= 0) break;
+      this.off += got;
+      moved = true;
     }
+    if (this.fastEnd > 0) avail = r.avail();
     while (this.off < this.total && avail > 0) {
       const pos = r.tailPos();
       const n = Math.min(avail, r.cap - pos, this.total - this.off);
@@ -188,6 +192,23 @@ export class RecvOp implements Op {
     if (this.off >= this.total) this.done = true;
     if (moved) this.ctx.t.notifyConsumed(this.world);
     return moved;
+  }
+
+  /** Payload bytes the transport delivered straight to the sink (−1: it cannot for this peer). */
+  private recvDirect(): number {
+    const s = this.sink!;
+    const t = this.ctx.t;
+    if (s.into !== undefined) {
+      const to = t.recvNow!(this.world, s.into, this.off, this.fastEnd);
+      return to < 0 ? -1 : to - this.off;
+    }
+    // Into the scratch, whole: its bytes are consumed (reduced) together.
+    const n = Math.min(s.scratch!.length, this.fastEnd - this.off);
+    const to = t.recvNow!(this.world, s.scratch!, 0, n);
+    if (to < 0) return -1;
+    if (to < n) return 0;
+    s.take!(n, this.off);
+    return n;
   }
 }
 

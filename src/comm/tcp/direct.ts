@@ -139,10 +139,10 @@ export class DirectLink {
   recv(): boolean {
     const r = this.inbox;
     let moved = false;
-    if (this.rdst !== null && this.rdoff < this.rdend) {
-      // A zero-copy read takes the stream's next bytes; the inbox gets what follows it.
-      moved = this.recvZero();
-      if (this.rdoff < this.rdend) return moved;
+    if (this.rdst !== null) {
+      // A zero-copy read takes the stream's next bytes. What follows it waits in the kernel until
+      // its reader has collected it (readInto): the reader may then start another one at once.
+      return this.rdoff < this.rdend && this.recvZero();
     }
     while (this.fd >= 0 && this.broken === null && !this.eof) {
       const pos = (r.head() + this.unpub) & r.mask;
