@@ -5,6 +5,12 @@ import { CommError } from '../../errors.js';
 import type { Ring } from '../ring.js';
 
 /**
+ * The pump stops filling an inbox that holds this much unconsumed: the rest of a large payload stays
+ * in the kernel until its receiver reads it straight to its use (readInto) instead of via the ring.
+ */
+const INBOX_READ_MAX = 256 << 10;
+
+/**
  * Why the rank moves its own bytes: relaying through the comm worker costs two thread hand-offs per
  * message each way (a futex wake is ~80 µs at the median on a 2-vCPU VM) and a thread that competes
  * with the ranks for cores. With the socket on the rank's thread a 129-float exchange is a write and
@@ -146,7 +152,7 @@ export class DirectLink {
     }
     while (this.fd >= 0 && this.broken === null && !this.eof) {
       const pos = (r.head() + this.unpub) & r.mask;
-      const room = Math.min(r.free() - this.unpub, r.cap - pos);
+      const room = Math.min(r.free() - this.unpub, r.cap - pos, INBOX_READ_MAX - r.avail() - this.unpub);
       if (room <= 0) break;
       const n = this.io(true, r.data, pos, room);
       if (n < 0) break;
