@@ -57,7 +57,7 @@ export async function run(rep: Reporter, argv: string[]): Promise<void> {
   const heap = new URL('../src/tensor/heap.js', import.meta.url).href;
   // Rounds alternate threads, TCP and gloo: this VM's speed moves by up to 2× over minutes, so
   // each figure is the median over rounds and each ratio the median of per-round ratios.
-  const rounds = quick ? 1 : 3;
+  const rounds = quick ? 1 : 5;
   const latIters = quick ? 300 : 1000;
   const cfg = JSON.stringify({ latSizes: LAT_SIZES, bwSizes: BW_SIZES, latIters, heap });
   const script = fileURLToPath(new URL('../../scripts/bench_gloo.py', import.meta.url));

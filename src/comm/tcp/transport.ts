@@ -70,15 +70,19 @@ export class TcpTransport implements Transport {
       this.direct.push(link);
     }
     this.relayed = this.direct.length < size - 1;
+    if (this.direct.length > 0) this.pump = () => this.pumpDirect();
     // A relay needs the comm worker to run: then spin only briefly, leaving it a core.
     this.spinUs = this.relayed ? spinUsFromEnv(25) : directSpinUs;
   }
 
   /**
    * Move the direct sockets' bytes: write the outboxes, fill the inboxes. The engine calls this
-   * while it spins and between timed sleeps (no thread rings our doorbell when bytes arrive).
+   * while it spins and between timed sleeps (no thread rings our doorbell when bytes arrive). Absent
+   * when every peer is relayed: then the comm worker rings the doorbell and the rank sleeps on it.
    */
-  pump(): boolean {
+  readonly pump?: () => boolean;
+
+  private pumpDirect(): boolean {
     let moved = false;
     for (const l of this.direct) {
       if (l.send()) moved = true;
