@@ -1,50 +1,31 @@
-// The comm worker of a TCP rank: rendezvous, the authenticated socket mesh, relaying rings to sockets, heartbeats, aborts.
-import { createServer, type Server, type Socket } from 'node:net';
+// The comm worker of a TCP rank: the peers' connections (set up by mesh.ts), relaying rings to sockets, heartbeats, aborts, goodbyes.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CommError, PeerDiedError } from '../../errors.js';
 import { PEER_DEAD, PEER_LEFT, deserializeCommError, serializeCommError, type SerializedCommError } from '../control.js';
 import { toRankError } from '../outcome.js';
-import { releaseToRank } from './direct.js';
-import { Conn, F, acceptHandshake, connectHandshake, writeFrame } from './frames.js';
-import { Peer, RX_STAGE_BYTES } from './peer.js';
+import { F, writeFrame, type Conn } from './frames.js';
+import { DIRECT_FD, INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_STATE, tcpLayout } from './layout.js';
+import { Mesh, type MeshConfig, type RxReads } from './mesh.js';
+import { Peer } from './peer.js';
 import { ProgressQueries } from './progress.js';
-import { DIRECT_FD, INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_STATE, isLoopback, tcpLayout } from './layout.js';
-import { StoreServer, TCPStore, open } from './store.js';
 
-export interface WorkerInit {
+export interface WorkerInit extends MeshConfig {
   sab: SharedArrayBuffer;
-  rank: number;
-  size: number;
   ringBytes: number;
-  token: string;
-  masterAddr: string;
-  masterPort: number;
-  listenAddr: string | null;
-  rendezvousTimeoutMs: number;
   peerTimeoutMs: number;
   /** How long the worker polls without activity while a collective is in flight, µs (0: never). */
   pollUs: number;
-  /** This rank's thread can read and write sockets itself (pairs where both can use a direct socket). */
-  direct: boolean;
 }
 
 const d = workerData as WorkerInit;
 const { ctl, query, outs, ins, workerSlot } = tcpLayout(d.sab, d.rank, d.size, d.ringBytes);
 const i32 = ctl.i32;
-const HANDSHAKE_MS = 10_000;
 const HEARTBEAT_MS = Math.max(20, Math.min(250, d.peerTimeoutMs / 5));
 
 const peers: (Peer | undefined)[] = [];
 const queries = new ProgressQueries(peers, query, ctl, d.rank, d.size);
 let closing = false;
 let abortSent = false;
-let storeServer: StoreServer | null = null;
-let server: Server | null = null;
-let directServer: Server | null = null;
-let connected = 0;
-let onAllConnected: (() => void) | null = null;
-let readyPeers = 0;
-let onAllReady: (() => void) | null = null;
 let relayed = true; // some peer's data goes through this worker (set after the rendezvous)
 let rxCount = 0; // reads on receiving sockets, for the poll loop to see activity
 
@@ -90,10 +71,7 @@ function control(p: Peer): (type: number, payload: Buffer) => void {
       case F.PING:
         return;
       case F.READY:
-        if (!p.ready) {
-          p.ready = true;
-          if (++readyPeers === d.size - 1) onAllReady?.();
-        }
+        mesh.ready(p);
         return;
       case F.GOODBYE:
         // A rank that leaves because of an abort says why: its peers then name the root cause.
@@ -172,7 +150,7 @@ function attachRx(p: Peer, c: Conn, reads: RxReads, stage: Buffer): void {
     if (buf === stage) feedOrClose(p, c, stage.subarray(0, n));
     else p.readDirect(c.parser, n);
   };
-  maybeComplete(p);
+  mesh.maybeComplete(p);
 }
 
 function attachTx(p: Peer, c: Conn): void {
@@ -185,67 +163,17 @@ function attachTx(p: Peer, c: Conn): void {
   } catch (e) {
     peerGone(p, `connection closed after a malformed frame: ${(e as Error).message}`);
   }
-  maybeComplete(p);
+  mesh.maybeComplete(p);
 }
 
-function maybeComplete(p: Peer): void {
-  if (p.counted || !p.complete) return;
-  p.counted = true;
-  if (++connected === d.size - 1) onAllConnected?.();
-}
+const mesh = new Mesh(d, peers, {
+  peer,
+  attachRx,
+  attachTx,
+  publishDirect: (p, fd) => Atomics.store(i32, ctl.doorbellIndex(p.rank) + DIRECT_FD, fd + 1),
+  closing: () => closing,
+});
 
-/** Hand an authenticated direct socket to the rank's thread (its descriptor goes in the peer's control line). */
-function attachDirect(p: Peer, c: Conn): void {
-  const fd = releaseToRank(c.s, c.leftover);
-  p.direct = c.s;
-  Atomics.store(i32, ctl.doorbellIndex(p.rank) + DIRECT_FD, fd + 1);
-  maybeComplete(p);
-}
-
-async function connectDirect(q: number, host: string, port: number, timeoutMs: number): Promise<void> {
-  const s = await open(host, port, timeoutMs);
-  s.on('error', () => {});
-  const c = new Conn(s);
-  await connectHandshake(c, d.token, { purpose: 'direct', rank: d.rank, size: d.size }, HANDSHAKE_MS);
-  attachDirect(peer(q), c);
-}
-
-async function acceptDirect(s: Socket): Promise<void> {
-  s.on('error', () => {});
-  const c = new Conn(s);
-  try {
-    const h = await acceptHandshake(c, d.token, { purpose: 'direct', size: d.size }, HANDSHAKE_MS);
-    // The lower rank of a pair connects; one direct socket per pair.
-    if (h.rank >= d.rank || peers[h.rank]?.direct != null) throw new CommError(`unexpected direct connection from rank ${h.rank}`);
-    attachDirect(peer(h.rank), c);
-  } catch (e) {
-    setTimeout(() => s.destroy(), 1000).unref();
-    if (!closing) process.stderr.write(`syncbn rank ${d.rank}: rejected a connection from ${s.remoteAddress}:${s.remotePort}: ${(e as Error).message}\n`);
-  }
-}
-
-/** Where the receiving socket's reads go: to the handshake as 'data' events first, then to the peer (frame parser, or the inbox directly). */
-interface RxReads {
-  sink: ((buf: Uint8Array, n: number) => void) | null;
-  next: (() => Uint8Array) | null;
-}
-
-async function connectRx(q: number, host: string, port: number, timeoutMs: number): Promise<void> {
-  const reads: RxReads = { sink: null, next: null };
-  const stage = Buffer.allocUnsafe(RX_STAGE_BYTES);
-  const s: Socket = await open(host, port, timeoutMs, {
-    buffer: () => (reads.next === null ? stage : reads.next()),
-    callback(n, buf) {
-      if (reads.sink !== null) reads.sink(buf, n);
-      else s.emit('data', Buffer.from(stage.subarray(0, n))); // the handshake's reader keeps what it is given
-      return true;
-    },
-  });
-  s.on('error', () => {});
-  const c = new Conn(s);
-  await connectHandshake(c, d.token, { purpose: 'mesh', rank: d.rank, size: d.size }, HANDSHAKE_MS);
-  attachRx(peer(q), c, reads, stage);
-}
 
 // ---- the pump: runs whenever the rank rings our doorbell
 function pump(): void {
@@ -336,87 +264,6 @@ function heartbeat(): void {
   }
 }
 
-// ---- rendezvous
-async function rendezvous(): Promise<void> {
-  const deadline = now() + d.rendezvousTimeoutMs;
-  if (d.rank === 0) {
-    const bind = d.listenAddr !== null && (d.listenAddr === '0.0.0.0' || d.listenAddr === '::') ? d.listenAddr : d.masterAddr;
-    storeServer = await StoreServer.listen(bind, d.masterPort, d.token);
-  }
-  const store = await TCPStore.connect(d.masterAddr, d.masterPort, { token: d.token, timeoutMs: d.rendezvousTimeoutMs });
-  const local = store.socket.localAddress ?? '127.0.0.1';
-  const listenHost = d.listenAddr ?? (isLoopback(d.masterAddr) ? '127.0.0.1' : local);
-  const all = new Promise<void>((resolve) => (onAllConnected = resolve));
-  if (d.size - 1 === 0) onAllConnected!();
-  server = createServer({ noDelay: true }, (s) => void acceptPeer(s));
-  await new Promise<void>((resolve, reject) => {
-    server!.once('error', (e) => reject(new CommError(`rank ${d.rank}: cannot listen on ${listenHost}: ${e.message}`)));
-    server!.listen(0, listenHost, () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
-  let dport: number | undefined;
-  if (d.direct) {
-    directServer = createServer({ noDelay: true }, (s) => void acceptDirect(s));
-    await new Promise<void>((resolve, reject) => {
-      directServer!.once('error', (e) => reject(new CommError(`rank ${d.rank}: cannot listen on ${listenHost}: ${e.message}`)));
-      directServer!.listen(0, listenHost, () => resolve());
-    });
-    dport = (directServer.address() as { port: number }).port;
-  }
-  const advertise = listenHost === '0.0.0.0' || listenHost === '::' ? local : listenHost;
-  await store.set(`syncbn/addr/${d.rank}`, JSON.stringify({ host: advertise, port, dport }));
-  // Every rank opens one connection to every other rank: the one it receives on.
-  const others = [...Array(d.size).keys()].filter((q) => q !== d.rank);
-  const opened = Promise.all(
-    others.map(async (q) => {
-      // Waits past the deadline: the rendezvous timer below fires first and names every missing rank.
-      const rec = JSON.parse(await store.get(`syncbn/addr/${q}`, Math.max(1, deadline - now()) + 1000)) as { host: string; port: number; dport?: number };
-      // A pair uses a direct socket when both ranks can; the lower rank opens it.
-      const p = peer(q);
-      p.wantDirect = d.direct && rec.dport !== undefined;
-      maybeComplete(p);
-      await connectRx(q, rec.host, rec.port, Math.max(1, deadline - now()));
-      if (p.wantDirect && q > d.rank) await connectDirect(q, rec.host, rec.dport!, Math.max(1, deadline - now()));
-    }),
-  );
-  opened.catch(() => {}); // a failure after the timeout is moot
-  // Then a barrier: a rank says READY once it has taken over its direct sockets, and its peers
-  // send on them only after that, so no data byte is ever read by this worker's event loop.
-  const ready = new Promise<void>((resolve) => (onAllReady = resolve));
-  if (d.size - 1 === 0 || readyPeers === d.size - 1) onAllReady!();
-  const connectedThenReady = Promise.all([all, opened]).then(() => {
-    for (const p of peers) p?.send(F.READY);
-    return ready;
-  });
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    connectedThenReady,
-    new Promise<void>((_, reject) => {
-      timer = setTimeout(() => {
-        const missing = [...Array(d.size).keys()].filter((r) => r !== d.rank && peers[r]?.complete !== true);
-        if (missing.length === 0) missing.push(...[...Array(d.size).keys()].filter((r) => r !== d.rank && peers[r]?.ready !== true));
-        reject(new CommError(`rank ${d.rank}: rendezvous timed out after ${d.rendezvousTimeoutMs} ms: ranks ${missing.join(', ')} never connected`));
-      }, Math.max(1, deadline - now()));
-    }),
-  ]);
-  clearTimeout(timer);
-  store.close();
-  relayed = peers.some((p) => p !== undefined && p.direct === null);
-}
-
-async function acceptPeer(s: Socket): Promise<void> {
-  s.on('error', () => {});
-  const c = new Conn(s);
-  try {
-    const h = await acceptHandshake(c, d.token, { purpose: 'mesh', size: d.size }, HANDSHAKE_MS);
-    if (h.rank === d.rank || h.rank >= d.size || peers[h.rank]?.tx != null) throw new CommError(`unexpected peer rank ${h.rank}`);
-    attachTx(peer(h.rank), c);
-  } catch (e) {
-    setTimeout(() => s.destroy(), 1000).unref();
-    if (!closing) process.stderr.write(`syncbn rank ${d.rank}: rejected a connection from ${s.remoteAddress}:${s.remotePort}: ${(e as Error).message}\n`);
-  }
-}
-
 async function close(): Promise<void> {
   closing = true;
   // After an abort the goodbye carries its reason, so peers name the root cause, not us.
@@ -431,9 +278,7 @@ async function close(): Promise<void> {
       flushed.push(new Promise<void>((resolve) => s.end(resolve)));
     }
   }
-  server?.close();
-  directServer?.close();
-  await storeServer?.close();
+  await mesh.closeServers();
   // Let the goodbyes reach the kernel (bounded), then let the thread end.
   await Promise.race([Promise.all(flushed), new Promise((r) => setTimeout(r, 500))]);
   for (const p of peers) {
@@ -448,8 +293,9 @@ parentPort!.on('message', (m: { type: string }) => {
   if (m.type === 'close') void close();
 });
 
-rendezvous().then(
+mesh.rendezvous().then(
   () => {
+    relayed = peers.some((p) => p !== undefined && p.direct === null);
     parentPort!.postMessage({ type: 'ready' });
     setInterval(heartbeat, HEARTBEAT_MS);
     void loop();
@@ -457,9 +303,7 @@ rendezvous().then(
   (e) => {
     const err = toRankError(e);
     parentPort!.postMessage({ type: 'error', error: err });
-    void storeServer?.close();
-    server?.close();
-    directServer?.close();
+    void mesh.closeServers();
   },
 );
 
