@@ -1,11 +1,11 @@
 // Collective algorithms over point-to-point ops: direct exchange for small buffers, ring for large, fixed reduction order.
 import { CommError } from '../errors.js';
-import { RecvOp, SendOp, progressAll, progressOrdered, type Op, type Sink, type TaskCtx } from './ops.js';
+import { RecvOp, SendOp, expectBytes, progressAll, progressOrdered, type Op, type Sink, type TaskCtx } from './ops.js';
 import type { Ring } from './ring.js';
 import type { CommArray } from './types.js';
-import type { Header } from './wire.js';
-import { nnWasm } from '../kernels/wasm/nn.js';
 import { allocF32 } from '../tensor/heap.js';
+import { reduceInto, reducer, seg } from './reduce.js';
+import { allReduceShared } from './shared.js';
 
 /** Buffers up to this many bytes use the one-round direct exchange; larger ones the ring. */
 export const DIRECT_MAX_BYTES = 64 * 1024;
@@ -21,75 +21,6 @@ function viewOf(like: CommArray, r: Ring, pos: number, n: number): CommArray {
   return like instanceof Float64Array ? new Float64Array(r.sab, r.dataOffset + pos, n / 8) : new Float32Array(r.sab, r.dataOffset + pos, n / 4);
 }
 
-type Reducer = (d: CommArray, at: number, s: CommArray) => void;
-
-/**
- * Float32 sums of at least this many elements go to the wasm axpy kernel (y += 1·x in f32x4, the same
- * IEEE float32 sum as the loop bit for bit: a double-rounded f64 sum of two f32 values is the
- * correctly rounded one). Why: V8 runs `d[i] += s[i]` over Float32Arrays at ~0.45 G elements/s, which
- * made the reduce, not the copies, the limit of a large all-reduce. The kernel passes heap arrays by
- * pointer and copies others through heap blocks; slices of SUM_SLICE floats keep those blocks small.
- */
-export const FAST_SUM_MIN = 2048;
-const SUM_SLICE = 1 << 16;
-
-// One monomorphic loop per (dtype, op): V8 keeps each specialised to its element kind.
-function sum32(d: Float32Array, at: number, s: Float32Array): void {
-  const n = s.length;
-  if (n >= FAST_SUM_MIN) {
-    for (let o = 0; o < n; o += SUM_SLICE) {
-      const e = Math.min(n, o + SUM_SLICE);
-      nnWasm.axpy(d.subarray(at + o, at + e), 1, s.subarray(o, e));
-    }
-    return;
-  }
-  for (let i = 0; i < n; i++) d[at + i] += s[i]!;
-}
-function sum64(d: Float64Array, at: number, s: Float64Array): void {
-  for (let i = 0, n = s.length; i < n; i++) d[at + i] += s[i]!;
-}
-// max/min propagate NaN (b !== b), so the answer does not depend on which side held the NaN.
-function max32(d: Float32Array, at: number, s: Float32Array): void {
-  for (let i = 0, n = s.length; i < n; i++) {
-    const b = s[i]!;
-    if (b > d[at + i]! || b !== b) d[at + i] = b;
-  }
-}
-function max64(d: Float64Array, at: number, s: Float64Array): void {
-  for (let i = 0, n = s.length; i < n; i++) {
-    const b = s[i]!;
-    if (b > d[at + i]! || b !== b) d[at + i] = b;
-  }
-}
-function min32(d: Float32Array, at: number, s: Float32Array): void {
-  for (let i = 0, n = s.length; i < n; i++) {
-    const b = s[i]!;
-    if (b < d[at + i]! || b !== b) d[at + i] = b;
-  }
-}
-function min64(d: Float64Array, at: number, s: Float64Array): void {
-  for (let i = 0, n = s.length; i < n; i++) {
-    const b = s[i]!;
-    if (b < d[at + i]! || b !== b) d[at + i] = b;
-  }
-}
-const REDUCERS = [
-  [sum32, max32, min32],
-  [sum64, max64, min64],
-] as unknown as Reducer[][];
-
-export function reducer(like: CommArray, op: number): Reducer {
-  return REDUCERS[like instanceof Float64Array ? 1 : 0]![op]!;
-}
-
-/** d[at + i] ← d[at + i] op s[i] (s and d of the same dtype). */
-export function reduceInto(d: CommArray, at: number, s: CommArray, op: number): void {
-  reducer(d, op)(d, at, s);
-}
-
-function expectBytes(ctx: TaskCtx, h: Header, bytes: number): void {
-  if (h.bytes !== bytes) throw new CommError(`collective #${ctx.hdr.seq}: rank ${h.src} sent ${h.bytes} payload bytes where ${bytes} were expected (protocol error)`);
-}
 
 function copySink(dst: CommArray, elemAt: number): Sink {
   const d = bytesOf(dst);
@@ -126,11 +57,6 @@ class LocalOp implements Op {
   }
 }
 
-/** Segment g of a length-`len` buffer split n ways: [start, end). */
-function seg(len: number, n: number, g: number): [number, number] {
-  return [Math.floor((g * len) / n), Math.floor(((g + 1) * len) / n)];
-}
-
 function sub(a: CommArray, [s, e]: [number, number]): Uint8Array {
   const es = a.BYTES_PER_ELEMENT;
   return new Uint8Array(a.buffer, a.byteOffset + s * es, (e - s) * es);
@@ -140,7 +66,7 @@ export function* allReduce(ctx: TaskCtx, buf: CommArray, op: number): Generator<
   const n = ctx.worldRanks.length;
   if (n === 1) return;
   if (buf.byteLength <= DIRECT_MAX_BYTES) yield* allReduceDirect(ctx, buf, op);
-  else yield* allReduceRing(ctx, buf, op);
+  else if (!(yield* allReduceShared(ctx, buf, op))) yield* allReduceRing(ctx, buf, op);
 }
 
 /**

@@ -60,6 +60,8 @@ export function rankFromEnv(env: NodeJS.ProcessEnv = process.env): RankEnv {
 interface ThreadRankData {
   world: ThreadsWorld;
   rank: number;
+  /** Every rank's wasm heap (index = rank); this rank's is its own. */
+  heaps?: WebAssembly.Memory[];
 }
 
 let worldGroup: Group | null = null;
@@ -84,7 +86,7 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
   const td = (workerData as { syncbnThreads?: ThreadRankData } | null)?.syncbnThreads;
   let g: Group;
   if (td !== undefined) {
-    g = new Group(new RankState(new ThreadsTransport(td.world, td.rank)), range(td.world.size), WORLD_GROUP_ID, timeoutMs);
+    g = new Group(new RankState(new ThreadsTransport(td.world, td.rank, td.heaps)), range(td.world.size), WORLD_GROUP_ID, timeoutMs);
   } else {
     const re = rankFromEnv();
     const rank = opts.rank ?? re.rank;

@@ -9,6 +9,7 @@ import { PeerDiedError, UsageError, describe } from '../errors.js';
 import { PEER_DEAD, PEER_LEFT } from './control.js';
 import type { RankError, RankOutcome } from './outcome.js';
 import { createThreadsWorld, worldControl } from './threads.js';
+import { createHeapMemory } from '../kernels/wasm/instance.js';
 import type { ProcessGroup } from './types.js';
 
 /** A rank body for the function form: runs inside the rank with its world group; must be self-contained (it is stringified). */
@@ -101,6 +102,8 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
   checkLaunch('spawnThreads', n, target, args);
   const world = createThreadsWorld(n, opts.ringBytes);
   const ctl = worldControl(world);
+  // Every rank's wasm heap, made here so that each rank can be given all of them.
+  const heaps = Array.from({ length: n }, () => createHeapMemory());
   const job = jobOf(target as RankFn<unknown>, args);
   const mode = opts.output ?? 'inherit';
   const outcomes: RankOutcome<T>[] = new Array(n);
@@ -119,7 +122,7 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
       let msg: Msg | null = null;
       let uncaught: unknown = null;
       const w = new Worker(RANK_MAIN, {
-        workerData: { syncbnThreads: { world, rank: r }, syncbnJob: job },
+        workerData: { syncbnThreads: { world, rank: r, heaps }, syncbnHeap: heaps[r], syncbnJob: job },
         env: rankEnv(r, n, { ...opts.env, SYNCBN_TRANSPORT: 'threads', ...opts.rankEnv?.(r) }),
         stdout: mode !== 'inherit',
         stderr: mode !== 'inherit',

@@ -212,6 +212,11 @@ export class RecvOp implements Op {
   }
 }
 
+/** A message's payload size must be what the collective expects (a protocol error otherwise). */
+export function expectBytes(ctx: TaskCtx, h: Header, bytes: number): void {
+  if (h.bytes !== bytes) throw new CommError(`collective #${ctx.hdr.seq}: rank ${h.src} sent ${h.bytes} payload bytes where ${bytes} were expected (protocol error)`);
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
   if (b.length !== n) return false;
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;

@@ -59,6 +59,8 @@ export class ThreadsTransport implements Transport {
   constructor(
     w: ThreadsWorld,
     readonly rank: number,
+    /** Every rank's wasm heap, when the launcher shared them (spawnThreads does). */
+    private readonly heaps?: readonly WebAssembly.Memory[],
   ) {
     this.size = w.size;
     this.ctl = worldControl(w);
@@ -76,6 +78,11 @@ export class ThreadsTransport implements Transport {
 
   link(peer: number): LinkKind {
     return peer === this.rank ? 'self' : 'shared-memory';
+  }
+  /** The peer's wasm heap as it is now (a shared memory may have grown since last asked). */
+  peerHeap(peer: number): SharedArrayBuffer | null {
+    const m = this.heaps?.[peer];
+    return m === undefined ? null : (m.buffer as unknown as SharedArrayBuffer);
   }
   out(peer: number): Ring {
     return this.outs[peer]!;

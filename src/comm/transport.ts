@@ -24,6 +24,11 @@ export interface Transport {
   readonly spinUs: number;
   /** How bytes reach `peer` (see LinkKind). */
   link(peer: number): LinkKind;
+  /**
+   * Threads sharing their wasm heaps (spawnThreads): `peer`'s heap, readable from this thread, so
+   * an algorithm can read a peer's heap-resident buffer where it is (null: not shared).
+   */
+  peerHeap?(peer: number): SharedArrayBuffer | null;
   out(peer: number): Ring;
   in(peer: number): Ring;
   /** Bytes were published on out(peer). */

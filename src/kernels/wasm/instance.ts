@@ -1,6 +1,7 @@
 // Loads the one WebAssembly module (built from wasm/ by `npm run build:wasm`) over one shared, growable memory.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { workerData } from 'node:worker_threads';
 
 /** 64 KiB WebAssembly pages. The maximum only reserves address space; pages are committed on grow. */
 const INITIAL_PAGES = 32;
@@ -12,7 +13,16 @@ const MAXIMUM_PAGES = 65536;
  * memory stay valid across grow(), so tensors can hold plain Float32Array views of the wasm heap and
  * kernels run on them by pointer, with no copy per call.
  */
-export const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
+export function createHeapMemory(): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
+}
+
+/**
+ * A thread rank started by spawnThreads gets its heap from the launcher, which gives every rank
+ * every rank's heap: collectives then read a peer's buffers where they are (src/comm/shared.ts).
+ */
+const provided = (workerData as { syncbnHeap?: unknown } | null)?.syncbnHeap;
+export const memory = provided instanceof WebAssembly.Memory ? provided : createHeapMemory();
 
 // Raw exports: every kernel takes byte pointers (usize) and counts (i32). Typed per area in its binding file.
 export type WasmExports = Record<string, (...args: number[]) => number>;

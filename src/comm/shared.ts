@@ -1,0 +1,107 @@
+// Large all-reduce between thread ranks that share their wasm heaps: each segment's owner reduces it straight from the peers' buffers, then every rank copies the others' segments.
+import { allocF32, heapPointer } from '../tensor/heap.js';
+import { RecvOp, SendOp, expectBytes, progressAll, type Op, type TaskCtx } from './ops.js';
+import { reducer, seg } from './reduce.js';
+import type { CommArray } from './types.js';
+
+/**
+ * Why: over rings every byte is copied by its sender into the ring, by its receiver out of it (and
+ * staged into the heap for the SIMD sum), then once more in the all-gather: 128 MB of copies per
+ * rank for a 16M-float all-reduce of two ranks, on a memory-bound machine. Reading the peers'
+ * buffers where they are halves that. Only buffer addresses and two barriers use the rings.
+ *
+ * Safety: during the reduce phase a rank writes only its own segment and reads only the others'
+ * copies of its segment; after a barrier it overwrites the other segments with their owners'
+ * results, which nobody reads any more; a last barrier keeps every buffer unchanged until all
+ * ranks are done reading it. The barriers go through the rings, whose seq-cst head/tail updates
+ * order the plain reads and writes of the buffers around them.
+ *
+ * Order: segment elements are summed ((b0 + b1) + b2) + … by their owner (the first two in either
+ * order: IEEE addition commutes), and copied to the others, so every rank has the same bits.
+ */
+
+/** Bytes of a peer's segment copied into the heap at a time: the copy stays in L2 for the add. */
+const CHUNK_BYTES = 256 << 10;
+const scratches = new WeakMap<object, { acc: Uint8Array; tmp: Uint8Array }>();
+const EMPTY = new Uint8Array(0);
+
+function scratchOf(ctx: TaskCtx): { acc: Uint8Array; tmp: Uint8Array } {
+  let s = scratches.get(ctx.t);
+  if (s === undefined) {
+    const bytes = (f: Float32Array): Uint8Array => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+    scratches.set(ctx.t, (s = { acc: bytes(allocF32(CHUNK_BYTES / 4)), tmp: bytes(allocF32(CHUNK_BYTES / 4)) }));
+  }
+  return s;
+}
+
+function view(like: CommArray, sab: ArrayBufferLike, byteOffset: number, length: number): CommArray {
+  return like instanceof Float64Array ? new Float64Array(sab, byteOffset, length) : new Float32Array(sab, byteOffset, length);
+}
+
+/**
+ * Run the all-reduce this way if every member's buffer lies in its wasm heap and the transport
+ * shares the heaps; otherwise return false with nothing changed (the caller runs the ring). Every
+ * member learns every other's answer in the first exchange, so all take the same path.
+ */
+export function* allReduceShared(ctx: TaskCtx, buf: CommArray, op: number): Generator<void, boolean, void> {
+  const t = ctx.t;
+  if (t.peerHeap === undefined) return false;
+  const n = ctx.worldRanks.length;
+  const me = ctx.groupRank;
+  const world = ctx.worldRanks;
+  let ptr = heapPointer(buf);
+  for (let g = 0; g < n && ptr >= 0; g++) if (g !== me && t.peerHeap(world[g]!) === null) ptr = -1;
+  const ptrs = new Float64Array(n);
+  ptrs[me] = ptr;
+  yield* exchange(ctx, new Uint8Array(ptrs.buffer, me * 8, 8), (g, v) => (ptrs[g] = v));
+  for (let g = 0; g < n; g++) if (ptrs[g]! < 0) return false;
+
+  const es = buf.BYTES_PER_ELEMENT;
+  const f = reducer(buf, op);
+  const peer = (g: number, at: number, len: number): CommArray => view(buf, t.peerHeap!(world[g]!)!, ptrs[g]! + at * es, len);
+  // Reduce my segment, chunk by chunk.
+  const [s, e] = seg(buf.length, n, me);
+  const { acc: accBytes, tmp: tmpBytes } = scratchOf(ctx);
+  const chunk = CHUNK_BYTES / es;
+  for (let c = s; c < e; c += chunk) {
+    const len = Math.min(chunk, e - c);
+    const tmp = view(buf, tmpBytes.buffer, tmpBytes.byteOffset, len);
+    const mineNow = buf.subarray(c, c + len);
+    // Ranks 0 and 1 accumulate in place (b1 + b0 = b0 + b1); the others from a copy of b0.
+    const acc = me <= 1 ? mineNow : view(buf, accBytes.buffer, accBytes.byteOffset, len);
+    const add = (g: number): void => {
+      if (g === me) return f(acc, 0, mineNow);
+      tmp.set(peer(g, c, len));
+      f(acc, 0, tmp);
+    };
+    if (me >= 2) acc.set(peer(0, c, len));
+    else if (me === 1) add(0);
+    for (let g = 1; g < n; g++) if (g !== me || me >= 2) add(g);
+    if (me >= 2) buf.set(acc, c);
+  }
+  yield* exchange(ctx, EMPTY, null);
+  // Every segment is final in its owner's buffer: copy the others'.
+  for (let g = 0; g < n; g++) {
+    if (g === me) continue;
+    const [gs, ge] = seg(buf.length, n, g);
+    if (ge > gs) buf.set(peer(g, gs, ge - gs), gs);
+  }
+  yield* exchange(ctx, EMPTY, null);
+  return true;
+}
+
+/** Send `payload` to every other member and receive theirs (a float64 each, or nothing: a barrier). */
+function* exchange(ctx: TaskCtx, payload: Uint8Array, got: ((g: number, v: number) => void) | null): Generator<void, void, void> {
+  const ops: Op[] = [];
+  for (let g = 0; g < ctx.worldRanks.length; g++) {
+    if (g === ctx.groupRank) continue;
+    ops.push(
+      new SendOp(ctx, g, payload),
+      new RecvOp(ctx, g, (h) => {
+        expectBytes(ctx, h, payload.length);
+        return (r, pos) => got?.(g, new Float64Array(r.sab, r.dataOffset + pos, 1)[0]!);
+      }),
+    );
+  }
+  yield* progressAll(ctx, ops);
+}
