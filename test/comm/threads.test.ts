@@ -120,7 +120,8 @@ test('threads: overlapped all-reduces (allReduceStart) complete in order with co
   for (const v of values(outs)) assert.deepEqual(v, [[[6, 6], [6, 6], [6, 6], [6, 6]], true]);
 });
 
-test('threads: large heap buffers are reduced straight from the peers\' heaps — exact invariants (sum/max/min, float32/64, sizes across the threshold, world sizes 2–8, a subgroup), rank order, and the ring when one rank\'s buffer is not in its heap', async () => {
+test('threads: large heap buffers (≥ 1 MiB) are reduced straight from the peers\' heaps — exact invariants (sum/max/min, float32/64, sizes across the threshold, world sizes 2–8, a subgroup), rank order, and the ring when one rank\'s buffer is not in its heap', async () => {
+  const RANDOM_LEN = 270_001; // float32: above SHARED_MIN_BYTES
   const body = async (pg: import('../../src/comm/index.js').ProcessGroup, args: string[]): Promise<{ bad: string[]; bits: number[] }> => {
     const { allocF32, allocF64 } = (await import(args[0]!)) as { allocF32(n: number): Float32Array; allocF64(n: number): Float64Array };
     const n = pg.size;
@@ -133,7 +134,7 @@ test('threads: large heap buffers are reduced straight from the peers\' heaps �
       for (let i = 0; i < len; i++) a[i] = f(i);
       return a;
     };
-    for (const len of [16_383, 16_385, 100_003]) {
+    for (const len of [131_071, 262_143, 262_145, 300_007]) {
       for (const C of [Float32Array, Float64Array]) {
         const s = make(C, len, (i) => r + (i % 5));
         pg.allReduceSync(s);
@@ -151,14 +152,14 @@ test('threads: large heap buffers are reduced straight from the peers\' heaps �
     const odd = [...Array(n).keys()].filter((q) => q % 2 === 1).reverse();
     const g = await pg.newGroup(odd);
     if (g !== null) {
-      const a = make(Float32Array, 70_001, () => g.rank + 1);
+      const a = make(Float32Array, 270_001, () => g.rank + 1);
       g.allReduceSync(a);
       const want = (g.size * (g.size + 1)) / 2;
       if (a.some((v) => v !== want)) bad.push(`subgroup sum ${a.find((v) => v !== want)} want ${want}`);
     }
     // Random values of mixed magnitudes: the bits, to compare across ranks and with rank order.
     let x = (r + 1) * 2654435761;
-    const v = make(Float32Array, 40_000, () => {
+    const v = make(Float32Array, Number(args[2]), () => {
       x = (Math.imul(x, 1103515245) + 12345) >>> 0;
       return ((x / 2 ** 32 - 0.5) * 10 ** ((x >>> 8) % 7)) as number;
     });
@@ -169,19 +170,19 @@ test('threads: large heap buffers are reduced straight from the peers\' heaps �
   const inputs = (n: number): Float32Array[] =>
     [...Array(n).keys()].map((rank) => {
       let x = (rank + 1) * 2654435761;
-      return new Float32Array(40_000).map(() => {
+      return new Float32Array(RANDOM_LEN).map(() => {
         x = (Math.imul(x, 1103515245) + 12345) >>> 0;
         return (x / 2 ** 32 - 0.5) * 10 ** ((x >>> 8) % 7);
       });
     });
   for (const [n, plainRank] of [[2, -1], [3, -1], [4, -1], [8, -1], [3, 1]] as const) {
-    const got = values(await spawnThreads(n, body, [heap, String(plainRank)]));
+    const got = values(await spawnThreads(n, body, [heap, String(plainRank), String(RANDOM_LEN)]));
     for (const o of got) assert.deepEqual(o.bad, [], `n=${n}`);
     for (const o of got) assert.deepEqual(o.bits, got[0]!.bits, `n=${n}: every rank has the same bits`);
     if (plainRank < 0) {
       // Summed ((x0 + x1) + x2) + … in float32: the owner of each segment follows rank order.
       const xs = inputs(n);
-      const want = new Float32Array(40_000).map((_, i) => xs.reduce((acc, a, q) => (q === 0 ? a[i]! : Math.fround(acc + a[i]!)), 0));
+      const want = new Float32Array(RANDOM_LEN).map((_, i) => xs.reduce((acc, a, q) => (q === 0 ? a[i]! : Math.fround(acc + a[i]!)), 0));
       assert.deepEqual(got[0]!.bits, Array.from(new Uint32Array(want.buffer)), `n=${n}: rank order`);
     }
   }
