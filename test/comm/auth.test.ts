@@ -107,7 +107,7 @@ test('TCPStore: set/get/add, get waits for a later set, wrong tokens and garbage
   }
 });
 
-test('tcp ranks: a rank with the wrong token fails with AuthError; garbage sent to a rank mid-run does not disturb the run', async () => {
+test('tcp ranks: a rank with the wrong token fails with AuthError; garbage sent to a rank\'s mesh and data listeners mid-run does not disturb the run', async () => {
   const outs = await spawnProcesses(2, async (pg) => pg.rank, [], {
     deadlineMs: 30_000,
     output: 'capture',
@@ -126,17 +126,19 @@ test('tcp ranks: a rank with the wrong token fails with AuthError; garbage sent 
       const a = new Float32Array(8).fill(pg.rank + 1);
       await pg.allReduce(a);
       if (pg.rank === 0) {
-        // Find rank 1's peer port in the rendezvous store and throw junk at it.
+        // Find rank 1's listeners (mesh and direct data sockets) in the rendezvous store and throw junk at both.
         const st = await lib.TCPStore.connect('127.0.0.1', Number(process.env.MASTER_PORT), { timeoutMs: 5000 });
-        const { host, port } = JSON.parse(await st.get('syncbn/addr/1')) as { host: string; port: number };
+        const { host, port, dport } = JSON.parse(await st.get('syncbn/addr/1')) as { host: string; port: number; dport: number };
         st.close();
         const net = await import('node:net');
-        await new Promise<void>((resolve) => {
-          const s = net.connect(port, host, () => s.write(Buffer.alloc(100_000, 7)));
-          s.resume();
-          s.on('error', () => resolve());
-          s.on('close', () => resolve());
-        });
+        for (const p of [port, dport]) {
+          await new Promise<void>((resolve) => {
+            const s = net.connect(p, host, () => s.write(Buffer.alloc(100_000, 7)));
+            s.resume();
+            s.on('error', () => resolve());
+            s.on('close', () => resolve());
+          });
+        }
       }
       await pg.barrier();
       pg.allReduceSync(a);
@@ -146,5 +148,6 @@ test('tcp ranks: a rank with the wrong token fails with AuthError; garbage sent 
     { deadlineMs: 30_000, output: 'capture' },
   );
   assert.deepEqual(values(run), [6, 6]);
-  assert.match(run[1]!.stderr ?? '', /rejected a connection from 127\.0\.0\.1:\d+: authenticating 127\.0\.0\.1:\d+: malformed frame/);
+  const rejected = (run[1]!.stderr ?? '').match(/rejected a connection from 127\.0\.0\.1:\d+: authenticating 127\.0\.0\.1:\d+: malformed frame/g) ?? [];
+  assert.equal(rejected.length, 2, run[1]!.stderr);
 });
