@@ -25,7 +25,8 @@ const body = async (pg: ProcessGroup, args: string[]): Promise<Record<string, nu
   };
   for (const n of latSizes) {
     const a = allocF32(n).fill(0);
-    for (let i = 0; i < 200; i++) pg.allReduceSync(a);
+    // Warm-up long enough for V8 to optimise the collective path (200 calls left it at ~2× in fresh threads).
+    for (let i = 0; i < 2000; i++) pg.allReduceSync(a);
     const ts = times(a, latIters);
     out[`lat/${n}`] = ts[ts.length >> 1]! * 1000;
     out[`p99/${n}`] = ts[Math.min(ts.length - 1, Math.ceil(0.99 * ts.length) - 1)]! * 1000;
