@@ -1,4 +1,5 @@
 // Large all-reduce between thread ranks that share their wasm heaps: each segment's owner reduces it straight from the peers' buffers, then every rank copies the others' segments.
+import { heapIsShared } from '../kernels/wasm/instance.js';
 import { allocF32, heapPointer } from '../tensor/heap.js';
 import { RecvOp, SendOp, expectBytes, progressAll, type Op, type TaskCtx } from './ops.js';
 import { reducer, seg } from './reduce.js';
@@ -56,7 +57,8 @@ export function* allReduceShared(ctx: TaskCtx, buf: CommArray, op: number): Gene
   const n = ctx.worldRanks.length;
   const me = ctx.groupRank;
   const world = ctx.worldRanks;
-  let ptr = heapPointer(buf);
+  // An address means something to the peers only in the heap they were given.
+  let ptr = heapIsShared ? heapPointer(buf) : -1;
   for (let g = 0; g < n && ptr >= 0; g++) if (g !== me && t.peerHeap(world[g]!) === null) ptr = -1;
   const ptrs = new Float64Array(n);
   ptrs[me] = ptr;

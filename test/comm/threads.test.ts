@@ -187,3 +187,21 @@ test('threads: large heap buffers (≥ 1 MiB) are reduced straight from the peer
     }
   }
 });
+
+test('threads: only the first copy of the library in a rank thread takes the heap the launcher shared; a second copy gets its own', async () => {
+  const inst = new URL('../../src/kernels/wasm/instance.js', import.meta.url).href;
+  const outs = await spawnThreads(
+    2,
+    async (_pg, args) => {
+      type Inst = { heapIsShared: boolean; memory: WebAssembly.Memory };
+      const first = (await import(args[0]!)) as Inst;
+      const second = (await import(`${args[0]!}?second-copy`)) as Inst;
+      return [first.heapIsShared, second.heapIsShared, first.memory !== second.memory];
+    },
+    [inst],
+  );
+  assert.deepEqual(values(outs), [
+    [true, false, true],
+    [true, false, true],
+  ]);
+});

@@ -20,9 +20,16 @@ export function createHeapMemory(): WebAssembly.Memory {
 /**
  * A thread rank started by spawnThreads gets its heap from the launcher, which gives every rank
  * every rank's heap: collectives then read a peer's buffers where they are (src/comm/shared.ts).
+ * Only the first copy of this module in a thread takes it (a thread may load two copies of the
+ * library, and two allocators must never share one memory); the flag lives on the thread's global.
  */
+const TAKEN = Symbol.for('syncbn.sharedHeapTaken');
 const provided = (workerData as { syncbnHeap?: unknown } | null)?.syncbnHeap;
-export const memory = provided instanceof WebAssembly.Memory ? provided : createHeapMemory();
+const thread = globalThis as unknown as Record<symbol, boolean | undefined>;
+/** This module's heap is the one the launcher shared with the other ranks. */
+export const heapIsShared = provided instanceof WebAssembly.Memory && thread[TAKEN] !== true;
+if (heapIsShared) thread[TAKEN] = true;
+export const memory = heapIsShared ? (provided as WebAssembly.Memory) : createHeapMemory();
 
 // Raw exports: every kernel takes byte pointers (usize) and counts (i32). Typed per area in its binding file.
 export type WasmExports = Record<string, (...args: number[]) => number>;
