@@ -1,4 +1,5 @@
 // Collectives over TCP between processes: exact invariants for world sizes 1..4, dead and silent ranks, timeouts, mismatches.
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnProcesses, rootCause, type RankOutcome } from '../../src/comm/index.js';
@@ -173,4 +174,47 @@ test('tcp: timeout names the rank that never arrived (asked over the wire); mism
     assert.equal(e.name, 'CollectiveMismatchError');
     assert.equal(e.message, 'allReduce #1 mismatch: rank 0 called allReduce(len=129, float64, tag="layer1.bn") but rank 1 called allReduce(len=130, float64, tag="layer1.bn")');
   }
+});
+
+test('tcp: a data socket that fails while the control connections stay up fails every rank within the peer timeout, naming the peer', async (t) => {
+  if (process.getuid?.() !== 0 || spawnSync('ss', ['-V']).status !== 0) return t.skip('needs root and ss (iproute2) to kill one socket');
+  const outs = await spawnProcesses(
+    2,
+    async (pg, _args, lib) => {
+      let dport = 0;
+      if (pg.rank === 0) {
+        // Rank 0 opened the direct socket to rank 1's data listener.
+        const st = await lib.TCPStore.connect('127.0.0.1', Number(process.env.MASTER_PORT), { timeoutMs: 5000 });
+        dport = (JSON.parse(await st.get('syncbn/addr/1')) as { dport: number }).dport;
+        st.close();
+      }
+      const a = new Float32Array(1000);
+      let killedAt = 0;
+      for (let i = 0; i < 1_000_000; i++) {
+        if (pg.rank === 0 && i === 50) {
+          const { execFileSync } = await import('node:child_process');
+          const out = execFileSync('ss', ['-K', 'dst', '127.0.0.1', 'dport', '=', String(dport)], { encoding: 'utf8' });
+          killedAt = Date.now();
+          if (!/ESTAB/.test(out)) return { skipped: `ss -K killed nothing: ${out}` };
+        }
+        try {
+          pg.allReduceSync(a);
+        } catch (e) {
+          return { at: Date.now(), killedAt, iters: i, name: (e as Error).name, message: (e as Error).message, dead: (e as { deadRank?: number }).deadRank };
+        }
+      }
+      return { message: 'no failure' };
+    },
+    [],
+    { deadlineMs: 30_000, output: 'capture' },
+  );
+  const vs = values(outs) as { skipped?: string; at: number; killedAt: number; iters: number; name: string; message: string; dead: number }[];
+  if (vs[0]!.skipped !== undefined) return t.skip(vs[0]!.skipped); // the kernel cannot destroy sockets
+  const killedAt = vs[0]!.killedAt;
+  for (const v of vs) {
+    assert.equal(v.name, 'PeerDiedError', v.message);
+    assert.match(v.message, /^rank [01] is unreachable: its data connection (failed \(E[A-Z]+\)|was closed) while its control connections stayed up$/);
+    assert.ok(v.at - killedAt < 1500 + 1500, `failed ${v.at - killedAt} ms after the socket was killed`);
+  }
+  assert.equal(vs[0]!.message, vs[1]!.message, 'the first failure is every rank\'s abort reason');
 });

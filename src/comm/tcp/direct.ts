@@ -26,6 +26,8 @@ export class DirectLink {
   eof = false;
   /** The error code once the connection failed (reset, broken pipe): the worker decides what the peer is. */
   broken: string | null = null;
+  /** When (performance.now()) the link saw end of stream or failed; 0 while it works. */
+  endedAt = 0;
   /** The zero-copy write under way (see write): its source and the range still to go. */
   private zsrc: Uint8Array | null = null;
   private zoff = 0;
@@ -131,7 +133,7 @@ export class DirectLink {
       const k = this.io(true, dst, this.rdoff, n);
       if (k < 0) break;
       if (k === 0) {
-        this.eof = true;
+        this.ended(true);
         break;
       }
       this.rdoff += k;
@@ -157,7 +159,7 @@ export class DirectLink {
       const n = this.io(true, r.data, pos, room);
       if (n < 0) break;
       if (n === 0) {
-        this.eof = true;
+        this.ended(true);
         break;
       }
       this.unpub += n;
@@ -170,6 +172,11 @@ export class DirectLink {
       if (n < room) break; // drained what the kernel had
     }
     return moved;
+  }
+
+  private ended(eof: boolean): void {
+    if (eof) this.eof = true;
+    if (this.endedAt === 0) this.endedAt = performance.now();
   }
 
   /** Stop using the descriptor (the rank leaves; its worker will close it). */
@@ -189,6 +196,7 @@ export class DirectLink {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR') return -1;
       this.broken = code ?? (e as Error).message;
+      this.ended(false);
       return -2;
     } finally {
       Error.stackTraceLimit = lim;

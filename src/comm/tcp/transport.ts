@@ -1,8 +1,8 @@
 // TCP transport, calling-thread side: rings shared with a comm worker that owns the sockets, so blocking collectives work too.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { AuthError, CommError, CommTimeoutError, UsageError, describe } from '../../errors.js';
-import { PEER_ALIVE, PEER_LEFT, type Control } from '../control.js';
+import { AuthError, CommError, CommTimeoutError, PeerDiedError, UsageError, describe } from '../../errors.js';
+import { PEER_ALIVE, PEER_DEAD, PEER_LEFT, type Control } from '../control.js';
 import type { InitOptions } from '../init.js';
 import type { RankError } from '../outcome.js';
 import type { Ring } from '../ring.js';
@@ -54,6 +54,8 @@ export class TcpTransport implements Transport {
     private readonly worker: Worker,
     /** Spin cap when every peer is direct (no comm worker to leave a core for). */
     directSpinUs: number,
+    /** How long a peer's data socket may be dead while its worker still hears from it. */
+    private readonly peerTimeoutMs: number,
   ) {
     const l = tcpLayout(sab, rank, size, ringBytes);
     this.ctl = l.ctl;
@@ -121,11 +123,17 @@ export class TcpTransport implements Transport {
   }
   peerState(peer: number): number {
     const st = this.ctl.peerState(peer);
+    const l = this.links[peer];
+    if (l === undefined) return st;
     // A peer's goodbye (on the worker's connection) may overtake its last data (on ours): it has
     // left only once its direct socket says so, or failed.
-    if (st === PEER_LEFT) {
-      const l = this.links[peer];
-      if (l !== undefined && l.usable && !l.eof) return PEER_ALIVE;
+    if (st === PEER_LEFT && l.usable && !l.eof) return PEER_ALIVE;
+    // The data socket ended but the worker still hears the peer: normally its goodbye or death
+    // follows at once. If not within the peer timeout, nothing can reach us from it any more.
+    if (st === PEER_ALIVE && l.endedAt > 0 && performance.now() - l.endedAt > this.peerTimeoutMs) {
+      const how = l.broken !== null ? `failed (${l.broken})` : 'was closed';
+      this.abort(new PeerDiedError(`rank ${peer} is unreachable: its data connection ${how} while its control connections stayed up`, peer));
+      return PEER_DEAD;
     }
     return st;
   }
@@ -242,7 +250,7 @@ export async function connectTcp(o: InitOptions & { rank: number; size: number }
     worker.on('exit', onExit);
     worker.on('error', onError);
   });
-  const t = new TcpTransport(sab, o.rank, o.size, ringBytes, worker, directSpinUs);
+  const t = new TcpTransport(sab, o.rank, o.size, ringBytes, worker, directSpinUs, peerTimeoutMs);
   worker.on('error', (e) => t.abort(new CommError(`rank ${o.rank}: the comm worker crashed: ${e.message}`)));
   // A forgotten close() must not keep the process alive; a natural end of the program says goodbye.
   worker.unref();
