@@ -257,9 +257,13 @@ export class Engine {
     try {
       const r = waitAsyncFn(i32, this.db, v, ms);
       if (r.async) {
-        const keep = setTimeout(noop, ms + 5); // a pending waitAsync alone does not keep Node alive
-        await r.value;
-        clearTimeout(keep);
+        // Node neither keeps the event loop alive for a pending waitAsync nor runs its timeout on a
+        // ref'd timer: with only that pending, the loop can run dry first, and the process then
+        // exits ('beforeExit' closes the group: peers saw this rank leave mid-collective, about
+        // once per thousand 1 ms naps). A ref'd timer of our own ends the wait at the latest.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([r.value, new Promise<void>((res) => (timer = setTimeout(res, ms + 1)))]);
+        clearTimeout(timer);
       }
     } finally {
       Atomics.sub(i32, this.sleep, 1);

@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import type { RankOutcome } from '../../src/comm/index.js';
 
 export function values<T>(outs: RankOutcome<T>[]): T[] {
-  return outs.map((o) => {
-    if (!o.ok) assert.fail(`rank ${o.rank} failed: ${o.error.name}: ${o.error.message}\n${o.error.stack ?? ''}`);
-    return o.value;
-  });
+  const bad = outs.filter((o) => !o.ok);
+  if (bad.length > 0) {
+    // Every failing rank, not just the first: the first in rank order is often only a consequence.
+    const lines = bad.map((o) => (o.ok ? '' : `rank ${o.rank} failed: ${o.error.name}: ${o.error.message}\n${o.error.stack ?? ''}${o.stderr ? `\nstderr: ${o.stderr.slice(-2000)}` : ''}`));
+    assert.fail(lines.join('\n---\n'));
+  }
+  return outs.map((o) => (o as { value: T }).value);
 }
 
 /** The invariant body, run inside every rank (stringified: self-contained). Returns failures as strings. */

@@ -56,6 +56,32 @@ test('tcp: a root that broadcasts, closes and exits before the receiver reads st
   assert.deepEqual(values(outs), ['ok', 'ok']);
 });
 
+test('tcp: async collectives that wait on a slow peer through hundreds of short naps keep the process alive until they complete', async () => {
+  // Regression: a pending Atomics.waitAsync does not keep Node's event loop alive, and its timeout
+  // runs on an unref'd timer; with only such a wait pending the loop could run dry, 'beforeExit'
+  // closed the group, and the peers saw this rank leave mid-collective (seen under CPU load, about
+  // once in ten full test runs). Without any keep-alive this test fails at the first nap.
+  const outs = await spawnProcesses(
+    2,
+    async (pg) => {
+      const a = new Float32Array(64);
+      for (let i = 0; i < 300; i++) {
+        if (pg.rank === 1) {
+          const until = performance.now() + 3 + (i % 7);
+          while (performance.now() < until); // rank 0 waits, napping
+        }
+        a.fill(pg.rank + 1);
+        await pg.allReduce(a);
+        if (a[0] !== 3) return `iteration ${i}: ${a[0]}`;
+      }
+      return 'ok';
+    },
+    [],
+    { deadlineMs: 30_000, output: 'capture' },
+  );
+  assert.deepEqual(values(outs), ['ok', 'ok']);
+});
+
 function errs(outs: RankOutcome[]): { name: string; message: string; deadRank?: number; missingRanks?: number[] }[] {
   return outs.map((o) => (o.ok ? { name: 'ok', message: JSON.stringify(o.value) } : o.error));
 }
