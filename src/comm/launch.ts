@@ -163,8 +163,9 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
     }
   });
   function markDead(r: number, why: string): void {
-    ctl.setPeerState(r, PEER_DEAD);
+    // The reason first: a rank that sees the state first would otherwise store its own, vaguer one.
     ctl.abort(new PeerDiedError(`rank ${r} died (${why})`, r));
+    ctl.setPeerState(r, PEER_DEAD);
   }
 }
 

@@ -113,8 +113,9 @@ function peerGone(p: Peer, why: string): void {
     if (p.backlog.length === 0) left(p);
     return;
   }
-  ctl.setPeerState(p.rank, PEER_DEAD);
+  // The reason first: a rank that sees the state first would otherwise store its own, vaguer one.
   ctl.abort(new PeerDiedError(`rank ${p.rank} died (${why})`, p.rank));
+  ctl.setPeerState(p.rank, PEER_DEAD);
   pump();
 }
 
