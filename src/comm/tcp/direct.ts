@@ -91,16 +91,9 @@ export class DirectLink {
   }
 
   private sendZero(): boolean {
-    const src = this.zsrc!;
-    let moved = false;
-    while (this.zoff < this.zend && this.fd >= 0 && this.broken === null) {
-      const n = this.zend - this.zoff;
-      const w = this.io(false, src, this.zoff, n);
-      if (w <= 0) break;
-      this.zoff += w;
-      moved = true;
-      if (w < n) break;
-    }
+    const at = this.stream(false, this.zsrc!, this.zoff, this.zend);
+    const moved = at > this.zoff;
+    this.zoff = at;
     return moved;
   }
 
@@ -126,21 +119,26 @@ export class DirectLink {
   }
 
   private recvZero(): boolean {
-    const dst = this.rdst!;
-    let moved = false;
-    while (this.rdoff < this.rdend && this.fd >= 0 && this.broken === null && !this.eof) {
-      const n = this.rdend - this.rdoff;
-      const k = this.io(true, dst, this.rdoff, n);
+    const at = this.stream(true, this.rdst!, this.rdoff, this.rdend);
+    const moved = at > this.rdoff;
+    this.rdoff = at;
+    return moved;
+  }
+
+  /** Read or write `buf[at, end)` until done, the call would block or the stream ended; the offset reached. */
+  private stream(read: boolean, buf: Uint8Array, at: number, end: number): number {
+    while (at < end && this.fd >= 0 && this.broken === null && !(read && this.eof)) {
+      const n = end - at;
+      const k = this.io(read, buf, at, n);
       if (k < 0) break;
       if (k === 0) {
-        this.ended(true);
+        if (read) this.ended(true);
         break;
       }
-      this.rdoff += k;
-      moved = true;
-      if (k < n) break;
+      at += k;
+      if (k < n) break; // the socket had no more (read) or no more room (write)
     }
-    return moved;
+    return at;
   }
 
   /** Read into the inbox's free space until the socket is empty or the inbox full; true if bytes arrived. */
