@@ -1,17 +1,16 @@
 // Collective algorithms over point-to-point ops: direct exchange for small buffers, ring for large, fixed reduction order.
 import { CommError } from '../errors.js';
-import { RecvOp, SendOp, expectBytes, progressAll, progressOrdered, type Op, type Sink, type TaskCtx } from './ops.js';
+import { EMPTY, RecvOp, SendOp, exchangeAll, expectBytes, progressAll, progressOrdered, type Op, type Sink, type TaskCtx } from './ops.js';
 import type { Ring } from './ring.js';
 import type { CommArray } from './types.js';
 import { allocF32 } from '../tensor/heap.js';
-import { reduceInto, reducer, seg } from './reduce.js';
+import { heapScratch, reduceInto, reducer, seg } from './reduce.js';
 import { allReduceShared } from './shared.js';
 
 /** Buffers up to this many bytes use the one-round direct exchange; larger ones the ring. */
 export const DIRECT_MAX_BYTES = 64 * 1024;
 /** Largest allGather contribution accepted from a peer (elements): bounds what a header can make us allocate. */
 export const MAX_GATHER_ELEMENTS = 2 ** 30;
-const EMPTY = new Uint8Array(0);
 
 export function bytesOf(a: CommArray): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -37,7 +36,7 @@ function reduceSink(ctx: TaskCtx, dst: CommArray, elemAt: number, op: number): S
   if (ctx.t.recvNow !== undefined) {
     // A transport that reads for us fills this heap scratch: float32 sums then run on it by pointer,
     // without first staging the ring's chunk into the heap.
-    const scratch = (sink.scratch = scratchOf(ctx));
+    const scratch = (sink.scratch = heapScratch(ctx.t));
     sink.take = (n, off) => f(dst, elemAt + off / es, dst instanceof Float64Array ? new Float64Array(scratch.buffer, scratch.byteOffset, n / 8) : new Float32Array(scratch.buffer, scratch.byteOffset, n / 4));
   }
   return sink;
@@ -76,17 +75,6 @@ export function* allReduce(ctx: TaskCtx, buf: CommArray, op: number): Generator<
  */
 const accumulators = new WeakMap<object, { f32: Float32Array; f64: Float64Array }>();
 
-/** Bytes of the per-transport heap scratch a reduce reads into (half of this VM's per-core L2). */
-const SCRATCH_BYTES = 512 << 10;
-const scratches = new WeakMap<object, Uint8Array>();
-function scratchOf(ctx: TaskCtx): Uint8Array {
-  let s = scratches.get(ctx.t);
-  if (s === undefined) {
-    const f = allocF32(SCRATCH_BYTES / 4);
-    scratches.set(ctx.t, (s = new Uint8Array(f.buffer, f.byteOffset, SCRATCH_BYTES)));
-  }
-  return s;
-}
 function accumulator(ctx: TaskCtx, like: CommArray): CommArray {
   let a = accumulators.get(ctx.t);
   // float32 in the wasm heap, so that sums of ≥ FAST_SUM_MIN elements into it run in SIMD in place (by pointer)
@@ -230,11 +218,5 @@ export function* barrier(ctx: TaskCtx): Generator<void, void, void> {
 
 /** Every pair exchanges an empty message: every rank sees every other's header (used to agree on a new group). */
 export function* checkAll(ctx: TaskCtx): Generator<void, void, void> {
-  const n = ctx.worldRanks.length;
-  const ops: Op[] = [];
-  for (let g = 0; g < n; g++) {
-    if (g === ctx.groupRank) continue;
-    ops.push(new SendOp(ctx, g, EMPTY), new RecvOp(ctx, g, (h) => (expectBytes(ctx, h, 0), () => {})));
-  }
-  yield* progressAll(ctx, ops);
+  yield* exchangeAll(ctx, EMPTY);
 }

@@ -133,7 +133,7 @@ export class RecvOp implements Op {
   private sink: Sink | null = null;
   private off = 0;
   private total = 0;
-  /** Zero-copy receive into sink.into up to this payload offset (0: not used). */
+  /** Zero-copy receive (into sink.into or sink.scratch) up to this payload offset (0: not used). */
   private fastEnd = 0;
 
   /** `onHeader` checks the header's payload size and returns where the payload goes. */
@@ -210,6 +210,23 @@ export class RecvOp implements Op {
     s.take!(n, this.off);
     return n;
   }
+}
+
+/** An empty payload: a message that is only its header. */
+export const EMPTY = new Uint8Array(0);
+const drop: Sink = () => {};
+
+/**
+ * Every member sends `payload` to every other and receives one of the same length from each
+ * (given to `sinkOf(g)`, else dropped): an all-to-all exchange, and so a barrier.
+ */
+export function* exchangeAll(ctx: TaskCtx, payload: Uint8Array, sinkOf?: (g: number) => Sink): Generator<void, void, void> {
+  const ops: Op[] = [];
+  for (let g = 0; g < ctx.worldRanks.length; g++) {
+    if (g === ctx.groupRank) continue;
+    ops.push(new SendOp(ctx, g, payload), new RecvOp(ctx, g, (h) => (expectBytes(ctx, h, payload.length), sinkOf?.(g) ?? drop)));
+  }
+  yield* progressAll(ctx, ops);
 }
 
 /** A message's payload size must be what the collective expects (a protocol error otherwise). */

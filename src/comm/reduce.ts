@@ -1,5 +1,6 @@
 // Element-wise reductions of the collectives (fixed, per-element: every rank computes the same bits) and how buffers are split among ranks.
 import { nnWasm } from '../kernels/wasm/nn.js';
+import { allocF32 } from '../tensor/heap.js';
 import type { CommArray } from './types.js';
 
 export type Reducer = (d: CommArray, at: number, s: CommArray) => void;
@@ -66,6 +67,23 @@ export function reducer(like: CommArray, op: number): Reducer {
 /** d[at + i] ← d[at + i] op s[i] (s and d of the same dtype). */
 export function reduceInto(d: CommArray, at: number, s: CommArray, op: number): void {
   reducer(d, op)(d, at, s);
+}
+
+/** Bytes of the per-transport heap scratch large reductions read into (half of this VM's per-core L2). */
+export const SCRATCH_BYTES = 512 << 10;
+const scratches = new WeakMap<object, Uint8Array>();
+
+/**
+ * One heap block per transport (`owner`), allocated on first use and kept: a rank runs one
+ * collective at a time, and in the heap the SIMD sum reads it by pointer.
+ */
+export function heapScratch(owner: object): Uint8Array {
+  let s = scratches.get(owner);
+  if (s === undefined) {
+    const f = allocF32(SCRATCH_BYTES / 4);
+    scratches.set(owner, (s = new Uint8Array(f.buffer, f.byteOffset, SCRATCH_BYTES)));
+  }
+  return s;
 }
 
 /** Segment g of a length-`len` buffer split n ways: [start, end). */

@@ -1,8 +1,8 @@
 // Large all-reduce between thread ranks that share their wasm heaps: each segment's owner reduces it straight from the peers' buffers, then every rank copies the others' segments.
 import { heapIsShared } from '../kernels/wasm/instance.js';
-import { allocF32, heapPointer } from '../tensor/heap.js';
-import { RecvOp, SendOp, expectBytes, progressAll, type Op, type TaskCtx } from './ops.js';
-import { reducer, seg } from './reduce.js';
+import { heapPointer } from '../tensor/heap.js';
+import { EMPTY, exchangeAll, type TaskCtx } from './ops.js';
+import { SCRATCH_BYTES, heapScratch, reducer, seg } from './reduce.js';
 import type { CommArray } from './types.js';
 
 /**
@@ -28,19 +28,8 @@ import type { CommArray } from './types.js';
  */
 export const SHARED_MIN_BYTES = 1 << 20;
 
-/** Bytes of a peer's segment copied into the heap at a time: the copy stays in L2 for the add. */
-const CHUNK_BYTES = 256 << 10;
-const scratches = new WeakMap<object, { acc: Uint8Array; tmp: Uint8Array }>();
-const EMPTY = new Uint8Array(0);
-
-function scratchOf(ctx: TaskCtx): { acc: Uint8Array; tmp: Uint8Array } {
-  let s = scratches.get(ctx.t);
-  if (s === undefined) {
-    const bytes = (f: Float32Array): Uint8Array => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-    scratches.set(ctx.t, (s = { acc: bytes(allocF32(CHUNK_BYTES / 4)), tmp: bytes(allocF32(CHUNK_BYTES / 4)) }));
-  }
-  return s;
-}
+/** Bytes of a peer's segment copied into the heap at a time (half the scratch; the other half accumulates): the copy stays in L2 for the add. */
+const CHUNK_BYTES = SCRATCH_BYTES / 2;
 
 function view(like: CommArray, sab: ArrayBufferLike, byteOffset: number, length: number): CommArray {
   return like instanceof Float64Array ? new Float64Array(sab, byteOffset, length) : new Float32Array(sab, byteOffset, length);
@@ -62,7 +51,7 @@ export function* allReduceShared(ctx: TaskCtx, buf: CommArray, op: number): Gene
   for (let g = 0; g < n && ptr >= 0; g++) if (g !== me && t.peerHeap(world[g]!) === null) ptr = -1;
   const ptrs = new Float64Array(n);
   ptrs[me] = ptr;
-  yield* exchange(ctx, new Uint8Array(ptrs.buffer, me * 8, 8), (g, v) => (ptrs[g] = v));
+  yield* exchangeAll(ctx, new Uint8Array(ptrs.buffer, me * 8, 8), (g) => (r, pos) => (ptrs[g] = new Float64Array(r.sab, r.dataOffset + pos, 1)[0]!));
   for (let g = 0; g < n; g++) if (ptrs[g]! < 0) return false;
 
   const es = buf.BYTES_PER_ELEMENT;
@@ -70,7 +59,9 @@ export function* allReduceShared(ctx: TaskCtx, buf: CommArray, op: number): Gene
   const peer = (g: number, at: number, len: number): CommArray => view(buf, t.peerHeap!(world[g]!)!, ptrs[g]! + at * es, len);
   // Reduce my segment, chunk by chunk.
   const [s, e] = seg(buf.length, n, me);
-  const { acc: accBytes, tmp: tmpBytes } = scratchOf(ctx);
+  const scratch = heapScratch(t);
+  const tmpBytes = scratch.subarray(0, CHUNK_BYTES);
+  const accBytes = scratch.subarray(CHUNK_BYTES);
   const chunk = CHUNK_BYTES / es;
   for (let c = s; c < e; c += chunk) {
     const len = Math.min(chunk, e - c);
@@ -88,29 +79,13 @@ export function* allReduceShared(ctx: TaskCtx, buf: CommArray, op: number): Gene
     for (let g = 1; g < n; g++) if (g !== me || me >= 2) add(g);
     if (me >= 2) buf.set(acc, c);
   }
-  yield* exchange(ctx, EMPTY, null);
+  yield* exchangeAll(ctx, EMPTY);
   // Every segment is final in its owner's buffer: copy the others'.
   for (let g = 0; g < n; g++) {
     if (g === me) continue;
     const [gs, ge] = seg(buf.length, n, g);
     if (ge > gs) buf.set(peer(g, gs, ge - gs), gs);
   }
-  yield* exchange(ctx, EMPTY, null);
+  yield* exchangeAll(ctx, EMPTY);
   return true;
-}
-
-/** Send `payload` to every other member and receive theirs (a float64 each, or nothing: a barrier). */
-function* exchange(ctx: TaskCtx, payload: Uint8Array, got: ((g: number, v: number) => void) | null): Generator<void, void, void> {
-  const ops: Op[] = [];
-  for (let g = 0; g < ctx.worldRanks.length; g++) {
-    if (g === ctx.groupRank) continue;
-    ops.push(
-      new SendOp(ctx, g, payload),
-      new RecvOp(ctx, g, (h) => {
-        expectBytes(ctx, h, payload.length);
-        return (r, pos) => got?.(g, new Float64Array(r.sab, r.dataOffset + pos, 1)[0]!);
-      }),
-    );
-  }
-  yield* progressAll(ctx, ops);
 }
