@@ -1,10 +1,9 @@
 // Shared-memory transport between the worker threads of one process: a ring per ordered pair of ranks.
-import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors.js';
 import type { CommError } from '../errors.js';
 import { Control, PEER_LEFT } from './control.js';
 import { Ring } from './ring.js';
-import { spinUsFromEnv, type LinkKind, type Transport } from './transport.js';
+import { coreSpinUs, type LinkKind, type Transport } from './transport.js';
 
 /** What a thread rank needs to join: passed in workerData by the launcher. */
 export interface ThreadsWorld {
@@ -37,17 +36,6 @@ export function worldControl(w: ThreadsWorld): Control {
   return new Control(w.sab, 0, w.size);
 }
 
-function defaultSpinUs(n: number): number {
-  // Spinning only pays when every rank has a core of its own. Then the core has nothing else to do,
-  // and a sleep costs a wake-up: on this project's 2-vCPU VM a futex wake takes ~80 µs at the median
-  // and ~0.1–0.8 ms at p90, because the sleeper's vCPU halts and the host must reschedule it. The
-  // waits a synchronous step sees are the other rank's stalls (this VM: 1–5 ms, p90 of a steady
-  // 7 ms step ≈ +40 %), so a cap of 10 ms keeps both vCPUs hot through them; measured on the tiny-CNN
-  // DDP + SyncBN step, 2 ranks, 4 alternating runs each: throughput vs two uncommunicating workers
-  // 0.80 (10 ms cap) vs 0.70 (1 ms). The engine's budget still halves after misses (floor cap/16).
-  return spinUsFromEnv(n <= availableParallelism() ? 10_000 : 0);
-}
-
 export class ThreadsTransport implements Transport {
   readonly kind = 'threads' as const;
   readonly ctl: Control;
@@ -65,7 +53,7 @@ export class ThreadsTransport implements Transport {
     this.size = w.size;
     this.ctl = worldControl(w);
     this.slot = rank;
-    this.spinUs = defaultSpinUs(w.size);
+    this.spinUs = coreSpinUs(w.size);
     const base = Control.bytes(w.size);
     const rb = Ring.bytes(w.ringBytes);
     for (let p = 0; p < w.size; p++) {

@@ -1,4 +1,4 @@
-// TCP transport, calling-thread side: rings shared with a comm worker that owns the sockets, so blocking collectives work too.
+// TCP transport, calling-thread side: this thread moves its bytes over direct sockets (or through a comm worker's relay), so blocking collectives work too.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AuthError, CommError, CommTimeoutError, PeerDiedError, UsageError, describe } from '../../errors.js';
@@ -6,7 +6,7 @@ import { PEER_ALIVE, PEER_DEAD, PEER_LEFT, type Control } from '../control.js';
 import type { InitOptions } from '../init.js';
 import type { RankError } from '../outcome.js';
 import type { Ring } from '../ring.js';
-import { spinUsFromEnv, type LinkKind, type Transport } from '../transport.js';
+import { coreSpinUs, spinUsFromEnv, type LinkKind, type Transport } from '../transport.js';
 import { DirectLink } from './direct.js';
 import { DIRECT_FD, INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpBytes, tcpLayout } from './layout.js';
 import type { WorkerInit } from './worker.js';
@@ -216,8 +216,7 @@ export async function connectTcp(o: InitOptions & { rank: number; size: number }
   // SYNCBN_TCP_DIRECT=0 keeps the comm worker relay for every peer of this rank.
   const directEnv = envInt('SYNCBN_TCP_DIRECT');
   const direct = process.platform !== 'win32' && directEnv !== 0;
-  // Spinning pays only when every rank has a core (see threads.ts): then a sleep costs a wake-up.
-  const directSpinUs = spinUsFromEnv(local <= availableParallelism() ? 10_000 : 0);
+  const directSpinUs = coreSpinUs(local);
   const sab = new SharedArrayBuffer(tcpBytes(o.size, ringBytes));
   const init: WorkerInit = { sab, rank: o.rank, size: o.size, ringBytes, token, masterAddr, masterPort, listenAddr, rendezvousTimeoutMs, peerTimeoutMs, pollUs, direct };
   const worker = new Worker(WORKER, { workerData: init });
