@@ -1,4 +1,5 @@
-# Generates fixtures/gn/cases.json from PyTorch (1.13) GroupNorm: forward, per-(n, g) mean/invstd, dx, dγ, dβ. Run: /usr/bin/python3 scripts/gen_gn_fixtures.py
+# Generates fixtures/gn/cases.json from PyTorch (1.13) GroupNorm: forward, per-(n, g) mean/invstd, dx, dγ, dβ.
+# Run: /usr/bin/python3 scripts/gen_gn_fixtures.py
 #
 # Inputs (x, dy, γ, β) are float32 values; PyTorch runs on them in float64, so the stored outputs are the exact answer
 # for those inputs up to float64 rounding, and the tests measure our float32 kernels' own error against it.
@@ -71,7 +72,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, 'cases.json')
     with open(path, 'w') as f:
-        json.dump({'generator': 'scripts/gen_gn_fixtures.py', 'torch': torch.__version__, 'cases': cases}, f, separators=(',', ':'))
+        meta = {'generator': 'scripts/gen_gn_fixtures.py', 'torch': torch.__version__, 'cases': cases}
+        json.dump(meta, f, separators=(',', ':'))
     print(path, len(cases), os.path.getsize(path))
 
 

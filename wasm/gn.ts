@@ -3,43 +3,7 @@
 // Layout (see GNGeom in src/kernels/types.ts): (N, C, *) channels-first; group (i, g) is the contiguous run of
 // M = (c/groups)·s floats at (i·groups + g)·M, and plane (i, ch) the run of s floats at (i·c + ch)·s.
 // mean/invstd are f64[n·groups]; sumDy/sumDyXmu are f64[n·c]; weight/bias are f32[c] or 0 (absent).
-import { p2, hsum, f4, f8 } from "./bn_simd";
-
-// Results of runSums (AssemblyScript functions return one value).
-let R1: f64 = 0;
-let R2: f64 = 0;
-
-/** R1 = Σ(x − K), R2 = Σ(x − K)² over `len` floats at p, f64x2 accumulators. */
-function runSums(p: usize, len: i32, kk: f64): void {
-  const K = f64x2.splat(kk);
-  let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0;
-  let q0 = a0, q1 = a0, q2 = a0, q3 = a0;
-  let j = 0;
-  for (; j + 8 <= len; j += 8) {
-    const pj = p + f4(j);
-    const d0 = f64x2.sub(p2(pj), K);
-    const d1 = f64x2.sub(p2(pj + 8), K);
-    const d2 = f64x2.sub(p2(pj + 16), K);
-    const d3 = f64x2.sub(p2(pj + 24), K);
-    a0 = f64x2.add(a0, d0);
-    a1 = f64x2.add(a1, d1);
-    a2 = f64x2.add(a2, d2);
-    a3 = f64x2.add(a3, d3);
-    q0 = f64x2.add(q0, f64x2.mul(d0, d0));
-    q1 = f64x2.add(q1, f64x2.mul(d1, d1));
-    q2 = f64x2.add(q2, f64x2.mul(d2, d2));
-    q3 = f64x2.add(q3, f64x2.mul(d3, d3));
-  }
-  let t1 = hsum(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)));
-  let t2 = hsum(f64x2.add(f64x2.add(q0, q1), f64x2.add(q2, q3)));
-  for (; j < len; j++) {
-    const d = <f64>load<f32>(p + f4(j)) - kk;
-    t1 += d;
-    t2 += d * d;
-  }
-  R1 = t1;
-  R2 = t2;
-}
+import { f4, f8, shiftedRun, bwdRun } from "./bn_simd";
 
 // ---- statistics: shifted sums with K = the group's first value (exact in f64; no cancellation at mean 1e4) ----
 
@@ -51,20 +15,26 @@ export function gn_stats(mean: usize, invstd: usize, x: usize, n: i32, c: i32, s
       store<f64>(invstd + f8(k), 1 / Math.sqrt(eps));
       continue;
     }
+    // the run's sums land in mean[k] (Σ(x − K)) and invstd[k] (Σ(x − K)²), then become the statistics
     const p = x + f4(<usize>k * m);
     const kk = <f64>load<f32>(p);
-    runSums(p, m, kk);
-    const mf = <f64>m;
-    const v = Math.max(0, R2 - (R1 * R1) / mf) / mf;
-    store<f64>(mean + f8(k), kk + R1 / mf);
-    store<f64>(invstd + f8(k), 1 / Math.sqrt(v + eps));
+    const s1 = mean + f8(k), s2 = invstd + f8(k);
+    store<f64>(s1, 0);
+    store<f64>(s2, 0);
+    shiftedRun(p, m, kk, s1, s2);
+    const mf = <f64>m, t1 = load<f64>(s1);
+    const v = Math.max(0, load<f64>(s2) - (t1 * t1) / mf) / mf;
+    store<f64>(s1, kk + t1 / mf);
+    store<f64>(s2, 1 / Math.sqrt(v + eps));
   }
 }
 
 // ---- forward elementwise: y = ((x − μhi) − μlo)·scale + b per plane, scale = invstd·γ ----------------------
 // μ is split into two floats (μhi + μlo ≈ μ to 2⁻⁴⁸) so x − μ keeps its digits when |μ| ≫ σ.
 
-export function gn_elemt(out: usize, x: usize, mean: usize, invstd: usize, w: usize, b: usize, n: i32, c: i32, s: i32, groups: i32): void {
+export function gn_elemt(
+  out: usize, x: usize, mean: usize, invstd: usize, w: usize, b: usize, n: i32, c: i32, s: i32, groups: i32,
+): void {
   const cg = c / groups;
   for (let i = 0; i < n; i++) {
     for (let ch = 0; ch < c; ch++) {
@@ -96,44 +66,22 @@ export function gn_elemt(out: usize, x: usize, mean: usize, invstd: usize, w: us
 
 // ---- backward reduction per plane: sumDy = Σdy, sumDyXmu = Σdy·(x − μ), float64 ----------------------------
 
-export function gn_bwd_reduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, n: i32, c: i32, s: i32, groups: i32): void {
+export function gn_bwd_reduce(
+  sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, n: i32, c: i32, s: i32, groups: i32,
+): void {
   const cg = c / groups;
+  memory.fill(sumDy, 0, f8(n * c));
+  memory.fill(sumDyXmu, 0, f8(n * c));
   for (let i = 0; i < n; i++) {
     for (let ch = 0; ch < c; ch++) {
       const pl = i * c + ch;
-      const off = f4(<usize>pl * s);
       const mu = load<f64>(mean + f8(i * groups + ch / cg));
-      const M = f64x2.splat(mu);
-      let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0;
-      let b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-      let j = 0;
-      for (; j + 8 <= s; j += 8) {
-        const d = dy + off + f4(j);
-        const xo = x + off + f4(j);
-        const g0 = p2(d), g1 = p2(d + 8), g2 = p2(d + 16), g3 = p2(d + 24);
-        a0 = f64x2.add(a0, g0);
-        a1 = f64x2.add(a1, g1);
-        a2 = f64x2.add(a2, g2);
-        a3 = f64x2.add(a3, g3);
-        b0 = f64x2.add(b0, f64x2.mul(g0, f64x2.sub(p2(xo), M)));
-        b1 = f64x2.add(b1, f64x2.mul(g1, f64x2.sub(p2(xo + 8), M)));
-        b2 = f64x2.add(b2, f64x2.mul(g2, f64x2.sub(p2(xo + 16), M)));
-        b3 = f64x2.add(b3, f64x2.mul(g3, f64x2.sub(p2(xo + 24), M)));
-      }
-      let t1 = hsum(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)));
-      let t2 = hsum(f64x2.add(f64x2.add(b0, b1), f64x2.add(b2, b3)));
-      for (; j < s; j++) {
-        const g = <f64>load<f32>(dy + off + f4(j));
-        t1 += g;
-        t2 += g * (<f64>load<f32>(x + off + f4(j)) - mu);
-      }
-      store<f64>(sumDy + f8(pl), t1);
-      store<f64>(sumDyXmu + f8(pl), t2);
+      bwdRun(sumDy + f8(pl), sumDyXmu + f8(pl), dy, x, 0, f4(<usize>pl * s), s, mu, false);
     }
   }
 }
 
-// ---- backward elementwise: dx = (dy·a − d) − ((x − μhi) − μlo)·k per plane -----------------------------------
+// ---- backward elementwise: dx = (dy·a − d) − ((x − μhi) − μlo)·k per plane ------------------------------
 // Per group (i, g): A = Σ γ·sumDy, B = Σ γ·sumDyXmu over its channels (f64); per plane a = invstd·γ,
 // d = invstd·A/M, k = invstd³·B/M.
 

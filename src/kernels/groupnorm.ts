@@ -10,14 +10,18 @@ import { fmtShape as fmt } from '../tensor/shape.js';
  */
 export function gnGeom(shape: readonly number[], groups: number, op = 'groupNorm'): GNGeom {
   if (shape.length < 2) {
-    throw new ShapeError(`${op}: input must have rank ≥ 2 (N, C, *), received rank ${shape.length} with shape ${fmt(shape)}`);
+    throw new ShapeError(
+      `${op}: input must have rank ≥ 2 (N, C, *), received rank ${shape.length} with shape ${fmt(shape)}`,
+    );
   }
   if (!Number.isInteger(groups) || groups < 1) {
     throw new UsageError(`${op}: numGroups must be a positive integer, received ${describe(groups)}`);
   }
   const c = shape[1]!;
   if (c % groups !== 0) {
-    throw new UsageError(`${op}: numChannels ${c} (input shape ${fmt(shape)}) must be divisible by numGroups ${groups}`);
+    throw new UsageError(
+      `${op}: numChannels ${c} (input shape ${fmt(shape)}) must be divisible by numGroups ${groups}`,
+    );
   }
   const s = shape.slice(2).reduce((a, b) => a * b, 1);
   return { n: shape[0]!, c, s, groups };

@@ -1,4 +1,4 @@
-// Test helpers for group norm: the PyTorch fixtures, a mixed-tolerance check, and a float64 twin written from the definition.
+// Test helpers for group norm: PyTorch fixtures, a mixed-tolerance check, a float64 twin written from the definition.
 import assert from 'node:assert/strict';
 import { fixture } from './close.js';
 
@@ -27,7 +27,9 @@ export const GN_FIXTURES: readonly GNFixture[] = fixture<{ cases: GNFixture[] }>
  * |actual − expected| ≤ atol + rtol·|expected| per element (NaN matches NaN); the failure names the element
  * and, on success, the largest ratio of error to tolerance is returned (how much margin there was).
  */
-export function assertMixed(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what: string): number {
+export function assertMixed(
+  actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what: string,
+): number {
   assert.equal(actual.length, expected.length, `${what}: length ${actual.length} vs ${expected.length}`);
   let worst = 0;
   for (let i = 0; i < expected.length; i++) {
@@ -36,7 +38,9 @@ export function assertMixed(actual: ArrayLike<number>, expected: ArrayLike<numbe
     if (Number.isNaN(a) && Number.isNaN(e)) continue;
     const tol = atol + rtol * Math.abs(e);
     const err = Math.abs(a - e);
-    if (!(err <= tol)) assert.fail(`${what}[${i}]: got ${a}, expected ${e} (|diff| ${err} > atol ${atol} + rtol ${rtol}·|expected|)`);
+    if (!(err <= tol)) {
+      assert.fail(`${what}[${i}]: got ${a}, expected ${e} (|diff| ${err} > atol ${atol} + rtol ${rtol}·|expected|)`);
+    }
     worst = Math.max(worst, err / tol);
   }
   return worst;

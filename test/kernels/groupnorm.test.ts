@@ -1,4 +1,4 @@
-// Group-norm kernels on both backends: PyTorch fixtures, a float64 twin over edge sizes, large means, in-place and staged arrays.
+// Group-norm kernels on both backends: PyTorch fixtures, float64 twins over edge sizes, large means, in place, staged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { groupNormParamGrads, referenceKernels } from '../../src/kernels/index.js';
@@ -8,8 +8,11 @@ import { BACKENDS, randn } from './helpers.js';
 import { GN_FIXTURES, assertMixed, groupNormF64, maxAbs } from '../helpers/groupnorm.js';
 
 /** Forward and backward through the four kernels, as the autograd op composes them. */
-function run(K: KernelSet, g: GNGeom, eps: number, x: Float32Array, dy: Float32Array, w: Float32Array | null, b: Float32Array | null,
-  alloc32: (n: number) => Float32Array, alloc64: (n: number) => Float64Array) {
+function run(
+  K: KernelSet, g: GNGeom, eps: number, x: Float32Array, dy: Float32Array,
+  w: Float32Array | null, b: Float32Array | null,
+  alloc32: (n: number) => Float32Array, alloc64: (n: number) => Float64Array,
+) {
   const ng = g.n * g.groups;
   const mean = alloc64(ng);
   const invstd = alloc64(ng);
@@ -34,7 +37,7 @@ function geom(shape: readonly number[], groups: number): GNGeom {
   return { n: shape[0]!, c: shape[1]!, s: shape.slice(2).reduce((a, b) => a * b, 1), groups };
 }
 
-test('the GroupNorm fixtures cover ranks 2–5, groups = 1 and = C, N = 1, C % 4 ≠ 0, affine off, eps ≠ 1e-5, a large mean', () => {
+test('GroupNorm fixtures cover ranks 2–5, groups 1 and C, N = 1, C % 4 ≠ 0, affine off, eps ≠ 1e-5, large mean', () => {
   const has = (p: (f: (typeof GN_FIXTURES)[number]) => boolean): boolean => GN_FIXTURES.some(p);
   for (const r of [2, 3, 4, 5]) assert.ok(has((f) => f.shape.length === r), `rank ${r}`);
   assert.ok(has((f) => f.groups === 1) && has((f) => f.groups === f.shape[1]) && has((f) => f.shape[0] === 1));
@@ -45,12 +48,13 @@ test('the GroupNorm fixtures cover ranks 2–5, groups = 1 and = C, N = 1, C % 4
 for (const K of BACKENDS) {
   for (const heap of [false, true]) {
     // Tolerances (atol + rtol·|ref|) against PyTorch's float64 answer; our elementwise passes are float32:
-    // y = ((x − μhi) − μlo)·(invstd·γ) + β rounds ~4 times at 2⁻²⁴ ≈ 6e-8 relative to |x̂·γ| ≲ 10 and |β|,
+    // y = ((x − μhi) − μlo)·(invstd·γ) + β rounds ~4 times at 2⁻²⁴ ≈ 6e-8 relative to |x̂·γ| ≲ 10, |β|,
     // so errors stay ≲ 3e-7 (measured ≤ 1.4e-7); atol = rtol = 1e-6. dx has terms of size invstd·|γ·dy| that
     // cancel, so its atol is 1e-6 of that scale (measured ≤ 6e-8 of it). dγ, dβ are float64 sums rounded to
     // float32 once (≤ 6e-8 relative) but some entries cancel to ~0: rtol 1e-6 + atol 1e-6·max|ref|.
     // Statistics are float64 sums of float32 inputs (measured ≤ 2e-16 relative): 1e-12.
-    test(`${K.name}: PyTorch GroupNorm fixtures, stats + forward + backward (${heap ? 'heap arrays' : 'plain arrays, staged'})`, () => {
+    const where = heap ? 'heap arrays' : 'plain arrays, staged';
+    test(`${K.name}: PyTorch GroupNorm fixtures, stats + forward + backward (${where})`, () => {
       const a32 = heap ? allocF32 : plain32;
       const a64 = heap ? allocF64 : plain64;
       const taken: ArrayBufferView[] = [];
@@ -115,7 +119,7 @@ for (const K of BACKENDS) {
     assertMixed(r.invstd, ref.invstd, 0, 1e-9, 'invstd at mean 1e4');
   });
 
-  test(`${K.name}: in place (out = x, dx = dy) gives the same values; empty batches and empty spatial dims write nothing bad`, () => {
+  test(`${K.name}: in place (out = x, dx = dy) gives the same values; empty batch or spatial dims are fine`, () => {
     const g: GNGeom = { n: 2, c: 4, s: 11, groups: 2 };
     const x = randn(88, 5, 1, 3);
     const dy = randn(88, 6);
@@ -129,10 +133,11 @@ for (const K of BACKENDS) {
     const dyi = dy.slice();
     K.groupNormBackwardElemt(dyi, dyi, x, r.mean, r.invstd, w, sums[0], sums[1], g);
     assert.deepEqual(dyi, r.dx);
-    const empty = run(K, { n: 0, c: 4, s: 3, groups: 2 }, 1e-5, new Float32Array(0), new Float32Array(0), w, w, plain32, plain64);
+    const none = new Float32Array(0);
+    const empty = run(K, { n: 0, c: 4, s: 3, groups: 2 }, 1e-5, none, none, w, w, plain32, plain64);
     assert.equal(empty.y.length, 0);
     assert.deepEqual(Array.from(empty.dBias), [0, 0, 0, 0]);
-    const flat = run(K, { n: 2, c: 4, s: 0, groups: 2 }, 0.25, new Float32Array(0), new Float32Array(0), w, w, plain32, plain64);
+    const flat = run(K, { n: 2, c: 4, s: 0, groups: 2 }, 0.25, none, none, w, w, plain32, plain64);
     assert.deepEqual(Array.from(flat.invstd), [2, 2, 2, 2]);
     assert.deepEqual(Array.from(flat.mean), [0, 0, 0, 0]);
     assert.deepEqual(Array.from(flat.dWeight), [0, 0, 0, 0]);

@@ -1,4 +1,4 @@
-// GroupNorm layer and functional op from the package root: PyTorch fixtures, finite differences, state dict, error messages.
+// GroupNorm layer and functional op from the package root: PyTorch fixtures, finite differences, state dict, errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GroupNorm, Generator, Tensor, groupNorm, ShapeError, UsageError } from '../../src/index.js';
@@ -30,7 +30,7 @@ for (const K of builtBackends()) {
     }
   }));
 
-  test(`groupNorm gradients agree with float64 central differences of the definition (${K.name} kernels)`, () => withKernels(K, () => {
+  test(`groupNorm gradients agree with float64 central differences (${K.name} kernels)`, () => withKernels(K, () => {
     const gen = new Generator(11);
     // loss = Σ r·y with fixed random r; shapes: C % 4 ≠ 0 with odd spatial, one-channel groups, rank 2
     for (const [shape, groups] of [[[2, 6, 3, 5], 3], [[3, 4, 7], 4], [[4, 6], 2]] as Array<[number[], number]>) {
@@ -53,7 +53,8 @@ for (const K of builtBackends()) {
         return s;
       };
       const h = 1e-6;
-      for (const [name, arr, grad] of [['x', p.x, x.grad!], ['weight', p.w, w.grad!], ['bias', p.b, b.grad!]] as const) {
+      const params = [['x', p.x, x.grad!], ['weight', p.w, w.grad!], ['bias', p.b, b.grad!]] as const;
+      for (const [name, arr, grad] of params) {
         const scale = maxAbs(grad.data);
         assert.ok(scale > 0, `${name}: zero gradient`);
         for (let i = 0; i < arr.length; i++) {
@@ -64,7 +65,8 @@ for (const K of builtBackends()) {
           const down = loss();
           arr[i] = v;
           const fd = (up - down) / (2 * h);
-          assert.ok(Math.abs(grad.data[i]! - fd) <= 1e-5 * scale, `[${shape}] d${name}[${i}]: autograd ${grad.data[i]} vs finite difference ${fd}`);
+          const what = `[${shape}] d${name}[${i}]: autograd ${grad.data[i]} vs finite difference ${fd}`;
+          assert.ok(Math.abs(grad.data[i]! - fd) <= 1e-5 * scale, what);
         }
       }
     }
@@ -86,32 +88,45 @@ test('GroupNorm: state dict names, affine off, train = eval, groups = 1 and = C 
   assert.deepEqual(gn.forward(x).toFloat32Array(), yTrain);
   for (const groups of [1, 6]) {
     const y = new GroupNorm(groups, 6, { eps: 0.01 }).forward(x).toFloat32Array();
-    assertMixed(y, groupNormF64(x.toFloat32Array(), [2, 6, 4], groups, 0.01, null, null), 1e-6, 1e-6, `groups ${groups}`);
+    const def = groupNormF64(x.toFloat32Array(), [2, 6, 4], groups, 0.01, null, null);
+    assertMixed(y, def, 1e-6, 1e-6, `groups ${groups}`);
   }
 });
 
 test('GroupNorm: bad arguments and inputs are rejected with messages that name them', () => {
   throwsLike(() => new GroupNorm(4, 6), UsageError, 'GroupNorm: numChannels (6) must be divisible by numGroups (4)');
   throwsLike(() => new GroupNorm(0, 6), UsageError, 'GroupNorm: numGroups must be a positive integer, received 0');
-  throwsLike(() => new GroupNorm(2, 6.5), UsageError, 'GroupNorm: numChannels must be a positive integer, received 6.5');
-  throwsLike(() => new GroupNorm(2, 6, { eps: -1 }), UsageError, 'GroupNorm: eps must be a finite number ≥ 0, received -1');
-  throwsLike(() => new GroupNorm(2, 6, { eps: NaN }), UsageError, 'GroupNorm: eps must be a finite number ≥ 0, received NaN');
-  throwsLike(() => new GroupNorm(2, 6, { eps: '1e-5' as unknown as number }), UsageError, 'GroupNorm: eps must be a finite number ≥ 0, received "1e-5"');
-  throwsLike(() => new GroupNorm(2, 6, { affine: 1 as unknown as boolean }), UsageError, 'GroupNorm: affine must be a boolean, received 1');
+  throwsLike(() => new GroupNorm(2, 6.5), UsageError,
+    'GroupNorm: numChannels must be a positive integer, received 6.5');
+  throwsLike(() => new GroupNorm(2, 6, { eps: -1 }), UsageError,
+    'GroupNorm: eps must be a finite number ≥ 0, received -1');
+  throwsLike(() => new GroupNorm(2, 6, { eps: NaN }), UsageError,
+    'GroupNorm: eps must be a finite number ≥ 0, received NaN');
+  throwsLike(() => new GroupNorm(2, 6, { eps: '1e-5' as unknown as number }), UsageError,
+    'GroupNorm: eps must be a finite number ≥ 0, received "1e-5"');
+  throwsLike(() => new GroupNorm(2, 6, { affine: 1 as unknown as boolean }), UsageError,
+    'GroupNorm: affine must be a boolean, received 1');
   throwsLike(() => new GroupNorm(2, 6, { momentum: 0.1 } as never), UsageError,
     'GroupNorm: unknown option "momentum" (expected one of "eps", "affine")');
   const gn = new GroupNorm(2, 6);
-  throwsLike(() => gn.forward(Tensor.zeros([2, 5, 3])), ShapeError, 'GroupNorm: expected input of shape (N, 6, *) (rank ≥ 2), received shape [2, 5, 3]');
-  throwsLike(() => gn.forward(Tensor.zeros([6])), ShapeError, 'GroupNorm: expected input of shape (N, 6, *) (rank ≥ 2), received shape [6]');
+  throwsLike(() => gn.forward(Tensor.zeros([2, 5, 3])), ShapeError,
+    'GroupNorm: expected input of shape (N, 6, *) (rank ≥ 2), received shape [2, 5, 3]');
+  throwsLike(() => gn.forward(Tensor.zeros([6])), ShapeError,
+    'GroupNorm: expected input of shape (N, 6, *) (rank ≥ 2), received shape [6]');
   const x = Tensor.zeros([2, 6, 3]);
-  throwsLike(() => groupNorm(x, 4), UsageError, 'groupNorm: numChannels 6 (input shape [2, 6, 3]) must be divisible by numGroups 4');
-  throwsLike(() => groupNorm(Tensor.zeros([6]), 2), ShapeError, 'groupNorm: input must have rank ≥ 2 (N, C, *), received rank 1 with shape [6]');
+  throwsLike(() => groupNorm(x, 4), UsageError,
+    'groupNorm: numChannels 6 (input shape [2, 6, 3]) must be divisible by numGroups 4');
+  throwsLike(() => groupNorm(Tensor.zeros([6]), 2), ShapeError,
+    'groupNorm: input must have rank ≥ 2 (N, C, *), received rank 1 with shape [6]');
   throwsLike(() => groupNorm(x, 1.5), UsageError, 'groupNorm: numGroups must be a positive integer, received 1.5');
-  throwsLike(() => groupNorm(x, 2, null, null, { eps: Infinity }), UsageError, 'groupNorm: eps must be a finite number ≥ 0, received Infinity');
-  throwsLike(() => groupNorm(x, 2, null, null, { epsilon: 1 } as never), UsageError, 'groupNorm: unknown option "epsilon" (expected one of "eps")');
+  throwsLike(() => groupNorm(x, 2, null, null, { eps: Infinity }), UsageError,
+    'groupNorm: eps must be a finite number ≥ 0, received Infinity');
+  throwsLike(() => groupNorm(x, 2, null, null, { epsilon: 1 } as never), UsageError,
+    'groupNorm: unknown option "epsilon" (expected one of "eps")');
   throwsLike(() => groupNorm(x, 2, Tensor.ones([5])), ShapeError,
     'groupNorm: weight must have shape [6] (the channel count of input [2, 6, 3]), received [5]');
   throwsLike(() => groupNorm(x, 2, null, Tensor.ones([6, 1])), ShapeError,
     'groupNorm: bias must have shape [6] (the channel count of input [2, 6, 3]), received [6, 1]');
-  throwsLike(() => groupNorm(x.data as never, 2), UsageError, 'groupNorm: input must be a Tensor, received Float32Array(length 36)');
+  throwsLike(() => groupNorm(x.data as never, 2), UsageError,
+    'groupNorm: input must be a Tensor, received Float32Array(length 36)');
 });

@@ -1,4 +1,4 @@
-// Reference group-norm kernels: plain TypeScript, float64 throughout, clarity first (the twin the SIMD kernels are tested against).
+// Reference group-norm kernels: plain TypeScript, float64 throughout (the twin the SIMD kernels are tested against).
 import type { GNGeom, GroupNormKernels } from '../types.js';
 import { Sum } from './batchnorm.js';
 

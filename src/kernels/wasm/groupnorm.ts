@@ -1,4 +1,4 @@
-// WebAssembly SIMD group-norm kernels (bindings over wasm/gn.ts): heap arrays by pointer, others staged through scratch.
+// WebAssembly SIMD group-norm kernels (bindings over wasm/gn.ts): heap arrays by pointer, others staged.
 import type { GNGeom, GroupNormKernels } from '../types.js';
 import { wasm } from './instance.js';
 import { withScratch } from '../../tensor/heap.js';
@@ -37,7 +37,8 @@ function groupNormBackwardReduce(
   withScratch((take) => {
     const ap = place(take, sumDy, false);
     const bp = place(take, sumDyXmu, false);
-    wasm.gn_bwd_reduce!(ap, bp, place(take, dy, true), place(take, x, true), place(take, mean, true), g.n, g.c, g.s, g.groups);
+    const [dyp, xp, mp] = [place(take, dy, true), place(take, x, true), place(take, mean, true)];
+    wasm.gn_bwd_reduce!(ap, bp, dyp, xp, mp, g.n, g.c, g.s, g.groups);
     land(sumDy, ap);
     land(sumDyXmu, bp);
   });

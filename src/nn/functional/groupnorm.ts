@@ -23,14 +23,18 @@ export function checkOptionKeys(op: string, opts: unknown, allowed: readonly str
   }
   for (const key of Object.keys(opts)) {
     if (!allowed.includes(key)) {
-      throw new UsageError(`${op}: unknown option ${JSON.stringify(key)} (expected one of ${allowed.map((k) => JSON.stringify(k)).join(', ')})`);
+      const expected = allowed.map((k) => JSON.stringify(k)).join(', ');
+      throw new UsageError(`${op}: unknown option ${JSON.stringify(key)} (expected one of ${expected})`);
     }
   }
 }
 
 function checkPerChannel(name: string, t: Tensor | null, c: number, x: Tensor): void {
   if (t !== null && (t.ndim !== 1 || t.size !== c)) {
-    throw new ShapeError(`groupNorm: ${name} must have shape [${c}] (the channel count of input ${fmtShape(x.shape)}), received ${fmtShape(t.shape)}`);
+    throw new ShapeError(
+      `groupNorm: ${name} must have shape [${c}] (the channel count of input ${fmtShape(x.shape)}), ` +
+        `received ${fmtShape(t.shape)}`,
+    );
   }
 }
 
@@ -55,7 +59,9 @@ class GroupNormBackward extends Node {
     const { n, c, groups } = this.g;
     const x = this.savedTensor(0);
     const w = this.hasW ? this.savedTensor(1) : null;
-    if (this.store === null || this.store.isDisposed) throw new StateError('GroupNormBackward: its saved statistics were freed');
+    if (this.store === null || this.store.isDisposed) {
+      throw new StateError('GroupNormBackward: its saved statistics were freed');
+    }
     const mean = this.stats.subarray(0, n * groups);
     const invstd = this.stats.subarray(n * groups, 2 * n * groups);
     const sums = allocF64(2 * n * c);
@@ -70,7 +76,8 @@ class GroupNormBackward extends Node {
       let dx: Tensor | null = null;
       if (this.inputs[0] !== null) {
         dx = Tensor._alloc(x.shape);
-        k.groupNormBackwardElemt(dx.data, dy.data, x.data, mean, invstd, w === null ? null : w.data, sumDy, sumDyXmu, this.g);
+        const wd = w === null ? null : w.data;
+        k.groupNormBackwardElemt(dx.data, dy.data, x.data, mean, invstd, wd, sumDy, sumDyXmu, this.g);
       }
       return [dx, dw, db];
     } finally {
@@ -110,7 +117,7 @@ export function groupNorm(
   const invstd = stats.subarray(ng, 2 * ng);
   k.groupNormStats(mean, invstd, x.data, g, eps);
   const out = Tensor._alloc(x.shape);
-  k.groupNormElemt(out.data, x.data, mean, invstd, weight === null ? null : weight.data, bias === null ? null : bias.data, g);
+  k.groupNormElemt(out.data, x.data, mean, invstd, weight?.data ?? null, bias?.data ?? null, g);
   if (!needsGrad(x, weight, bias)) {
     store.dispose();
     return out;

@@ -53,7 +53,10 @@ export class GroupNorm extends Module {
 
   forward(x: Tensor): Tensor {
     if (x.ndim < 2 || x.shape[1] !== this.numChannels) {
-      throw new ShapeError(`GroupNorm: expected input of shape (N, ${this.numChannels}, *) (rank ≥ 2), received shape ${fmtShape(x.shape)}`);
+      throw new ShapeError(
+        `GroupNorm: expected input of shape (N, ${this.numChannels}, *) (rank ≥ 2), ` +
+          `received shape ${fmtShape(x.shape)}`,
+      );
     }
     return groupNorm(x, this.numGroups, this.weight, this.bias, { eps: this.eps });
   }
