@@ -109,7 +109,7 @@ function compareDigests(all: readonly Float64Array[], names: readonly string[]):
   });
   if (bad.length > 0) {
     throw new CheckpointMismatchError(
-      `saveCheckpoint: ranks ${bad.join(', ')} hold a different training state than rank 0, refusing to save (${where.join('; ')})`,
+      `saveCheckpoint: ${bad.length === 1 ? 'rank' : 'ranks'} ${bad.join(', ')} ${bad.length === 1 ? 'holds' : 'hold'} a different training state than rank 0, refusing to save (${where.join('; ')})`,
       bad,
     );
   }
