@@ -15,7 +15,7 @@ export class Rng {
   private s3: number;
 
   constructor(seed: number) {
-    if (!Number.isSafeInteger(seed)) throw new UsageError(`Rng: seed must be a safe integer, received ${seed}`);
+    if (!Number.isSafeInteger(seed)) throw new UsageError(`Rng: seed must be a safe integer, received ${describe(seed)}`);
     // Fold the (possibly > 2^32) seed into 32 bits with both halves so that seed and seed + 2^32 differ.
     let x = (seed >>> 0) ^ Math.floor(seed / 4294967296) * 0x9e3779b9;
     const next = (): number => {
@@ -71,7 +71,7 @@ export class Rng {
 
   /** Uniform integer in [0, n), unbiased (rejection of the short top range). */
   int(n: number): number {
-    if (!Number.isInteger(n) || n <= 0 || n > 4294967296) throw new UsageError(`Rng.int: n must be an integer in [1, 2^32], received ${n}`);
+    if (!Number.isInteger(n) || n <= 0 || n > 4294967296) throw new UsageError(`Rng.int: n must be an integer in [1, 2^32], received ${describe(n)}`);
     const limit = 4294967296 - (4294967296 % n);
     for (;;) {
       const u = this.uint32();

@@ -25,7 +25,7 @@ export class Generator {
 
   /** Reset the stream to `seed` (an integer; fractional/huge values are reduced to 32 bits). */
   manualSeed(seed: number): this {
-    if (!Number.isFinite(seed)) throw new UsageError(`manualSeed: seed must be a finite number, received ${seed}`);
+    if (!Number.isFinite(seed)) throw new UsageError(`manualSeed: seed must be a finite number, received ${describe(seed)}`);
     let s = (Math.trunc(seed) >>> 0) ^ (Math.floor(seed / 2 ** 32) >>> 0) * 0x9e3779b9;
     const next = (): number => {
       s = (s + 0x9e3779b9) | 0;
