@@ -1,4 +1,4 @@
-// Example: data-parallel training of a small CNN with SyncBatchNorm, with checkpoints and (elastic) resume. Run: syncbn run -n 4 dist/examples/train-syncbn.js
+// Example: DDP + SyncBatchNorm training of a small CNN, with checkpoints and (elastic) resume. Run: syncbn run -n 4 dist/examples/train-syncbn.js
 import { parseArgs } from 'node:util';
 import {
   initProcessGroup, Tensor, Generator, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear,
@@ -21,11 +21,14 @@ const { values } = parseArgs({
 });
 function int(flag: string, v: string | undefined, min: number): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`train-syncbn: --${flag} must be an integer ≥ ${min}, received ${JSON.stringify(v)}`);
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`train-syncbn: --${flag} must be an integer ≥ ${min}, received ${JSON.stringify(v)}`);
+  }
   return n;
 }
 const steps = int('steps', values.steps, 0);
-const batch = int('batch', values.batch, 1); // images per rank per step at first start (global batch = batch × world size)
+// images per rank per step at the first start (global batch = batch × world size, kept on resume)
+const batch = int('batch', values.batch, 1);
 const seed = int('seed', values.seed, 0);
 const ckptDir = values['checkpoint-dir'];
 const every = values['checkpoint-every'] === undefined ? 0 : int('checkpoint-every', values['checkpoint-every'], 1);
@@ -76,7 +79,8 @@ if (ck !== null) {
   ck.dispose();
   start = at.step;
   G = at.globalBatch ?? G;
-  if (pg.rank === 0) console.error(`resuming at step ${at.step} from ${ck.manifestPath} (taken at world size ${at.worldSize}, global batch ${G})`);
+  if (pg.rank === 0) console.error(`resuming at step ${at.step} from ${ck.manifestPath} (taken at world size ` +
+    `${at.worldSize}, global batch ${G})`);
 }
 const ddp = new DistributedDataParallel(model, { group: pg });
 const lo = Math.floor((pg.rank * G) / world);

@@ -1,4 +1,4 @@
-// Atomic file replacement (hidden temp file, fsync, rename, directory fsync) and cleanup of temp files left by killed writers.
+// Atomic file replacement (hidden temp file, fsync, rename, fsync of the directory); cleanup of killed writers' temps.
 import { closeSync, fsyncSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';

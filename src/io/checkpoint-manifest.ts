@@ -20,7 +20,8 @@ export interface CheckpointManifest {
 /** Check every field of a parsed manifest; IOError naming the first bad field, what was expected and what was found. */
 export function validateManifest(raw: unknown, source: string): CheckpointManifest {
   const bad = (field: string, expected: string, v: unknown): never => {
-    throw new IOError(`loadCheckpoint: ${source}: field ${JSON.stringify(field)}: expected ${expected}, received ${describe(v)}`);
+    throw new IOError(`loadCheckpoint: ${source}: field ${JSON.stringify(field)}: expected ${expected}, ` +
+      `received ${describe(v)}`);
   };
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) bad('(manifest)', 'a JSON object', raw);
   const m = raw as Record<string, unknown>;
@@ -32,10 +33,13 @@ export function validateManifest(raw: unknown, source: string): CheckpointManife
   int('step', 0);
   int('worldSize', 1);
   if (m.globalBatch !== null) int('globalBatch', 1);
-  if (typeof m.file !== 'string' || !/^[^/\\]+\.safetensors$/.test(m.file)) bad('file', 'a file name ending in .safetensors', m.file);
+  const isName = typeof m.file === 'string' && /^[^/\\]+\.safetensors$/.test(m.file);
+  if (!isName) bad('file', 'a file name ending in .safetensors', m.file);
   int('bytes', 8);
-  if (typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256)) bad('sha256', '64 lowercase hex digits', m.sha256);
-  if (!Array.isArray(m.tensors) || !m.tensors.every((t) => typeof t === 'string')) bad('tensors', 'an array of names', m.tensors);
+  const isSha = typeof m.sha256 === 'string' && /^[0-9a-f]{64}$/.test(m.sha256);
+  if (!isSha) bad('sha256', '64 lowercase hex digits', m.sha256);
+  const names = Array.isArray(m.tensors) && m.tensors.every((t) => typeof t === 'string');
+  if (!names) bad('tensors', 'an array of names', m.tensors);
   if (m.extra === null || typeof m.extra !== 'object' || Array.isArray(m.extra)) bad('extra', 'a JSON object', m.extra);
   return m as unknown as CheckpointManifest;
 }

@@ -65,15 +65,21 @@ const PARTS = ['model', 'optimizer', 'scheduler', 'sampler', 'generators'] as co
  * The model's tensors are its own (not copied); call dispose() after saving to free the optimizer's
  * copies.
  */
-export function captureTrainingState(parts: TrainingParts, progress: TrainingProgress): CheckpointState & { dispose(): void } {
+export function captureTrainingState(
+  parts: TrainingParts, progress: TrainingProgress,
+): CheckpointState & { dispose(): void } {
   const { step, worldSize, globalBatch = null, epoch = 0, position = 0, user = {} } = progress;
   for (const [k, v] of [['epoch', epoch], ['position', position]] as const) {
-    if (!Number.isSafeInteger(v) || v < 0) throw new UsageError(`captureTrainingState: progress.${k} must be an integer ≥ 0, received ${describe(v)}`);
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new UsageError(`captureTrainingState: progress.${k} must be an integer ≥ 0, received ${describe(v)}`);
+    }
   }
   const tensors: Record<string, Tensor> = {};
   const owned: Tensor[] = [];
   const extra: Record<string, unknown> = { epoch, position, user, parts: PARTS.filter((p) => parts[p] !== undefined) };
-  if (parts.model !== undefined) for (const [n, t] of Object.entries(parts.model.stateDict())) tensors[`model.${n}`] = t;
+  if (parts.model !== undefined) {
+    for (const [n, t] of Object.entries(parts.model.stateDict())) tensors[`model.${n}`] = t;
+  }
   if (parts.optimizer !== undefined) {
     for (const [n, t] of Object.entries(parts.optimizer.stateDict())) {
       tensors[`optimizer.${n}`] = t;
@@ -122,14 +128,16 @@ export function restoreTrainingState(
 ): RestoredProgress {
   for (const k of ['worldSize', 'globalBatch'] as const) {
     if (expect[k] !== undefined && expect[k] !== ck[k]) {
-      throw new UsageError(`restoreTrainingState: ${k} differs: expected ${describe(expect[k])} (this run), received ${describe(ck[k])} (checkpoint at step ${ck.step})`);
+      throw new UsageError(`restoreTrainingState: ${k} differs: expected ${describe(expect[k])} (this run), ` +
+        `received ${describe(ck[k])} (checkpoint at step ${ck.step})`);
     }
   }
   const x = ck.extra as Record<string, unknown>;
   const saved = Array.isArray(x.parts) ? (x.parts as string[]) : [];
   for (const p of PARTS) {
     if (parts[p] !== undefined && !saved.includes(p)) {
-      throw new UsageError(`restoreTrainingState: a ${p} was given but the checkpoint at step ${ck.step} has no ${p} state (it has: ${saved.join(', ') || 'nothing'})`);
+      throw new UsageError(`restoreTrainingState: a ${p} was given but the checkpoint at step ${ck.step} has no ` +
+        `${p} state (it has: ${saved.join(', ') || 'nothing'})`);
     }
   }
   const gens = parts.generators;
@@ -138,15 +146,18 @@ export function restoreTrainingState(
     const missing = Object.keys(gens).filter((n) => !(n in savedGens));
     const unexpected = Object.keys(savedGens).filter((n) => !(n in gens));
     if (missing.length + unexpected.length > 0) {
-      throw new UsageError(`restoreTrainingState: generators do not match the checkpoint: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
+      throw new UsageError(`restoreTrainingState: generators do not match the checkpoint: missing ` +
+        `[${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
     }
   }
   const opt = parts.optimizer;
   const groups = (x.optimizer as { paramGroups?: { lr: number; initialLr: number }[] } | undefined)?.paramGroups;
   if (opt !== undefined && (!Array.isArray(groups) || groups.length !== opt.paramGroups.length)) {
-    throw new UsageError(`restoreTrainingState: optimizer param groups: expected ${opt.paramGroups.length} (this optimizer), received ${describe(groups?.length)} (checkpoint)`);
+    throw new UsageError(`restoreTrainingState: optimizer param groups: expected ${opt.paramGroups.length} ` +
+      `(this optimizer), received ${describe(groups?.length)} (checkpoint)`);
   }
-  if (parts.model !== undefined) within('model', () => parts.model!.loadStateDict(prefixed(ck.tensors, 'model.'), { strict: true }));
+  const model = parts.model;
+  if (model !== undefined) within('model', () => model.loadStateDict(prefixed(ck.tensors, 'model.'), { strict: true }));
   if (opt !== undefined) {
     within('optimizer', () => opt.loadStateDict(prefixed(ck.tensors, 'optimizer.')));
     opt.paramGroups.forEach((g, i) => {
@@ -156,12 +167,17 @@ export function restoreTrainingState(
   }
   if (parts.scheduler !== undefined) within('scheduler', () => parts.scheduler!.loadStateDict(x.scheduler));
   if (parts.sampler !== undefined) within('sampler', () => parts.sampler!.loadStateDict(x.sampler));
-  if (gens !== undefined) for (const [n, g] of Object.entries(gens)) within(`generator ${JSON.stringify(n)}`, () => g.setState(savedGens[n]));
+  for (const [n, g] of Object.entries(gens ?? {})) {
+    within(`generator ${JSON.stringify(n)}`, () => g.setState(savedGens[n]));
+  }
   const num = (k: string): number => {
     const v = x[k];
-    if (!Number.isSafeInteger(v) || (v as number) < 0) throw new UsageError(`restoreTrainingState: extra.${k}: expected an integer ≥ 0, received ${describe(v)}`);
+    if (!Number.isSafeInteger(v) || (v as number) < 0) {
+      throw new UsageError(`restoreTrainingState: extra.${k}: expected an integer ≥ 0, received ${describe(v)}`);
+    }
     return v as number;
   };
   const user = x.user !== null && typeof x.user === 'object' ? (x.user as Record<string, unknown>) : {};
-  return { step: ck.step, worldSize: ck.worldSize, globalBatch: ck.globalBatch, epoch: num('epoch'), position: num('position'), user };
+  const { step, worldSize, globalBatch } = ck;
+  return { step, worldSize, globalBatch, epoch: num('epoch'), position: num('position'), user };
 }

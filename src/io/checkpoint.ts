@@ -1,4 +1,4 @@
-// Training checkpoints on disk: safetensors data + JSON manifest (sha256), written atomically by rank 0 after a cross-rank checksum.
+// Training checkpoints: safetensors + JSON manifest (sha256), written atomically by rank 0 after a cross-rank checksum.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,7 +33,7 @@ export interface LoadedCheckpoint extends CheckpointState {
   dispose(): void;
 }
 
-/** Ranks hold different training state at a checkpoint: the message lists the ranks and entries that differ from rank 0's. */
+/** Ranks hold different training state at a checkpoint; the message lists the ranks and entries that differ from rank 0. */
 export class CheckpointMismatchError extends SyncbnError {
   /** Ranks whose state differs from rank 0's. */
   readonly ranks: readonly number[];
@@ -60,14 +60,25 @@ const name = (step: number): string => `ckpt-${String(step).padStart(8, '0')}`;
 
 function checkState(state: CheckpointState): void {
   const s = state as Partial<CheckpointState> | null;
-  if (s === null || typeof s !== 'object') throw new UsageError(`saveCheckpoint: state must be an object, received ${describe(s)}`);
-  if (!Number.isSafeInteger(s.step) || s.step! < 0) throw new UsageError(`saveCheckpoint: state.step must be an integer ≥ 0, received ${describe(s.step)}`);
-  if (!Number.isSafeInteger(s.worldSize) || s.worldSize! < 1) throw new UsageError(`saveCheckpoint: state.worldSize must be an integer ≥ 1, received ${describe(s.worldSize)}`);
-  if (s.globalBatch !== null && (!Number.isSafeInteger(s.globalBatch) || s.globalBatch! < 1)) {
-    throw new UsageError(`saveCheckpoint: state.globalBatch must be an integer ≥ 1 or null, received ${describe(s.globalBatch)}`);
+  if (s === null || typeof s !== 'object') {
+    throw new UsageError(`saveCheckpoint: state must be an object, received ${describe(s)}`);
   }
-  if (s.tensors === null || typeof s.tensors !== 'object') throw new UsageError(`saveCheckpoint: state.tensors must be an object of Tensors, received ${describe(s.tensors)}`);
-  if (s.extra === null || typeof s.extra !== 'object' || Array.isArray(s.extra)) throw new UsageError(`saveCheckpoint: state.extra must be a JSON object, received ${describe(s.extra)}`);
+  if (!Number.isSafeInteger(s.step) || s.step! < 0) {
+    throw new UsageError(`saveCheckpoint: state.step must be an integer ≥ 0, received ${describe(s.step)}`);
+  }
+  if (!Number.isSafeInteger(s.worldSize) || s.worldSize! < 1) {
+    throw new UsageError(`saveCheckpoint: state.worldSize must be an integer ≥ 1, received ${describe(s.worldSize)}`);
+  }
+  if (s.globalBatch !== null && (!Number.isSafeInteger(s.globalBatch) || s.globalBatch! < 1)) {
+    throw new UsageError(`saveCheckpoint: state.globalBatch must be an integer ≥ 1 or null, received ` +
+      `${describe(s.globalBatch)}`);
+  }
+  if (s.tensors === null || typeof s.tensors !== 'object') {
+    throw new UsageError(`saveCheckpoint: state.tensors must be an object of Tensors, received ${describe(s.tensors)}`);
+  }
+  if (s.extra === null || typeof s.extra !== 'object' || Array.isArray(s.extra)) {
+    throw new UsageError(`saveCheckpoint: state.extra must be a JSON object, received ${describe(s.extra)}`);
+  }
 }
 
 /** 64-bit digests (two uint32 halves each) of every entry, in sorted name order, plus the names and the extras. */
@@ -79,7 +90,8 @@ function digests(state: CheckpointState, extraJson: string): { names: string[]; 
     return [n, new Uint8Array(d.buffer, d.byteOffset, d.byteLength)];
   });
   entries.push(['(names)', Buffer.from(JSON.stringify(names))]);
-  entries.push(['(step, worldSize, globalBatch, extra)', Buffer.from(`${state.step},${state.worldSize},${state.globalBatch},${extraJson}`)]);
+  const meta = `${state.step},${state.worldSize},${state.globalBatch},${extraJson}`;
+  entries.push(['(step, worldSize, globalBatch, extra)', Buffer.from(meta)]);
   const packed = new Float64Array(2 * entries.length);
   entries.forEach(([n, bytes], i) => {
     const h = createHash('sha256').update(n).update(bytes).digest();
@@ -104,12 +116,15 @@ function compareDigests(all: readonly Float64Array[], names: readonly string[]):
     const diff = names.filter((_, i) => a[2 * i] !== ref[2 * i] || a[2 * i + 1] !== ref[2 * i + 1]);
     if (diff.length > 0) {
       bad.push(r);
-      where.push(`rank ${r} differs in ${diff.slice(0, 4).join(', ')}${diff.length > 4 ? ` and ${diff.length - 4} more` : ''}`);
+      where.push(`rank ${r} differs in ` +
+        `${diff.slice(0, 4).join(', ')}${diff.length > 4 ? ` and ${diff.length - 4} more` : ''}`);
     }
   });
   if (bad.length > 0) {
     throw new CheckpointMismatchError(
-      `saveCheckpoint: ${bad.length === 1 ? 'rank' : 'ranks'} ${bad.join(', ')} ${bad.length === 1 ? 'holds' : 'hold'} a different training state than rank 0, refusing to save (${where.join('; ')})`,
+      `saveCheckpoint: ${bad.length === 1 ? 'rank' : 'ranks'} ${bad.join(', ')} ` +
+        `${bad.length === 1 ? 'holds' : 'hold'} a different training state than rank 0, refusing to save ` +
+          `(${where.join('; ')})`,
       bad,
     );
   }
@@ -124,11 +139,17 @@ function compareDigests(all: readonly Float64Array[], names: readonly string[]):
  * checkpoints, and tells the others whether it succeeded (a failed write throws on every rank).
  * Returns the manifest path.
  */
-export async function saveCheckpoint(dir: string, state: CheckpointState, opts: SaveCheckpointOptions = {}): Promise<string> {
-  if (typeof dir !== 'string' || dir.length === 0) throw new UsageError(`saveCheckpoint: dir must be a non-empty string, received ${describe(dir)}`);
+export async function saveCheckpoint(
+  dir: string, state: CheckpointState, opts: SaveCheckpointOptions = {},
+): Promise<string> {
+  if (typeof dir !== 'string' || dir.length === 0) {
+    throw new UsageError(`saveCheckpoint: dir must be a non-empty string, received ${describe(dir)}`);
+  }
   checkState(state);
   const keep = opts.keep ?? 3;
-  if (!Number.isSafeInteger(keep) || keep < 1) throw new UsageError(`saveCheckpoint: keep must be an integer ≥ 1, received ${describe(keep)}`);
+  if (!Number.isSafeInteger(keep) || keep < 1) {
+    throw new UsageError(`saveCheckpoint: keep must be an integer ≥ 1, received ${describe(keep)}`);
+  }
   const group = opts.group ?? null;
   let extraJson: string;
   try {
@@ -153,7 +174,9 @@ export async function saveCheckpoint(dir: string, state: CheckpointState, opts: 
   if (group !== null && group.size > 1) {
     const status = Float64Array.of(failure === null ? 0 : 1);
     await group.broadcast(status, 0, { tag: 'checkpoint.written' });
-    if (failure === null && status[0] !== 0) throw new IOError(`saveCheckpoint: rank 0 could not write ${manifestPath} (see its error)`);
+    if (failure === null && status[0] !== 0) {
+      throw new IOError(`saveCheckpoint: rank 0 could not write ${manifestPath} (see its error)`);
+    }
   }
   if (failure !== null) throw failure;
   return manifestPath;
@@ -199,7 +222,10 @@ function listSteps(dir: string): number[] {
   }).sort((a, b) => b - a);
 }
 
-/** Delete all but the newest `keep` checkpoints, and data files without a manifest older than `newest` (a writer died between the two). */
+/**
+ * Delete all but the newest `keep` checkpoints, and data files without a manifest older than `newest`
+ * (their writer died between the two files).
+ */
 function prune(dir: string, keep: number, newest: number): void {
   const rm = (f: string): void => {
     try {
@@ -248,9 +274,14 @@ export function loadCheckpoint(manifestPath: string): LoadedCheckpoint {
   } catch (e) {
     throw new IOError(`loadCheckpoint: could not read ${path}: ${(e as Error).message}`, { cause: e });
   }
-  if (bytes.length !== m.bytes) throw new IOError(`loadCheckpoint: ${path} has ${bytes.length} bytes, its manifest says ${m.bytes} (truncated or overwritten)`);
+  if (bytes.length !== m.bytes) {
+    throw new IOError(`loadCheckpoint: ${path} has ${bytes.length} bytes, its manifest says ${m.bytes} ` +
+      `(truncated or overwritten)`);
+  }
   const sha = createHash('sha256').update(bytes).digest('hex');
-  if (sha !== m.sha256) throw new IOError(`loadCheckpoint: ${path} has sha256 ${sha}, its manifest says ${m.sha256} (corrupt)`);
+  if (sha !== m.sha256) {
+    throw new IOError(`loadCheckpoint: ${path} has sha256 ${sha}, its manifest says ${m.sha256} (corrupt)`);
+  }
   const { tensors } = decodeSafetensors(bytes, path);
   const dispose = (): void => {
     for (const t of Object.values(tensors)) t.dispose();
@@ -259,9 +290,11 @@ export function loadCheckpoint(manifestPath: string): LoadedCheckpoint {
   const want = [...m.tensors].sort();
   if (have.join('\n') !== want.join('\n')) {
     dispose();
-    throw new IOError(`loadCheckpoint: ${path} holds tensors [${have.join(', ')}], its manifest lists [${want.join(', ')}]`);
+    throw new IOError(`loadCheckpoint: ${path} holds tensors [${have.join(', ')}], its manifest lists ` +
+      `[${want.join(', ')}]`);
   }
-  return { step: m.step, worldSize: m.worldSize, globalBatch: m.globalBatch, tensors, extra: m.extra, path, manifestPath, dispose };
+  const { step, worldSize, globalBatch, extra } = m;
+  return { step, worldSize, globalBatch, tensors, extra, path, manifestPath, dispose };
 }
 
 /**
@@ -270,7 +303,9 @@ export function loadCheckpoint(manifestPath: string): LoadedCheckpoint {
  * naming it and why, and the next older one is tried; if every one fails, IOError lists them all.
  */
 export function loadLatestCheckpoint(dir: string, opts: LoadCheckpointOptions = {}): LoadedCheckpoint | null {
-  if (typeof dir !== 'string' || dir.length === 0) throw new UsageError(`loadLatestCheckpoint: dir must be a non-empty string, received ${describe(dir)}`);
+  if (typeof dir !== 'string' || dir.length === 0) {
+    throw new UsageError(`loadLatestCheckpoint: dir must be a non-empty string, received ${describe(dir)}`);
+  }
   const warn = opts.onWarning ?? ((msg: string) => process.emitWarning(msg, { code: 'SYNCBN_CHECKPOINT_FALLBACK' }));
   const steps = listSteps(dir);
   const failures: string[] = [];
@@ -289,6 +324,8 @@ export function loadLatestCheckpoint(dir: string, opts: LoadCheckpointOptions = 
       warn(`checkpoint ${p} is unusable, trying the previous one: ${e.message}`);
     }
   }
-  if (failures.length > 0) throw new IOError(`loadLatestCheckpoint: no usable checkpoint in ${dir}: ${failures.join('; ')}`);
+  if (failures.length > 0) {
+    throw new IOError(`loadLatestCheckpoint: no usable checkpoint in ${dir}: ${failures.join('; ')}`);
+  }
   return null;
 }

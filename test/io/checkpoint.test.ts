@@ -131,4 +131,11 @@ test('3 thread ranks: identical state is saved once by rank 0; a rank that diffe
     assert.deepEqual(o.value, { name: 'CheckpointMismatchError', message: msg, ranks: [2] });
   }
   assert.equal(existsSync(join(dir, 'b')), false, 'nothing written');
+  // rank 0 cannot write (the directory's parent is a file): every rank throws, none returns as if saved
+  writeFileSync(join(dir, 'file'), '');
+  const failed = await spawnThreads(2, body, [LIB, join(dir, 'file', 'ck'), '[]'], { deadlineMs: 60_000 });
+  const v = failed.map((o) => (o.ok ? o.value : o.error.message)) as { name: string; message: string }[];
+  assert.equal(v[0]!.name, 'IOError');
+  assert.match(v[0]!.message, new RegExp(`^saveCheckpoint: could not create ${join(dir, 'file', 'ck')}: ENOTDIR`));
+  assert.deepEqual(v[1], { name: 'IOError', message: `saveCheckpoint: rank 0 could not write ${join(dir, 'file', 'ck', 'ckpt-00000003.json')} (see its error)`, ranks: undefined });
 }));
