@@ -121,7 +121,8 @@ function within<T>(what: string, fn: () => T): T {
  * are ignored, e.g. loading only the model for evaluation) and return the progress. `expect`
  * fields that are given must equal the checkpoint's (UsageError naming the field, expected and
  * received): pass worldSize to forbid resuming at another world size, globalBatch to insist on it.
- * Every check runs before anything is loaded.
+ * These checks run before anything is loaded; the model's and optimizer's own key and shape checks
+ * (loadStateDict) run as each part loads.
  */
 export function restoreTrainingState(
   ck: CheckpointState, parts: TrainingParts, expect: { worldSize?: number; globalBatch?: number | null } = {},
