@@ -6,7 +6,7 @@ import { IOError, SyncbnError, UsageError, describe } from '../errors.js';
 import type { ProcessGroup } from '../comm/types.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
-import { fsyncDir, writeFileAtomic } from './atomic.js';
+import { fsyncDir, removeStaleTemps, writeFileAtomic } from './atomic.js';
 import { validateManifest, type CheckpointManifest } from './checkpoint-manifest.js';
 
 export type { CheckpointManifest } from './checkpoint-manifest.js';
@@ -245,6 +245,10 @@ function prune(dir: string, keep: number, newest: number): void {
     const m = /^ckpt-(\d{8,})\.safetensors$/.exec(f);
     if (m !== null && !kept.has(Number(m[1])) && Number(m[1]) < newest) rm(f);
   }
+  // temp files of writers killed while writing other checkpoints (the current targets' were removed by writeFileAtomic)
+  const temp = /^\.(ckpt-\d{8,}\.(?:json|safetensors))\.tmp-\d+-[0-9a-f]+$/;
+  const targets = new Set(readdirSync(dir).flatMap((f) => temp.exec(f)?.[1] ?? []));
+  for (const t of targets) removeStaleTemps(join(dir, t));
   fsyncDir(dir);
 }
 
