@@ -1,17 +1,35 @@
-// Rank, world size, rendezvous address/port and token from torchrun, Kubernetes, Open MPI or Slurm variables, validated.
+// Rank, world size, rendezvous address/port and token from torchrun/Kubernetes/Open MPI/Slurm variables, validated.
 import { readFileSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 
-/** Every environment variable initProcessGroup() reads to find its rank and rendezvous (manifests are checked against it). */
+/** Every variable initProcessGroup() reads for its rank and rendezvous (manifests are checked against it). */
 export const INIT_ENV_VARS = [
-  'RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT',
+  'RANK',
+  'WORLD_SIZE',
+  'LOCAL_RANK',
+  'LOCAL_WORLD_SIZE',
+  'MASTER_ADDR',
+  'MASTER_PORT',
   'JOB_COMPLETION_INDEX',
-  'OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK', 'OMPI_COMM_WORLD_LOCAL_SIZE',
+  'OMPI_COMM_WORLD_RANK',
+  'OMPI_COMM_WORLD_SIZE',
+  'OMPI_COMM_WORLD_LOCAL_RANK',
+  'OMPI_COMM_WORLD_LOCAL_SIZE',
   'OMPI_MCA_ess_base_jobid',
-  'SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID', 'SLURM_STEP_ID', 'SLURM_JOB_ID', 'SLURM_JOB_NODELIST',
+  'SLURM_PROCID',
+  'SLURM_NTASKS',
+  'SLURM_LOCALID',
+  'SLURM_STEP_ID',
+  'SLURM_JOB_ID',
+  'SLURM_JOB_NODELIST',
   'SLURM_STEP_NODELIST',
-  'SYNCBN_ENV', 'SYNCBN_TOKEN', 'SYNCBN_TOKEN_FILE', 'SYNCBN_LISTEN_ADDR', 'SYNCBN_TIMEOUT_MS',
-  'SYNCBN_RENDEZVOUS_TIMEOUT_MS', 'SYNCBN_PEER_TIMEOUT_MS',
+  'SYNCBN_ENV',
+  'SYNCBN_TOKEN',
+  'SYNCBN_TOKEN_FILE',
+  'SYNCBN_LISTEN_ADDR',
+  'SYNCBN_TIMEOUT_MS',
+  'SYNCBN_RENDEZVOUS_TIMEOUT_MS',
+  'SYNCBN_PEER_TIMEOUT_MS',
 ] as const;
 
 export type EnvSource = 'torchrun' | 'kubernetes' | 'openmpi' | 'slurm';
@@ -23,7 +41,7 @@ export interface RankEnv {
   source: EnvSource | 'options' | 'default';
 }
 
-/** Ports derived from a job id fall in [DERIVED_PORT_BASE, DERIVED_PORT_BASE + DERIVED_PORT_SPAN): below Linux's ephemeral range. */
+/** Job-id-derived ports: [DERIVED_PORT_BASE, DERIVED_PORT_BASE + DERIVED_PORT_SPAN), below the ephemeral range. */
 export const DERIVED_PORT_BASE = 20000;
 export const DERIVED_PORT_SPAN = 10000;
 
@@ -32,7 +50,8 @@ type Env = NodeJS.ProcessEnv;
 function intEnv(env: Env, name: string): number | undefined {
   const v = env[name];
   if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`environment variable ${name} must be a non-negative integer, received ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v))
+    throw new UsageError(`environment variable ${name} must be a non-negative integer, received ${JSON.stringify(v)}`);
   return Number(v);
 }
 
@@ -49,23 +68,35 @@ function read(env: Env, source: EnvSource): Found | undefined {
   let r: string, s: string, l: string | undefined;
   if (source === 'torchrun') [r, s, l] = ['RANK', 'WORLD_SIZE', 'LOCAL_RANK'];
   else if (source === 'kubernetes') [r, s, l] = ['JOB_COMPLETION_INDEX', 'WORLD_SIZE', undefined];
-  else if (source === 'openmpi') [r, s, l] = ['OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK'];
+  else if (source === 'openmpi')
+    [r, s, l] = ['OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK'];
   else [r, s, l] = ['SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID'];
   if (source === 'kubernetes' && env.JOB_COMPLETION_INDEX === undefined) return undefined;
-  if (source === 'torchrun' && env.RANK === undefined && (env.WORLD_SIZE === undefined || env.JOB_COMPLETION_INDEX !== undefined)) return undefined;
+  if (
+    source === 'torchrun' &&
+    env.RANK === undefined &&
+    (env.WORLD_SIZE === undefined || env.JOB_COMPLETION_INDEX !== undefined)
+  )
+    return undefined;
   if (source === 'slurm') {
     if (env.SLURM_PROCID === undefined && env.SLURM_NTASKS === undefined) return undefined;
     // A batch script or salloc shell (no job step) is one process, whatever --ntasks says; only srun starts ranks.
     if (env.SLURM_STEP_ID === undefined) {
       if ((intEnv(env, 'SLURM_NTASKS') ?? 1) <= 1) return undefined;
-      throw new UsageError(`slurm environment: ${show(env, 'SLURM_NTASKS')} but ${show(env, 'SLURM_STEP_ID')}: this process is the batch script or salloc shell, not a task; start the ranks with \`srun node script.js\` (or \`syncbn run\`)`);
+      throw new UsageError(
+        `slurm environment: ${show(env, 'SLURM_NTASKS')} but ${show(env, 'SLURM_STEP_ID')}: ` +
+          'this process is the batch script or salloc shell, not a task; ' +
+          'start the ranks with `srun node script.js` (or `syncbn run`)',
+      );
     }
   }
   if (env[r] === undefined && env[s] === undefined) return undefined;
   const rank = intEnv(env, r);
   const size = intEnv(env, s);
-  if (rank === undefined || size === undefined) throw new UsageError(`${source} environment is incomplete: ${show(env, r)} and ${show(env, s)} must both be set`);
-  if (size < 1 || rank >= size) throw new UsageError(`${source} environment: ${r}=${rank} must be in [0, ${s}=${size})`);
+  if (rank === undefined || size === undefined)
+    throw new UsageError(`${source} environment is incomplete: ${show(env, r)} and ${show(env, s)} must both be set`);
+  if (size < 1 || rank >= size)
+    throw new UsageError(`${source} environment: ${r}=${rank} must be in [0, ${s}=${size})`);
   const localRank = (l === undefined ? undefined : intEnv(env, l)) ?? (source === 'kubernetes' ? 0 : rank);
   return { rank, size, localRank, source, vars: [r, s] };
 }
@@ -80,7 +111,11 @@ const ORDER: EnvSource[] = ['torchrun', 'kubernetes', 'openmpi', 'slurm'];
  */
 export function rankFromEnv(env: Env = process.env): RankEnv {
   const pick = env.SYNCBN_ENV;
-  if (pick !== undefined && pick !== '' && !(ORDER as string[]).includes(pick)) throw new UsageError(`environment variable SYNCBN_ENV must be one of ${ORDER.map((o) => JSON.stringify(o)).join(', ')}, received ${JSON.stringify(pick)}`);
+  if (pick !== undefined && pick !== '' && !(ORDER as string[]).includes(pick))
+    throw new UsageError(
+      `environment variable SYNCBN_ENV must be one of ${ORDER.map((o) => JSON.stringify(o)).join(', ')}, ` +
+        `received ${JSON.stringify(pick)}`,
+    );
   if (pick) {
     const f = read(env, pick as EnvSource);
     if (f === undefined) throw new UsageError(`SYNCBN_ENV=${pick} but no ${pick} variables are set`);
@@ -93,7 +128,10 @@ export function rankFromEnv(env: Env = process.env): RankEnv {
   const other = found.find((f) => f.rank !== first.rank || f.size !== first.size);
   if (other !== undefined) {
     const say = (f: Found): string => `${show(env, f.vars[0])} ${show(env, f.vars[1])} (${f.source})`;
-    throw new UsageError(`contradictory launcher environment: ${say(first)} but ${say(other)}; unset one or set SYNCBN_ENV=${first.source}|${other.source} to choose`);
+    throw new UsageError(
+      `contradictory launcher environment: ${say(first)} but ${say(other)}; ` +
+        `unset one or set SYNCBN_ENV=${first.source}|${other.source} to choose`,
+    );
   }
   return strip(first);
 }
@@ -107,7 +145,8 @@ function strip(f: Found): RankEnv {
  * groups multiply (`r[1-2]n[1-2]`). Zero padding is kept. Throws UsageError on malformed input.
  */
 export function expandHostlist(list: string): string[] {
-  const bad = (why: string): UsageError => new UsageError(`Slurm hostlist ${JSON.stringify(list)} is malformed: ${why}`);
+  const bad = (why: string): UsageError =>
+    new UsageError(`Slurm hostlist ${JSON.stringify(list)} is malformed: ${why}`);
   const items: string[] = [];
   let depth = 0;
   let cur = '';
@@ -169,19 +208,32 @@ export function rendezvousFromEnv(source: RankEnv['source'], env: Env = process.
     const listVar = env.SLURM_STEP_NODELIST ? 'SLURM_STEP_NODELIST' : 'SLURM_JOB_NODELIST';
     if (masterAddr === undefined) {
       const list = env[listVar];
-      if (!list) throw new UsageError(`slurm environment: ${show(env, 'SLURM_JOB_NODELIST')} and MASTER_ADDR is unset: cannot tell which host runs rank 0`);
+      if (!list)
+        throw new UsageError(
+          `slurm environment: ${show(env, 'SLURM_JOB_NODELIST')} and MASTER_ADDR is unset: ` +
+            'cannot tell which host runs rank 0',
+        );
       masterAddr = expandHostlist(list)[0]!;
     }
     if (masterPort === undefined) {
       const id = intEnv(env, 'SLURM_JOB_ID');
-      if (id === undefined) throw new UsageError(`slurm environment: ${show(env, 'SLURM_JOB_ID')} and MASTER_PORT is unset: cannot derive the rendezvous port`);
+      if (id === undefined)
+        throw new UsageError(
+          `slurm environment: ${show(env, 'SLURM_JOB_ID')} and MASTER_PORT is unset: cannot derive the rendezvous port`,
+        );
       masterPort = derivedPort(id);
     }
   } else if (source === 'openmpi') {
     if (masterAddr === undefined) {
       const local = intEnv(env, 'OMPI_COMM_WORLD_LOCAL_SIZE');
       const size = intEnv(env, 'OMPI_COMM_WORLD_SIZE');
-      if (local === undefined || local !== size) throw new UsageError(`openmpi environment: ranks span several hosts (${show(env, 'OMPI_COMM_WORLD_LOCAL_SIZE')}, ${show(env, 'OMPI_COMM_WORLD_SIZE')}) and MASTER_ADDR is unset: set it to rank 0's host and pass it with \`mpirun -x MASTER_ADDR\``);
+      if (local === undefined || local !== size)
+        throw new UsageError(
+          'openmpi environment: ranks span several hosts ' +
+            `(${show(env, 'OMPI_COMM_WORLD_LOCAL_SIZE')}, ${show(env, 'OMPI_COMM_WORLD_SIZE')}) ` +
+            'and MASTER_ADDR is unset: ' +
+            "set it to rank 0's host and pass it with `mpirun -x MASTER_ADDR`",
+        );
       masterAddr = '127.0.0.1';
     }
     if (masterPort === undefined) {
@@ -208,7 +260,11 @@ export function tokenFromEnv(env: Env = process.env): string | undefined {
   } catch (e) {
     throw new UsageError(`SYNCBN_TOKEN_FILE=${JSON.stringify(file)} cannot be read: ${(e as Error).message}`);
   }
-  if ((mode & 0o077) !== 0) throw new UsageError(`SYNCBN_TOKEN_FILE=${JSON.stringify(file)} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}: it must be readable by its owner only (chmod 600)`);
+  if ((mode & 0o077) !== 0)
+    throw new UsageError(
+      `SYNCBN_TOKEN_FILE=${JSON.stringify(file)} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}: ` +
+        'it must be readable by its owner only (chmod 600)',
+    );
   const token = text.replace(/\r?\n$/, '');
   if (token === '') throw new UsageError(`SYNCBN_TOKEN_FILE=${JSON.stringify(file)} is empty`);
   return token;
