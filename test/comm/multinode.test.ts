@@ -1,7 +1,7 @@
 // `syncbn run --nnodes 2`: two launchers in two network namespaces (10.232.x.y, this machine only); node loss fails all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,48 +10,14 @@ import { UsageError } from '../../src/errors.js';
 import { spawnProcesses } from '../../src/comm/index.js';
 import { nodeOptions } from '../../src/cli/run-nodes.js';
 import { launcherEnv } from './launchers-helpers.js';
+import { Hosts, netnsSkipReason } from './netns-helpers.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const COMM = new URL('../../src/comm/index.js', import.meta.url).href;
 const tag = `mn${process.pid % 100000}`;
-const ns = (r: number | 'br'): string => `${tag}n${r}`;
-const addr = (r: number): string => `10.232.${process.pid % 250}.${r + 1}`;
-
-function why(): string | null {
-  if (process.platform !== 'linux') return 'network namespaces need Linux';
-  if (process.getuid?.() !== 0) return 'network namespaces need root (CI runs as root)';
-  if (spawnSync('ip', ['-V']).status !== 0) return 'iproute2 (`ip`) is not installed';
-  return null;
-}
-
-const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-
-function setup(): void {
-  ip('netns', 'add', ns('br'));
-  ip('-n', ns('br'), 'link', 'add', 'br0', 'type', 'bridge');
-  ip('-n', ns('br'), 'link', 'set', 'br0', 'up');
-  for (const r of [0, 1]) {
-    ip('netns', 'add', ns(r));
-    ip('link', 'add', `${tag}v${r}`, 'netns', ns(r), 'type', 'veth', 'peer', 'name', `${tag}b${r}`, 'netns', ns('br'));
-    ip('-n', ns('br'), 'link', 'set', `${tag}b${r}`, 'master', 'br0');
-    ip('-n', ns('br'), 'link', 'set', `${tag}b${r}`, 'up');
-    ip('-n', ns(r), 'addr', 'add', `${addr(r)}/24`, 'dev', `${tag}v${r}`);
-    ip('-n', ns(r), 'link', 'set', `${tag}v${r}`, 'up');
-    ip('-n', ns(r), 'link', 'set', 'lo', 'up');
-  }
-}
-
-/** Kill whatever still runs in a namespace (a failed test must not leave ranks behind), then delete it. */
-function teardown(): void {
-  for (const r of [0, 1, 'br'] as const) {
-    const pids =
-      spawnSync('ip', ['netns', 'pids', ns(r)], { encoding: 'utf8' })
-        .stdout?.split(/\s+/)
-        .filter(Boolean) ?? [];
-    for (const p of pids) spawnSync('kill', ['-9', p]);
-    spawnSync('ip', ['netns', 'del', ns(r)], { stdio: 'ignore' });
-  }
-}
+const hosts = new Hosts(tag, 2, (r) => `10.232.${process.pid % 250}.${r + 1}`);
+const ns = (r: number): string => hosts.ns(r);
+const addr = hosts.addrOf;
 
 interface Ran {
   code: number | null;
@@ -157,12 +123,12 @@ test('syncbn run --nnodes/--node-rank/--master-*: flags are validated with clear
 
 test(
   'two launchers in two namespaces: global ranks R·n…R·n+n−1 of nnodes·n; killing node 1 fails every rank on node 0 with a clear error',
-  { skip: why() ?? false, timeout: 120_000 },
+  { skip: netnsSkipReason() ?? false, timeout: 120_000 },
   async () => {
     const dir = mkdtempSync(join(tmpdir(), 'syncbn-mn-'));
-    teardown();
+    hosts.teardown();
     try {
-      setup();
+      hosts.setup();
       const port = 20000 + (process.pid % 10000);
       // 1. A world of 4 over two nodes: ranks and env as torchrun numbers them; the sum proves all four met.
       const okScript = join(dir, 'ok.mjs');
@@ -216,10 +182,7 @@ for (let i = 0; ; i++) {
       assert.equal(joined(), 4, 'all four ranks joined');
       await new Promise((r) => setTimeout(r, 3000));
       const killedAt = Date.now();
-      for (const p of spawnSync('ip', ['netns', 'pids', ns(1)], { encoding: 'utf8' })
-        .stdout.split(/\s+/)
-        .filter(Boolean))
-        spawnSync('kill', ['-9', p]);
+      hosts.kill(1);
       const [r0, r1] = await Promise.all([n0.done, n1.done]);
       if (process.env.SYNCBN_TEST_SHOW) console.log(r0.err);
       assert.equal(r1.signal ?? String(r1.code), r1.signal === null ? '137' : 'SIGKILL');
@@ -236,7 +199,7 @@ for (let i = 0; ; i++) {
       assert.match(r0.err, /^\[rank [01]\] PeerDiedError: rank [23] (died|left)/m);
       assert.match(r0.err, /syncbn run: rank [01] failed as a consequence \(PeerDiedError\)/);
     } finally {
-      teardown();
+      hosts.teardown();
       rmSync(dir, { recursive: true, force: true });
     }
   },
