@@ -77,7 +77,12 @@ async function main(argv: string[]): Promise<number> {
   if (typeof nodes === 'string') return usage(nodes);
   if (nodes !== null && values.threads) return usage('--nnodes/--node-rank/--master-addr/--master-port start processes; drop --threads');
   if (nodes !== null && (nodes.nnodes ?? 1) > 1 && env.SYNCBN_TOKEN === undefined) {
-    const token = tokenFromEnv();
+    let token: string | undefined;
+    try {
+      token = tokenFromEnv();
+    } catch (e) {
+      return usage((e as Error).message);
+    }
     if (token === undefined) return usage(`--nnodes ${nodes.nnodes}: the nodes need a shared token: --token, SYNCBN_TOKEN or SYNCBN_TOKEN_FILE (the same on every node)`);
     env.SYNCBN_TOKEN = token;
   }

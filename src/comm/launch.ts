@@ -198,6 +198,8 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 /**
  * Run `target` as `n` child processes on this machine over TCP (loopback), with torchrun-style
  * env (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and a fresh SYNCBN_TOKEN.
+ * Multi-node (`nnodes` > 1, one call per node with the same masterAddr/masterPort and env.SYNCBN_TOKEN):
+ * this call starts global ranks nodeRank·n … nodeRank·n+n−1 of nnodes·n; outcomes carry global ranks.
  */
 export async function spawnProcesses<T = unknown>(n: number, target: string | URL | RankFn<T>, args: string[] = [], opts: LaunchOptions = {}): Promise<RankOutcome<T>[]> {
   checkLaunch('spawnProcesses', n, target, args);

@@ -194,7 +194,7 @@ for (let i = 0; ; i++) {
           'm',
         ).exec(r0.err);
         assert.ok(m !== null, `rank ${r}'s failure is printed and names a node-1 rank:\n${r0.err}`);
-        assert.ok(Number(m[1]) > 10, `rank ${r} trained before the loss (${m[1]} steps)`);
+        assert.ok(Number(m[1]) >= 1, `rank ${r} trained before the loss (${m[1]} steps)`);
       }
       assert.match(r0.err, /^\[rank [01]\] PeerDiedError: rank [23] (died|left)/m);
       assert.match(r0.err, /syncbn run: rank [01] failed as a consequence \(PeerDiedError\)/);
