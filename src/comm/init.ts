@@ -86,7 +86,9 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
   const td = (workerData as { syncbnThreads?: ThreadRankData } | null)?.syncbnThreads;
   let g: Group;
   if (td !== undefined) {
-    g = new Group(new RankState(new ThreadsTransport(td.world, td.rank, td.heaps)), range(td.world.size), WORLD_GROUP_ID, timeoutMs);
+    const t = new ThreadsTransport(td.world, td.rank, td.heaps);
+    t.leaveAtExit();
+    g = new Group(new RankState(t), range(td.world.size), WORLD_GROUP_ID, timeoutMs);
   } else {
     const re = rankFromEnv();
     const rank = opts.rank ?? re.rank;
