@@ -151,3 +151,76 @@ test('tcp ranks: a rank with the wrong token fails with AuthError; garbage sent 
   const rejected = (run[1]!.stderr ?? '').match(/rejected a connection from 127\.0\.0\.1:\d+: authenticating 127\.0\.0\.1:\d+: malformed frame/g) ?? [];
   assert.equal(rejected.length, 2, run[1]!.stderr);
 });
+
+/** Inside a rank (self-contained): authenticate to the store at MASTER_PORT as a raw client and send `junk` in the same write as AUTH. */
+const storeJunk = async (junk: string, token: string): Promise<string> => {
+  const net = await import('node:net');
+  const { createHmac, randomBytes } = await import('node:crypto');
+  const frame = (type: number, p: Buffer): Buffer => {
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(p.length, 0);
+    h.writeUInt32LE(type, 4);
+    return Buffer.concat([h, p]);
+  };
+  return new Promise((resolve) => {
+    const s = net.connect(Number(process.env.MASTER_PORT), '127.0.0.1');
+    let got = Buffer.alloc(0);
+    let sent = false;
+    s.on('data', (c: Buffer) => {
+      got = Buffer.concat([got, c]);
+      if (sent || got.length < 8 + 33) return;
+      sent = true;
+      const nonceS = got.subarray(9, 41);
+      const nonceC = randomBytes(32);
+      const id = Buffer.alloc(8); // rank 0, size 0: a plain store client
+      const mac = createHmac('sha256', token).update('syncbn/1').update('store').update('|client|').update(nonceS).update(nonceC).update(id).digest();
+      s.write(Buffer.concat([frame(2, Buffer.concat([nonceC, id, mac])), frame(11, Buffer.from(junk))]));
+    });
+    s.on('error', () => {});
+    s.on('close', () => resolve(got.length > 41 && got.readUInt32LE(41 + 4) === 3 ? 'authenticated, then closed' : `closed (${got.length} bytes)`));
+  });
+};
+
+function jsonError(text: string): string {
+  try {
+    JSON.parse(text);
+    return 'parsed';
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+test('an authenticated store client sending a malformed request loses its connection with a warning; the group keeps working', async () => {
+  const junks = ['{not json', 'null', '{"id":"x","op":"set","key":"k"}', '{"id":1,"op":"del","key":"k"}'];
+  const outs = await spawnProcesses(
+    2,
+    async (pg, args) => {
+      const [src, junks] = [args[0]!, JSON.parse(args[1]!) as string[]];
+      const junk = new Function(`return (${src});`)() as (j: string, t: string) => Promise<string>;
+      const a = new Float32Array(4).fill(pg.rank + 1);
+      const seen: string[] = [];
+      for (const j of junks) {
+        if (pg.rank === 1) seen.push(await junk(j, process.env.SYNCBN_TOKEN!));
+        pg.allReduceSync(a); // the group still works after each
+      }
+      return { seen, sum: a[0] };
+    },
+    [storeJunk.toString(), JSON.stringify(junks)],
+    { deadlineMs: 30_000, output: 'capture' },
+  );
+  const v = values(outs);
+  assert.deepEqual(v[1], { seen: junks.map(() => 'authenticated, then closed'), sum: 3 * 2 ** 3 });
+  const warn = (outs[0]!.stderr ?? '').split('\n').filter((l) => l.startsWith('syncbn TCP store'));
+  const head = /^syncbn TCP store: dropped the connection of authenticated client 127\.0\.0\.1:\d+: /;
+  assert.equal(warn.length, 4, outs[0]!.stderr);
+  warn.forEach((l) => assert.match(l, head));
+  assert.deepEqual(
+    warn.map((l) => l.replace(head, '')),
+    [
+      `malformed store request (9 bytes): not JSON (${jsonError('{not json')})`,
+      'malformed store request: expected an object, received null',
+      'malformed store request: id must be an integer, received "x"',
+      'malformed store request: op must be "set", "get" or "add", received "del"',
+    ],
+  );
+});

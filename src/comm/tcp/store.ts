@@ -22,6 +22,23 @@ type Res = { id: number; ok: true; value: string } | { id: number; ok: false; er
 const HANDSHAKE_MS = 10_000;
 const MAX_KEY = 1024;
 
+const OPS = new Set(['set', 'get', 'add']);
+
+/** A store request from its frame; CommError saying what is wrong if it is not one. */
+function parseReq(payload: Buffer): Req {
+  let r: unknown;
+  try {
+    r = JSON.parse(payload.toString('utf8'));
+  } catch (e) {
+    throw new CommError(`malformed store request (${payload.length} bytes): not JSON (${(e as Error).message})`);
+  }
+  const q = r as Partial<Req> | null;
+  if (q === null || typeof q !== 'object' || Array.isArray(q)) throw new CommError(`malformed store request: expected an object, received ${describe(r)}`);
+  if (!Number.isSafeInteger(q.id)) throw new CommError(`malformed store request: id must be an integer, received ${describe(q.id)}`);
+  if (!OPS.has(q.op as string)) throw new CommError(`malformed store request: op must be "set", "get" or "add", received ${describe(q.op)}`);
+  return q as Req;
+}
+
 /** The server half: a map, and for get() a list of waiters per missing key. */
 export class StoreServer {
   private readonly map = new Map<string, string>();
@@ -48,26 +65,39 @@ export class StoreServer {
     this.sockets.add(s);
     s.on('close', () => this.sockets.delete(s));
     s.on('error', () => {});
+    const from = `${s.remoteAddress}:${s.remotePort}`;
     const c = new Conn(s);
+    // A client that authenticated and then sends something malformed loses its connection, and
+    // only that: the store (rank 0's comm worker) goes on serving the group.
+    const drop = (e: unknown): void => {
+      if (s.destroyed) return;
+      s.destroy();
+      process.stderr.write(`syncbn TCP store: dropped the connection of authenticated client ${from}: ${(e as Error).message}\n`);
+    };
     acceptHandshake(c, token, { purpose: 'store', size: 0 }, HANDSHAKE_MS).then(
-      () =>
-        c.takeOver({
-          data: () => {
-            throw new CommError('malformed frame: data on a store connection');
-          },
-          frame: (type, payload) => {
-            if (type !== F.STORE_REQ) throw new CommError(`malformed frame: type ${type} on a store connection`);
-            this.handle(s, JSON.parse(payload.toString('utf8')) as Req);
-          },
-        }),
+      () => {
+        try {
+          c.takeOver({
+            data: () => {
+              throw new CommError('malformed frame: data on a store connection');
+            },
+            frame: (type, payload) => {
+              if (type !== F.STORE_REQ) throw new CommError(`malformed frame: type ${type} on a store connection`);
+              this.handle(s, parseReq(payload));
+            },
+          });
+        } catch (e) {
+          drop(e);
+        }
+      },
       () => setTimeout(() => s.destroy(), 1000).unref(), // let the AUTH_FAIL reason reach the peer
     );
     s.on('data', (chunk: Buffer) => {
-      if (!c.parser.authenticated) return; // the handshake reads these itself
+      if (!c.parser.authenticated || s.destroyed) return; // the handshake reads these itself
       try {
         c.parser.feed(chunk);
-      } catch {
-        s.destroy(); // malformed: close this connection, keep serving the others
+      } catch (e) {
+        drop(e);
       }
     });
   }
