@@ -107,18 +107,21 @@ test('TCPStore: set/get/add, get waits for a later set, wrong tokens and garbage
   }
 });
 
-test('tcp ranks: a rank with the wrong token fails with AuthError; garbage sent to a rank\'s mesh and data listeners mid-run does not disturb the run', async () => {
+test('tcp ranks: a rank with the wrong token fails with AuthError, and rank 0 says so at once; garbage sent to a rank\'s mesh and data listeners mid-run does not disturb the run', async () => {
+  // The default rendezvous timeout (60 s) and a 20 s deadline: rank 0 must learn of the failed
+  // handshake itself, not wait for its timeout (a killed rank 0 would fail the assertions below).
   const outs = await spawnProcesses(2, async (pg) => pg.rank, [], {
-    deadlineMs: 30_000,
+    deadlineMs: 20_000,
     output: 'capture',
-    env: { SYNCBN_RENDEZVOUS_TIMEOUT_MS: '3000' },
+    env: { SYNCBN_RENDEZVOUS_TIMEOUT_MS: '60000' },
     rankEnv: (r): Record<string, string> => (r === 1 ? { SYNCBN_TOKEN: 'wrong-token' } : {}),
   });
-  assert.ok(!outs[1]!.ok);
-  assert.equal(outs[1]!.ok ? '' : outs[1]!.error.name, 'AuthError');
-  assert.match(outs[1]!.ok ? '' : outs[1]!.error.message, /rejected: authentication failed/);
-  assert.ok(!outs[0]!.ok);
-  assert.match(outs[0]!.ok ? '' : outs[0]!.error.message, /rendezvous timed out after 3000 ms: ranks 1 never connected/);
+  const e1 = outs[1]!.ok ? assert.fail('rank 1 succeeded') : outs[1]!.error;
+  assert.equal(e1.name, 'AuthError');
+  assert.match(e1.message, /^authenticating to 127\.0\.0\.1:\d+: rejected: authentication failed: the peer does not know the shared token \(SYNCBN_TOKEN\)$/);
+  const e0 = outs[0]!.ok ? assert.fail('rank 0 succeeded') : outs[0]!.error;
+  assert.equal(e0.name, 'AuthError', e0.message);
+  assert.match(e0.message, /^rank 0: rendezvous failed: 127\.0\.0\.1:\d+, claiming to be rank 1 of 2, failed authentication at the store: token mismatch \(SYNCBN_TOKEN differs\)$/);
 
   const run = await spawnProcesses(
     2,

@@ -8,7 +8,16 @@ export interface TCPStoreOptions {
   token?: string;
   /** How long connect() retries and get() waits (ms). Default 60000. */
   timeoutMs?: number;
+  /**
+   * The identity this client claims in the handshake: a rank joining a group gives its rank and
+   * world size, so that the store's owner can name a rank whose token does not match. Default 0, 0.
+   */
+  rank?: number;
+  size?: number;
 }
+
+/** Told of every failed store handshake: where from, the identity it claimed (if it got that far), and whether that rank had already authenticated. */
+export type StoreAuthFailure = (from: string, claim: { rank: number; size: number } | null, error: AuthError, known: boolean) => void;
 
 interface Req {
   id: number;
@@ -44,17 +53,20 @@ export class StoreServer {
   private readonly map = new Map<string, string>();
   private readonly waiters = new Map<string, ((v: string) => void)[]>();
   private readonly sockets = new Set<Socket>();
+  /** Ranks (claimed with a world size) that authenticated. */
+  private readonly authed = new Set<number>();
   private constructor(
     private readonly server: Server,
     readonly port: number,
+    private readonly onAuthFailure?: StoreAuthFailure,
   ) {}
 
-  static listen(host: string, port: number, token: string): Promise<StoreServer> {
+  static listen(host: string, port: number, token: string, onAuthFailure?: StoreAuthFailure): Promise<StoreServer> {
     return new Promise((resolve, reject) => {
       const server = createServer({ noDelay: true });
       server.once('error', (e) => reject(new CommError(`TCP store: cannot listen on ${host}:${port}: ${e.message}`, 'E_COMM', { cause: e })));
       server.listen(port, host, () => {
-        const st = new StoreServer(server, (server.address() as { port: number }).port);
+        const st = new StoreServer(server, (server.address() as { port: number }).port, onAuthFailure);
         server.on('connection', (s) => st.accept(s, token));
         resolve(st);
       });
@@ -74,8 +86,10 @@ export class StoreServer {
       s.destroy();
       process.stderr.write(`syncbn TCP store: dropped the connection of authenticated client ${from}: ${(e as Error).message}\n`);
     };
-    acceptHandshake(c, token, { purpose: 'store', size: 0 }, HANDSHAKE_MS).then(
+    let claim: { rank: number; size: number } | null = null;
+    acceptHandshake(c, token, { purpose: 'store', size: 0 }, HANDSHAKE_MS, (h) => (claim = { rank: h.rank, size: h.size })).then(
       () => {
+        if (claim !== null && claim.size > 0) this.authed.add(claim.rank);
         try {
           c.takeOver({
             data: () => {
@@ -90,7 +104,10 @@ export class StoreServer {
           drop(e);
         }
       },
-      () => setTimeout(() => s.destroy(), 1000).unref(), // let the AUTH_FAIL reason reach the peer
+      (e: AuthError) => {
+        setTimeout(() => s.destroy(), 1000).unref(); // let the AUTH_FAIL reason reach the peer
+        this.onAuthFailure?.(from, claim, e, claim !== null && this.authed.has(claim.rank));
+      },
     );
     s.on('data', (chunk: Buffer) => {
       if (!c.parser.authenticated || s.destroyed) return; // the handshake reads these itself
@@ -166,7 +183,7 @@ export class TCPStore {
       }
       const c = new Conn(s);
       try {
-        await connectHandshake(c, token, { purpose: 'store', rank: 0, size: 0 }, HANDSHAKE_MS);
+        await connectHandshake(c, token, { purpose: 'store', rank: opts.rank ?? 0, size: opts.size ?? 0 }, HANDSHAKE_MS);
       } catch (e) {
         s.destroy();
         throw e instanceof AuthError ? e : new AuthError(String(e));
