@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { AuthError, CommError } from '../../src/errors.js';
-import { StoreServer, TCPStore, spawnProcesses } from '../../src/comm/index.js';
+import { StoreServer, TCPStore, freePort, spawnProcesses } from '../../src/comm/index.js';
 import { Conn, F, FrameParser, acceptHandshake, connectHandshake, frameHeader } from '../../src/comm/tcp/frames.js';
 import { values } from './helpers.js';
 
@@ -226,4 +226,21 @@ test('an authenticated store client sending a malformed request loses its connec
       'malformed store request: op must be "set", "get" or "add", received "del"',
     ],
   );
+});
+
+test('negative control: failed handshakes that do not claim a missing rank of this world do not abort a forming group', async () => {
+  const port = await freePort();
+  const strangers = (async (): Promise<string[]> => {
+    await new Promise((r) => setTimeout(r, 300)); // rank 0's store is up; rank 1 starts 1 s late
+    const tries = [{}, { rank: 1, size: 5 }, { rank: 0, size: 2 }, { rank: 7, size: 2 }];
+    return Promise.all(tries.map((t) => TCPStore.connect('127.0.0.1', port, { token: 'stranger', timeoutMs: 5000, ...t }).then(() => 'accepted', (e: Error) => e.name)));
+  })();
+  const outs = await spawnProcesses(2, async (pg) => pg.rank, [], {
+    deadlineMs: 30_000,
+    output: 'capture',
+    env: { MASTER_PORT: String(port) },
+    command: (r) => (r === 1 ? ['sh', '-c', 'sleep 1; exec "$0" "$@"'] : []),
+  });
+  assert.deepEqual(await strangers, ['AuthError', 'AuthError', 'AuthError', 'AuthError']);
+  assert.deepEqual(values(outs), [0, 1]);
 });
