@@ -1,4 +1,4 @@
-// Flight recorder: each rank's last 64 collectives in a preallocated ring, attached to a CommError, dumped per rank as JSON.
+// Flight recorder: each rank's last 64 collectives in a ring, attached to a CommError, dumped per rank as JSON.
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,7 +55,16 @@ const S_FAILED = 3;
 
 /** What the recorder reads from a collective when it is submitted (a TaskCtx has these). */
 export interface FlightCall {
-  readonly hdr: { groupId: number; seq: number; kind: number; dtype: number; op: number; len: number; extra: number; tag: string };
+  readonly hdr: {
+    groupId: number;
+    seq: number;
+    kind: number;
+    dtype: number;
+    op: number;
+    len: number;
+    extra: number;
+    tag: string;
+  };
   groupName(id: number): string;
 }
 
@@ -149,7 +158,8 @@ export class FlightRecorder {
       entries.push(e);
     }
     const err = error instanceof Error ? { name: error.name, message: error.message } : null;
-    return { rank: this.rank, size: this.size, transport: this.transport, pid: process.pid, threadId, at: Date.now(), error: err, entries };
+    const { rank, size, transport } = this;
+    return { rank, size, transport, pid: process.pid, threadId, at: Date.now(), error: err, entries };
   }
 
   /**
@@ -165,7 +175,9 @@ export class FlightRecorder {
       try {
         writeFlightDump(this.dir, dump);
       } catch (e) {
-        process.stderr.write(`syncbn rank ${this.rank}: cannot write the flight record to ${JSON.stringify(this.dir)}: ${(e as Error).message}\n`);
+        const to = JSON.stringify(this.dir);
+        const why = (e as Error).message;
+        process.stderr.write(`syncbn rank ${this.rank}: cannot write the flight record to ${to}: ${why}\n`);
       }
     }
   }
@@ -233,7 +245,9 @@ function rankLine(d: FlightDump): string {
     const later = es.length - at - 1;
     if (later > 0) line += `; ${later} later call${later > 1 ? 's' : ''} not run`;
     const prev = at > 0 ? es[at - 1] : undefined;
-    if (prev !== undefined) line += `; previous: ${prev.kind} #${prev.seq}${prev.tag !== '' ? ` ${JSON.stringify(prev.tag)}` : ''}`;
+    if (prev !== undefined) {
+      line += `; previous: ${prev.kind} #${prev.seq}${prev.tag !== '' ? ` ${JSON.stringify(prev.tag)}` : ''}`;
+    }
   }
   return line;
 }
@@ -243,23 +257,37 @@ function rankLine(d: FlightDump): string {
  * (`null` where a rank left none: it failed no collective, e.g. it was killed or busy elsewhere).
  * Says which ranks had called fewer collectives of the world group than the others.
  */
-export function formatFlightSummary(dumps: readonly (FlightDump | null | undefined)[], opts: { dir?: string; maxRanks?: number } = {}): string {
+export function formatFlightSummary(
+  dumps: readonly (FlightDump | null | undefined)[],
+  opts: { dir?: string; maxRanks?: number } = {},
+): string {
   const max = opts.maxRanks ?? 16;
-  const where = opts.dir !== undefined ? `; every rank's last ${FLIGHT_ENTRIES} in ${join(opts.dir, 'rank-<r>.json')}` : '';
+  const files = opts.dir !== undefined ? join(opts.dir, 'rank-<r>.json') : null;
+  const where = files !== null ? `; every rank's last ${FLIGHT_ENTRIES} in ${files}` : '';
   const lines = [`flight recorder: where each rank was${where}`];
   dumps.slice(0, max).forEach((d, r) => {
-    lines.push(`  rank ${r}: ${d == null ? 'no record (it failed no collective: killed, or busy outside the group)' : rankLine(d)}`);
+    const none = 'no record (it failed no collective: killed, or busy outside the group)';
+    lines.push(`  rank ${r}: ${d == null ? none : rankLine(d)}`);
   });
   if (dumps.length > max) lines.push(`  … ${dumps.length - max} more ranks (see the files)`);
   // The furthest world collective each rank called: a rank behind the others is the usual hang.
-  const furthest = dumps.map((d) => (d == null ? null : d.entries.reduce((m, e) => (e.group === 'world' ? Math.max(m, e.seq) : m), 0)));
+  const worldSeq = (d: FlightDump): number =>
+    d.entries.reduce((m, e) => (e.group === 'world' ? Math.max(m, e.seq) : m), 0);
+  const furthest = dumps.map((d) => (d == null ? null : worldSeq(d)));
   const known = furthest.filter((f): f is number => f !== null);
   if (known.length > 1 && Math.min(...known) < Math.max(...known)) {
     const top = Math.max(...known);
-    const behind = furthest.map((f, r) => (f !== null && f < top ? `rank ${r} reached #${f}` : '')).filter((s) => s !== '');
+    const behind = furthest.flatMap((f, r) => (f !== null && f < top ? [`rank ${r} reached #${f}`] : []));
     lines.push(`  behind: ${behind.join(', ')}; the others reached world collective #${top}`);
   }
   return lines.join('\n');
+}
+
+/** A launcher's flight directory: the summary of its ranks' records, and its removal. */
+export interface LaunchFlight {
+  dir: string;
+  summary(size: number): string | null;
+  cleanup(): void;
 }
 
 /**
@@ -267,7 +295,7 @@ export function formatFlightSummary(dumps: readonly (FlightDump | null | undefin
  * temporary directory, removed by cleanup()), and summarise them after a failure. Records older
  * than this call (a reused directory) are ignored.
  */
-export function launchFlight(env: Record<string, string>): { dir: string; summary(size: number): string | null; cleanup(): void } {
+export function launchFlight(env: Record<string, string>): LaunchFlight {
   const since = Date.now();
   const given = env.SYNCBN_FLIGHT_DIR ?? process.env.SYNCBN_FLIGHT_DIR;
   const dir = given !== undefined && given !== '' ? given : mkdtempSync(join(tmpdir(), 'syncbn-flight-'));

@@ -256,7 +256,9 @@ export async function acceptHandshake(
   onClaim?.({ purpose: expect.purpose, rank, size });
   const want = mac(token, expect.purpose, '|client|', nonceS, nonceC, f.payload.subarray(32, 40));
   if (!timingSafeEqual(want, f.payload.subarray(40, 72))) return fail('authentication failed: the peer does not know the shared token (SYNCBN_TOKEN)');
-  if (expect.size !== 0 && size !== expect.size) return fail(`world size mismatch: this rank has WORLD_SIZE=${expect.size}, the peer ${size}`);
+  if (expect.size !== 0 && size !== expect.size) {
+    return fail(`world size mismatch: this rank has WORLD_SIZE=${expect.size}, the peer ${size}`);
+  }
   writeFrame(s, F.AUTH_OK, mac(token, expect.purpose, '|server|', nonceC, nonceS));
   c.parser.authenticated = true;
   return { purpose: expect.purpose, rank, size };

@@ -86,10 +86,16 @@ export class Mesh {
       this.storeServer = await StoreServer.listen(bind, d.masterPort, d.token, (from, claim, _err, known) => {
         if (met || claim === null || claim.size !== d.size || claim.rank < 1 || claim.rank >= d.size || known) return;
         const who = `${from}, claiming to be rank ${claim.rank} of ${d.size},`;
-        failAuth(new AuthError(`rank 0: rendezvous failed: ${who} failed authentication at the store: token mismatch (SYNCBN_TOKEN differs)`));
+        const why = 'failed authentication at the store: token mismatch (SYNCBN_TOKEN differs)';
+        failAuth(new AuthError(`rank 0: rendezvous failed: ${who} ${why}`));
       });
     }
-    const store = await TCPStore.connect(d.masterAddr, d.masterPort, { token: d.token, timeoutMs: d.rendezvousTimeoutMs, rank: d.rank, size: d.size });
+    const me = { rank: d.rank, size: d.size }; // claimed in the handshake: rank 0 names a rank whose token differs
+    const store = await TCPStore.connect(d.masterAddr, d.masterPort, {
+      token: d.token,
+      timeoutMs: d.rendezvousTimeoutMs,
+      ...me,
+    });
     const local = store.socket.localAddress ?? '127.0.0.1';
     const listenHost = d.listenAddr ?? (isLoopback(d.masterAddr) ? '127.0.0.1' : local);
     const all = new Promise<void>((resolve) => (this.onAllConnected = resolve));

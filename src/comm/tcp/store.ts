@@ -16,8 +16,16 @@ export interface TCPStoreOptions {
   size?: number;
 }
 
-/** Told of every failed store handshake: where from, the identity it claimed (if it got that far), and whether that rank had already authenticated. */
-export type StoreAuthFailure = (from: string, claim: { rank: number; size: number } | null, error: AuthError, known: boolean) => void;
+/**
+ * Told of every failed store handshake: where from, the identity it claimed (if it got that far),
+ * and whether a client claiming that rank had already authenticated.
+ */
+export type StoreAuthFailure = (
+  from: string,
+  claim: { rank: number; size: number } | null,
+  error: AuthError,
+  known: boolean,
+) => void;
 
 interface Req {
   id: number;
@@ -42,9 +50,12 @@ function parseReq(payload: Buffer): Req {
     throw new CommError(`malformed store request (${payload.length} bytes): not JSON (${(e as Error).message})`);
   }
   const q = r as Partial<Req> | null;
-  if (q === null || typeof q !== 'object' || Array.isArray(q)) throw new CommError(`malformed store request: expected an object, received ${describe(r)}`);
-  if (!Number.isSafeInteger(q.id)) throw new CommError(`malformed store request: id must be an integer, received ${describe(q.id)}`);
-  if (!OPS.has(q.op as string)) throw new CommError(`malformed store request: op must be "set", "get" or "add", received ${describe(q.op)}`);
+  const bad = (why: string): never => {
+    throw new CommError(`malformed store request: ${why}`);
+  };
+  if (q === null || typeof q !== 'object' || Array.isArray(q)) bad(`expected an object, received ${describe(r)}`);
+  if (!Number.isSafeInteger(q!.id)) bad(`id must be an integer, received ${describe(q!.id)}`);
+  if (!OPS.has(q!.op as string)) bad(`op must be "set", "get" or "add", received ${describe(q!.op)}`);
   return q as Req;
 }
 
@@ -84,10 +95,12 @@ export class StoreServer {
     const drop = (e: unknown): void => {
       if (s.destroyed) return;
       s.destroy();
-      process.stderr.write(`syncbn TCP store: dropped the connection of authenticated client ${from}: ${(e as Error).message}\n`);
+      const why = (e as Error).message;
+      process.stderr.write(`syncbn TCP store: dropped the connection of authenticated client ${from}: ${why}\n`);
     };
     let claim: { rank: number; size: number } | null = null;
-    acceptHandshake(c, token, { purpose: 'store', size: 0 }, HANDSHAKE_MS, (h) => (claim = { rank: h.rank, size: h.size })).then(
+    const onClaim = (h: { rank: number; size: number }): void => void (claim = { rank: h.rank, size: h.size });
+    acceptHandshake(c, token, { purpose: 'store', size: 0 }, HANDSHAKE_MS, onClaim).then(
       () => {
         if (claim !== null && claim.size > 0) this.authed.add(claim.rank);
         try {
@@ -183,7 +196,8 @@ export class TCPStore {
       }
       const c = new Conn(s);
       try {
-        await connectHandshake(c, token, { purpose: 'store', rank: opts.rank ?? 0, size: opts.size ?? 0 }, HANDSHAKE_MS);
+        const me = { purpose: 'store' as const, rank: opts.rank ?? 0, size: opts.size ?? 0 };
+        await connectHandshake(c, token, me, HANDSHAKE_MS);
       } catch (e) {
         s.destroy();
         throw e instanceof AuthError ? e : new AuthError(String(e));
