@@ -25,7 +25,7 @@ export interface FlightEntry {
   root?: number;
   /** queued: submitted, not started (an earlier collective is in progress); running; done; failed. */
   state: 'queued' | 'running' | 'done' | 'failed';
-  submittedAt: number;
+  /** Null while queued (submission is not timed: a clock read costs up to 150 ns on a VM). */
   startedAt: number | null;
   endedAt: number | null;
   /** Group ranks it was still waiting on when it failed (data or arrival), when known. */
@@ -76,7 +76,7 @@ export class FlightRecorder {
   private n = 0; // collectives recorded so far; record i lives at slot i % FLIGHT_ENTRIES
   private readonly id = new Float64Array(FLIGHT_ENTRIES).fill(-1);
   private readonly state = new Uint8Array(FLIGHT_ENTRIES);
-  private readonly times = new Float64Array(FLIGHT_ENTRIES * 3); // submitted, started, ended (performance.now)
+  private readonly times = new Float64Array(FLIGHT_ENTRIES * 2); // started, ended (performance.now; -1: not yet)
   private readonly calls: (FlightCall | null)[] = new Array<FlightCall | null>(FLIGHT_ENTRIES).fill(null);
   private readonly missing: (number[] | null)[] = new Array<number[] | null>(FLIGHT_ENTRIES).fill(null);
   private readonly errors: (string | null)[] = new Array<string | null>(FLIGHT_ENTRIES).fill(null);
@@ -98,9 +98,8 @@ export class FlightRecorder {
     const s = id % FLIGHT_ENTRIES;
     this.id[s] = id;
     this.state[s] = S_QUEUED;
-    this.times[s * 3] = performance.now();
-    this.times[s * 3 + 1] = -1;
-    this.times[s * 3 + 2] = -1;
+    this.times[s * 2] = -1;
+    this.times[s * 2 + 1] = -1;
     this.calls[s] = call;
     this.missing[s] = null;
     this.errors[s] = null;
@@ -111,13 +110,13 @@ export class FlightRecorder {
     const s = id % FLIGHT_ENTRIES;
     if (this.id[s] !== id) return; // overwritten: 64 later collectives were submitted meanwhile
     this.state[s] = S_RUNNING;
-    this.times[s * 3 + 1] = now;
+    this.times[s * 2] = now;
   }
 
   end(id: number, error: unknown, missing: number[] | null): void {
     const s = id % FLIGHT_ENTRIES;
     if (this.id[s] !== id) return;
-    this.times[s * 3 + 2] = performance.now();
+    this.times[s * 2 + 1] = performance.now();
     if (error === undefined) {
       this.state[s] = S_DONE;
       return;
@@ -146,9 +145,8 @@ export class FlightRecorder {
         len: h.len,
         dtype: DTYPE_NAMES[h.dtype] ?? `dtype ${h.dtype}`,
         state: STATES[this.state[s]!]!,
-        submittedAt: epoch(this.times[s * 3]!)!,
-        startedAt: epoch(this.times[s * 3 + 1]!),
-        endedAt: epoch(this.times[s * 3 + 2]!),
+        startedAt: epoch(this.times[s * 2]!),
+        endedAt: epoch(this.times[s * 2 + 1]!),
         missing: this.missing[s] ?? [],
       };
       if (h.kind === KIND.allReduce) e.op = OPS[h.op];
@@ -238,10 +236,10 @@ function rankLine(d: FlightDump): string {
   else {
     const e = es[at]!;
     if (e.state === 'failed') {
-      line = `FAILED ${describeEntry(e)} after ${ms(e.startedAt ?? e.submittedAt, e.endedAt)}`;
+      line = `FAILED ${describeEntry(e)} after ${ms(e.startedAt, e.endedAt)}`;
       if (e.missing.length > 0) line += `, waiting on rank${e.missing.length > 1 ? 's' : ''} ${e.missing.join(', ')}`;
       if (e.error !== undefined) line += ` [${e.error}]`;
-    } else line = `${e.state.toUpperCase()} ${describeEntry(e)} for ${ms(e.startedAt ?? e.submittedAt, d.at)}`;
+    } else line = `${e.state.toUpperCase()} ${describeEntry(e)}${e.startedAt !== null ? ` for ${ms(e.startedAt, d.at)}` : ''}`;
     const later = es.length - at - 1;
     if (later > 0) line += `; ${later} later call${later > 1 ? 's' : ''} not run`;
     const prev = at > 0 ? es[at - 1] : undefined;
