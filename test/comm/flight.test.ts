@@ -1,9 +1,11 @@
 // Flight recorder: each rank's last collectives after a timeout and a mismatch, on the error, in SYNCBN_FLIGHT_DIR, and summarised.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FLIGHT_ENTRIES, formatFlightSummary, readFlightDir, spawnThreads, type FlightDump } from '../../src/comm/index.js';
 import { FlightRecorder } from '../../src/comm/flight.js';
 
@@ -120,4 +122,41 @@ test('flight recorder ring: keeps the last 64 in order, ids continue, an overwri
   assert.equal(d.entries.filter((e) => e.state === 'done').length, 63);
   assert.equal(d.entries[63]!.state, 'queued');
   assert.equal(d.error, null);
+});
+
+test('syncbn run prints where each rank was after a failure (threads and processes); a given SYNCBN_FLIGHT_DIR keeps the files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'syncbn-flight-cli-'));
+  try {
+    const script = join(dir, 'rank.mjs');
+    writeFileSync(
+      script,
+      `import { initProcessGroup } from ${JSON.stringify(new URL('../../src/comm/index.js', import.meta.url).href)};
+const pg = await initProcessGroup();
+for (let i = 0; i < 5; i++) pg.allReduceSync(new Float32Array(8), 'sum', { tag: 'step' });
+if (pg.rank === 2) await new Promise((r) => setTimeout(r, 1500));
+pg.allReduceSync(new Float32Array(8), 'sum', { tag: 'grads', timeoutMs: 400 });
+await pg.close();
+`,
+    );
+    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    for (const mode of ['--threads', '--processes']) {
+      const r = spawnSync(process.execPath, [main, 'run', '-n', '3', mode, script], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 1, r.stderr);
+      const at = r.stderr.indexOf('flight recorder:');
+      assert.ok(at > r.stderr.indexOf('CommTimeoutError: allReduce #6 (tag "grads") timed out after 400 ms: rank 2 never arrived'), r.stderr);
+      const fails = (w: string): string => `FAILED allReduce #6 (tag "grads", len 8, float32) after T ms${w} [CommTimeoutError]; previous: allReduce #5 "step"`;
+      assert.equal(
+        r.stderr.slice(at).trimEnd().replace(/after \d+\.\d ms/g, 'after T ms'),
+        ['flight recorder: where each rank was', `  rank 0: ${fails(', waiting on rank 2')}`, `  rank 1: ${fails(', waiting on rank 2')}`, `  rank 2: ${fails('')}`].join('\n'),
+        mode,
+      );
+    }
+    const flights = join(dir, 'flights');
+    const r = spawnSync(process.execPath, [main, 'run', '-n', '3', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SYNCBN_FLIGHT_DIR: flights } });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`^flight recorder: where each rank was; every rank's last 64 in ${flights.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/rank-<r>\\.json$`, 'm'));
+    assert.deepEqual(readdirSync(flights).sort(), ['rank-0.json', 'rank-1.json', 'rank-2.json']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
