@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { formatRankError, rootCause, spawnProcesses, spawnThreads } from '../comm/index.js';
+import { launchFlight } from '../comm/flight.js';
 import type { Command } from './main.js';
 import { NODE_FLAGS, nodeOptions } from './run-nodes.js';
 import { tokenFromEnv } from '../comm/cluster-env.js';
@@ -88,14 +89,20 @@ async function main(argv: string[]): Promise<number> {
   }
   const n = Number(values.nproc);
   const args = argv.slice(at + 1);
-  const outcomes = values.processes || nodes !== null ? await spawnProcesses(n, path, args, { env, output: 'prefix', ...nodes }) : await spawnThreads(n, path, args, { env, output: 'prefix' });
+  const flight = launchFlight(env); // ranks dump their last collectives on a CommError
+  const outcomes = values.processes || nodes !== null
+    ? await spawnProcesses(n, path, args, { env, output: 'prefix', ...nodes })
+    : await spawnThreads(n, path, args, { env, output: 'prefix' });
   const rc = rootCause(outcomes);
+  const where = rc === null ? null : flight.summary(n);
+  flight.cleanup();
   if (rc === null) return 0;
   process.stderr.write(formatRankError(rc.rank, rc.error) + '\n');
   if (rc.others.length > 0) {
     const names = [...new Set(outcomes.filter((o) => !o.ok && o.rank !== rc.rank).map((o) => (o.ok ? '' : o.error.name)))].join(', ');
     process.stderr.write(`syncbn run: rank${rc.others.length > 1 ? 's' : ''} ${rc.others.join(', ')} failed as a consequence (${names})\n`);
   }
+  if (where !== null) process.stderr.write(where + '\n');
   return 1;
 }
 

@@ -1,5 +1,6 @@
 // Runs one rank's collectives in call order, blocking (Atomics.wait) or on the event loop (Atomics.waitAsync).
 import { CommError } from '../errors.js';
+import { FlightRecorder } from './flight.js';
 import { describeTask, type TaskCtx } from './ops.js';
 import type { Transport } from './transport.js';
 
@@ -12,6 +13,9 @@ export class Task<T = unknown> {
   private resolveP: ((v: T) => void) | null = null;
   private rejectP: ((e: unknown) => void) | null = null;
   private gen: Generator<void, T, void> | null = null;
+  /** This collective's record in its rank's flight recorder (set by Engine.submit). */
+  flight: FlightRecorder | null = null;
+  fid = -1;
 
   constructor(
     readonly ctx: TaskCtx,
@@ -41,7 +45,9 @@ export class Task<T = unknown> {
   step(): boolean {
     if (this.gen === null) {
       this.started = true;
-      this.ctx.deadline = performance.now() + this.ctx.timeoutMs;
+      const now = performance.now();
+      this.ctx.deadline = now + this.ctx.timeoutMs;
+      this.flight?.start(this.fid, now);
       const ab = this.ctx.t.abortError();
       if (ab !== null) {
         this.fail(ab);
@@ -54,6 +60,7 @@ export class Task<T = unknown> {
       if (!r.done) return false;
       this.settled = true;
       this.value = r.value;
+      this.flight?.end(this.fid, undefined, null);
       this.resolveP?.(r.value);
       return true;
     } catch (e) {
@@ -69,6 +76,7 @@ export class Task<T = unknown> {
     if (this.settled) return;
     this.settled = true;
     this.error = e;
+    this.flight?.end(this.fid, e, this.ctx.waitingOn);
     this.rejectP?.(e);
   }
 
@@ -118,8 +126,11 @@ export class Engine {
   /** The transport must be pumped (see Transport.pump): waits are naps, not sleeps until a doorbell. */
   private readonly pumped: boolean;
   private nap = NAP_MIN_MS;
+  /** This rank's last collectives, for the error of a failed one (see flight.ts). */
+  readonly flight: FlightRecorder;
 
   constructor(readonly t: Transport) {
+    this.flight = new FlightRecorder(t.rank, t.size, t.kind);
     this.spinNow = t.spinUs;
     this.pumped = typeof t.pump === 'function';
     this.i32 = t.ctl.i32;
@@ -128,6 +139,8 @@ export class Engine {
   }
 
   submit<T>(task: Task<T>): Task<T> {
+    task.flight = this.flight;
+    task.fid = this.flight.add(task.ctx);
     this.queue.push(task as Task<unknown>);
     return task;
   }
@@ -164,7 +177,10 @@ export class Engine {
   private advance(head: Task<unknown>): boolean {
     if (!head.step()) return false;
     this.queue.shift();
-    if (head.error !== undefined) this.failAll(head);
+    if (head.error !== undefined) {
+      this.failAll(head);
+      this.flight.failed(head.error);
+    }
     return true;
   }
 

@@ -212,6 +212,7 @@ export class Group implements ProcessGroup {
       worldRanks: this.worldRanks,
       timeoutMs,
       deadline: Infinity,
+      waitingOn: null,
       groupName: this.nameOf,
     };
     this.st.t.setProgress(this.id, seq);

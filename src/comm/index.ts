@@ -5,3 +5,5 @@ export { spawnThreads, spawnProcesses, freePort, type LaunchOptions, type RankFn
 export { rootCause, formatRankError, type RankError, type RankOutcome } from './outcome.js';
 export { DEFAULT_TIMEOUT_MS } from './group.js';
 export { TCPStore, StoreServer, type TCPStoreOptions } from './tcp/store.js';
+export { FLIGHT_ENTRIES, flightOf, formatFlightSummary, readFlightDir } from './flight.js';
+export type { FlightDump, FlightEntry } from './flight.js';

@@ -57,7 +57,9 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
   const td = (workerData as { syncbnThreads?: ThreadRankData } | null)?.syncbnThreads;
   let g: Group;
   if (td !== undefined) {
-    g = new Group(new RankState(new ThreadsTransport(td.world, td.rank, td.heaps)), range(td.world.size), WORLD_GROUP_ID, timeoutMs);
+    const t = new ThreadsTransport(td.world, td.rank, td.heaps);
+    t.leaveAtExit();
+    g = new Group(new RankState(t), range(td.world.size), WORLD_GROUP_ID, timeoutMs);
   } else {
     // Everything is read and checked here, on every rank, before any connection is attempted.
     const re = rankFromEnv();

@@ -14,6 +14,8 @@ export interface TaskCtx {
   readonly worldRanks: readonly number[];
   readonly timeoutMs: number;
   deadline: number;
+  /** Set when it fails: the group ranks it was still waiting on (for the flight recorder). */
+  waitingOn: number[] | null;
   groupName(id: number): string;
 }
 
@@ -248,6 +250,7 @@ function mismatchError(ctx: TaskCtx, theirs: Header, peer: number): CollectiveMi
   const [first, second] = me < peer ? [`rank ${me} called ${a}`, `rank ${peer} called ${b}`] : [`rank ${peer} called ${b}`, `rank ${me} called ${a}`];
   const group = mine.groupId === WORLD_GROUP_ID ? '' : ` (group ${ctx.groupName(mine.groupId)})`;
   const title = mine.kind === theirs.kind ? KIND_NAMES[mine.kind] : 'collective';
+  ctx.waitingOn = [peer];
   return new CollectiveMismatchError(`${title} #${mine.seq} mismatch${group}: ${first} but ${second}`);
 }
 
@@ -297,7 +300,10 @@ export function* progressOrdered(ctx: TaskCtx, sends: readonly Op[], recvs: read
 function* checkBlocked(ctx: TaskCtx, ops: readonly Op[]): Generator<void, void, void> {
   const t = ctx.t;
   const ab = t.abortError();
-  if (ab !== null) throw ab;
+  if (ab !== null) {
+    ctx.waitingOn = waitingPeers(ops);
+    throw ab;
+  }
   for (const op of ops) {
     if (op.done) continue;
     const w = ctx.worldRanks[op.peer]!;
@@ -306,9 +312,15 @@ function* checkBlocked(ctx: TaskCtx, ops: readonly Op[]): Generator<void, void, 
     // Data it sent before leaving is still consumable: only fail if nothing is left to read.
     if (op.recv && t.in(w).avail() > 0) continue;
     const how = st === PEER_LEFT ? 'left the group (closed it or exited)' : 'died';
+    ctx.waitingOn = waitingPeers(ops);
     throw new PeerDiedError(`${describeTask(ctx)} failed on rank ${ctx.groupRank}: rank ${op.peer} ${how} before completing it`, w);
   }
   if (performance.now() >= ctx.deadline) yield* timeout(ctx, ops);
+}
+
+/** Group ranks of the ops not done, sorted, once each. */
+function waitingPeers(ops: readonly Op[]): number[] {
+  return [...new Set(ops.filter((o) => !o.done).map((o) => o.peer))].sort((a, b) => a - b);
 }
 
 function* timeout(ctx: TaskCtx, ops: readonly Op[]): Generator<void, never, void> {
@@ -322,7 +334,8 @@ function* timeout(ctx: TaskCtx, ops: readonly Op[]): Generator<void, never, void
     if (s === null || s === undefined) unreachable.push(g);
     else if (s < ctx.hdr.seq) missing.push(g);
   });
-  const waiting = [...new Set(ops.filter((o) => !o.done).map((o) => o.peer))].sort((a, b) => a - b);
+  const waiting = waitingPeers(ops);
+  ctx.waitingOn = [...new Set([...missing, ...unreachable, ...waiting])].sort((a, b) => a - b);
   let why: string;
   if (missing.length > 0) why = `rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} never arrived`;
   else if (unreachable.length > 0) why = `rank${unreachable.length > 1 ? 's' : ''} ${unreachable.join(', ')} did not answer`;

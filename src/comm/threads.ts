@@ -103,7 +103,23 @@ export class ThreadsTransport implements Transport {
     return true;
   }
   async close(): Promise<void> {
+    this.leave();
+  }
+
+  private leave(): void {
     this.ctl.setPeerState(this.rank, PEER_LEFT);
     this.ctl.ringAll();
+  }
+
+  /**
+   * A rank whose thread ends without close() leaves the group from that thread, as it exits: the
+   * launcher's 'exit' event also says so, but only once the launcher's event loop runs, which a busy
+   * launcher thread delays up to the waiting peers' timeout. A non-zero exit is left to the
+   * launcher, which knows the error and marks the rank dead with it (dead, not left: the root cause).
+   */
+  leaveAtExit(): void {
+    process.once('exit', (code) => {
+      if (code === 0) this.leave();
+    });
   }
 }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { AuthError, CommError } from '../../src/errors.js';
-import { StoreServer, TCPStore, spawnProcesses } from '../../src/comm/index.js';
+import { StoreServer, TCPStore, freePort, spawnProcesses } from '../../src/comm/index.js';
 import { Conn, F, FrameParser, acceptHandshake, connectHandshake, frameHeader } from '../../src/comm/tcp/frames.js';
 import { values } from './helpers.js';
 
@@ -107,18 +107,21 @@ test('TCPStore: set/get/add, get waits for a later set, wrong tokens and garbage
   }
 });
 
-test('tcp ranks: a rank with the wrong token fails with AuthError; garbage sent to a rank\'s mesh and data listeners mid-run does not disturb the run', async () => {
+test('tcp ranks: a rank with the wrong token fails with AuthError, and rank 0 says so at once; garbage sent to a rank\'s mesh and data listeners mid-run does not disturb the run', async () => {
+  // The default rendezvous timeout (60 s) and a 20 s deadline: rank 0 must learn of the failed
+  // handshake itself, not wait for its timeout (a killed rank 0 would fail the assertions below).
   const outs = await spawnProcesses(2, async (pg) => pg.rank, [], {
-    deadlineMs: 30_000,
+    deadlineMs: 20_000,
     output: 'capture',
-    env: { SYNCBN_RENDEZVOUS_TIMEOUT_MS: '3000' },
+    env: { SYNCBN_RENDEZVOUS_TIMEOUT_MS: '60000' },
     rankEnv: (r): Record<string, string> => (r === 1 ? { SYNCBN_TOKEN: 'wrong-token' } : {}),
   });
-  assert.ok(!outs[1]!.ok);
-  assert.equal(outs[1]!.ok ? '' : outs[1]!.error.name, 'AuthError');
-  assert.match(outs[1]!.ok ? '' : outs[1]!.error.message, /rejected: authentication failed/);
-  assert.ok(!outs[0]!.ok);
-  assert.match(outs[0]!.ok ? '' : outs[0]!.error.message, /rendezvous timed out after 3000 ms: ranks 1 never connected/);
+  const e1 = outs[1]!.ok ? assert.fail('rank 1 succeeded') : outs[1]!.error;
+  assert.equal(e1.name, 'AuthError');
+  assert.match(e1.message, /^authenticating to 127\.0\.0\.1:\d+: rejected: authentication failed: the peer does not know the shared token \(SYNCBN_TOKEN\)$/);
+  const e0 = outs[0]!.ok ? assert.fail('rank 0 succeeded') : outs[0]!.error;
+  assert.equal(e0.name, 'AuthError', e0.message);
+  assert.match(e0.message, /^rank 0: rendezvous failed: 127\.0\.0\.1:\d+, claiming to be rank 1 of 2, failed authentication at the store: token mismatch \(SYNCBN_TOKEN differs\)$/);
 
   const run = await spawnProcesses(
     2,
@@ -150,4 +153,94 @@ test('tcp ranks: a rank with the wrong token fails with AuthError; garbage sent 
   assert.deepEqual(values(run), [6, 6]);
   const rejected = (run[1]!.stderr ?? '').match(/rejected a connection from 127\.0\.0\.1:\d+: authenticating 127\.0\.0\.1:\d+: malformed frame/g) ?? [];
   assert.equal(rejected.length, 2, run[1]!.stderr);
+});
+
+/** Inside a rank (self-contained): authenticate to the store at MASTER_PORT as a raw client and send `junk` in the same write as AUTH. */
+const storeJunk = async (junk: string, token: string): Promise<string> => {
+  const net = await import('node:net');
+  const { createHmac, randomBytes } = await import('node:crypto');
+  const frame = (type: number, p: Buffer): Buffer => {
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(p.length, 0);
+    h.writeUInt32LE(type, 4);
+    return Buffer.concat([h, p]);
+  };
+  return new Promise((resolve) => {
+    const s = net.connect(Number(process.env.MASTER_PORT), '127.0.0.1');
+    let got = Buffer.alloc(0);
+    let sent = false;
+    s.on('data', (c: Buffer) => {
+      got = Buffer.concat([got, c]);
+      if (sent || got.length < 8 + 33) return;
+      sent = true;
+      const nonceS = got.subarray(9, 41);
+      const nonceC = randomBytes(32);
+      const id = Buffer.alloc(8); // rank 0, size 0: a plain store client
+      const mac = createHmac('sha256', token).update('syncbn/1').update('store').update('|client|').update(nonceS).update(nonceC).update(id).digest();
+      s.write(Buffer.concat([frame(2, Buffer.concat([nonceC, id, mac])), frame(11, Buffer.from(junk))]));
+    });
+    s.on('error', () => {});
+    s.on('close', () => resolve(got.length > 41 && got.readUInt32LE(41 + 4) === 3 ? 'authenticated, then closed' : `closed (${got.length} bytes)`));
+  });
+};
+
+function jsonError(text: string): string {
+  try {
+    JSON.parse(text);
+    return 'parsed';
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+test('an authenticated store client sending a malformed request loses its connection with a warning; the group keeps working', async () => {
+  const junks = ['{not json', 'null', '{"id":"x","op":"set","key":"k"}', '{"id":1,"op":"del","key":"k"}'];
+  const outs = await spawnProcesses(
+    2,
+    async (pg, args) => {
+      const [src, junks] = [args[0]!, JSON.parse(args[1]!) as string[]];
+      const junk = new Function(`return (${src});`)() as (j: string, t: string) => Promise<string>;
+      const a = new Float32Array(4).fill(pg.rank + 1);
+      const seen: string[] = [];
+      for (const j of junks) {
+        if (pg.rank === 1) seen.push(await junk(j, process.env.SYNCBN_TOKEN!));
+        pg.allReduceSync(a); // the group still works after each
+      }
+      return { seen, sum: a[0] };
+    },
+    [storeJunk.toString(), JSON.stringify(junks)],
+    { deadlineMs: 30_000, output: 'capture' },
+  );
+  const v = values(outs);
+  assert.deepEqual(v[1], { seen: junks.map(() => 'authenticated, then closed'), sum: 3 * 2 ** 3 });
+  const warn = (outs[0]!.stderr ?? '').split('\n').filter((l) => l.startsWith('syncbn TCP store'));
+  const head = /^syncbn TCP store: dropped the connection of authenticated client 127\.0\.0\.1:\d+: /;
+  assert.equal(warn.length, 4, outs[0]!.stderr);
+  warn.forEach((l) => assert.match(l, head));
+  assert.deepEqual(
+    warn.map((l) => l.replace(head, '')),
+    [
+      `malformed store request (9 bytes): not JSON (${jsonError('{not json')})`,
+      'malformed store request: expected an object, received null',
+      'malformed store request: id must be an integer, received "x"',
+      'malformed store request: op must be "set", "get" or "add", received "del"',
+    ],
+  );
+});
+
+test('negative control: failed handshakes that do not claim a missing rank of this world do not abort a forming group', async () => {
+  const port = await freePort();
+  const strangers = (async (): Promise<string[]> => {
+    await new Promise((r) => setTimeout(r, 300)); // rank 0's store is up; rank 1 starts 1 s late
+    const tries = [{}, { rank: 1, size: 5 }, { rank: 0, size: 2 }, { rank: 7, size: 2 }];
+    return Promise.all(tries.map((t) => TCPStore.connect('127.0.0.1', port, { token: 'stranger', timeoutMs: 5000, ...t }).then(() => 'accepted', (e: Error) => e.name)));
+  })();
+  const outs = await spawnProcesses(2, async (pg) => pg.rank, [], {
+    deadlineMs: 30_000,
+    output: 'capture',
+    env: { MASTER_PORT: String(port) },
+    command: (r) => (r === 1 ? ['sh', '-c', 'sleep 1; exec "$0" "$@"'] : []),
+  });
+  assert.deepEqual(await strangers, ['AuthError', 'AuthError', 'AuthError', 'AuthError']);
+  assert.deepEqual(values(outs), [0, 1]);
 });

@@ -1,6 +1,9 @@
 // Failure semantics over threads: timeouts name the missing ranks, mismatches fail everywhere, dead ranks fail the rest fast.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnThreads, rootCause, type RankOutcome } from '../../src/comm/index.js';
 
 function errors(outs: RankOutcome[]): { name: string; message: string; deadRank?: number; missingRanks?: number[] }[] {
@@ -191,4 +194,37 @@ test('usage errors are thrown eagerly and name the argument', async () => {
     'UsageError: newGroupSync: ranks must be distinct, received array [0, 0] (0 twice)',
     'StateError: barrierSync: the process group is closed',
   ]);
+});
+
+test('a thread rank that returns without close(): a waiting peer fails at once, even while the launcher thread is busy', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'syncbn-leave-'));
+  try {
+    const script = join(dir, 'rank.mjs');
+    // Rank 1 returns after one all-reduce; rank 0 waits in a second one (its timeout: 2.5 s).
+    writeFileSync(
+      script,
+      `import { initProcessGroup } from ${JSON.stringify(new URL('../../src/comm/index.js', import.meta.url).href)};
+import { writeFileSync } from 'node:fs';
+const pg = await initProcessGroup({ timeoutMs: 2500 });
+pg.allReduceSync(new Float32Array(4));
+if (pg.rank === 0) {
+  const t0 = performance.now();
+  let got;
+  try { pg.allReduceSync(new Float32Array(4)); got = 'no error'; } catch (e) { got = e.name + ': ' + e.message; }
+  writeFileSync(process.argv[2], JSON.stringify({ got, ms: performance.now() - t0 }));
+}
+`,
+    );
+    const report = join(dir, 'rank0.json');
+    const run = spawnThreads(2, script, [report], { deadlineMs: 30_000 });
+    // The launcher's event loop is blocked past rank 0's timeout: it cannot relay rank 1's exit.
+    const until = performance.now() + 4000;
+    while (performance.now() < until && !existsSync(report)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    const outs = await run;
+    assert.deepEqual(errors(outs).map((e) => e.name), ['ok', 'ok']);
+    const { got } = JSON.parse(readFileSync(report, 'utf8')) as { got: string; ms: number };
+    assert.equal(got, 'PeerDiedError: allReduce #2 failed on rank 0: rank 1 left the group (closed it or exited) before completing it');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -227,8 +227,18 @@ export class Conn {
   }
 }
 
-/** Acceptor side. Resolves with the peer's claimed (and proven) identity; rejects with AuthError (and closes). */
-export async function acceptHandshake(c: Conn, token: string, expect: { purpose: Hello['purpose']; size: number }, timeoutMs: number): Promise<Hello> {
+/**
+ * Acceptor side. Resolves with the peer's claimed (and proven) identity; rejects with AuthError (and
+ * closes). `expect.size` 0 accepts any world size (the store). `onClaim` gets the identity the peer
+ * claims before it is verified (to name who failed).
+ */
+export async function acceptHandshake(
+  c: Conn,
+  token: string,
+  expect: { purpose: Hello['purpose']; size: number },
+  timeoutMs: number,
+  onClaim?: (claim: Hello) => void,
+): Promise<Hello> {
   const s = c.s;
   const nonceS = randomBytes(32);
   writeFrame(s, F.HELLO, Buffer.concat([Buffer.from(purposeTag(expect.purpose)), nonceS]));
@@ -243,9 +253,12 @@ export async function acceptHandshake(c: Conn, token: string, expect: { purpose:
   const nonceC = f.payload.subarray(0, 32);
   const rank = f.payload.readUInt32LE(32);
   const size = f.payload.readUInt32LE(36);
+  onClaim?.({ purpose: expect.purpose, rank, size });
   const want = mac(token, expect.purpose, '|client|', nonceS, nonceC, f.payload.subarray(32, 40));
   if (!timingSafeEqual(want, f.payload.subarray(40, 72))) return fail('authentication failed: the peer does not know the shared token (SYNCBN_TOKEN)');
-  if (size !== expect.size) return fail(`world size mismatch: this rank has WORLD_SIZE=${expect.size}, the peer ${size}`);
+  if (expect.size !== 0 && size !== expect.size) {
+    return fail(`world size mismatch: this rank has WORLD_SIZE=${expect.size}, the peer ${size}`);
+  }
   writeFrame(s, F.AUTH_OK, mac(token, expect.purpose, '|server|', nonceC, nonceS));
   c.parser.authenticated = true;
   return { purpose: expect.purpose, rank, size };

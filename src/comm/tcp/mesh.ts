@@ -1,6 +1,6 @@
 // A TCP comm worker's connection set-up: rendezvous at the store, listeners, authenticated mesh and direct sockets, the READY barrier.
 import { createServer, type Server, type Socket } from 'node:net';
-import { CommError } from '../../errors.js';
+import { AuthError, CommError } from '../../errors.js';
 import { releaseToRank } from './direct.js';
 import { Conn, F, acceptHandshake, connectHandshake } from './frames.js';
 import { isLoopback } from './layout.js';
@@ -73,11 +73,29 @@ export class Mesh {
     const d = this.d;
     const deadline = Date.now() + d.rendezvousTimeoutMs;
     const left = (): number => Math.max(1, deadline - Date.now());
+    let failAuth: (e: AuthError) => void = () => {};
+    const authFailed = new Promise<never>((_, reject) => (failAuth = reject));
+    authFailed.catch(() => {});
+    let met = false;
     if (d.rank === 0) {
       const bind = d.listenAddr !== null && (d.listenAddr === '0.0.0.0' || d.listenAddr === '::') ? d.listenAddr : d.masterAddr;
-      this.storeServer = await StoreServer.listen(bind, d.masterPort, d.token);
+      // A failed handshake from a client that claims to be a rank of this world, which has not
+      // authenticated yet, is that rank with another token: fail now, naming it, instead of at the
+      // rendezvous timeout. Anything else (a scanner, a replayed frame) is only refused.
+      // (Past the claim, the handshake checks only the proof of the token.)
+      this.storeServer = await StoreServer.listen(bind, d.masterPort, d.token, (from, claim, _err, known) => {
+        if (met || claim === null || claim.size !== d.size || claim.rank < 1 || claim.rank >= d.size || known) return;
+        const who = `${from}, claiming to be rank ${claim.rank} of ${d.size},`;
+        const why = 'failed authentication at the store: token mismatch (SYNCBN_TOKEN differs)';
+        failAuth(new AuthError(`rank 0: rendezvous failed: ${who} ${why}`));
+      });
     }
-    const store = await TCPStore.connect(d.masterAddr, d.masterPort, { token: d.token, timeoutMs: d.rendezvousTimeoutMs });
+    const me = { rank: d.rank, size: d.size }; // claimed in the handshake: rank 0 names a rank whose token differs
+    const store = await TCPStore.connect(d.masterAddr, d.masterPort, {
+      token: d.token,
+      timeoutMs: d.rendezvousTimeoutMs,
+      ...me,
+    });
     const local = store.socket.localAddress ?? '127.0.0.1';
     const listenHost = d.listenAddr ?? (isLoopback(d.masterAddr) ? '127.0.0.1' : local);
     const all = new Promise<void>((resolve) => (this.onAllConnected = resolve));
@@ -115,18 +133,23 @@ export class Mesh {
       return ready;
     });
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      connectedThenReady,
-      new Promise<void>((_, reject) => {
-        timer = setTimeout(() => {
-          const others = [...Array(d.size).keys()].filter((r) => r !== d.rank);
-          let missing = others.filter((r) => this.peers[r]?.complete !== true);
-          if (missing.length === 0) missing = others.filter((r) => this.peers[r]?.ready !== true);
-          reject(new CommError(`rank ${d.rank}: rendezvous timed out after ${d.rendezvousTimeoutMs} ms: ranks ${missing.join(', ')} never connected`));
-        }, left());
-      }),
-    ]);
-    clearTimeout(timer);
+    try {
+      await Promise.race([
+        connectedThenReady,
+        authFailed,
+        new Promise<void>((_, reject) => {
+          timer = setTimeout(() => {
+            const others = [...Array(d.size).keys()].filter((r) => r !== d.rank);
+            let missing = others.filter((r) => this.peers[r]?.complete !== true);
+            if (missing.length === 0) missing = others.filter((r) => this.peers[r]?.ready !== true);
+            reject(new CommError(`rank ${d.rank}: rendezvous timed out after ${d.rendezvousTimeoutMs} ms: ranks ${missing.join(', ')} never connected`));
+          }, left());
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      met = true;
+    }
     store.close();
   }
 

@@ -8,7 +8,24 @@ export interface TCPStoreOptions {
   token?: string;
   /** How long connect() retries and get() waits (ms). Default 60000. */
   timeoutMs?: number;
+  /**
+   * The identity this client claims in the handshake: a rank joining a group gives its rank and
+   * world size, so that the store's owner can name a rank whose token does not match. Default 0, 0.
+   */
+  rank?: number;
+  size?: number;
 }
+
+/**
+ * Told of every failed store handshake: where from, the identity it claimed (if it got that far),
+ * and whether a client claiming that rank had already authenticated.
+ */
+export type StoreAuthFailure = (
+  from: string,
+  claim: { rank: number; size: number } | null,
+  error: AuthError,
+  known: boolean,
+) => void;
 
 interface Req {
   id: number;
@@ -22,22 +39,45 @@ type Res = { id: number; ok: true; value: string } | { id: number; ok: false; er
 const HANDSHAKE_MS = 10_000;
 const MAX_KEY = 1024;
 
+const OPS = new Set(['set', 'get', 'add']);
+
+/** A store request from its frame; CommError saying what is wrong if it is not one. */
+function parseReq(payload: Buffer): Req {
+  let r: unknown;
+  try {
+    r = JSON.parse(payload.toString('utf8'));
+  } catch (e) {
+    throw new CommError(`malformed store request (${payload.length} bytes): not JSON (${(e as Error).message})`);
+  }
+  const q = r as Partial<Req> | null;
+  const bad = (why: string): never => {
+    throw new CommError(`malformed store request: ${why}`);
+  };
+  if (q === null || typeof q !== 'object' || Array.isArray(q)) bad(`expected an object, received ${describe(r)}`);
+  if (!Number.isSafeInteger(q!.id)) bad(`id must be an integer, received ${describe(q!.id)}`);
+  if (!OPS.has(q!.op as string)) bad(`op must be "set", "get" or "add", received ${describe(q!.op)}`);
+  return q as Req;
+}
+
 /** The server half: a map, and for get() a list of waiters per missing key. */
 export class StoreServer {
   private readonly map = new Map<string, string>();
   private readonly waiters = new Map<string, ((v: string) => void)[]>();
   private readonly sockets = new Set<Socket>();
+  /** Ranks (claimed with a world size) that authenticated. */
+  private readonly authed = new Set<number>();
   private constructor(
     private readonly server: Server,
     readonly port: number,
+    private readonly onAuthFailure?: StoreAuthFailure,
   ) {}
 
-  static listen(host: string, port: number, token: string): Promise<StoreServer> {
+  static listen(host: string, port: number, token: string, onAuthFailure?: StoreAuthFailure): Promise<StoreServer> {
     return new Promise((resolve, reject) => {
       const server = createServer({ noDelay: true });
       server.once('error', (e) => reject(new CommError(`TCP store: cannot listen on ${host}:${port}: ${e.message}`, 'E_COMM', { cause: e })));
       server.listen(port, host, () => {
-        const st = new StoreServer(server, (server.address() as { port: number }).port);
+        const st = new StoreServer(server, (server.address() as { port: number }).port, onAuthFailure);
         server.on('connection', (s) => st.accept(s, token));
         resolve(st);
       });
@@ -48,26 +88,46 @@ export class StoreServer {
     this.sockets.add(s);
     s.on('close', () => this.sockets.delete(s));
     s.on('error', () => {});
+    const from = `${s.remoteAddress}:${s.remotePort}`;
     const c = new Conn(s);
-    acceptHandshake(c, token, { purpose: 'store', size: 0 }, HANDSHAKE_MS).then(
-      () =>
-        c.takeOver({
-          data: () => {
-            throw new CommError('malformed frame: data on a store connection');
-          },
-          frame: (type, payload) => {
-            if (type !== F.STORE_REQ) throw new CommError(`malformed frame: type ${type} on a store connection`);
-            this.handle(s, JSON.parse(payload.toString('utf8')) as Req);
-          },
-        }),
-      () => setTimeout(() => s.destroy(), 1000).unref(), // let the AUTH_FAIL reason reach the peer
+    // A client that authenticated and then sends something malformed loses its connection, and
+    // only that: the store (rank 0's comm worker) goes on serving the group.
+    const drop = (e: unknown): void => {
+      if (s.destroyed) return;
+      s.destroy();
+      const why = (e as Error).message;
+      process.stderr.write(`syncbn TCP store: dropped the connection of authenticated client ${from}: ${why}\n`);
+    };
+    let claim: { rank: number; size: number } | null = null;
+    const onClaim = (h: { rank: number; size: number }): void => void (claim = { rank: h.rank, size: h.size });
+    acceptHandshake(c, token, { purpose: 'store', size: 0 }, HANDSHAKE_MS, onClaim).then(
+      () => {
+        if (claim !== null && claim.size > 0) this.authed.add(claim.rank);
+        try {
+          c.takeOver({
+            data: () => {
+              throw new CommError('malformed frame: data on a store connection');
+            },
+            frame: (type, payload) => {
+              if (type !== F.STORE_REQ) throw new CommError(`malformed frame: type ${type} on a store connection`);
+              this.handle(s, parseReq(payload));
+            },
+          });
+        } catch (e) {
+          drop(e);
+        }
+      },
+      (e: AuthError) => {
+        setTimeout(() => s.destroy(), 1000).unref(); // let the AUTH_FAIL reason reach the peer
+        this.onAuthFailure?.(from, claim, e, claim !== null && this.authed.has(claim.rank));
+      },
     );
     s.on('data', (chunk: Buffer) => {
-      if (!c.parser.authenticated) return; // the handshake reads these itself
+      if (!c.parser.authenticated || s.destroyed) return; // the handshake reads these itself
       try {
         c.parser.feed(chunk);
-      } catch {
-        s.destroy(); // malformed: close this connection, keep serving the others
+      } catch (e) {
+        drop(e);
       }
     });
   }
@@ -136,7 +196,8 @@ export class TCPStore {
       }
       const c = new Conn(s);
       try {
-        await connectHandshake(c, token, { purpose: 'store', rank: 0, size: 0 }, HANDSHAKE_MS);
+        const me = { purpose: 'store' as const, rank: opts.rank ?? 0, size: opts.size ?? 0 };
+        await connectHandshake(c, token, me, HANDSHAKE_MS);
       } catch (e) {
         s.destroy();
         throw e instanceof AuthError ? e : new AuthError(String(e));
