@@ -1,5 +1,6 @@
 // Benchmark helpers: timing with medians, the JSON-lines/table reporter, and finding a Python that has torch.
 import { spawnSync } from 'node:child_process';
+import { findTorchPython } from '../test/helpers/python.js';
 
 export interface Metric {
   name: string;
@@ -71,21 +72,7 @@ export function timeIt(fn: () => void, opts: { warmup?: number; samples?: number
   return out;
 }
 
-let torchPython: string | null | undefined;
-/** A python3 that can `import torch` (PATH's python3 first, then Debian's /usr/bin/python3), or null. */
-export function findTorchPython(): string | null {
-  if (torchPython !== undefined) return torchPython;
-  torchPython = null;
-  for (const py of ['python3', '/usr/bin/python3']) {
-    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
-    if (r.status === 0) {
-      torchPython = py;
-      break;
-    }
-  }
-  return torchPython;
-}
-
+export { findTorchPython } from '../test/helpers/python.js';
 
 /** Run a one-shot Python script with the torch python; its stdout JSON lines are metrics (stat 'median' unless named). */
 export function runPythonBench(script: string, args: string[] = [], timeoutMs = 600_000): Metric[] {
