@@ -1,49 +1,14 @@
 // Batch-norm kernels on both backends: PyTorch fixtures, the exact shard merge, cancellation, SIMD tails and both memory paths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { batchNormTrain, batchNormBackward, bnGeom, bnLocalStats, bnMergeStats, referenceKernels } from '../../src/kernels/index.js';
 import type { BNGeom, KernelSet } from '../../src/kernels/index.js';
 import { allocF32, heapPointer, release } from '../../src/tensor/heap.js';
 import { BACKENDS, assertClose, randn, rng } from './helpers.js';
+import { loadFixtures, type Fixture } from '../helpers/bn-fixtures.js';
 import { backwardElemtF64, elemtF64, reduceF64, statsF64 } from '../helpers/bn-f64.js';
 
-interface Fixture {
-  shape: number[];
-  channelsLast: boolean;
-  eps: number;
-  momentum: number | null;
-  affine: boolean;
-  relu: boolean;
-  numBatchesTracked: number;
-  x: number[];
-  dy: number[];
-  weight: number[] | null;
-  bias: number[] | null;
-  runningMean0: number[];
-  runningVar0: number[];
-  y: number[];
-  mean: number[];
-  varBiased: number[];
-  varUnbiased: number[];
-  runningMean: number[];
-  runningVar: number[];
-  dx: number[];
-  dWeight: number[] | null;
-  dBias: number[] | null;
-}
-
 const f32 = (a: number[] | null): Float32Array | null => (a === null ? null : Float32Array.from(a));
-
-function loadFixtures(): Array<Fixture & { file: string }> {
-  const all: Array<Fixture & { file: string }> = [];
-  for (const rank of [2, 3, 4, 5]) {
-    const file = `rank${rank}.json`;
-    const data = JSON.parse(readFileSync(new URL(`../../../fixtures/bn/${file}`, import.meta.url), 'utf8')) as { cases: Fixture[] };
-    for (const c of data.cases) all.push({ ...c, file });
-  }
-  return all;
-}
 const FIXTURES = loadFixtures();
 
 test('the fixtures cover ranks 2–5, C = 1, both layouts, several eps, momentum 0.1/None, affine on/off, fused ReLU', () => {
