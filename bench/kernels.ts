@@ -1,12 +1,13 @@
-// Batch-norm kernel throughput (GB/s of input) for both layouts, memcpy bandwidth and PyTorch's BatchNorm2d in the same run.
-// Ours and PyTorch's samples alternate (scripts/bench_torch_bn.py served by bench/torch-server.ts), so both
-// see the same machine load; every figure is the median of its samples, with the p90 beside it. Like for like:
-// neither side fuses ReLU, and PyTorch clears the input gradient each call (ours writes dx into its buffer).
+// Batch-norm kernel throughput (GB/s of input) for both layouts, memcpy bandwidth and PyTorch's BatchNorm2d in the same run;
+// GroupNorm forward + backward time next to PyTorch's (no target).
+// Ours and PyTorch's samples alternate (scripts/bench_torch_bn.py, bench_torch_gn.py served by bench/torch-server.ts),
+// so both see the same machine load; every figure is the median of its samples, with the p90 beside it. Like for
+// like: neither side fuses ReLU, and PyTorch clears its gradients each call (ours writes dx into its buffer).
 // Allocation differs: our outputs are preallocated, PyTorch allocates per call; `…/fresh_outputs` measures
 // ours with an allocation and release of every output per call, to show what that difference is worth.
-import { wasmKernels } from '../src/kernels/index.js';
+import { groupNormParamGrads, wasmKernels } from '../src/kernels/index.js';
 import type { BNGeom, KernelSet } from '../src/kernels/index.js';
-import { allocF32, heapPointer, release } from '../src/tensor/heap.js';
+import { allocF32, allocF64, heapPointer, release } from '../src/tensor/heap.js';
 import { Reporter, median, timeIt } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';
 
@@ -73,6 +74,46 @@ function freshOutputs(g: BNGeom, x: Float32Array, dy: Float32Array): () => void 
   };
 }
 
+/**
+ * GroupNorm (the demo's no-batch-statistics baseline) on one NCHW shape: the five steps of one training step as the
+ * autograd op runs them (stats, elemt; reduce, dγ/dβ, dx elemt) on heap tensors, interleaved with PyTorch's.
+ */
+async function groupNormBench(rep: Reporter): Promise<void> {
+  const [n, c, h, w, groups] = [8, 64, 56, 56, 32] as const;
+  const tag = `${n}x${c}x${h}x${w}/g${groups}`;
+  const g = { n, c, s: h * w, groups };
+  const len = n * c * h * w;
+  const x = allocF32(len), y = allocF32(len), dy = allocF32(len), dx = allocF32(len);
+  const stats = allocF64(2 * n * groups), sums = allocF64(2 * n * c);
+  const wt = allocF32(c).fill(1), b = allocF32(c).fill(0), dw = new Float32Array(c), db = new Float32Array(c);
+  fillRandom(x, 3);
+  fillRandom(dy, 4);
+  const [mean, invstd] = [stats.subarray(0, n * groups), stats.subarray(n * groups)];
+  const [sumDy, sumDyXmu] = [sums.subarray(0, n * c), sums.subarray(n * c)];
+  const K = wasmKernels;
+  const step = (): void => {
+    K.groupNormStats(mean, invstd, x, g, 1e-5);
+    K.groupNormElemt(y, x, mean, invstd, wt, b, g);
+    K.groupNormBackwardReduce(sumDy, sumDyXmu, dy, x, mean, g);
+    groupNormParamGrads(dw, db, sumDy, sumDyXmu, invstd, g);
+    K.groupNormBackwardElemt(dx, dy, x, mean, invstd, wt, sumDy, sumDyXmu, g);
+  };
+  const torch = await TorchServer.start('bench_torch_gn.py', [`${n}x${c}x${h}x${w}`, String(groups)]);
+  try {
+    const name = `gn_forward_backward/${tag}`;
+    const t = await interleave(step, torch, name, { warm: 3, rounds: 8, per: 2, maxSeconds: 10 });
+    const ms = (sec: number): number => sec * 1e3;
+    rep.samples(`kernels/${name}`, t.ours, ms, 'ms', 'wasm kernels, one thread');
+    if (torch !== null) {
+      rep.samples(`torch/${name}`, t.torch, ms, 'ms', 'PyTorch 1 thread, interleaved');
+      rep.report(`kernels/${name}/vs_torch`, median(t.torch) / median(t.ours), 'x', 'speed ratio (> 1: ours faster); no target', 'ratio of medians');
+    }
+  } finally {
+    torch?.close();
+  }
+  for (const a of [x, y, dy, dx, wt, b, stats, sums]) release(heapPointer(a));
+}
+
 export async function run(rep: Reporter, _argv: string[]): Promise<void> {
   const memcpy = memcpyGBs();
   rep.report('kernels/memcpy', memcpy, 'GB/s', '100 MB TypedArray.set, bytes copied per second');
@@ -112,4 +153,5 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
   } finally {
     torch?.close();
   }
+  await groupNormBench(rep);
 }

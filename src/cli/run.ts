@@ -4,8 +4,11 @@ import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { formatRankError, rootCause, spawnProcesses, spawnThreads } from '../comm/index.js';
 import type { Command } from './main.js';
+import { NODE_FLAGS, nodeOptions } from './run-nodes.js';
+import { tokenFromEnv } from '../comm/cluster-env.js';
 
 const USAGE = `usage: syncbn run -n N [--threads | --processes] [--timeout-ms MS] [--token TOKEN] script.js [args…]
+       syncbn run -n N --nnodes M --node-rank R --master-addr HOST --master-port P [--token TOKEN] script.js [args…]
 
 Starts N ranks of script.js on this machine. Each rank calls initProcessGroup() to join.
   -n, --nproc N       number of ranks (required)
@@ -14,12 +17,18 @@ Starts N ranks of script.js on this machine. Each rank calls initProcessGroup() 
                       LOCAL_RANK, MASTER_ADDR, MASTER_PORT, SYNCBN_TOKEN)
   --timeout-ms MS     default per-collective timeout (SYNCBN_TIMEOUT_MS; default 60000)
   --token TOKEN       shared secret for --processes (default: a fresh random one; or SYNCBN_TOKEN)
+  --nnodes M          multi-node: M launchers (one per node), each starting -n N ranks (world M·N);
+                      this one starts global ranks R·N … R·N+N−1 as processes
+  --node-rank R       this node's index in [0, M); node 0 hosts the rendezvous
+  --master-addr HOST  node 0's address, reachable from every node (the same on every node)
+  --master-port P     the rendezvous port on node 0 (the same on every node)
+                      Several nodes need a shared token: --token, SYNCBN_TOKEN or SYNCBN_TOKEN_FILE.
 Output lines are prefixed with [rank r]. The exit code is 1 if any rank fails; the root-cause
 error is printed once, prefixed with its rank.`;
 
 /** Index of the script: the first argument that is not an option or an option's value. */
 function splitAt(argv: string[]): number {
-  const withValue = new Set(['-n', '--nproc', '--timeout-ms', '--token']);
+  const withValue = new Set(['-n', '--nproc', '--timeout-ms', '--token', ...NODE_FLAGS]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') return i + 1;
@@ -41,6 +50,10 @@ async function main(argv: string[]): Promise<number> {
         processes: { type: 'boolean' },
         'timeout-ms': { type: 'string' },
         token: { type: 'string' },
+        nnodes: { type: 'string' },
+        'node-rank': { type: 'string' },
+        'master-addr': { type: 'string' },
+        'master-port': { type: 'string' },
       },
       strict: true,
     }));
@@ -60,9 +73,22 @@ async function main(argv: string[]): Promise<number> {
     env.SYNCBN_TIMEOUT_MS = values['timeout-ms'];
   }
   if (values.token !== undefined) env.SYNCBN_TOKEN = values.token;
+  const nodes = nodeOptions(values);
+  if (typeof nodes === 'string') return usage(nodes);
+  if (nodes !== null && values.threads) return usage('--nnodes/--node-rank/--master-addr/--master-port start processes; drop --threads');
+  if (nodes !== null && (nodes.nnodes ?? 1) > 1 && env.SYNCBN_TOKEN === undefined) {
+    let token: string | undefined;
+    try {
+      token = tokenFromEnv();
+    } catch (e) {
+      return usage((e as Error).message);
+    }
+    if (token === undefined) return usage(`--nnodes ${nodes.nnodes}: the nodes need a shared token: --token, SYNCBN_TOKEN or SYNCBN_TOKEN_FILE (the same on every node)`);
+    env.SYNCBN_TOKEN = token;
+  }
   const n = Number(values.nproc);
   const args = argv.slice(at + 1);
-  const outcomes = values.processes ? await spawnProcesses(n, path, args, { env, output: 'prefix' }) : await spawnThreads(n, path, args, { env, output: 'prefix' });
+  const outcomes = values.processes || nodes !== null ? await spawnProcesses(n, path, args, { env, output: 'prefix', ...nodes }) : await spawnThreads(n, path, args, { env, output: 'prefix' });
   const rc = rootCause(outcomes);
   if (rc === null) return 0;
   process.stderr.write(formatRankError(rc.rank, rc.error) + '\n');

@@ -1,6 +1,6 @@
 // Collectives: process groups over worker threads (shared memory) and TCP, rendezvous, launcher support. OWNER: issue 3.
 export type * from './types.js';
-export { initProcessGroup, rankFromEnv, type InitOptions, type RankEnv } from './init.js';
+export { initProcessGroup, rankFromEnv, expandHostlist, INIT_ENV_VARS, type InitOptions, type RankEnv } from './init.js';
 export { spawnThreads, spawnProcesses, freePort, type LaunchOptions, type RankFn } from './launch.js';
 export { rootCause, formatRankError, type RankError, type RankOutcome } from './outcome.js';
 export { DEFAULT_TIMEOUT_MS } from './group.js';

@@ -5,6 +5,9 @@ import { DEFAULT_TIMEOUT_MS, Group, RankState, checkTimeout } from './group.js';
 import { WORLD_GROUP_ID } from './ops.js';
 import { ThreadsTransport, createThreadsWorld, type ThreadsWorld } from './threads.js';
 import type { ProcessGroup } from './types.js';
+import { rankFromEnv, rendezvousFromEnv, tokenFromEnv } from './cluster-env.js';
+
+export { INIT_ENV_VARS, expandHostlist, rankFromEnv, rendezvousFromEnv, tokenFromEnv, type RankEnv } from './cluster-env.js';
 
 export interface InitOptions {
   /** Default per-collective timeout of the world group and its subgroups (ms). Default 60000 or SYNCBN_TIMEOUT_MS. */
@@ -23,38 +26,6 @@ export interface InitOptions {
   rendezvousTimeoutMs?: number;
   /** A peer silent for this long (no data, no heartbeat) is declared dead (ms). Default 1500 or SYNCBN_PEER_TIMEOUT_MS. */
   peerTimeoutMs?: number;
-}
-
-export interface RankEnv {
-  rank: number;
-  size: number;
-  localRank: number;
-  source: 'torchrun' | 'slurm' | 'openmpi' | 'options' | 'default';
-}
-
-function intEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const v = env[name];
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`environment variable ${name} must be a non-negative integer, received ${JSON.stringify(v)}`);
-  return Number(v);
-}
-
-/** Rank, size and local rank from torchrun (RANK/WORLD_SIZE/LOCAL_RANK), Slurm (SLURM_PROCID/…) or Open MPI (OMPI_COMM_WORLD_*). */
-export function rankFromEnv(env: NodeJS.ProcessEnv = process.env): RankEnv {
-  const tries: [RankEnv['source'], string, string, string][] = [
-    ['torchrun', 'RANK', 'WORLD_SIZE', 'LOCAL_RANK'],
-    ['openmpi', 'OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK'],
-    ['slurm', 'SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID'],
-  ];
-  for (const [source, r, s, l] of tries) {
-    const rank = intEnv(env, r);
-    const size = intEnv(env, s);
-    if (rank === undefined && size === undefined) continue;
-    if (rank === undefined || size === undefined) throw new UsageError(`${source} environment is incomplete: ${r}=${env[r] ?? '(unset)'} and ${s}=${env[s] ?? '(unset)'} must both be set`);
-    if (size < 1 || rank >= size) throw new UsageError(`${source} environment: ${r}=${rank} must be in [0, ${s}=${size})`);
-    return { rank, size, localRank: intEnv(env, l) ?? rank, source };
-  }
-  return { rank: 0, size: 1, localRank: 0, source: 'default' };
 }
 
 interface ThreadRankData {
@@ -88,6 +59,7 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
   if (td !== undefined) {
     g = new Group(new RankState(new ThreadsTransport(td.world, td.rank, td.heaps)), range(td.world.size), WORLD_GROUP_ID, timeoutMs);
   } else {
+    // Everything is read and checked here, on every rank, before any connection is attempted.
     const re = rankFromEnv();
     const rank = opts.rank ?? re.rank;
     const size = opts.size ?? re.size;
@@ -95,8 +67,10 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
     if (size === 1) {
       g = new Group(new RankState(new ThreadsTransport(createThreadsWorld(1), 0)), [0], WORLD_GROUP_ID, timeoutMs);
     } else {
+      const rv = rendezvousFromEnv(re.source);
+      const where = { masterAddr: opts.masterAddr ?? rv.masterAddr, masterPort: opts.masterPort ?? rv.masterPort, token: opts.token ?? tokenFromEnv() };
       const { connectTcp } = await import('./tcp/transport.js');
-      g = new Group(new RankState(await connectTcp({ ...opts, rank, size })), range(size), WORLD_GROUP_ID, timeoutMs);
+      g = new Group(new RankState(await connectTcp({ ...opts, ...where, rank, size })), range(size), WORLD_GROUP_ID, timeoutMs);
     }
   }
   worldGroup = g;

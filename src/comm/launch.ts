@@ -11,6 +11,7 @@ import type { RankError, RankOutcome } from './outcome.js';
 import { createThreadsWorld, worldControl } from './threads.js';
 import { createHeapMemory } from '../kernels/wasm/instance.js';
 import type { ProcessGroup } from './types.js';
+import { checkNodes, nodeLayout, type NodeLayout } from './multinode.js';
 
 /** A rank body for the function form: runs inside the rank with its world group; must be self-contained (it is stringified). */
 export type RankFn<T> = (pg: ProcessGroup, args: string[], lib: typeof import('./index.js')) => T | Promise<T>;
@@ -30,6 +31,12 @@ export interface LaunchOptions {
   masterAddr?: string;
   /** Ring capacity per direction for threads (power of two). */
   ringBytes?: number;
+  /** Processes: the rendezvous port; default a free port on this machine (required with nnodes > 1). */
+  masterPort?: number;
+  /** Processes, multi-node: the number of launchers (nodes); this one starts global ranks nodeRank·n … nodeRank·n+n−1. */
+  nnodes?: number;
+  /** Processes, multi-node: this launcher's index in [0, nnodes). */
+  nodeRank?: number;
 }
 
 const RANK_MAIN = fileURLToPath(new URL('./rank-main.js', import.meta.url));
@@ -45,10 +52,12 @@ function jobOf(target: string | URL | RankFn<unknown>, args: string[]): { script
   return { script: target instanceof URL ? fileURLToPath(target) : target, args };
 }
 
-function rankEnv(rank: number, n: number, extra: Record<string, string> | undefined): Record<string, string> {
+function rankEnv(rank: number, n: number, extra: Record<string, string> | undefined, node: NodeLayout = { base: 0, world: n }): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  Object.assign(env, extra ?? {}, { RANK: String(rank), WORLD_SIZE: String(n), LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: String(n) });
+  // SYNCBN_ENV: these variables, not an enclosing Slurm/MPI allocation's, define the rank.
+  const global = { RANK: String(node.base + rank), WORLD_SIZE: String(node.world), SYNCBN_ENV: 'torchrun' };
+  Object.assign(env, extra ?? {}, { ...global, LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: String(n) });
   return env;
 }
 
@@ -189,18 +198,24 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 /**
  * Run `target` as `n` child processes on this machine over TCP (loopback), with torchrun-style
  * env (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and a fresh SYNCBN_TOKEN.
+ * Multi-node (`nnodes` > 1, one call per node with the same masterAddr/masterPort and env.SYNCBN_TOKEN):
+ * this call starts global ranks nodeRank·n … nodeRank·n+n−1 of nnodes·n; outcomes carry global ranks.
  */
 export async function spawnProcesses<T = unknown>(n: number, target: string | URL | RankFn<T>, args: string[] = [], opts: LaunchOptions = {}): Promise<RankOutcome<T>[]> {
   checkLaunch('spawnProcesses', n, target, args);
+  checkNodes('spawnProcesses', opts);
   const job = jobOf(target as RankFn<unknown>, args);
   const mode = opts.output ?? 'inherit';
-  const port = await freePort();
+  const node = nodeLayout(n, opts);
+  const port = opts.masterPort ?? (await freePort());
   const token = opts.env?.SYNCBN_TOKEN ?? randomBytes(24).toString('hex');
   const children: ChildProcess[] = [];
   const killed = new Set<number>();
-  const results = Array.from({ length: n }, (_, r) => {
+  const results = Array.from({ length: n }, (_, lr) => {
+    const r = node.base + lr; // the global rank
     const sink = new OutputSink(mode, r);
-    const env = rankEnv(r, n, { MASTER_ADDR: opts.masterAddr ?? '127.0.0.1', MASTER_PORT: String(port), ...opts.env, SYNCBN_TOKEN: token, SYNCBN_JOB: JSON.stringify(job), ...opts.rankEnv?.(r) });
+    const base = { MASTER_ADDR: opts.masterAddr ?? '127.0.0.1', MASTER_PORT: String(port), ...opts.env, SYNCBN_TOKEN: token, SYNCBN_TOKEN_FILE: '' };
+    const env = rankEnv(lr, n, { ...base, SYNCBN_JOB: JSON.stringify(job), ...opts.rankEnv?.(r) }, node);
     const stdio: StdioOptions = mode === 'inherit' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'];
     const prefix = opts.command?.(r) ?? [];
     // With a prefix the IPC channel is inherited through it (it execs node).
@@ -225,7 +240,7 @@ export async function spawnProcesses<T = unknown>(n: number, target: string | UR
     timer = setTimeout(() => {
       children.forEach((c, r) => {
         if (c.exitCode === null && c.signalCode === null) {
-          killed.add(r);
+          killed.add(node.base + r);
           c.kill('SIGKILL');
         }
       });

@@ -69,11 +69,11 @@ export function checkTrainingCount(count: number, shape: readonly number[]): voi
   if (count === 1) throw new ValueError(`Expected more than 1 value per channel when training, got input size ${fmtShape(shape)}`);
 }
 
-/** Throw ValueError naming the first non-finite element of `x`. */
-export function checkAllFinite(name: string, x: Float32Array): void {
+/** Throw ValueError naming the first non-finite element of `x`; `op` prefixes the message. */
+export function checkAllFinite(name: string, x: Float32Array, op = 'batchNorm'): void {
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
-    if (v - v !== 0) throw new ValueError(`batchNorm: ${name} must be finite (checkFinite is on), found ${v} at index ${i}`);
+    if (v - v !== 0) throw new ValueError(`${op}: ${name} must be finite (checkFinite is on), found ${v} at index ${i}`);
   }
 }
 

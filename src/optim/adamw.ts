@@ -1,5 +1,6 @@
 // AdamW (decoupled weight decay) with torch.optim.AdamW's update rule, incl. amsgrad.
-import { UsageError } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
+import { checkOptionKeys } from '../nn/functional/args.js';
 import { checkLr, Optimizer, type ParamsArg } from './optimizer.js';
 
 export interface AdamWOptions {
@@ -17,13 +18,14 @@ type AdamWHp = { betas: readonly [number, number]; eps: number; weightDecay: num
  */
 export class AdamW extends Optimizer<AdamWHp> {
   constructor(params: ParamsArg<AdamWHp>, opts: AdamWOptions = {}) {
+    checkOptionKeys('AdamW', opts, ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad']);
     const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 1e-2, amsgrad = false } = opts;
     super('AdamW', params, { lr, betas, eps, weightDecay, amsgrad }, (hp, groupLr) => {
       checkLr('AdamW', groupLr);
       const [b1, b2] = hp.betas;
       if (!(b1! >= 0 && b1! < 1 && b2! >= 0 && b2! < 1)) throw new UsageError(`AdamW: betas must be in [0, 1), received [${hp.betas.join(', ')}]`);
-      if (!(hp.eps >= 0)) throw new UsageError(`AdamW: eps must be ≥ 0, received ${hp.eps}`);
-      if (!(hp.weightDecay >= 0)) throw new UsageError(`AdamW: weightDecay must be ≥ 0, received ${hp.weightDecay}`);
+      if (!(hp.eps >= 0)) throw new UsageError(`AdamW: eps must be ≥ 0, received ${describe(hp.eps)}`);
+      if (!(hp.weightDecay >= 0)) throw new UsageError(`AdamW: weightDecay must be ≥ 0, received ${describe(hp.weightDecay)}`);
     });
   }
 

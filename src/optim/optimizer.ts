@@ -1,6 +1,7 @@
 // Optimizer base: parameter groups with per-group hyperparameters, per-parameter state, zeroGrad.
 import { ShapeError, UsageError, describe } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
+import { checkOptionKeys } from '../nn/functional/args.js';
 import { Tensor } from '../tensor/tensor.js';
 
 /** A set of parameters sharing hyperparameters (lr, …); `lr` is what schedules change. */
@@ -24,6 +25,7 @@ export abstract class Optimizer<H extends object> {
     const groups = params[0] instanceof Tensor ? [{ params: params as readonly Tensor[] }] : (params as readonly ({ params: readonly Tensor[] } & Partial<H> & { lr?: number })[]);
     const seen = new Set<Tensor>();
     for (const g of groups) {
+      checkOptionKeys(`${name} param group`, g, ['params', 'lr', ...Object.keys(defaults).filter((k) => k !== 'lr')]);
       const { params: ps, lr = defaults.lr, ...rest } = g as { params: readonly Tensor[]; lr?: number };
       const hp = { ...defaults, ...rest } as H & { lr?: number };
       delete hp.lr;
@@ -115,5 +117,5 @@ export abstract class Optimizer<H extends object> {
 }
 
 export function checkLr(name: string, lr: number): void {
-  if (!(Number.isFinite(lr) && lr >= 0)) throw new UsageError(`${name}: lr must be a finite number ≥ 0, received ${lr}`);
+  if (!(Number.isFinite(lr) && lr >= 0)) throw new UsageError(`${name}: lr must be a finite number ≥ 0, received ${describe(lr)}`);
 }

@@ -1,6 +1,7 @@
 // Learning-rate schedules: poly (PolynomialLR) and cosine (CosineAnnealingLR), stepping every group's lr.
-import { UsageError } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
 import type { Optimizer } from './optimizer.js';
+import { checkOptionKeys } from '../nn/functional/args.js';
 
 abstract class LRSchedule {
   /** steps taken so far (PyTorch's last_epoch) */
@@ -16,6 +17,19 @@ abstract class LRSchedule {
     this.lastStep++;
     this.apply();
   }
+  /** The schedule's position, JSON-able (PyTorch's scheduler state_dict: last_epoch). */
+  stateDict(): { lastStep: number } {
+    return { lastStep: this.lastStep };
+  }
+  /** Restore the position from stateDict() and set every group's lr for it. */
+  loadStateDict(state: { lastStep: number }): void {
+    const t = (state as { lastStep?: unknown } | null)?.lastStep;
+    if (!Number.isSafeInteger(t) || (t as number) < 0) {
+      throw new UsageError(`${this.constructor.name}.loadStateDict: lastStep must be an integer ≥ 0, received ${describe(t)}`);
+    }
+    this.lastStep = t as number;
+    this.apply();
+  }
   private apply(): void {
     for (const g of this.opt.paramGroups) g.lr = this.lrAt(g.initialLr, this.lastStep);
   }
@@ -28,9 +42,10 @@ abstract class LRSchedule {
 /** lr = base·(1 − min(t, totalSteps)/totalSteps)^power (torch PolynomialLR; segmentation's "poly" with power 0.9). */
 export class PolyLR extends LRSchedule {
   constructor(opt: Optimizer<object>, readonly opts: { totalSteps: number; power?: number }) {
-    if (!(Number.isInteger(opts.totalSteps) && opts.totalSteps > 0)) throw new UsageError(`PolyLR: totalSteps must be a positive integer, received ${opts.totalSteps}`);
+    checkOptionKeys('PolyLR', opts, ['totalSteps', 'power']);
+    if (!(Number.isInteger(opts.totalSteps) && opts.totalSteps > 0)) throw new UsageError(`PolyLR: totalSteps must be a positive integer, received ${describe(opts.totalSteps)}`);
     const power = opts.power ?? 1;
-    if (!(Number.isFinite(power) && power >= 0)) throw new UsageError(`PolyLR: power must be a finite number ≥ 0, received ${power}`);
+    if (!(Number.isFinite(power) && power >= 0)) throw new UsageError(`PolyLR: power must be a finite number ≥ 0, received ${describe(power)}`);
     super(opt);
   }
   protected lrAt(base: number, t: number): number {
@@ -42,7 +57,8 @@ export class PolyLR extends LRSchedule {
 /** lr = etaMin + (base − etaMin)·(1 + cos(π·t/tMax))/2 (torch CosineAnnealingLR's closed form). */
 export class CosineAnnealingLR extends LRSchedule {
   constructor(opt: Optimizer<object>, readonly opts: { tMax: number; etaMin?: number }) {
-    if (!(Number.isFinite(opts.tMax) && opts.tMax > 0)) throw new UsageError(`CosineAnnealingLR: tMax must be a positive number, received ${opts.tMax}`);
+    checkOptionKeys('CosineAnnealingLR', opts, ['tMax', 'etaMin']);
+    if (!(Number.isFinite(opts.tMax) && opts.tMax > 0)) throw new UsageError(`CosineAnnealingLR: tMax must be a positive number, received ${describe(opts.tMax)}`);
     super(opt);
   }
   protected lrAt(base: number, t: number): number {

@@ -1,5 +1,6 @@
 // SGD with momentum, dampening, Nesterov and weight decay, with torch.optim.SGD's exact update rule.
-import { UsageError } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
+import { checkOptionKeys } from '../nn/functional/args.js';
 import { checkLr, Optimizer, type ParamsArg } from './optimizer.js';
 
 export interface SGDOptions {
@@ -17,12 +18,13 @@ type SGDHp = { momentum: number; dampening: number; weightDecay: number; nestero
  */
 export class SGD extends Optimizer<SGDHp> {
   constructor(params: ParamsArg<SGDHp>, opts: SGDOptions) {
+    checkOptionKeys('SGD', opts, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov']);
     const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false } = opts ?? ({} as SGDOptions);
     super('SGD', params, { lr, momentum, dampening, weightDecay, nesterov }, (hp, groupLr) => {
       checkLr('SGD', groupLr);
-      if (!(hp.momentum >= 0)) throw new UsageError(`SGD: momentum must be ≥ 0, received ${hp.momentum}`);
-      if (!(hp.weightDecay >= 0)) throw new UsageError(`SGD: weightDecay must be ≥ 0, received ${hp.weightDecay}`);
-      if (!Number.isFinite(hp.dampening)) throw new UsageError(`SGD: dampening must be a finite number, received ${hp.dampening}`);
+      if (!(hp.momentum >= 0)) throw new UsageError(`SGD: momentum must be ≥ 0, received ${describe(hp.momentum)}`);
+      if (!(hp.weightDecay >= 0)) throw new UsageError(`SGD: weightDecay must be ≥ 0, received ${describe(hp.weightDecay)}`);
+      if (!Number.isFinite(hp.dampening)) throw new UsageError(`SGD: dampening must be a finite number, received ${describe(hp.dampening)}`);
       if (hp.nesterov && (hp.momentum <= 0 || hp.dampening !== 0)) throw new UsageError('SGD: nesterov needs momentum > 0 and dampening 0');
     });
   }

@@ -5,6 +5,7 @@ import { Module } from '../nn/module.js';
 import { Tensor } from '../tensor/tensor.js';
 import { registerGradAccumulatedHook, queueBackwardCallback } from '../autograd/engine.js';
 import { GradBuckets } from './buckets.js';
+import { checkOptionKeys } from '../nn/functional/args.js';
 import { nameSyncLayers } from './convert.js';
 
 export interface DistributedDataParallelOptions {
@@ -45,6 +46,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     if (typeof opts !== 'object' || opts === null || typeof opts.group !== 'object' || opts.group === null) {
       throw new UsageError(`DistributedDataParallel: options.group must be a ProcessGroup, received ${describe(opts?.group)}`);
     }
+    checkOptionKeys('DistributedDataParallel', opts, ['group', 'bucketCapMB', 'broadcastBuffers', 'timeoutMs']);
     const capMB = opts.bucketCapMB ?? 1;
     if (typeof capMB !== 'number' || !(capMB > 0)) throw new UsageError(`DistributedDataParallel: bucketCapMB must be a number > 0, received ${describe(capMB)}`);
     this.module = this.registerModule('module', module);

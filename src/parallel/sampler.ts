@@ -1,7 +1,17 @@
 // DistributedSampler: each rank's shard of a dataset's indices, shuffled by seed + epoch (PyTorch semantics).
-import { UsageError } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
+
+/** What a DistributedSampler needs to resume: its epoch, and the settings that fix the shuffle (checked on load). */
+export interface SamplerState {
+  epoch: number;
+  seed: number;
+  datasetLength: number;
+  shuffle: boolean;
+  dropLast: boolean;
+}
 import type { ProcessGroup } from '../comm/types.js';
 import { Rng } from './rng.js';
+import { checkOptionKeys } from '../nn/functional/args.js';
 
 export interface DistributedSamplerOptions {
   /** Take numReplicas and rank from this group (the usual way). */
@@ -40,15 +50,16 @@ export class DistributedSampler implements Iterable<number> {
   private epochValue = 0;
 
   constructor(dataset: number | { readonly length: number }, opts: DistributedSamplerOptions = {}) {
+    checkOptionKeys('DistributedSampler', opts, ['group', 'numReplicas', 'rank', 'shuffle', 'seed', 'dropLast']);
     const n = typeof dataset === 'number' ? dataset : dataset?.length;
     if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`DistributedSampler: dataset length must be a non-negative integer, received ${String(n)}`);
     const numReplicas = opts.numReplicas ?? opts.group?.size;
     const rank = opts.rank ?? opts.group?.rank;
     if (numReplicas === undefined || rank === undefined) throw new UsageError('DistributedSampler: pass options.group, or both options.numReplicas and options.rank');
-    if (!Number.isInteger(numReplicas) || numReplicas < 1) throw new UsageError(`DistributedSampler: numReplicas must be an integer ≥ 1, received ${numReplicas}`);
-    if (!Number.isInteger(rank) || rank < 0 || rank >= numReplicas) throw new UsageError(`DistributedSampler: rank must be an integer in [0, ${numReplicas - 1}], received ${rank}`);
+    if (!Number.isInteger(numReplicas) || numReplicas < 1) throw new UsageError(`DistributedSampler: numReplicas must be an integer ≥ 1, received ${describe(numReplicas)}`);
+    if (!Number.isInteger(rank) || rank < 0 || rank >= numReplicas) throw new UsageError(`DistributedSampler: rank must be an integer in [0, ${numReplicas - 1}], received ${describe(rank)}`);
     const seed = opts.seed ?? 0;
-    if (!Number.isSafeInteger(seed)) throw new UsageError(`DistributedSampler: seed must be a safe integer, received ${seed}`);
+    if (!Number.isSafeInteger(seed)) throw new UsageError(`DistributedSampler: seed must be a safe integer, received ${describe(seed)}`);
     this.datasetLength = n;
     this.numReplicas = numReplicas;
     this.rank = rank;
@@ -66,8 +77,27 @@ export class DistributedSampler implements Iterable<number> {
 
   /** Select the shuffle of this epoch; every rank must use the same epoch. */
   setEpoch(epoch: number): void {
-    if (!Number.isSafeInteger(epoch) || epoch < 0) throw new UsageError(`DistributedSampler.setEpoch: epoch must be a non-negative integer, received ${epoch}`);
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw new UsageError(`DistributedSampler.setEpoch: epoch must be a non-negative integer, received ${describe(epoch)}`);
     this.epochValue = epoch;
+  }
+
+  /**
+   * The epoch and the settings that fix its shuffle, JSON-able. The shard (rank, numReplicas) is
+   * not part of it: a run resumed at another world size re-splits the same sequence.
+   */
+  stateDict(): SamplerState {
+    return { epoch: this.epochValue, seed: this.seed, datasetLength: this.datasetLength, shuffle: this.shuffle, dropLast: this.dropLast };
+  }
+
+  /** Restore the epoch; seed, dataset length, shuffle and dropLast must equal this sampler's (else UsageError naming the field). */
+  loadStateDict(state: SamplerState): void {
+    if (state === null || typeof state !== 'object') throw new UsageError(`DistributedSampler.loadStateDict: state must be an object, received ${describe(state)}`);
+    for (const k of ['seed', 'datasetLength', 'shuffle', 'dropLast'] as const) {
+      if (state[k] !== this[k]) {
+        throw new UsageError(`DistributedSampler.loadStateDict: ${k} differs: expected ${describe(this[k])} (this sampler), received ${describe(state[k])} (state)`);
+      }
+    }
+    this.setEpoch(state.epoch);
   }
 
   /** This rank's indices for the current epoch. */

@@ -1,5 +1,5 @@
 // A procedurally generated segmentation dataset: noisy RGB images of random shapes with per-pixel class labels.
-import { UsageError } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
 import { Rng } from './rng.js';
 
 /** Class 0 is background; each shape kind is a class. */
@@ -43,10 +43,10 @@ export class ShapesDataset {
 
   constructor(opts: ShapesOptions) {
     const { length, size = 32, seed = 0, maxShapes = 3 } = opts;
-    if (!Number.isSafeInteger(length) || length < 0) throw new UsageError(`ShapesDataset: length must be a non-negative integer, received ${length}`);
-    if (!Number.isInteger(size) || size < 8 || size > 1024) throw new UsageError(`ShapesDataset: size must be an integer in [8, 1024], received ${size}`);
-    if (!Number.isSafeInteger(seed)) throw new UsageError(`ShapesDataset: seed must be a safe integer, received ${seed}`);
-    if (!Number.isInteger(maxShapes) || maxShapes < 1) throw new UsageError(`ShapesDataset: maxShapes must be an integer ≥ 1, received ${maxShapes}`);
+    if (!Number.isSafeInteger(length) || length < 0) throw new UsageError(`ShapesDataset: length must be a non-negative integer, received ${describe(length)}`);
+    if (!Number.isInteger(size) || size < 8 || size > 1024) throw new UsageError(`ShapesDataset: size must be an integer in [8, 1024], received ${describe(size)}`);
+    if (!Number.isSafeInteger(seed)) throw new UsageError(`ShapesDataset: seed must be a safe integer, received ${describe(seed)}`);
+    if (!Number.isInteger(maxShapes) || maxShapes < 1) throw new UsageError(`ShapesDataset: maxShapes must be an integer ≥ 1, received ${describe(maxShapes)}`);
     this.length = length;
     this.size = size;
     this.seed = seed;
@@ -54,7 +54,7 @@ export class ShapesDataset {
   }
 
   get(i: number): ShapesSample {
-    if (!Number.isInteger(i) || i < 0 || i >= this.length) throw new UsageError(`ShapesDataset.get: index must be an integer in [0, ${this.length - 1}], received ${i}`);
+    if (!Number.isInteger(i) || i < 0 || i >= this.length) throw new UsageError(`ShapesDataset.get: index must be an integer in [0, ${this.length - 1}], received ${describe(i)}`);
     const n = this.size;
     const rng = new Rng(this.seed * 1_000_003 + i);
     const image = new Float32Array(3 * n * n);

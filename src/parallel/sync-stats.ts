@@ -10,6 +10,8 @@ export interface SyncSite {
   readonly tag: string;
   /** Per-collective timeout override, milliseconds. */
   readonly timeoutMs?: number;
+  /** Fail (ValueError, on every rank) when any rank's statistics are not finite, i.e. its input held NaN or ±Inf. */
+  readonly checkFinite?: boolean;
 }
 
 /** Statistics of the whole (all-rank) batch, per channel, float64. */
@@ -65,6 +67,7 @@ export function exchangeForwardStats(
     site.group.allGatherSync(packed, { tag: site.tag, timeoutMs: site.timeoutMs }),
   ) as Float64Array[];
   checkGathered(site, all, c);
+  if (site.checkFinite === true) checkFiniteShards(site, all, c);
   const shards = all.map((a) => ({ count: a[0]!, mean: a.subarray(1, 1 + c), m2: a.subarray(1 + c, 1 + 2 * c) }));
   const out: GlobalBatchStats = {
     count: 0,
@@ -100,6 +103,28 @@ export function reportForwardFailure(site: SyncSite, error: unknown): never {
     error.message = `SyncBatchNorm '${site.tag}' forward on ${rankName(site.group, site.group.rank)}: ${error.message}`;
   }
   throw error;
+}
+
+/**
+ * checkFinite, decided from the gathered shards (no extra collective, the same verdict on every rank):
+ * a non-empty shard whose mean or M2 is not finite came from an input with NaN or ±Inf (f64 sums of
+ * finite float32 values cannot overflow at any realistic count).
+ */
+function checkFiniteShards(site: SyncSite, all: readonly Float64Array[], c: number): void {
+  const bad: string[] = [];
+  all.forEach((a, r) => {
+    if (a[0] === 0) return; // an empty shard has no statistics to judge
+    for (let i = 1; i <= 2 * c; i++) {
+      if (!Number.isFinite(a[i]!)) {
+        const ch = (i - 1) % c;
+        bad.push(`${rankName(site.group, r)} (channel ${ch}: ${i <= c ? 'mean' : 'M2'} ${a[i]})`);
+        return;
+      }
+    }
+  });
+  if (bad.length > 0) {
+    throw new ValueError(`SyncBatchNorm '${site.tag}': input must be finite (checkFinite is on), non-finite batch statistics from ${bad.join(', ')}`);
+  }
 }
 
 function checkGathered(site: SyncSite, all: readonly Float64Array[], c: number): void {

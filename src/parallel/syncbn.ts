@@ -2,7 +2,7 @@
 import { UsageError, describe } from '../errors.js';
 import type { ProcessGroup } from '../comm/types.js';
 import { kernels } from '../kernels/index.js';
-import { BatchNorm, type BatchNormLayerOptions } from '../nn/layers/batchnorm.js';
+import { BATCH_NORM_OPTION_KEYS, BatchNorm, type BatchNormLayerOptions } from '../nn/layers/batchnorm.js';
 import type { BatchNormExchange } from '../nn/functional/batchnorm.js';
 import { exchangeBackwardSums, exchangeForwardStats, reportForwardFailure, type SyncSite } from './sync-stats.js';
 
@@ -32,9 +32,11 @@ export class SyncBatchNorm extends BatchNorm {
   timeoutMs: number | undefined;
   /** The class convertSyncBatchNorm replaced (revertSyncBatchNorm restores it). */
   revertTo: (new (numFeatures: number, opts?: BatchNormLayerOptions) => BatchNorm) | null = null;
+  static override readonly optionKeys: readonly string[] = [...BATCH_NORM_OPTION_KEYS, 'group', 'name', 'timeoutMs'];
 
   constructor(numFeatures: number, opts: SyncBatchNormOptions = {}) {
     super(numFeatures, opts, [2, 3, 4, 5]);
+    opts ??= {};
     const g = opts.group ?? null;
     if (g !== null && (typeof g !== 'object' || typeof g.allGatherSync !== 'function')) {
       throw new UsageError(`SyncBatchNorm: group must be a ProcessGroup or null, received ${describe(g)}`);
@@ -51,7 +53,7 @@ export class SyncBatchNorm extends BatchNorm {
   protected override batchExchange(): BatchNormExchange | null {
     // A group of one has nothing to exchange: the local path is the same math without the packing.
     if (this.group === null || this.group.size === 1 || !this.training) return null;
-    const site: SyncSite = { group: this.group, tag: this.layerName, timeoutMs: this.timeoutMs };
+    const site: SyncSite = { group: this.group, tag: this.layerName, timeoutMs: this.timeoutMs, checkFinite: this.checkFinite };
     return {
       forwardStats: (count, mean, m2, eps) => exchangeForwardStats(site, kernels(), count, mean, m2, eps),
       backwardSums: (sumDy, sumDyXmu) => exchangeBackwardSums(site, sumDy, sumDyXmu),

@@ -1,6 +1,6 @@
 // The allocator for the wasm heap: tensors live here so WebAssembly kernels run on them by pointer.
 import { memory, wasm } from '../kernels/wasm/instance.js';
-import { UsageError } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
 
 const ALIGN = 64; // cache line; also satisfies v128 alignment
 
@@ -34,7 +34,7 @@ function ensure(end: number): void {
 
 /** Allocate `bytes` (rounded to a size class), 64-byte aligned. Contents are not zeroed. */
 export function alloc(bytes: number): number {
-  if (!Number.isInteger(bytes) || bytes < 0) throw new UsageError(`alloc: bytes must be a non-negative integer, received ${bytes}`);
+  if (!Number.isInteger(bytes) || bytes < 0) throw new UsageError(`alloc: bytes must be a non-negative integer, received ${describe(bytes)}`);
   const size = sizeClass(bytes);
   const list = free.get(size);
   let ptr: number;

@@ -148,7 +148,7 @@ export class Tensor {
   /** [start, end) with `step`, like torch.arange; arange(n) = 0…n−1. */
   static arange(start: number, end?: number, step = 1): Tensor {
     if (end === undefined) [start, end] = [0, start];
-    if (!(step !== 0 && Number.isFinite(step))) throw new UsageError(`Tensor.arange: step must be a finite non-zero number, received ${step}`);
+    if (!(step !== 0 && Number.isFinite(step))) throw new UsageError(`Tensor.arange: step must be a finite non-zero number, received ${describe(step)}`);
     const n = Math.max(0, Math.ceil((end - start) / step));
     const t = Tensor._alloc(Object.freeze([n]));
     for (let i = 0; i < n; i++) t.view[i] = start + i * step;

@@ -1,46 +1,18 @@
 // Multi-host over TCP: three network namespaces on a bridge (10.231.x.y, never leaving this machine); cutting one link fails the others fast.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { spawnProcesses } from '../../src/comm/index.js';
 import { values } from './helpers.js';
+import { Hosts, ip, netnsSkipReason } from './netns-helpers.js';
 
 const N = 3;
-const tag = `sb${process.pid % 100000}`;
-const nsOf = (r: number | 'br'): string => `${tag}n${r}`;
-const addrOf = (r: number): string => `10.231.${process.pid % 250}.${r + 1}`;
+const hosts = new Hosts(`sb${process.pid % 100000}`, N, (r) => `10.231.${process.pid % 250}.${r + 1}`);
+const nsOf = (r: number): string => hosts.ns(r);
+const addrOf = hosts.addrOf;
+const setup = (): void => hosts.setup();
+const teardown = (): void => hosts.teardown();
 
-function why(): string | null {
-  if (process.platform !== 'linux') return 'network namespaces need Linux';
-  if (process.getuid?.() !== 0) return 'network namespaces need root (CI runs as root)';
-  if (spawnSync('ip', ['-V']).status !== 0) return 'iproute2 (`ip`) is not installed';
-  return null;
-}
-
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function setup(): void {
-  ip('netns', 'add', nsOf('br'));
-  ip('-n', nsOf('br'), 'link', 'add', 'br0', 'type', 'bridge');
-  ip('-n', nsOf('br'), 'link', 'set', 'br0', 'up');
-  for (let r = 0; r < N; r++) {
-    ip('netns', 'add', nsOf(r));
-    ip('link', 'add', `${tag}v${r}`, 'netns', nsOf(r), 'type', 'veth', 'peer', 'name', `${tag}b${r}`, 'netns', nsOf('br'));
-    ip('-n', nsOf('br'), 'link', 'set', `${tag}b${r}`, 'master', 'br0');
-    ip('-n', nsOf('br'), 'link', 'set', `${tag}b${r}`, 'up');
-    ip('-n', nsOf(r), 'addr', 'add', `${addrOf(r)}/24`, 'dev', `${tag}v${r}`);
-    ip('-n', nsOf(r), 'link', 'set', `${tag}v${r}`, 'up');
-    ip('-n', nsOf(r), 'link', 'set', 'lo', 'up');
-  }
-}
-
-function teardown(): void {
-  for (const r of [0, 1, 2, 'br'] as const) spawnSync('ip', ['netns', 'del', nsOf(r)], { stdio: 'ignore' });
-}
-
-const skip = why();
+const skip = netnsSkipReason();
 
 test('netns: ranks in three network namespaces meet over TCP and agree; cutting one link fails every rank fast, naming the lost rank', { skip: skip ?? false, timeout: 90_000 }, async () => {
   teardown();
@@ -90,7 +62,7 @@ test('netns: ranks in three network namespaces meet over TCP and agree; cutting 
     );
     await new Promise((r) => setTimeout(r, 2500));
     cutAt = Date.now();
-    ip('-n', nsOf('br'), 'link', 'set', `${tag}b2`, 'down');
+    ip('-n', hosts.ns('br'), 'link', 'set', hosts.cable(2), 'down');
     const outs = await run;
     const vs = values(outs) as { at: number; iters: number; name: string; message: string; dead: number }[];
     for (const r of [0, 1]) {

@@ -7,8 +7,9 @@ import { UsageError } from '../../src/errors.js';
 
 const shards = (n: number, R: number, o: { shuffle?: boolean; dropLast?: boolean; seed?: number; epoch?: number } = {}): number[][] =>
   Array.from({ length: R }, (_, rank) => {
-    const s = new DistributedSampler(n, { numReplicas: R, rank, ...o });
-    if (o.epoch !== undefined) s.setEpoch(o.epoch);
+    const { epoch, ...opts } = o; // epoch is not a constructor option (it was silently ignored before keys were checked)
+    const s = new DistributedSampler(n, { numReplicas: R, rank, ...opts });
+    if (epoch !== undefined) s.setEpoch(epoch);
     return [...s];
   });
 

@@ -199,7 +199,7 @@ export async function connectTcp(o: InitOptions & { rank: number; size: number }
   const token = o.token ?? process.env.SYNCBN_TOKEN ?? '';
   if (typeof token !== 'string') throw new UsageError(`initProcessGroup: token must be a string, received ${describe(token)}`);
   const listenAddr = o.listenAddr ?? process.env.SYNCBN_LISTEN_ADDR ?? null;
-  if (token === '' && (!isLoopback(masterAddr) || (listenAddr !== null && !isLoopback(listenAddr)))) throw new UsageError(`initProcessGroup: ranks on a network (MASTER_ADDR=${masterAddr}) must share a secret: set SYNCBN_TOKEN (or options.token) to the same value on every rank`);
+  if (token === '' && (!isLoopback(masterAddr) || (listenAddr !== null && !isLoopback(listenAddr)))) throw new UsageError(`initProcessGroup: ranks on a network (MASTER_ADDR=${masterAddr}) must share a secret: set SYNCBN_TOKEN or SYNCBN_TOKEN_FILE (or options.token) to the same value on every rank`);
   const peerTimeoutMs = o.peerTimeoutMs ?? envInt('SYNCBN_PEER_TIMEOUT_MS') ?? 1500;
   const rendezvousTimeoutMs = o.rendezvousTimeoutMs ?? envInt('SYNCBN_RENDEZVOUS_TIMEOUT_MS') ?? 60_000;
   for (const [k, v] of [

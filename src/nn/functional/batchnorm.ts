@@ -1,5 +1,5 @@
 // Differentiable batch norm over the batch-norm kernels, with explicit steps where SyncBN inserts its collectives.
-import { ShapeError, StateError, UsageError } from '../../errors.js';
+import { ShapeError, StateError, UsageError, describe } from '../../errors.js';
 import { kernels, type BNGeom } from '../../kernels/index.js';
 import { bnGeom, checkTrainingCount } from '../../kernels/batchnorm.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
@@ -50,8 +50,8 @@ export interface BatchNormOptions {
 function validate(x: Tensor, weight: Tensor | null, bias: Tensor | null, opts: BatchNormOptions): BNGeom {
   const eps = opts.eps ?? 1e-5;
   const momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
-  if (!(eps >= 0 && Number.isFinite(eps))) throw new UsageError(`batchNorm: eps must be a finite number ≥ 0, received ${eps}`);
-  if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new UsageError(`batchNorm: momentum must be a number in [0, 1] or null (cumulative average), received ${momentum}`);
+  if (!(eps >= 0 && Number.isFinite(eps))) throw new UsageError(`batchNorm: eps must be a finite number ≥ 0, received ${describe(eps)}`);
+  if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new UsageError(`batchNorm: momentum must be a number in [0, 1] or null (cumulative average), received ${describe(momentum)}`);
   const g = bnGeom(x.shape, opts.channelsLast === true, x.size);
   checkPerChannel('weight', weight, g.c, x);
   checkPerChannel('bias', bias, g.c, x);

@@ -1,5 +1,5 @@
 // Differentiable bilinear upsampling (align_corners=false), concatenation along a dim, and dropout.
-import { ShapeError, UsageError } from '../../errors.js';
+import { ShapeError, UsageError, describe } from '../../errors.js';
 import { kernels } from '../../kernels/index.js';
 import { Node, isGradEnabled, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
@@ -35,7 +35,7 @@ export function upsampleBilinear(x: Tensor, opts: { size?: Pair; scaleFactor?: n
     [oh, ow] = pair(opts.size, 'upsampleBilinear: size', 1);
   } else if (opts.scaleFactor !== undefined) {
     const s = opts.scaleFactor;
-    if (!(Number.isFinite(s) && s > 0)) throw new UsageError(`upsampleBilinear: scaleFactor must be a positive number, received ${s}`);
+    if (!(Number.isFinite(s) && s > 0)) throw new UsageError(`upsampleBilinear: scaleFactor must be a positive number, received ${describe(s)}`);
     oh = Math.floor(h * s);
     ow = Math.floor(w * s);
     if (oh / h !== s || ow / w !== s) {
@@ -129,7 +129,7 @@ class DropoutBackward extends Node {
  */
 export function dropout(x: Tensor, p = 0.5, training = true, generator: Generator = defaultGenerator): Tensor {
   checkTensor('dropout', 'input', x);
-  if (!(p >= 0 && p <= 1)) throw new UsageError(`dropout: p must be in [0, 1], received ${p}`);
+  if (!(p >= 0 && p <= 1)) throw new UsageError(`dropout: p must be in [0, 1], received ${describe(p)}`);
   if (!training || p === 0) return x;
   const mask = Tensor._alloc(x.shape);
   const scale = p === 1 ? 0 : 1 / (1 - p);

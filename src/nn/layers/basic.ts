@@ -4,9 +4,9 @@ import { relu, flatten } from '../../autograd/ops.js';
 import { Generator, defaultGenerator } from '../../tensor/random.js';
 import { adaptiveAvgPool2d, avgPool2d, maxPool2d, type Pool2dOptions } from '../functional/pool.js';
 import { dropout, upsampleBilinear } from '../functional/shape_ops.js';
-import type { Pair } from '../functional/args.js';
+import { checkOptionKeys, type Pair } from '../functional/args.js';
 import { Module } from '../module.js';
-import { UsageError } from '../../errors.js';
+import { UsageError, describe } from '../../errors.js';
 
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
@@ -24,6 +24,7 @@ export class Identity extends Module {
 export class MaxPool2d extends Module {
   constructor(readonly kernelSize: Pair, readonly opts: Pool2dOptions = {}) {
     super();
+    checkOptionKeys('MaxPool2d', opts, ['stride', 'padding']);
   }
   forward(x: Tensor): Tensor {
     return maxPool2d(x, this.kernelSize, this.opts);
@@ -34,6 +35,7 @@ export class MaxPool2d extends Module {
 export class AvgPool2d extends Module {
   constructor(readonly kernelSize: Pair, readonly opts: Pool2dOptions = {}) {
     super();
+    checkOptionKeys('AvgPool2d', opts, ['stride', 'padding']);
   }
   forward(x: Tensor): Tensor {
     return avgPool2d(x, this.kernelSize, this.opts);
@@ -54,7 +56,8 @@ export class AdaptiveAvgPool2d extends Module {
 export class Upsample extends Module {
   constructor(readonly opts: { size?: Pair; scaleFactor?: number }) {
     super();
-    if (opts.size === undefined && opts.scaleFactor === undefined) throw new UsageError('Upsample: give size or scaleFactor');
+    checkOptionKeys('Upsample', opts, ['size', 'scaleFactor']);
+    if (opts?.size === undefined && opts?.scaleFactor === undefined) throw new UsageError('Upsample: give size or scaleFactor');
   }
   forward(x: Tensor): Tensor {
     return upsampleBilinear(x, this.opts);
@@ -65,7 +68,7 @@ export class Upsample extends Module {
 export class Dropout extends Module {
   constructor(readonly p = 0.5, readonly generator: Generator = defaultGenerator) {
     super();
-    if (!(p >= 0 && p <= 1)) throw new UsageError(`Dropout: p must be in [0, 1], received ${p}`);
+    if (!(p >= 0 && p <= 1)) throw new UsageError(`Dropout: p must be in [0, 1], received ${describe(p)}`);
   }
   forward(x: Tensor): Tensor {
     return dropout(x, this.p, this.training, this.generator);

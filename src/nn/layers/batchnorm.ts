@@ -1,9 +1,10 @@
 // BatchNorm1d/2d/3d layers (PyTorch semantics and state-dict names); SyncBatchNorm overrides batchExchange().
-import { ShapeError, UsageError } from '../../errors.js';
+import { ShapeError, UsageError, describe } from '../../errors.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { batchNorm, type BatchNormExchange } from '../functional/batchnorm.js';
-import { positiveInt } from '../functional/args.js';
+import { checkOptionKeys, positiveInt } from '../functional/args.js';
+import { checkAllFinite } from '../../kernels/batchnorm.js';
 import { Module } from '../module.js';
 
 export interface BatchNormLayerOptions {
@@ -19,7 +20,15 @@ export interface BatchNormLayerOptions {
   channelsLast?: boolean;
   /** apply ReLU in the same pass (Sequential turns BatchNorm → ReLU into this) */
   fuseRelu?: boolean;
+  /**
+   * Throw ValueError when the input holds NaN or ±Inf (one pass over it). SyncBatchNorm in training
+   * decides it from the gathered statistics, so every rank throws the same error. Default false.
+   */
+  checkFinite?: boolean;
 }
+
+/** The option keys of BatchNorm1d/2d/3d. */
+export const BATCH_NORM_OPTION_KEYS = ['eps', 'momentum', 'affine', 'trackRunningStats', 'channelsLast', 'fuseRelu', 'checkFinite'] as const;
 
 /** Batch norm over (N, C, *) inputs of the ranks `ranks`; the common base of BatchNorm1d/2d/3d. */
 export class BatchNorm extends Module {
@@ -32,17 +41,27 @@ export class BatchNorm extends Module {
   momentum: number | null;
   readonly channelsLast: boolean;
   fuseRelu: boolean;
+  /** Non-finite input is a ValueError (see BatchNormLayerOptions.checkFinite). */
+  checkFinite: boolean;
+  /** The option keys this class accepts (subclasses with more options extend it). */
+  static readonly optionKeys: readonly string[] = BATCH_NORM_OPTION_KEYS;
 
   constructor(readonly numFeatures: number, opts: BatchNormLayerOptions = {}, protected readonly ranks: readonly number[] = [2, 3, 4, 5]) {
     super();
+    checkOptionKeys(new.target.name, opts, (new.target as typeof BatchNorm).optionKeys);
+    opts ??= {};
     positiveInt(numFeatures, `${new.target.name}: numFeatures`);
     this.eps = opts.eps ?? 1e-5;
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
     const m = this.momentum;
-    if (!(Number.isFinite(this.eps) && this.eps >= 0)) throw new UsageError(`${new.target.name}: eps must be a finite number ≥ 0, received ${this.eps}`);
-    if (m !== null && !(m >= 0 && m <= 1)) throw new UsageError(`${new.target.name}: momentum must be a number in [0, 1] or null (cumulative average), received ${m}`);
+    if (!(Number.isFinite(this.eps) && this.eps >= 0)) throw new UsageError(`${new.target.name}: eps must be a finite number ≥ 0, received ${describe(this.eps)}`);
+    if (m !== null && !(m >= 0 && m <= 1)) throw new UsageError(`${new.target.name}: momentum must be a number in [0, 1] or null (cumulative average), received ${describe(m)}`);
     this.channelsLast = opts.channelsLast === true;
     this.fuseRelu = opts.fuseRelu === true;
+    if (opts.checkFinite !== undefined && typeof opts.checkFinite !== 'boolean') {
+      throw new UsageError(`${new.target.name}: checkFinite must be a boolean, received ${describe(opts.checkFinite)}`);
+    }
+    this.checkFinite = opts.checkFinite === true;
     const affine = opts.affine !== false;
     this.weight = this.registerParameter('weight', affine ? Tensor.ones([numFeatures]) : null);
     this.bias = this.registerParameter('bias', affine ? Tensor.zeros([numFeatures]) : null);
@@ -61,6 +80,7 @@ export class BatchNorm extends Module {
       trackRunningStats: this.runningMean !== null,
       channelsLast: this.channelsLast,
       fuseRelu: this.fuseRelu,
+      checkFinite: this.checkFinite,
     };
   }
 
@@ -80,6 +100,9 @@ export class BatchNorm extends Module {
     if (!this.ranks.includes(x.ndim)) {
       throw new ShapeError(`${this.constructor.name}: expected input of rank ${this.ranks.join(' or ')}, received shape ${fmtShape(x.shape)}`);
     }
+    const exchange = this.batchExchange();
+    // With an exchange, the merged statistics decide (the same error on every rank); locally, scan the input.
+    if (this.checkFinite && exchange === null) checkAllFinite('input', x.data, this.constructor.name);
     return batchNorm(x, this.weight, this.bias, {
       training: this.training,
       momentum: this.momentum,
@@ -89,7 +112,7 @@ export class BatchNorm extends Module {
       runningVar: this.runningVar,
       numBatchesTracked: this.numBatchesTracked,
       fuseRelu: this.fuseRelu,
-      exchange: this.batchExchange(),
+      exchange,
     });
   }
 }

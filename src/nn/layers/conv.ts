@@ -4,7 +4,7 @@ import type { Generator } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { conv2d, type Conv2dOptions } from '../functional/conv.js';
 import { linear } from '../functional/linear.js';
-import { pair, positiveInt, type Pair } from '../functional/args.js';
+import { checkOptionKeys, pair, positiveInt, type Pair } from '../functional/args.js';
 import { defaultLayerInit } from '../init.js';
 import { Module } from '../module.js';
 
@@ -22,6 +22,8 @@ export class Conv2d extends Module {
   readonly opts: Required<Conv2dOptions>;
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, opts: Conv2dLayerOptions = {}) {
     super();
+    checkOptionKeys('Conv2d', opts, ['stride', 'padding', 'dilation', 'groups', 'bias', 'generator']);
+    opts ??= {};
     positiveInt(inChannels, 'Conv2d: inChannels');
     positiveInt(outChannels, 'Conv2d: outChannels');
     const groups = positiveInt(opts.groups ?? 1, 'Conv2d: groups');
@@ -50,6 +52,8 @@ export class Linear extends Module {
   readonly bias: Tensor | null;
   constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean; generator?: Generator } = {}) {
     super();
+    checkOptionKeys('Linear', opts, ['bias', 'generator']);
+    opts ??= {};
     positiveInt(inFeatures, 'Linear: inFeatures');
     positiveInt(outFeatures, 'Linear: outFeatures');
     this.weight = this.registerParameter('weight', Tensor.empty([outFeatures, inFeatures]))!;
