@@ -1,14 +1,13 @@
 // Bench section `gemm`: GEMM and conv2d (forward, input and weight gradients) GFLOP/s of the wasm kernels, and PyTorch's (1 thread) on the same shapes.
-import { fileURLToPath } from 'node:url';
 import { wasmKernels } from '../src/kernels/index.js';
 import type { ConvGeom, KernelSet } from '../src/kernels/index.js';
 import { allocF32, heapPointer, release } from '../src/tensor/heap.js';
 import { wasm } from '../src/kernels/wasm/instance.js';
-import { Reporter, runPythonBench, timeIt } from './util.js';
+import { Reporter, median } from './util.js';
+import { TorchServer, interleave } from './torch-server.js';
 
-// Best of N (not the median): the machine is shared, and the fastest run is the one least disturbed by
-// others; torch_conv.py reports its best run the same way.
-const best = (xs: number[]): number => Math.min(...xs);
+// Ours and PyTorch's calls alternate (scripts/bench_torch_conv.py served by bench/torch-server.ts): every figure is
+// the median of interleaved samples, with its p90, and each ratio a ratio of the two medians.
 
 /** A square-kernel conv shape as the benchmark names it. */
 export interface ConvShape {
@@ -54,8 +53,10 @@ function filled(len: number, seed: number): Float32Array {
   return a;
 }
 
-/** Best seconds of forward, input gradient and weight gradient on heap tensors. */
-export function timeConv(k: KernelSet, g: ConvGeom, maxSeconds = 3): { fwd: number; bwdInput: number; bwdWeight: number } {
+type ConvPart = 'fwd' | 'bwd_input' | 'bwd_weight';
+
+/** Forward, input gradient and weight gradient of one shape on heap tensors, and a release of the buffers. */
+export function convCalls(k: KernelSet, g: ConvGeom): { calls: Record<ConvPart, () => void>; free(): void } {
   const x = filled(g.n * g.cIn * g.h * g.w, 1);
   const w = filled(g.cOut * (g.cIn / g.groups) * g.kh * g.kw, 2);
   const b = filled(g.cOut, 3);
@@ -64,75 +65,98 @@ export function timeConv(k: KernelSet, g: ConvGeom, maxSeconds = 3): { fwd: numb
   const dx = allocF32(x.length);
   const dw = filled(w.length, 5);
   const db = filled(g.cOut, 6);
-  const opts = { warmup: 2, samples: 60, maxSeconds };
-  const r = {
-    fwd: best(timeIt(() => k.conv2dForward(y, x, w, b, g), opts)),
-    bwdInput: best(timeIt(() => k.conv2dBackwardInput(dx, dy, w, g), opts)),
-    bwdWeight: best(timeIt(() => k.conv2dBackwardWeight(dw, db, dy, x, g), opts)),
+  return {
+    calls: {
+      fwd: () => k.conv2dForward(y, x, w, b, g),
+      bwd_input: () => k.conv2dBackwardInput(dx, dy, w, g),
+      bwd_weight: () => k.conv2dBackwardWeight(dw, db, dy, x, g),
+    },
+    free: () => {
+      for (const a of [x, w, b, y, dy, dx, dw, db]) release(heapPointer(a));
+    },
   };
-  for (const a of [x, w, b, y, dy, dx, dw, db]) release(heapPointer(a));
-  return r;
 }
 
-/** Best seconds of C = A·B (row-major, no transposes) on heap arrays. */
-export function timeGemm(k: KernelSet, m: number, n: number, kk: number): number {
-  const a = filled(m * kk, 1);
-  const b = filled(kk * n, 2);
-  const c = allocF32(m * n);
-  const t = best(timeIt(() => k.gemm(c, a, b, m, n, kk, false, false, 1, 0), { warmup: 2, samples: 60, maxSeconds: 2 }));
-  for (const x of [a, b, c]) release(heapPointer(x));
-  return t;
+const PARTS: readonly ConvPart[] = ['fwd', 'bwd_input', 'bwd_weight'];
+const SAMPLING = { warm: 3, rounds: 10, per: 3, maxSeconds: 3 };
+
+/** Median seconds per call of each part (ours and, with a server, PyTorch's), sampled alternately. */
+async function timeConv(
+  k: KernelSet, g: ConvGeom, label: string, torch: TorchServer | null,
+): Promise<{ ours: Record<ConvPart, number[]>; torch: Record<ConvPart, number[]> }> {
+  const { calls, free } = convCalls(k, g);
+  const ours = {} as Record<ConvPart, number[]>;
+  const theirs = {} as Record<ConvPart, number[]>;
+  try {
+    for (const p of PARTS) {
+      const t = await interleave(calls[p], torch, `conv/${label}/${p}`, SAMPLING);
+      ours[p] = t.ours;
+      theirs[p] = t.torch;
+    }
+  } finally {
+    free();
+  }
+  return { ours, torch: theirs };
 }
 
 export async function run(rep: Reporter, argv: string[]): Promise<void> {
   const quick = argv.includes('--quick');
   const shapes = quick ? CONV_SHAPES.slice(0, 2) : CONV_SHAPES;
-  for (const [m, n, k] of GEMM_SHAPES) {
-    rep.report(`kernels/gemm_gflops/${m}x${n}x${k}`, (2 * m * n * k) / timeGemm(wasmKernels, m, n, k) / 1e9, 'GFLOP/s');
-  }
-  const ours = new Map<string, { fwd: number; bwdInput: number; bwdWeight: number }>();
-  for (const s of shapes) {
-    const g = convGeom(s);
-    const f = convFlops(g) / 1e9;
-    const t = timeConv(wasmKernels, g);
-    ours.set(s.label, t);
-    rep.report(`kernels/conv2d_fwd_gflops/${s.label}`, f / t.fwd, 'GFLOP/s', `${(t.fwd * 1e3).toFixed(2)} ms`);
-    rep.report(`kernels/conv2d_bwd_input_gflops/${s.label}`, f / t.bwdInput, 'GFLOP/s', `${(t.bwdInput * 1e3).toFixed(2)} ms`);
-    rep.report(`kernels/conv2d_bwd_weight_gflops/${s.label}`, f / t.bwdWeight, 'GFLOP/s', `${(t.bwdWeight * 1e3).toFixed(2)} ms`);
-    rep.report(`kernels/conv2d_bwd_gflops/${s.label}`, (2 * f) / (t.bwdInput + t.bwdWeight), 'GFLOP/s');
-    // The same shape through the im2col path (what stride ≠ 1 uses), to show what the direct path buys.
-    wasm.conv_force_im2col!(1);
-    try {
-      const c = timeConv(wasmKernels, g, 2);
-      rep.report(`kernels/conv2d_fwd_gflops/${s.label}/im2col`, f / c.fwd, 'GFLOP/s');
-      rep.report(`kernels/conv2d_bwd_gflops/${s.label}/im2col`, (2 * f) / (c.bwdInput + c.bwdWeight), 'GFLOP/s');
-    } finally {
-      wasm.conv_force_im2col!(0);
+  const torch = await TorchServer.start('bench_torch_conv.py', [JSON.stringify({ conv: shapes, gemm: GEMM_SHAPES })]);
+  if (torch === null) rep.say('(torch not found: no PyTorch comparison)');
+  const note = 'PyTorch 1 thread, interleaved';
+  try {
+    for (const [m, n, k] of GEMM_SHAPES) {
+      const a = filled(m * k, 1), b = filled(k * n, 2), c = allocF32(m * n);
+      const gflops = (s: number): number => (2 * m * n * k) / s / 1e9;
+      const t = await interleave(() => wasmKernels.gemm(c, a, b, m, n, k, false, false, 1, 0), torch, `gemm/${m}x${n}x${k}`, SAMPLING);
+      rep.samples(`kernels/gemm_gflops/${m}x${n}x${k}`, t.ours, gflops, 'GFLOP/s');
+      if (torch !== null) rep.samples(`torch/gemm_gflops/${m}x${n}x${k}`, t.torch, gflops, 'GFLOP/s', note);
+      for (const x of [a, b, c]) release(heapPointer(x));
     }
+    const med = new Map<string, { ours: Record<ConvPart, number>; torch: Record<ConvPart, number> | null }>();
+    for (const s of shapes) {
+      const g = convGeom(s);
+      const f = convFlops(g) / 1e9;
+      const t = await timeConv(wasmKernels, g, s.label, torch);
+      const m = (r: Record<ConvPart, number[]>): Record<ConvPart, number> =>
+        ({ fwd: median(r.fwd), bwd_input: median(r.bwd_input), bwd_weight: median(r.bwd_weight) });
+      med.set(s.label, { ours: m(t.ours), torch: torch === null ? null : m(t.torch) });
+      for (const p of PARTS) {
+        const what = p === 'fwd' ? 'conv2d_fwd_gflops' : `conv2d_${p}_gflops`;
+        rep.samples(`kernels/${what}/${s.label}`, t.ours[p], (sec) => f / sec, 'GFLOP/s');
+        if (torch !== null) rep.samples(`torch/${what}/${s.label}`, t.torch[p], (sec) => f / sec, 'GFLOP/s', note);
+      }
+      // The same shape through the im2col path (what stride ≠ 1 uses), to show what the direct path buys.
+      wasm.conv_force_im2col!(1);
+      try {
+        const c = await timeConv(wasmKernels, g, s.label, null);
+        rep.samples(`kernels/conv2d_fwd_gflops/${s.label}/im2col`, c.ours.fwd, (sec) => f / sec, 'GFLOP/s');
+      } finally {
+        wasm.conv_force_im2col!(0);
+      }
+      const o = med.get(s.label)!;
+      if (o.torch === null) continue;
+      rep.report(`kernels/conv2d_fwd_time_vs_torch/${s.label}`, o.ours.fwd / o.torch.fwd, 'x', 'ours/torch time, < 1 = faster', 'ratio of medians');
+      const bwd = (r: Record<ConvPart, number>): number => r.bwd_input + r.bwd_weight;
+      rep.report(`kernels/conv2d_bwd_time_vs_torch/${s.label}`, bwd(o.ours) / bwd(o.torch), 'x', '', 'ratio of medians');
+    }
+    // The tiny CNN's convolution work per training step: conv1 forward + weight gradient (the image needs no
+    // gradient), conv2 forward + both gradients.
+    const tiny = (side: 'ours' | 'torch'): number | null => {
+      const c1 = med.get(CONV_SHAPES[0]!.label)?.[side];
+      const c2 = med.get(CONV_SHAPES[1]!.label)?.[side];
+      if (!c1 || !c2) return null;
+      return (c1.fwd + c1.bwd_weight + c2.fwd + c2.bwd_input + c2.bwd_weight) * 1e3;
+    };
+    const mine = tiny('ours')!;
+    rep.report('kernels/tiny_cnn_conv_ms', mine, 'ms', 'sum of the parts\' medians', 'sum of medians');
+    const theirs = tiny('torch');
+    if (theirs !== null) {
+      rep.report('torch/tiny_cnn_conv_ms', theirs, 'ms', note, 'sum of medians');
+      rep.report('kernels/tiny_cnn_conv_time_vs_torch', mine / theirs, 'x', '', 'ratio of sums');
+    }
+  } finally {
+    torch?.close();
   }
-  // The tiny CNN's convolution work per training step: conv1 forward + weight gradient (the image needs no
-  // gradient), conv2 forward + both gradients.
-  const c1 = ours.get(CONV_SHAPES[0]!.label)!;
-  const c2 = ours.get(CONV_SHAPES[1]!.label)!;
-  const tinyMs = (c1.fwd + c1.bwdWeight + c2.fwd + c2.bwdInput + c2.bwdWeight) * 1e3;
-  rep.report('kernels/tiny_cnn_conv_ms', tinyMs, 'ms');
-
-  const script = fileURLToPath(new URL('../../bench/torch_conv.py', import.meta.url));
-  const spec = { conv: shapes, gemm: GEMM_SHAPES };
-  const torch = runPythonBench(script, [JSON.stringify(spec)]);
-  if (torch.length === 0) {
-    rep.say('(torch not found: no PyTorch comparison)');
-    return;
-  }
-  for (const m of torch) if (!m.name.startsWith('torch/conv2d_ms/')) rep.report(m.name, m.value, m.unit);
-  const tms = (label: string, part: string): number => torch.find((m) => m.name === `torch/conv2d_ms/${label}/${part}`)!.value;
-  for (const s of shapes) {
-    const t = ours.get(s.label)!;
-    rep.report(`kernels/conv2d_fwd_time_vs_torch/${s.label}`, (t.fwd * 1e3) / tms(s.label, 'fwd'), 'x', 'ours/torch time, < 1 = faster');
-    rep.report(`kernels/conv2d_bwd_time_vs_torch/${s.label}`, ((t.bwdInput + t.bwdWeight) * 1e3) / (tms(s.label, 'bwd_input') + tms(s.label, 'bwd_weight')), 'x');
-  }
-  const l1 = CONV_SHAPES[0]!.label, l2 = CONV_SHAPES[1]!.label;
-  const torchTiny = tms(l1, 'fwd') + tms(l1, 'bwd_weight') + tms(l2, 'fwd') + tms(l2, 'bwd_input') + tms(l2, 'bwd_weight');
-  rep.report('torch/tiny_cnn_conv_ms', torchTiny, 'ms');
-  rep.report('kernels/tiny_cnn_conv_time_vs_torch', tinyMs / torchTiny, 'x');
 }

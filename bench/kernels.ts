@@ -1,13 +1,15 @@
 // Batch-norm kernel throughput (GB/s of input) for both layouts, memcpy bandwidth and PyTorch's BatchNorm2d in the same run;
-// GroupNorm forward + backward time next to PyTorch's (median ms, no target).
-// Every figure here (ours, memcpy, PyTorch) is the best of its samples: on a shared machine the
-// fastest sample is the one least disturbed by other processes, and all sides get the same rule.
-import { fileURLToPath } from 'node:url';
+// GroupNorm forward + backward time next to PyTorch's (no target).
+// Ours and PyTorch's samples alternate (scripts/bench_torch_bn.py, bench_torch_gn.py served by bench/torch-server.ts),
+// so both see the same machine load; every figure is the median of its samples, with the p90 beside it. Like for
+// like: neither side fuses ReLU, and PyTorch clears its gradients each call (ours writes dx into its buffer).
+// Allocation differs: our outputs are preallocated, PyTorch allocates per call; `…/fresh_outputs` measures
+// ours with an allocation and release of every output per call, to show what that difference is worth.
 import { groupNormParamGrads, wasmKernels } from '../src/kernels/index.js';
 import type { BNGeom, KernelSet } from '../src/kernels/index.js';
 import { allocF32, allocF64, heapPointer, release } from '../src/tensor/heap.js';
-import { Reporter, findTorchPython, median, runPythonBench, timeIt } from './util.js';
-import type { Metric } from './util.js';
+import { Reporter, median, timeIt } from './util.js';
+import { TorchServer, interleave } from './torch-server.js';
 
 const SHAPES: ReadonlyArray<readonly [number, number, number, number]> = [
   [8, 64, 56, 56],
@@ -27,7 +29,7 @@ function memcpyGBs(): number {
   const n = 25_000_000;
   const a = new Float32Array(n).fill(1);
   const b = new Float32Array(n);
-  const t = Math.min(...timeIt(() => b.set(a), { warmup: 2, samples: 9, maxSeconds: 10 }));
+  const t = median(timeIt(() => b.set(a), { warmup: 2, samples: 9, maxSeconds: 10 }));
   return (n * 4) / t / 1e9;
 }
 
@@ -62,23 +64,21 @@ function steps(K: KernelSet, g: BNGeom, x: Float32Array, y: Float32Array, dy: Fl
   return { bn_forward: forward, bn_backward: backward, bn_forward_backward: (): void => (forward(), backward()) };
 }
 
-/** PyTorch for one shape and layout, run right before ours so both see the same load on a shared machine. */
-function torchRun(rep: Reporter, tag: string, layout: string): Metric[] {
-  if (findTorchPython() === null) return [];
-  const script = fileURLToPath(new URL('../../scripts/bench_torch_bn.py', import.meta.url));
-  try {
-    return runPythonBench(script, [tag, layout]);
-  } catch (e) {
-    rep.say(`PyTorch benchmark failed: ${(e as Error).message}`);
-    return [];
-  }
+/** The forward+backward step with every output (y, dx) allocated and released per call, as PyTorch does. */
+function freshOutputs(g: BNGeom, x: Float32Array, dy: Float32Array): () => void {
+  return () => {
+    const y = allocF32(x.length), dx = allocF32(x.length);
+    steps(wasmKernels, g, x, y, dy, dx).bn_forward_backward();
+    release(heapPointer(y));
+    release(heapPointer(dx));
+  };
 }
 
 /**
  * GroupNorm (the demo's no-batch-statistics baseline) on one NCHW shape: the five steps of one training step as the
- * autograd op runs them (stats, elemt; reduce, dγ/dβ, dx elemt) on heap tensors, median ms; PyTorch's right before.
+ * autograd op runs them (stats, elemt; reduce, dγ/dβ, dx elemt) on heap tensors, interleaved with PyTorch's.
  */
-function groupNormBench(rep: Reporter): void {
+async function groupNormBench(rep: Reporter): Promise<void> {
   const [n, c, h, w, groups] = [8, 64, 56, 56, 32] as const;
   const tag = `${n}x${c}x${h}x${w}/g${groups}`;
   const g = { n, c, s: h * w, groups };
@@ -98,24 +98,18 @@ function groupNormBench(rep: Reporter): void {
     groupNormParamGrads(dw, db, sumDy, sumDyXmu, invstd, g);
     K.groupNormBackwardElemt(dx, dy, x, mean, invstd, wt, sumDy, sumDyXmu, g);
   };
-  let torch: Metric[] = [];
-  if (findTorchPython() !== null) {
-    const script = fileURLToPath(new URL('../../scripts/bench_torch_gn.py', import.meta.url));
-    try {
-      torch = runPythonBench(script, [`${n}x${c}x${h}x${w}`, String(groups)]);
-    } catch (e) {
-      rep.say(`PyTorch GroupNorm benchmark failed: ${(e as Error).message}`);
+  const torch = await TorchServer.start('bench_torch_gn.py', [`${n}x${c}x${h}x${w}`, String(groups)]);
+  try {
+    const name = `gn_forward_backward/${tag}`;
+    const t = await interleave(step, torch, name, { warm: 3, rounds: 8, per: 2, maxSeconds: 10 });
+    const ms = (sec: number): number => sec * 1e3;
+    rep.samples(`kernels/${name}`, t.ours, ms, 'ms', 'wasm kernels, one thread');
+    if (torch !== null) {
+      rep.samples(`torch/${name}`, t.torch, ms, 'ms', 'PyTorch 1 thread, interleaved');
+      rep.report(`kernels/${name}/vs_torch`, median(t.torch) / median(t.ours), 'x', 'speed ratio (> 1: ours faster); no target', 'ratio of medians');
     }
-  }
-  // median as asked of this line; the best sample too, the figure least disturbed by other processes
-  const ts = timeIt(step, { warmup: 3, samples: 15, maxSeconds: 10 });
-  for (const [stat, mine] of [['', median(ts) * 1e3], ['/best', Math.min(...ts) * 1e3]] as const) {
-    const name = `gn_forward_backward/${tag}${stat}`;
-    rep.report(`kernels/${name}`, mine, 'ms', `${stat === '' ? 'median' : 'best'}; wasm kernels, one thread`);
-    const t = torch.find((m) => m.name === `torch/${name}`);
-    if (t === undefined) continue;
-    rep.report(t.name, t.value, 'ms', 'PyTorch 1 thread');
-    rep.report(`kernels/${name}/vs_torch`, t.value / mine, 'x', 'speed ratio (> 1: ours faster); no target');
+  } finally {
+    torch?.close();
   }
   for (const a of [x, y, dy, dx, wt, b, stats, sums]) release(heapPointer(a));
 }
@@ -123,29 +117,41 @@ function groupNormBench(rep: Reporter): void {
 export async function run(rep: Reporter, _argv: string[]): Promise<void> {
   const memcpy = memcpyGBs();
   rep.report('kernels/memcpy', memcpy, 'GB/s', '100 MB TypedArray.set, bytes copied per second');
-  if (findTorchPython() === null) rep.say('PyTorch not found (python3 -c "import torch" fails): no torch/* figures or ratios');
-  for (const shape of SHAPES) {
-    const [n, c, h, w] = shape;
-    const tag = shape.join('x');
-    const len = n * c * h * w;
-    const gb = (len * 4) / 1e9;
-    const x = allocF32(len), y = allocF32(len), dy = allocF32(len), dx = allocF32(len);
-    fillRandom(x, 1);
-    fillRandom(dy, 2);
-    for (const layout of LAYOUTS) {
-      const torch = torchRun(rep, tag, layout);
-      const st = steps(wasmKernels, { n, c, s: h * w, channelsLast: layout === 'nhwc' }, x, y, dy, dx);
-      for (const what of WHAT) {
-        const mine = gb / Math.min(...timeIt(st[what], { warmup: 2, samples: 11, maxSeconds: 6 }));
-        rep.report(`kernels/${what}/${layout}/${tag}`, mine, 'GB/s');
-        const t = torch.find((m) => m.name === `torch/${what}/${layout}/${tag}`);
-        if (t === undefined) continue;
-        rep.report(t.name, t.value, t.unit, 'PyTorch 1 thread, train mode');
-        rep.report(`kernels/${what}/${layout}/${tag}/vs_torch`, mine / t.value, 'x', TARGET[`${what}/${layout}`] ?? '');
-        if (what === 'bn_forward') rep.report(`kernels/bn_forward/${layout}/${tag}/vs_memcpy`, mine / memcpy, 'x', 'target ≥ 0.6');
+  const torch = await TorchServer.start('bench_torch_bn.py');
+  if (torch === null) rep.say('PyTorch not found (python3 -c "import torch" fails): no torch/* figures or ratios');
+  const note = 'PyTorch 1 thread, train mode, interleaved';
+  try {
+    for (const shape of SHAPES) {
+      const [n, c, h, w] = shape;
+      const tag = shape.join('x');
+      const len = n * c * h * w;
+      const gb = (len * 4) / 1e9;
+      const rate = (s: number): number => gb / s;
+      const x = allocF32(len), y = allocF32(len), dy = allocF32(len), dx = allocF32(len);
+      fillRandom(x, 1);
+      fillRandom(dy, 2);
+      for (const layout of LAYOUTS) {
+        const g = { n, c, s: h * w, channelsLast: layout === 'nhwc' };
+        const st = steps(wasmKernels, g, x, y, dy, dx);
+        for (const what of WHAT) {
+          const name = `${what}/${layout}/${tag}`;
+          const t = await interleave(st[what], torch, name, { warm: 2, rounds: 6, per: 2, maxSeconds: 8 });
+          rep.samples(`kernels/${name}`, t.ours, rate, 'GB/s');
+          if (torch === null) continue;
+          rep.samples(`torch/${name}`, t.torch, rate, 'GB/s', note);
+          const ratio = median(t.torch) / median(t.ours);
+          rep.report(`kernels/${name}/vs_torch`, ratio, 'x', TARGET[`${what}/${layout}`] ?? '', 'ratio of medians');
+          if (what === 'bn_forward') {
+            rep.report(`kernels/bn_forward/${layout}/${tag}/vs_memcpy`, rate(median(t.ours)) / memcpy, 'x', 'target ≥ 0.6', 'ratio of medians');
+          }
+        }
+        const fresh = timeIt(freshOutputs(g, x, dy), { warmup: 2, samples: 9, maxSeconds: 6 });
+        rep.samples(`kernels/bn_forward_backward/${layout}/${tag}/fresh_outputs`, fresh, rate, 'GB/s', 'y and dx allocated per call');
       }
+      for (const a of [x, y, dy, dx]) release(heapPointer(a));
     }
-    for (const a of [x, y, dy, dx]) release(heapPointer(a));
+  } finally {
+    torch?.close();
   }
-  groupNormBench(rep);
+  await groupNormBench(rep);
 }

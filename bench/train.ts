@@ -1,13 +1,12 @@
 // Bench section `train`: whole training steps (forward, backward, SGD) of the tiny CNN and a ResNet-style block, and per-op autograd cost, interleaved with PyTorch (1 thread).
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import {
   Tensor, Module, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy, relu, add, heapStats, Generator,
 } from '../src/index.js';
-import { Reporter, findTorchPython, median } from './util.js';
+import { Reporter, median } from './util.js';
+import { TorchServer, interleave } from './torch-server.js';
 
-/** The issue's tiny CNN: conv 3×3 3→16 pad 1, BN, ReLU, conv 3×3 16→16 pad 1, BN, ReLU, global avg pool, linear 16→10. */
+/** The tiny CNN: conv 3×3 3→16 pad 1, BN, ReLU, conv 3×3 16→16 pad 1, BN, ReLU, global avg pool, linear 16→10.
+ * Sequential runs each BN → ReLU as one fused pass. */
 function tinyCnn(generator: Generator): Sequential {
   return new Sequential(
     new Conv2d(3, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),
@@ -16,43 +15,57 @@ function tinyCnn(generator: Generator): Sequential {
   );
 }
 
+/** The same network with BN and ReLU as separate ops (PyTorch eager's work): layers called one by one. */
+class TinyUnfused extends Module {
+  private readonly seq: Sequential;
+  constructor(generator: Generator) {
+    super();
+    this.seq = this.registerModule('seq', tinyCnn(generator));
+  }
+  forward(x: Tensor): Tensor {
+    let h = x;
+    for (let i = 0; i < this.seq.length; i++) h = this.seq.at(i).forward(h);
+    return h;
+  }
+}
+
 /** ResNet basic block: conv3×3 → BN → ReLU → conv3×3 → BN → + identity → ReLU (no conv bias, as ResNet). */
 class BasicBlock extends Module {
   conv1: Conv2d;
-  bn1 = this.registerModule('bn1', new BatchNorm2d(64, { fuseRelu: true })); // BN+ReLU in one pass, as Sequential does
+  bn1: BatchNorm2d;
   conv2: Conv2d;
   bn2 = this.registerModule('bn2', new BatchNorm2d(64));
-  constructor(generator: Generator) {
+  /** fused: bn1's ReLU in the same pass (a feature of ours); else a separate relu, as PyTorch eager. */
+  constructor(generator: Generator, private readonly fused: boolean) {
     super();
     this.conv1 = this.registerModule('conv1', new Conv2d(64, 64, 3, { padding: 1, bias: false, generator }));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(64, { fuseRelu: fused }));
     this.conv2 = this.registerModule('conv2', new Conv2d(64, 64, 3, { padding: 1, bias: false, generator }));
   }
   forward(x: Tensor): Tensor {
-    const h = this.bn1.forward(this.conv1.forward(x));
+    const b1 = this.bn1.forward(this.conv1.forward(x));
+    const h = this.fused ? b1 : relu(b1);
     return relu(add(this.bn2.forward(this.conv2.forward(h)), x));
   }
 }
 
-/** A step (zeroGrad, forward, loss, backward, SGD step) as a function returning its milliseconds. */
-function trainStep(model: Module & { forward(x: Tensor): Tensor }, x: Tensor, loss: (out: Tensor) => Tensor): () => number {
+/** A step: zeroGrad, forward, loss, backward, SGD step. */
+function trainStep(model: Module & { forward(x: Tensor): Tensor }, x: Tensor, loss: (out: Tensor) => Tensor): () => void {
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
   return () => {
-    const a = performance.now();
     opt.zeroGrad();
     const l = loss(model.forward(x));
     l.backward();
     opt.step();
     l.dispose();
-    return performance.now() - a;
   };
 }
 
 /** A chain of 200 four-element ops (mul, add) plus a sum, forward + backward: 201 ops per call. */
-function overheadStep(): () => number {
+function overheadStep(): () => void {
   const w = Tensor.from([0.5, -1, 2, 0.25]).requiresGrad_();
   const b = Tensor.from([1, 1, 1, 1]).requiresGrad_();
   return () => {
-    const a = performance.now();
     let h = w;
     for (let i = 0; i < 100; i++) h = add(h.mul(0.99), b);
     const l = h.sum();
@@ -62,92 +75,59 @@ function overheadStep(): () => number {
     w.grad = null;
     b.grad!.dispose();
     b.grad = null;
-    return performance.now() - a;
   };
 }
 
-/** scripts/bench_torch_train.py --serve: runs "<what> <count>" on request, so both sides share the machine's load. */
-class TorchServer {
-  private readonly waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
-  private constructor(private readonly proc: ChildProcessWithoutNullStreams) {
-    createInterface({ input: proc.stdout }).on('line', (l) => this.waiting.shift()?.resolve(l));
-    proc.on('exit', (code) => {
-      for (const w of this.waiting.splice(0)) w.reject(new Error(`bench_torch_train.py exited (${code})`));
-    });
-  }
-  static async start(): Promise<TorchServer | null> {
-    const py = findTorchPython();
-    if (py === null) return null;
-    const script = fileURLToPath(new URL('../../scripts/bench_torch_train.py', import.meta.url));
-    const proc = spawn(py, [script, '--serve'], { env: { ...process.env, OMP_NUM_THREADS: '1' } });
-    const s = new TorchServer(proc);
-    const ready = await s.next();
-    return ready === 'ready' ? s : null;
-  }
-  private next(): Promise<string> {
-    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
-  }
-  async times(what: string, count: number): Promise<number[]> {
-    this.proc.stdin.write(`${what} ${count}\n`);
-    return JSON.parse(await this.next()) as number[];
-  }
-  close(): void {
-    this.proc.stdin.end();
-  }
-}
-
-/** Alternate `rounds` × `per` calls of ours and torch's (after warm-up); per-call ms of each side. */
-async function interleave(ours: () => number, torch: TorchServer | null, what: string, rounds: number, per: number, warm: number): Promise<{ ours: number[]; torch: number[] }> {
-  const o: number[] = [];
-  const t: number[] = [];
-  for (let i = 0; i < warm; i++) ours();
-  if (torch !== null) await torch.times(what, warm);
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < per; i++) o.push(ours());
-    if (torch !== null) t.push(...(await torch.times(what, per)));
-  }
-  return { ours: o, torch: t };
-}
+const ms = (xs: number[]): number => median(xs) * 1e3;
 
 export async function run(rep: Reporter, _argv: string[]): Promise<void> {
-  const torch = await TorchServer.start();
+  const torch = await TorchServer.start('bench_torch_train.py');
   if (torch === null) rep.say('(no python3 with torch: PyTorch comparison skipped)');
-  const note = 'PyTorch CPU, 1 thread, interleaved';
+  const note = 'PyTorch CPU, 1 thread, interleaved (separate ReLU)';
   try {
     const g = new Generator(0);
     const x = Tensor.randn([8, 3, 32, 32], { generator: g });
     const y = Int32Array.from({ length: 8 }, (_, i) => (i * 7) % 10);
-    const tiny = tinyCnn(g);
+    // Like for like: our network with BN and ReLU as separate ops against PyTorch's; then our fused
+    // BN+ReLU (a feature PyTorch eager lacks), labelled as such.
+    const tiny = new TinyUnfused(g);
     const tinyStep = trainStep(tiny, x, (out) => crossEntropy(out, y));
     tinyStep();
     const reserved = heapStats().reservedBytes;
-    const t = await interleave(tinyStep, torch, 'tiny', 10, 3, 5);
+    const t = await interleave(tinyStep, torch, 'tiny', { warm: 5, rounds: 10, per: 3 });
     const growth = heapStats().reservedBytes - reserved;
-    rep.report('train/tiny_cnn_step_ms', median(t.ours), 'ms', 'batch 8 of 3×32×32, SGD momentum');
+    rep.report('train/tiny_cnn_step_ms', ms(t.ours), 'ms', 'batch 8 of 3×32×32, SGD momentum, BN and ReLU separate');
+    const fusedStep = trainStep(tinyCnn(new Generator(0)), x, (out) => crossEntropy(out, y));
+    const f = await interleave(fusedStep, torch, 'tiny', { warm: 5, rounds: 10, per: 3 });
+    rep.report('train/tiny_cnn_step_ms/fused_bn_relu', ms(f.ours), 'ms', 'feature comparison: BN+ReLU in one pass');
     if (torch !== null) {
-      rep.report('torch/tiny_cnn_step_ms', median(t.torch), 'ms', note);
-      rep.report('train/tiny_cnn_vs_torch', median(t.ours) / median(t.torch), 'x', 'target ≤ 1.5');
+      rep.report('torch/tiny_cnn_step_ms', ms([...t.torch, ...f.torch]), 'ms', note);
+      rep.report('train/tiny_cnn_vs_torch', ms(t.ours) / ms(t.torch), 'x', 'like for like; target ≤ 1.5', 'ratio of medians');
+      rep.report('train/tiny_cnn_vs_torch/fused_bn_relu', ms(f.ours) / ms(f.torch), 'x', 'ours fused vs PyTorch separate', 'ratio of medians');
     }
-    rep.report('train/heap_growth_after_warmup_bytes', growth, 'B', 'tiny CNN, over the timed steps');
+    rep.report('train/heap_growth_after_warmup_bytes', growth, 'B', 'tiny CNN, over the timed steps', 'single');
     tiny.dispose();
     x.dispose();
 
     const xb = Tensor.randn([8, 64, 56, 56], { generator: g });
-    const block = new BasicBlock(g);
-    const b = await interleave(trainStep(block, xb, (out) => out.mean()), torch, 'resnet', 4, 2, 1);
-    rep.report('train/resnet_block_step_ms', median(b.ours), 'ms', '64 ch, 56×56, batch 8');
-    if (torch !== null) {
-      rep.report('torch/resnet_block_step_ms', median(b.torch), 'ms', note);
-      rep.report('train/resnet_block_vs_torch', median(b.ours) / median(b.torch), 'x');
+    for (const fused of [false, true]) {
+      const block = new BasicBlock(g, fused);
+      const b = await interleave(trainStep(block, xb, (out) => out.mean()), torch, 'resnet', { warm: 1, rounds: 4, per: 2 });
+      const suffix = fused ? '/fused_bn_relu' : '';
+      rep.report(`train/resnet_block_step_ms${suffix}`, ms(b.ours), 'ms', `64 ch, 56×56, batch 8${fused ? ', bn1+ReLU fused' : ''}`);
+      if (torch !== null) {
+        if (!fused) rep.report('torch/resnet_block_step_ms', ms(b.torch), 'ms', note);
+        rep.report(`train/resnet_block_vs_torch${suffix}`, ms(b.ours) / ms(b.torch), 'x', '', 'ratio of medians');
+      }
+      block.dispose();
     }
-    block.dispose();
     xb.dispose();
 
-    const ov = await interleave(overheadStep(), torch, 'overhead', 10, 5, 20);
-    rep.report('train/autograd_overhead_us_per_op', (median(ov.ours) * 1000) / 201, 'µs', '4-element ops, forward + backward');
+    const ov = await interleave(overheadStep(), torch, 'overhead', { warm: 20, rounds: 10, per: 5 });
+    rep.report('train/autograd_overhead_us_per_op', (ms(ov.ours) * 1000) / 201, 'µs', '4-element ops, forward + backward');
     if (torch !== null) {
-      rep.report('torch/autograd_overhead_us_per_op', (median(ov.torch) * 1000) / 201, 'µs', note + ' (Python included)');
-      rep.report('train/autograd_overhead_vs_torch', median(ov.ours) / median(ov.torch), 'x');
+      rep.report('torch/autograd_overhead_us_per_op', (ms(ov.torch) * 1000) / 201, 'µs', note + ' (Python included)');
+      rep.report('train/autograd_overhead_vs_torch', ms(ov.ours) / ms(ov.torch), 'x', '', 'ratio of medians');
     }
   } finally {
     torch?.close();

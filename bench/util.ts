@@ -1,20 +1,31 @@
 // Benchmark helpers: timing with medians, the JSON-lines/table reporter, and finding a Python that has torch.
 import { spawnSync } from 'node:child_process';
+import { findTorchPython } from '../test/helpers/python.js';
 
 export interface Metric {
   name: string;
   value: number;
   unit: string;
+  /** What the value is: 'median' or 'p90' of samples, 'ratio of medians', 'single' (one measurement), … */
+  stat: string;
 }
 
 export class Reporter {
   readonly metrics: Metric[] = [];
   constructor(readonly json: boolean) {}
-  /** Record one figure. In --json mode prints a JSON line at once; else a table row. */
-  report(name: string, value: number, unit: string, note = ''): void {
-    this.metrics.push({ name, value, unit });
-    if (this.json) process.stdout.write(JSON.stringify({ name, value, unit }) + '\n');
-    else process.stdout.write(`${name.padEnd(52)} ${fmt(value).padStart(12)} ${unit.padEnd(6)} ${note}\n`);
+  /** Record one figure with its statistic. In --json mode prints a JSON line at once; else a table row. */
+  report(name: string, value: number, unit: string, note = '', stat = 'median'): void {
+    this.metrics.push({ name, value, unit, stat });
+    if (this.json) process.stdout.write(JSON.stringify({ name, value, unit, stat }) + '\n');
+    else process.stdout.write(`${name.padEnd(60)} ${fmt(value).padStart(12)} ${unit.padEnd(8)} ${stat.padEnd(8)} ${note}\n`);
+  }
+  /**
+   * Record the median and the 90th percentile of per-call seconds, as `value(seconds)` in `unit`
+   * (e.g. GB/s = bytes / s): `name` is the median, `name/p90` the slow tail (p90 of the times).
+   */
+  samples(name: string, seconds: number[], value: (s: number) => number, unit: string, note = ''): void {
+    this.report(name, value(median(seconds)), unit, note, 'median');
+    this.report(`${name}/p90`, value(percentile(seconds, 90)), unit, '', 'p90');
   }
   /** Human-only line (suppressed in --json mode). */
   say(line: string): void {
@@ -61,29 +72,17 @@ export function timeIt(fn: () => void, opts: { warmup?: number; samples?: number
   return out;
 }
 
-let torchPython: string | null | undefined;
-/** A python3 that can `import torch` (PATH's python3 first, then Debian's /usr/bin/python3), or null. */
-export function findTorchPython(): string | null {
-  if (torchPython !== undefined) return torchPython;
-  torchPython = null;
-  for (const py of ['python3', '/usr/bin/python3']) {
-    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
-    if (r.status === 0) {
-      torchPython = py;
-      break;
-    }
-  }
-  return torchPython;
-}
+export { findTorchPython } from '../test/helpers/python.js';
 
-/** Run a Python script with the torch python; parse its stdout JSON lines into metrics. */
+/** Run a one-shot Python script with the torch python; its stdout JSON lines are metrics (stat 'median' unless named). */
 export function runPythonBench(script: string, args: string[] = [], timeoutMs = 600_000): Metric[] {
   const py = findTorchPython();
   if (py === null) return [];
-  const r = spawnSync(py, [script, ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  const env = { ...process.env, OMP_NUM_THREADS: '1' };
+  const r = spawnSync(py, [script, ...args], { encoding: 'utf8', timeout: timeoutMs, env });
   if (r.status !== 0) throw new Error(`${script} failed (${r.status}): ${r.stderr}`);
   return r.stdout
     .split('\n')
     .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Metric);
+    .map((l) => ({ stat: 'median', ...(JSON.parse(l) as Omit<Metric, 'stat'>) }));
 }

@@ -38,7 +38,7 @@ def worker(rank, world, port, lat_iters, q):
     out = []
     for n in LAT_SIZES:
         t = torch.zeros(n, dtype=torch.float32)
-        for _ in range(200):
+        for _ in range(2000):  # the same warm-up as ours (bench/comm.ts)
             dist.all_reduce(t)
         ts = sorted_times(t, lat_iters)
         med = ts[len(ts) // 2]

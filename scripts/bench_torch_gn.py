@@ -1,11 +1,10 @@
-# PyTorch GroupNorm forward + backward time (1 thread) for bench/kernels.ts: JSON lines {"name","value","unit"}: median and best ms.
-# argv: NxCxHxW groups
-import json
-import statistics
+# PyTorch GroupNorm forward + backward (1 thread) twin of bench/kernels.ts, served request by request (torch_serve.py).
+# argv: NxCxHxW groups; request "gn_forward_backward/<NxCxHxW>/g<groups> <count>" → per-call seconds.
 import sys
-import time
 
 import torch
+
+from torch_serve import serve
 
 torch.set_num_threads(1)
 
@@ -18,23 +17,12 @@ def main():
     dy = torch.randn(n, c, h, w)
 
     def step():
+        # cleared every call: ours writes dx, dγ, dβ into their buffers (no accumulation)
         x.grad = None
-        gn.zero_grad()
+        gn.zero_grad(set_to_none=True)
         gn(x).backward(dy)
 
-    for _ in range(3):
-        step()
-    ts = []
-    t0 = time.perf_counter()
-    for _ in range(15):
-        t = time.perf_counter()
-        step()
-        ts.append(time.perf_counter() - t)
-        if time.perf_counter() - t0 > 10 and len(ts) >= 3:
-            break
-    tag = f'{n}x{c}x{h}x{w}/g{groups}'
-    for stat, v in (('', statistics.median(ts)), ('/best', min(ts))):
-        print(json.dumps({'name': f'torch/gn_forward_backward/{tag}{stat}', 'value': v * 1e3, 'unit': 'ms'}), flush=True)
+    serve({f'gn_forward_backward/{n}x{c}x{h}x{w}/g{groups}': step})
 
 
 if __name__ == '__main__':

@@ -1,15 +1,10 @@
 # PyTorch (CPU, 1 thread) twins of bench/train.ts: the tiny CNN step, the ResNet-style block step, per-op autograd overhead.
-# Usage: python3 scripts/bench_torch_train.py            one shot: prints JSON lines {"name", "value", "unit"} (medians)
-#        python3 scripts/bench_torch_train.py --serve    reads "<what> <count>" lines, answers each with a JSON list of
-#                                                        per-call milliseconds (bench/train.ts interleaves with its own runs)
-import json
-import statistics
-import sys
-import time
-
+# Served to bench/train.ts request by request (torch_serve.py): "<what> <count>" → per-call seconds.
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_serve import serve
 
 torch.set_num_threads(1)
 
@@ -65,15 +60,6 @@ def overhead_step():
     return step
 
 
-def times_ms(step, count):
-    out = []
-    for _ in range(count):
-        a = time.perf_counter()
-        step()
-        out.append((time.perf_counter() - a) * 1000)
-    return out
-
-
 def main():
     torch.manual_seed(0)
     y = torch.randint(0, 10, (8,))
@@ -82,17 +68,7 @@ def main():
         "resnet": train_step(Block(), torch.randn(8, 64, 56, 56), lambda out: out.mean()),
         "overhead": overhead_step(),  # 201 ops per call
     }
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        print("ready", flush=True)
-        for line in sys.stdin:
-            what, count = line.split()
-            print(json.dumps(times_ms(steps[what], int(count))), flush=True)
-        return
-    for what, name, warm, n in [("tiny", "tiny_cnn_step_ms", 5, 30), ("resnet", "resnet_block_step_ms", 2, 8)]:
-        times_ms(steps[what], warm)
-        print(json.dumps({"name": "torch/" + name, "value": statistics.median(times_ms(steps[what], n)), "unit": "ms"}), flush=True)
-    times_ms(steps["overhead"], 20)
-    print(json.dumps({"name": "torch/autograd_overhead_us_per_op", "value": statistics.median(times_ms(steps["overhead"], 30)) * 1000 / 201, "unit": "µs"}), flush=True)
+    serve(steps)
 
 
 if __name__ == "__main__":

@@ -120,7 +120,8 @@ test('threads: overlapped all-reduces (allReduceStart) complete in order with co
   for (const v of values(outs)) assert.deepEqual(v, [[[6, 6], [6, 6], [6, 6], [6, 6]], true]);
 });
 
-test('threads: large heap buffers (≥ 1 MiB) are reduced straight from the peers\' heaps — exact invariants (sum/max/min, float32/64, sizes across the threshold, world sizes 2–8, a subgroup), rank order, and the ring when one rank\'s buffer is not in its heap', async () => {
+{
+
   const RANDOM_LEN = 270_001; // float32: above SHARED_MIN_BYTES
   const body = async (pg: import('../../src/comm/index.js').ProcessGroup, args: string[]): Promise<{ bad: string[]; bits: number[] }> => {
     const { allocF32, allocF64 } = (await import(args[0]!)) as { allocF32(n: number): Float32Array; allocF64(n: number): Float64Array };
@@ -175,18 +176,28 @@ test('threads: large heap buffers (≥ 1 MiB) are reduced straight from the peer
         return (x / 2 ** 32 - 0.5) * 10 ** ((x >>> 8) % 7);
       });
     });
-  for (const [n, plainRank] of [[2, -1], [3, -1], [4, -1], [8, -1], [3, 1]] as const) {
-    const got = values(await spawnThreads(n, body, [heap, String(plainRank), String(RANDOM_LEN)]));
-    for (const o of got) assert.deepEqual(o.bad, [], `n=${n}`);
-    for (const o of got) assert.deepEqual(o.bits, got[0]!.bits, `n=${n}: every rank has the same bits`);
-    if (plainRank < 0) {
+  const sumInOrder = (xs: Float32Array[], order: number[]): number[] => {
+    const want = new Float32Array(RANDOM_LEN).map((_, i) => order.reduce((acc, q, k) => (k === 0 ? xs[q]![i]! : Math.fround(acc + xs[q]![i]!)), 0));
+    return Array.from(new Uint32Array(want.buffer));
+  };
+  // Every world size 2–8 (the ring's coverage), and once with one rank's buffers outside its heap.
+  for (const [n, plainRank] of [[2, -1], [3, -1], [4, -1], [5, -1], [6, -1], [7, -1], [8, -1], [3, 1]] as const) {
+    const what = plainRank < 0 ? 'reduced straight from the peers\' heaps' : `the ring, since rank ${plainRank}'s buffers are not in its heap`;
+    test(`threads: large heap buffers (≥ 1 MiB), n=${n}: ${what} — exact sum/max/min (float32/64, sizes across the threshold), a reversed subgroup, the same bits on every rank${plainRank < 0 ? ', rank order' : ''}`, async () => {
+      const got = values(await spawnThreads(n, body, [heap, String(plainRank), String(RANDOM_LEN)]));
+      for (const o of got) assert.deepEqual(o.bad, [], `n=${n}`);
+      for (const o of got) assert.deepEqual(o.bits, got[0]!.bits, `n=${n}: every rank has the same bits`);
+      if (plainRank >= 0) return;
       // Summed ((x0 + x1) + x2) + … in float32: the owner of each segment follows rank order.
       const xs = inputs(n);
-      const want = new Float32Array(RANDOM_LEN).map((_, i) => xs.reduce((acc, a, q) => (q === 0 ? a[i]! : Math.fround(acc + a[i]!)), 0));
-      assert.deepEqual(got[0]!.bits, Array.from(new Uint32Array(want.buffer)), `n=${n}: rank order`);
-    }
+      const order = [...Array(n).keys()];
+      assert.deepEqual(got[0]!.bits, sumInOrder(xs, order), `n=${n}: rank order`);
+      // Negative control: the reversed order (an owner reducing its peers backwards) gives other bits
+      // (with 2 ranks a + b = b + a: nothing to catch).
+      if (n >= 3) assert.notDeepEqual(got[0]!.bits, sumInOrder(xs, [...order].reverse()), `n=${n}: reversed order differs`);
+    });
   }
-});
+}
 
 test('threads: only the first copy of the library in a rank thread takes the heap the launcher shared; a second copy gets its own', async () => {
   const inst = new URL('../../src/kernels/wasm/instance.js', import.meta.url).href;

@@ -2,13 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { decodeSafetensors, encodeSafetensors, loadModule, loadSafetensors, saveModule, saveSafetensors } from '../../src/io/safetensors.js';
 import { TinyCNN } from '../helpers/tiny_cnn.js';
+import { findTorchPython } from '../helpers/python.js';
 import { fixture } from '../helpers/close.js';
 
 const repo = (rel: string): string => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
@@ -92,9 +93,9 @@ test('malformed files are IOErrors that say what is wrong', () => {
 });
 
 // Python check: where Debian's torch is installed, the generator loads a file we wrote into torch's TinyCNN.
-const py = '/usr/bin/python3';
-const hasTorch = existsSync(py) && spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 }).status === 0;
-test('PyTorch loads a file we wrote (scripts/gen_stack_fixtures.py --verify)', { skip: hasTorch ? false : 'no python3 with torch here' }, () => {
+const py = findTorchPython();
+test('PyTorch loads a file we wrote (scripts/gen_stack_fixtures.py --verify)', { skip: py !== null ? false : 'no python3 with torch (PATH python3 or /usr/bin/python3)' }, () => {
+  if (py === null) return;
   const dir = mkdtempSync(join(tmpdir(), 'syncbn-st-'));
   try {
     const path = join(dir, 'ours.safetensors');

@@ -1,48 +1,14 @@
 // Batch-norm kernels on both backends: PyTorch fixtures, the exact shard merge, cancellation, SIMD tails and both memory paths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { batchNormTrain, batchNormBackward, bnGeom, bnLocalStats, bnMergeStats, referenceKernels } from '../../src/kernels/index.js';
 import type { BNGeom, KernelSet } from '../../src/kernels/index.js';
 import { allocF32, heapPointer, release } from '../../src/tensor/heap.js';
 import { BACKENDS, assertClose, randn, rng } from './helpers.js';
-
-interface Fixture {
-  shape: number[];
-  channelsLast: boolean;
-  eps: number;
-  momentum: number | null;
-  affine: boolean;
-  relu: boolean;
-  numBatchesTracked: number;
-  x: number[];
-  dy: number[];
-  weight: number[] | null;
-  bias: number[] | null;
-  runningMean0: number[];
-  runningVar0: number[];
-  y: number[];
-  mean: number[];
-  varBiased: number[];
-  varUnbiased: number[];
-  runningMean: number[];
-  runningVar: number[];
-  dx: number[];
-  dWeight: number[] | null;
-  dBias: number[] | null;
-}
+import { loadFixtures, type Fixture } from '../helpers/bn-fixtures.js';
+import { backwardElemtF64, elemtF64, reduceF64, statsF64 } from '../helpers/bn-f64.js';
 
 const f32 = (a: number[] | null): Float32Array | null => (a === null ? null : Float32Array.from(a));
-
-function loadFixtures(): Array<Fixture & { file: string }> {
-  const all: Array<Fixture & { file: string }> = [];
-  for (const rank of [2, 3, 4, 5]) {
-    const file = `rank${rank}.json`;
-    const data = JSON.parse(readFileSync(new URL(`../../../fixtures/bn/${file}`, import.meta.url), 'utf8')) as { cases: Fixture[] };
-    for (const c of data.cases) all.push({ ...c, file });
-  }
-  return all;
-}
 const FIXTURES = loadFixtures();
 
 test('the fixtures cover ranks 2–5, C = 1, both layouts, several eps, momentum 0.1/None, affine on/off, fused ReLU', () => {
@@ -151,7 +117,7 @@ for (const K of BACKENDS) {
         const dy = randn(n * c * s, 7 + n + c + s);
         const label = `n=${n} c=${c} s=${s} cl=${channelsLast}`;
         const mine = bnLocalStats(x, g, K);
-        const ref = bnLocalStats(x, g, referenceKernels);
+        const ref = { count: g.n * g.s, ...statsF64(x, g) };
         assert.equal(mine.count, n * s);
         assertClose(mine.mean, ref.mean, 1e-12, `${label} mean`);
         assertClose(mine.m2, ref.m2, 1e-12, `${label} m2`);
@@ -161,15 +127,13 @@ for (const K of BACKENDS) {
         const b = randn(c, 4);
         for (const relu of [false, true]) {
           const y = new Float32Array(x.length);
-          const yr = new Float32Array(x.length);
           K.batchNormElemt(y, x, st.mean, st.invstd, w, b, g, relu);
-          referenceKernels.batchNormElemt(yr, x, st.mean, st.invstd, w, b, g, relu);
+          const yr = elemtF64(x, st.mean, st.invstd, w, b, g, relu);
           assertClose(y, yr, 1e-6, `${label} relu=${relu} y`);
-          const sums = checkReduce(K, dy, x, st.mean, g, relu ? yr : null, label);
+          const sums = checkReduce(K, dy, x, st.mean, g, relu ? y : null, label);
           const dx = new Float32Array(x.length);
-          const dxr = new Float32Array(x.length);
-          K.batchNormBackwardElemt(dx, dy, x, st.mean, st.invstd, w, sums[0], sums[1], n * s, g, relu ? yr : null);
-          referenceKernels.batchNormBackwardElemt(dxr, dy, x, st.mean, st.invstd, w, sums[0], sums[1], n * s, g, relu ? yr : null);
+          K.batchNormBackwardElemt(dx, dy, x, st.mean, st.invstd, w, sums[0], sums[1], n * s, g, relu ? y : null);
+          const dxr = backwardElemtF64(dy, x, st.mean, st.invstd, w, sums[0], sums[1], n * s, g, relu ? y : null);
           const gain = Math.max(...Array.from(st.invstd, (v, ch) => v * Math.abs(w[ch]!)));
           assertClose(dx, dxr, 1e-5, `${label} relu=${relu} dx`, gain * Math.sqrt(dy.reduce((a, v) => a + v * v, 0) / dy.length));
         }
@@ -189,15 +153,13 @@ for (const K of BACKENDS) {
         const b = randn(g.c, 24);
         const label = `offset ${offset} cl=${channelsLast}`;
         const y = new Float32Array(len);
-        const yr = new Float32Array(len);
         K.batchNormElemt(y, x, st.mean, st.invstd, w, b, g, false);
-        referenceKernels.batchNormElemt(yr, x, st.mean, st.invstd, w, b, g, false);
+        const yr = elemtF64(x, st.mean, st.invstd, w, b, g, false);
         assertClose(y, yr, 2e-6, `${label} y`);
         const [sDy, sDyXmu] = checkReduce(K, dy, x, st.mean, g, null, label);
         const dx = new Float32Array(len);
-        const dxr = new Float32Array(len);
         K.batchNormBackwardElemt(dx, dy, x, st.mean, st.invstd, w, sDy, sDyXmu, g.n * g.s, g, null);
-        referenceKernels.batchNormBackwardElemt(dxr, dy, x, st.mean, st.invstd, w, sDy, sDyXmu, g.n * g.s, g, null);
+        const dxr = backwardElemtF64(dy, x, st.mean, st.invstd, w, sDy, sDyXmu, g.n * g.s, g, null);
         assertClose(dx, dxr, 2e-6, `${label} dx`);
       }
     }
@@ -228,15 +190,13 @@ for (const K of BACKENDS) {
         const dySrc = randn(len, 32);
         const st = bnMergeStats([bnLocalStats(src, g, referenceKernels)], g.c, 1e-5, referenceKernels);
         const w = randn(g.c, 33, 1, 0.2);
-        const yr = new Float32Array(len);
-        referenceKernels.batchNormElemt(yr, src, st.mean, st.invstd, w, null, g, false);
+        const yr = elemtF64(src, st.mean, st.invstd, w, null, g, false);
         const xy = heap ? allocF32(len) : new Float32Array(len);
         xy.set(src);
         K.batchNormElemt(xy, xy, st.mean, st.invstd, w, null, g, false);
         assertClose(xy, yr, 1e-6, `heap=${heap} cl=${channelsLast} y in place`);
         const [sDy, sDyXmu] = checkReduce(K, dySrc, src, st.mean, g, null, 'in place');
-        const dxr = new Float32Array(len);
-        referenceKernels.batchNormBackwardElemt(dxr, dySrc, src, st.mean, st.invstd, w, sDy, sDyXmu, g.n * g.s, g, null);
+        const dxr = backwardElemtF64(dySrc, src, st.mean, st.invstd, w, sDy, sDyXmu, g.n * g.s, g, null);
         const d = heap ? allocF32(len) : new Float32Array(len);
         d.set(dySrc);
         K.batchNormBackwardElemt(d, d, src, st.mean, st.invstd, w, sDy, sDyXmu, g.n * g.s, g, null);
@@ -310,10 +270,8 @@ function exactVar(x: Float32Array, g: BNGeom): number[] {
 function checkReduce(K: KernelSet, dy: Float32Array, x: Float32Array, mean: Float64Array, g: BNGeom, y: Float32Array | null, label: string): [Float64Array, Float64Array] {
   const a = new Float64Array(g.c);
   const b = new Float64Array(g.c);
-  const ar = new Float64Array(g.c);
-  const br = new Float64Array(g.c);
   K.batchNormBackwardReduce(a, b, dy, x, mean, g, y);
-  referenceKernels.batchNormBackwardReduce(ar, br, dy, x, mean, g, y);
+  const [ar, br] = reduceF64(dy, x, mean, g, y);
   assertClose(a, ar, 1e-12, `${label} sumDy`);
   assertClose(b, br, 1e-9, `${label} sumDyXmu`);
   return [ar, br];
@@ -334,7 +292,7 @@ for (const K of BACKENDS) {
             const dy = randn(len, seed + 1);
             const label = `c=${c} n=${n} s=${s} cl=${channelsLast} offset=${offset}`;
             const mine = bnLocalStats(x, g, K);
-            const ref = bnLocalStats(x, g, referenceKernels);
+            const ref = { count: g.n * g.s, ...statsF64(x, g) };
             assertClose(mine.mean, ref.mean, 1e-12, `${label} mean`);
             assertClose(mine.m2, ref.m2, 1e-12, `${label} m2`, 1e-300);
             if (n * s < 2) continue;
@@ -343,16 +301,14 @@ for (const K of BACKENDS) {
             const b = randn(c, seed + 3);
             for (const relu of [false, true]) {
               const y = new Float32Array(len);
-              const yr = new Float32Array(len);
               K.batchNormElemt(y, x, st.mean, st.invstd, w, b, g, relu);
-              referenceKernels.batchNormElemt(yr, x, st.mean, st.invstd, w, b, g, relu);
+              const yr = elemtF64(x, st.mean, st.invstd, w, b, g, relu);
               assertClose(y, yr, 2e-6, `${label} relu=${relu} y`);
-              const mask = relu ? yr : null;
+              const mask = relu ? y : null;
               const [sDy, sDyXmu] = checkReduce(K, dy, x, st.mean, g, mask, `${label} relu=${relu}`);
               const dx = new Float32Array(len);
-              const dxr = new Float32Array(len);
               K.batchNormBackwardElemt(dx, dy, x, st.mean, st.invstd, w, sDy, sDyXmu, n * s, g, mask);
-              referenceKernels.batchNormBackwardElemt(dxr, dy, x, st.mean, st.invstd, w, sDy, sDyXmu, n * s, g, mask);
+              const dxr = backwardElemtF64(dy, x, st.mean, st.invstd, w, sDy, sDyXmu, n * s, g, mask);
               const gain = Math.max(...Array.from(st.invstd, (v, ch) => v * Math.abs(w[ch]!)));
               assertClose(dx, dxr, 2e-6, `${label} relu=${relu} dx`, gain * Math.sqrt(dy.reduce((a, v) => a + v * v, 0) / len));
             }

@@ -6,7 +6,7 @@ import {
 } from '../../src/index.js';
 import { builtBackends, withKernels } from '../helpers/backends.js';
 import { TinyCNN } from '../helpers/tiny_cnn.js';
-import { assertClose, fixture } from '../helpers/close.js';
+import { assertMixed, fixture, type Tolerance } from '../helpers/close.js';
 
 interface CnnFixture {
   x: { shape: number[]; data: number[] };
@@ -18,8 +18,21 @@ interface CnnFixture {
 }
 const fx = fixture<CnnFixture>('stack/tiny_cnn.json');
 
+/**
+ * Our float32 steps against PyTorch's float32 steps from the same weights: the two sum in different orders
+ * (each ~1e-7 relative per reduction of a few thousand terms), and 5 SGD-momentum steps carry those
+ * differences on. Measured: the worst element sits at 1e-6 relative + 1e-7 of the tensor's scale, so 5e-6 and
+ * 5e-7 leave 5× room, while a biased running variance (N/(N−1) − 1 = 1/8191 per update, ≈ 5e-5 on running_var
+ * after 5 updates at momentum 0.1) lands ~10× outside.
+ */
+function tol(expected: ArrayLike<number>): Tolerance {
+  let m = 0;
+  for (let i = 0; i < expected.length; i++) m = Math.max(m, Math.abs(expected[i]!));
+  return { rtol: 5e-6, atol: 5e-7 * m };
+}
+
 for (const k of builtBackends()) {
-  test(`tiny CNN from PyTorch's weights matches its losses and parameters after 5 SGD-momentum steps within 1e-4 (${k.name} kernels)`, () => withKernels(k, () => {
+  test(`tiny CNN from PyTorch's weights matches its losses and parameters after 5 SGD-momentum steps (per element: 5e-6 relative + 5e-7 of the tensor's scale) (${k.name} kernels)`, () => withKernels(k, () => {
     const m = new TinyCNN();
     const shapes = Object.fromEntries(Object.entries(m.stateDict()).map(([n, t]) => [n, t.shape]));
     m.loadStateDict(Object.fromEntries(Object.entries(fx.init).map(([n, v]) => [n, Tensor.from(v, shapes[n])])));
@@ -37,16 +50,16 @@ for (const k of builtBackends()) {
       if (s === 1) reserved = heapStats().reservedBytes;
     }
     assert.equal(heapStats().reservedBytes, reserved);
-    assertClose(losses, fx.losses, 1e-4, 'losses');
+    assertMixed(losses, fx.losses, tol(fx.losses), 'losses');
     const sd = m.stateDict();
     assert.deepEqual(Object.keys(sd), Object.keys(fx.after));
-    for (const [n, v] of Object.entries(fx.after)) assertClose(sd[n]!.data, v, 1e-4, n);
+    for (const [n, v] of Object.entries(fx.after)) assertMixed(sd[n]!.data, v, tol(v), n);
     // negative control: one more step moves the parameters away from PyTorch's 5-step values
     opt.zeroGrad();
     const loss = crossEntropy(m.forward(x), fx.y);
     loss.backward();
     opt.step();
-    assert.throws(() => assertClose(sd['conv1.weight']!.data, fx.after['conv1.weight']!, 1e-4, 'conv1.weight'));
+    assert.throws(() => assertMixed(sd['conv1.weight']!.data, fx.after['conv1.weight']!, tol(fx.after['conv1.weight']!), 'conv1.weight'));
     m.dispose();
     opt.dispose();
   }));

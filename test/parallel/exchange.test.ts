@@ -7,9 +7,27 @@ import { syncBatchNormBackward, syncBatchNormTrain } from '../../src/parallel/ex
 import { Rng } from '../../src/parallel/rng.js';
 import { ValueError, CommError } from '../../src/errors.js';
 import { fakeGroup } from './fake-group.js';
+import { loadFixtures } from '../helpers/bn-fixtures.js';
+import { F32_BWD, F32_FWD, assertMixed } from '../helpers/close.js';
+
+/** The whole batch's numbers, when they come from PyTorch rather than from our own kernels. */
+interface Given {
+  x: Float32Array;
+  dy: Float32Array;
+  weight: Float32Array | null;
+  bias: Float32Array | null;
+  runningMean0: Float32Array;
+  runningVar0: Float32Array;
+  eps: number;
+  numBatchesTracked: number;
+  ref: { out: ArrayLike<number>; dx: ArrayLike<number>; runningMean: ArrayLike<number>; runningVar: ArrayLike<number>;
+    dWeight: ArrayLike<number> | null; dBias: ArrayLike<number> | null };
+}
 
 interface Case {
   name: string;
+  /** PyTorch's inputs and results for the whole batch (else random inputs and our one-worker BatchNorm) */
+  given?: Given;
   /** per-sample shape (without N), as stored */
   sample: number[];
   channelsLast: boolean;
@@ -26,6 +44,7 @@ function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 function runCase(c: Case): void {
+  if (c.given !== undefined) return runGiven(c, c.given);
   const rng = new Rng(11);
   const per = c.sample.reduce((a, b) => a * b, 1);
   const ch = c.channelsLast ? c.sample[c.sample.length - 1]! : c.sample[0]!;
@@ -77,6 +96,65 @@ function runCase(c: Case): void {
   assert.ok(maxRel(dB, refB.dBias) <= 1e-5, `${c.name}: Σ dβ`);
 }
 
+/** rank r's SyncBN steps on its shard of PyTorch's batch, the other ranks' contributions given: PyTorch's numbers. */
+function runGiven(c: Case, t: Given): void {
+  const per = c.sample.reduce((a, b) => a * b, 1);
+  const ch = c.channelsLast ? c.sample[c.sample.length - 1]! : c.sample[0]!;
+  const starts = c.counts.map((_, r) => c.counts.slice(0, r).reduce((a, b) => a + b, 0));
+  const slice = (a: Float32Array, r: number): Float32Array => a.subarray(starts[r]! * per, (starts[r]! + c.counts[r]!) * per);
+  const sliceOf = (a: ArrayLike<number>, r: number): number[] => Array.from(a).slice(starts[r]! * per, (starts[r]! + c.counts[r]!) * per);
+  const shapeOf = (q: number): number[] => [c.counts[q]!, ...c.sample];
+  const geomOf = (q: number) => bnGeom(shapeOf(q), c.channelsLast, c.counts[q]! * per);
+  const momentum = c.momentum === undefined ? 0.1 : c.momentum;
+  const common = { channelsLast: c.channelsLast, weight: t.weight, bias: t.bias, momentum, eps: t.eps, numBatchesTracked: t.numBatchesTracked };
+  const dW = new Float64Array(ch);
+  const dB = new Float64Array(ch);
+  // float32 data against PyTorch's float32 results: per-element atol + rtol·|ref| (see test/helpers/close.ts)
+  for (let r = 0; r < c.counts.length; r++) {
+    const others = c.counts.flatMap((_, q) => {
+      if (q === r) return [];
+      const s = bnLocalStats(slice(t.x, q), geomOf(q));
+      return [Float64Array.from([s.count, ...s.mean, ...s.m2])];
+    });
+    const run = { runningMean: Float32Array.from(t.runningMean0), runningVar: Float32Array.from(t.runningVar0) };
+    const res = syncBatchNormTrain(slice(t.x, r), { shape: shapeOf(r), ...common, ...run }, { group: fakeGroup(r, others), tag: 'bn' });
+    assertMixed(res.out, sliceOf(t.ref.out, r), F32_FWD, `${c.name}: rank ${r} output`);
+    assertMixed(run.runningMean, t.ref.runningMean, F32_FWD, `${c.name}: rank ${r} running mean`);
+    assertMixed(run.runningVar, t.ref.runningVar, F32_FWD, `${c.name}: rank ${r} running var`);
+    const othersB = c.counts.flatMap((_, q) => {
+      if (q === r) return [];
+      const s = bnBackwardReduce(slice(t.dy, q), slice(t.x, q), res.saved.mean, geomOf(q));
+      return [Float64Array.from([...s.sumDy, ...s.sumDyXmu])];
+    });
+    const b = syncBatchNormBackward(slice(t.dy, r), slice(t.x, r), res.saved, { shape: shapeOf(r), channelsLast: c.channelsLast, weight: t.weight }, { group: fakeGroup(r, othersB), tag: 'bn' });
+    assertMixed(b.dx, sliceOf(t.ref.dx, r), F32_BWD, `${c.name}: rank ${r} dx`);
+    for (let j = 0; j < ch && t.weight !== null; j++) (dW[j] += b.dWeight[j]!, dB[j] += b.dBias[j]!);
+  }
+  if (t.ref.dWeight !== null) assertMixed(dW, t.ref.dWeight, F32_BWD, `${c.name}: Σ dγ`);
+  if (t.ref.dBias !== null) assertMixed(dB, t.ref.dBias, F32_BWD, `${c.name}: Σ dβ`);
+}
+
+/** PyTorch fixture cases (no fused ReLU: SyncBN's exchange functions have none) split into unequal shards, one empty. */
+function torchCases(): Case[] {
+  const f32 = (a: number[] | null): Float32Array | null => (a === null ? null : Float32Array.from(a));
+  return loadFixtures()
+    .filter((f) => !f.relu && f.shape[0]! >= 3)
+    .map((f, i) => {
+      const n = f.shape[0]!;
+      const counts = [1, 0, n - 1 - (n > 3 ? 1 : 0), ...(n > 3 ? [1] : [])];
+      return {
+        name: `PyTorch ${f.file} #${i} shape [${f.shape}] shards [${counts}]`,
+        sample: f.shape.slice(1), channelsLast: f.channelsLast, counts, momentum: f.momentum,
+        given: {
+          x: Float32Array.from(f.x), dy: Float32Array.from(f.dy), weight: f32(f.weight), bias: f32(f.bias),
+          runningMean0: Float32Array.from(f.runningMean0), runningVar0: Float32Array.from(f.runningVar0),
+          eps: f.eps, numBatchesTracked: f.numBatchesTracked,
+          ref: { out: f.y, dx: f.dx, runningMean: f.runningMean, runningVar: f.runningVar, dWeight: f.dWeight, dBias: f.dBias },
+        },
+      };
+    });
+}
+
 const cases: Case[] = [
   { name: 'NCHW, 2 equal ranks', sample: [3, 4, 5], channelsLast: false, counts: [2, 2] },
   { name: 'unequal shards r+1', sample: [3, 4, 5], channelsLast: false, counts: [1, 2, 3, 4] },
@@ -87,7 +165,14 @@ const cases: Case[] = [
   { name: 'rank-5 channels-last', sample: [3, 2, 2, 2], channelsLast: true, counts: [1, 2] },
   { name: 'affine off', sample: [3, 7], channelsLast: false, counts: [3, 2], affine: false },
   { name: 'momentum null (cumulative average)', sample: [3, 7], channelsLast: false, counts: [2, 3], momentum: null },
+  ...torchCases(),
 ];
+
+test('the PyTorch cases have unequal shards with an empty one', () => {
+  const t = cases.filter((c) => c.given !== undefined);
+  assert.ok(t.length >= 4, `${t.length} PyTorch cases`);
+  for (const c of t) assert.ok(c.counts.includes(0) && new Set(c.counts.filter((k) => k > 0)).size >= 1, c.name);
+});
 
 for (const backend of [referenceKernels, wasmKernels]) {
   test(`${backend.name} kernels: rank r's SyncBN forward/backward equals the whole batch's BatchNorm (${cases.length} cases)`, () => {

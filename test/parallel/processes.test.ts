@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { spawnProcesses, spawnThreads } from '../../src/comm/index.js';
+import { TORCH_FIXTURE, checkAgainstTorch, loadFixture, torchRun } from './torch-lib.js';
 import { compareRuns, runReference, type RunRecord, type RunSpec } from './equiv-lib.js';
 
 const LIB = new URL('./equiv-lib.js', import.meta.url).href;
@@ -27,6 +28,10 @@ test('2 processes: DDP + SyncBN ≡ one worker with BatchNorm on the concatenate
   const ranks = await runProcs(spec);
   const { err, where } = compareRuns(ranks, runReference(spec, [5]), 2, spec.steps);
   assert.ok(err <= 1e-5, `relative error ${err} at ${where}`);
+});
+
+test('PyTorch fixture over 3 processes with unequal shards [3, 0, 5] (one empty) reproduces torch\'s BatchNorm on the whole batch of 8', async () => {
+  checkAgainstTorch(await torchRun('processes', [3, 0, 5]), loadFixture(TORCH_FIXTURE), 'processes [3, 0, 5]');
 });
 
 test('2 processes: two runs with the same seed give bitwise identical parameters, equal to the threads run\'s', async () => {

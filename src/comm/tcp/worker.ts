@@ -65,6 +65,16 @@ function peer(rank: number): Peer {
   return p;
 }
 
+/**
+ * The abort reason a peer sent. A peer that lost its link to us says "rank <us> is unreachable": we
+ * restate it from our side (the peer is the one we cannot reach), so no rank reports itself dead.
+ */
+function peerReason(from: number, payload: Buffer): CommError {
+  const e = deserializeCommError(JSON.parse(payload.toString('utf8')) as SerializedCommError);
+  if (!(e instanceof PeerDiedError) || e.deadRank !== d.rank) return e;
+  return new PeerDiedError(`rank ${from} is unreachable: it lost its link to this rank (${e.message})`, from);
+}
+
 function control(p: Peer): (type: number, payload: Buffer) => void {
   return (type, payload) => {
     switch (type) {
@@ -75,12 +85,12 @@ function control(p: Peer): (type: number, payload: Buffer) => void {
         return;
       case F.GOODBYE:
         // A rank that leaves because of an abort says why: its peers then name the root cause.
-        if (payload.length > 0) ctl.abort(deserializeCommError(JSON.parse(payload.toString('utf8')) as SerializedCommError));
+        if (payload.length > 0) ctl.abort(peerReason(p.rank, payload));
         p.goodbye = payload;
         if (p.backlog.length === 0) left(p);
         return;
       case F.ABORT:
-        ctl.abort(deserializeCommError(JSON.parse(payload.toString('utf8')) as SerializedCommError));
+        ctl.abort(peerReason(p.rank, payload));
         return;
       case F.PROGQ: {
         const ans = Buffer.alloc(12);
