@@ -93,7 +93,7 @@ export async function launch<T = unknown>(n: number, target: string | URL | Rank
     let next = size;
     if (minNproc < n && neverJoined.length > 0) {
       next = size - neverJoined.length;
-      if (next < minNproc) return end(`only ${next} of ${size} ranks could start (rank${neverJoined.length === 1 ? '' : 's'} ${neverJoined.join(', ')} failed before joining the group); minNproc is ${minNproc}`);
+      if (next < minNproc) return end(`only ${next} of ${size} ranks could start (rank${neverJoined.length === 1 ? '' : 's'} ${neverJoined.join(', ')} failed before joining the group); at least minNproc = ${minNproc} are needed`);
     }
     opts.onRestart?.({ restart: start + 1, maxRestarts, failure, nextSize: next });
     size = next;
