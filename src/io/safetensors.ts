@@ -1,11 +1,10 @@
 // State dicts to and from safetensors files (8-byte LE header length, JSON header, raw LE data), written atomically.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { IOError, UsageError, describe } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fmtShape, numel } from '../tensor/shape.js';
+import { writeFileAtomic } from './atomic.js';
 
 /** Element readers for the dtypes a PyTorch checkpoint holds; everything loads as float32. */
 const DTYPES: Record<string, { bytes: number; read: (v: DataView, off: number) => number }> = {
@@ -123,40 +122,13 @@ export function decodeSafetensors(buf: Uint8Array, source = 'buffer'): { tensors
 }
 
 /**
- * Write `tensors` (e.g. module.stateDict()) to `path` atomically: a temp file in the same directory,
- * fsync, rename over the target, fsync the directory — a crash leaves the old file or the new one.
+ * Write `tensors` (e.g. module.stateDict()) to `path` atomically: a hidden temp file
+ * `.<name>.tmp-<pid>-<hex>` in the same directory, fsync, rename over the target, fsync the directory —
+ * a crash leaves the old file or the new one. Temp files of earlier writers of `path` that were killed
+ * (dead pid, or untouched for STALE_TEMP_MS) are removed first.
  */
 export function saveSafetensors(path: string, tensors: Readonly<Record<string, Tensor>>, metadata?: Readonly<Record<string, string>>): void {
-  const bytes = encodeSafetensors(tensors, metadata);
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  let fd = -1;
-  try {
-    fd = openSync(tmp, 'wx', 0o644);
-    let at = 0;
-    while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = -1;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd >= 0) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already renamed or never created
-    }
-    throw new IOError(`saveSafetensors: could not write ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    const dfd = openSync(dirname(path), 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // directory fsync is not supported everywhere (e.g. some network filesystems); the rename is done
-  }
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata), 'saveSafetensors');
 }
 
 /** Read a safetensors file: tensors (float32) by name, and the string metadata. */

@@ -1,5 +1,5 @@
 // Learning-rate schedules: poly (PolynomialLR) and cosine (CosineAnnealingLR), stepping every group's lr.
-import { UsageError } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
 import type { Optimizer } from './optimizer.js';
 
 abstract class LRSchedule {
@@ -14,6 +14,19 @@ abstract class LRSchedule {
   /** Advance one step and set every group's lr. */
   step(): void {
     this.lastStep++;
+    this.apply();
+  }
+  /** The schedule's position, JSON-able (PyTorch's scheduler state_dict: last_epoch). */
+  stateDict(): { lastStep: number } {
+    return { lastStep: this.lastStep };
+  }
+  /** Restore the position from stateDict() and set every group's lr for it. */
+  loadStateDict(state: { lastStep: number }): void {
+    const t = (state as { lastStep?: unknown } | null)?.lastStep;
+    if (!Number.isSafeInteger(t) || (t as number) < 0) {
+      throw new UsageError(`${this.constructor.name}.loadStateDict: lastStep must be an integer ≥ 0, received ${describe(t)}`);
+    }
+    this.lastStep = t as number;
     this.apply();
   }
   private apply(): void {

@@ -1,5 +1,11 @@
 // A small seeded PRNG (xoshiro128** seeded by splitmix32): the same seed gives the same stream on every rank and platform.
-import { UsageError } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
+
+/** An Rng's full state, JSON-able: the four xoshiro128** words. */
+export interface RngState {
+  kind: 'xoshiro128**';
+  words: [number, number, number, number];
+}
 
 /** Deterministic 32-bit generator; `uint32()` is xoshiro128**, the state comes from splitmix32(seed). */
 export class Rng {
@@ -25,6 +31,24 @@ export class Rng {
     this.s2 = next();
     this.s3 = next();
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1; // the all-zero state is a fixed point
+  }
+
+  /** The full state (copy), to continue the stream exactly with setState. */
+  getState(): RngState {
+    return { kind: 'xoshiro128**', words: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0] };
+  }
+
+  /** Restore a state from getState(); validated field by field. */
+  setState(state: RngState): this {
+    const s = state as Partial<RngState> | null;
+    if (s === null || typeof s !== 'object') throw new UsageError(`Rng.setState: state must be an object from getState(), received ${describe(s)}`);
+    if (s.kind !== 'xoshiro128**') throw new UsageError(`Rng.setState: state.kind must be "xoshiro128**", received ${describe(s.kind)}`);
+    const w = s.words;
+    if (!Array.isArray(w) || w.length !== 4 || !w.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32) || w.every((x) => x === 0)) {
+      throw new UsageError(`Rng.setState: state.words must be 4 unsigned 32-bit integers, not all 0, received ${describe(w)}`);
+    }
+    [this.s0, this.s1, this.s2, this.s3] = w.map((x) => x | 0) as [number, number, number, number];
+    return this;
   }
 
   /** Next uniform integer in [0, 2^32). */

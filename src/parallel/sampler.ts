@@ -1,5 +1,14 @@
 // DistributedSampler: each rank's shard of a dataset's indices, shuffled by seed + epoch (PyTorch semantics).
-import { UsageError } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
+
+/** What a DistributedSampler needs to resume: its epoch, and the settings that fix the shuffle (checked on load). */
+export interface SamplerState {
+  epoch: number;
+  seed: number;
+  datasetLength: number;
+  shuffle: boolean;
+  dropLast: boolean;
+}
 import type { ProcessGroup } from '../comm/types.js';
 import { Rng } from './rng.js';
 
@@ -68,6 +77,25 @@ export class DistributedSampler implements Iterable<number> {
   setEpoch(epoch: number): void {
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw new UsageError(`DistributedSampler.setEpoch: epoch must be a non-negative integer, received ${epoch}`);
     this.epochValue = epoch;
+  }
+
+  /**
+   * The epoch and the settings that fix its shuffle, JSON-able. The shard (rank, numReplicas) is
+   * not part of it: a run resumed at another world size re-splits the same sequence.
+   */
+  stateDict(): SamplerState {
+    return { epoch: this.epochValue, seed: this.seed, datasetLength: this.datasetLength, shuffle: this.shuffle, dropLast: this.dropLast };
+  }
+
+  /** Restore the epoch; seed, dataset length, shuffle and dropLast must equal this sampler's (else UsageError naming the field). */
+  loadStateDict(state: SamplerState): void {
+    if (state === null || typeof state !== 'object') throw new UsageError(`DistributedSampler.loadStateDict: state must be an object, received ${describe(state)}`);
+    for (const k of ['seed', 'datasetLength', 'shuffle', 'dropLast'] as const) {
+      if (state[k] !== this[k]) {
+        throw new UsageError(`DistributedSampler.loadStateDict: ${k} differs: expected ${describe(this[k])} (this sampler), received ${describe(state[k])} (state)`);
+      }
+    }
+    this.setEpoch(state.epoch);
   }
 
   /** This rank's indices for the current epoch. */

@@ -1,5 +1,12 @@
 // Seeded deterministic random numbers (sfc32 seeded by splitmix32): uniform, normal, and a global default generator.
-import { UsageError } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
+
+/** A Generator's full state, JSON-able: the four sfc32 words and the cached second normal (null if none). */
+export interface GeneratorState {
+  kind: 'sfc32';
+  words: [number, number, number, number];
+  spare: number | null;
+}
 
 /**
  * A small fast PRNG with explicit state. sfc32 passes PractRand to 2^64 bytes and uses only 32-bit
@@ -33,6 +40,26 @@ export class Generator {
     this.d = next();
     this.spare = NaN;
     for (let i = 0; i < 12; i++) this.nextU32();
+    return this;
+  }
+
+  /** The full state (copy), to resume the stream exactly with setState (torch.Generator.get_state). */
+  getState(): GeneratorState {
+    return { kind: 'sfc32', words: [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0], spare: Number.isNaN(this.spare) ? null : this.spare };
+  }
+
+  /** Restore a state from getState(); validated field by field (torch.Generator.set_state). */
+  setState(state: GeneratorState): this {
+    const s = state as Partial<GeneratorState> | null;
+    if (s === null || typeof s !== 'object') throw new UsageError(`Generator.setState: state must be an object from getState(), received ${describe(s)}`);
+    if (s.kind !== 'sfc32') throw new UsageError(`Generator.setState: state.kind must be "sfc32", received ${describe(s.kind)}`);
+    const w = s.words;
+    if (!Array.isArray(w) || w.length !== 4 || !w.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32)) {
+      throw new UsageError(`Generator.setState: state.words must be 4 unsigned 32-bit integers, received ${describe(w)}`);
+    }
+    if (s.spare !== null && !Number.isFinite(s.spare)) throw new UsageError(`Generator.setState: state.spare must be a finite number or null, received ${describe(s.spare)}`);
+    [this.a, this.b, this.c, this.d] = w.map((x) => x | 0) as [number, number, number, number];
+    this.spare = s.spare ?? NaN;
     return this;
   }
 
