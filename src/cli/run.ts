@@ -1,4 +1,4 @@
-// `syncbn run -n N [--threads | --processes] script.js [args…]`: start N ranks on this machine, restart them on failure, report the root cause once.
+// `syncbn run -n N [--threads | --processes] script.js …`: N ranks on this machine, restarts, the root cause once.
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
@@ -59,7 +59,8 @@ type Values = Record<string, string | boolean | undefined>;
 function count(values: Values, name: string, flag: string, min: number): number | string | undefined {
   const v = values[name] as string | undefined;
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min) return `${flag} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer, received ${JSON.stringify(v)}`;
+  const kind = min === 0 ? 'a non-negative' : 'a positive';
+  if (!/^\d+$/.test(v) || Number(v) < min) return `${flag} must be ${kind} integer, received ${JSON.stringify(v)}`;
   return Number(v);
 }
 
@@ -83,21 +84,39 @@ async function main(argv: string[]): Promise<number> {
   const minNproc = count(values, 'min-nproc', '--min-nproc', 1);
   const graceMs = count(values, 'grace-ms', '--grace-ms', 0);
   for (const c of [n, timeoutMs, maxRestarts, minNproc, graceMs]) if (typeof c === 'string') return usage(c);
-  if (typeof minNproc === 'number' && minNproc > (n as number)) return usage(`--min-nproc must be at most -n (${n}), received ${JSON.stringify(values['min-nproc'])}`);
+  if (typeof minNproc === 'number' && minNproc > (n as number)) {
+    return usage(`--min-nproc must be at most -n (${n}), received ${JSON.stringify(values['min-nproc'])}`);
+  }
   if (values.threads && values.processes) return usage('choose one of --threads and --processes');
   if (script === undefined) return usage('the script to run is missing');
   const path = resolve(script);
   if (!existsSync(path)) return usage(`script ${JSON.stringify(script)} not found`);
-  if (statSync(path).isDirectory()) return usage(`script ${JSON.stringify(script)} is a directory, expected a JavaScript file`);
+  if (statSync(path).isDirectory()) {
+    return usage(`script ${JSON.stringify(script)} is a directory, expected a JavaScript file`);
+  }
   const env: Record<string, string> = {};
   if (timeoutMs !== undefined) env.SYNCBN_TIMEOUT_MS = String(timeoutMs);
   if (values.token !== undefined) env.SYNCBN_TOKEN = values.token as string;
-  return runLaunch(n as number, path, argv.slice(at + 1), { env, processes: values.processes === true, maxRestarts: maxRestarts as number, minNproc: minNproc as number | undefined, graceMs: graceMs as number | undefined });
+  return runLaunch(n as number, path, argv.slice(at + 1), {
+    env,
+    processes: values.processes === true,
+    maxRestarts: maxRestarts as number,
+    ...(minNproc !== undefined ? { minNproc: minNproc as number } : {}),
+    ...(graceMs !== undefined ? { graceMs: graceMs as number } : {}),
+  });
 }
 
 const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 
-async function runLaunch(n: number, path: string, args: string[], o: { env: Record<string, string>; processes: boolean; maxRestarts: number; minNproc?: number; graceMs?: number }): Promise<number> {
+interface RunOptions {
+  env: Record<string, string>;
+  processes: boolean;
+  maxRestarts: number;
+  minNproc?: number;
+  graceMs?: number;
+}
+
+async function runLaunch(n: number, path: string, args: string[], o: RunOptions): Promise<number> {
   // A signal to the launcher stops every rank (SIGTERM, SIGKILL after the grace period), then we exit 128+n.
   const ac = new AbortController();
   let caught: keyof typeof SIGNALS | null = null;
@@ -139,25 +158,29 @@ function restartLine(e: RestartEvent, n: number): string {
   const f = e.failure;
   const early = f.neverJoined.includes(f.rank) ? ' before joining the group' : '';
   const smaller = e.nextSize < f.size ? ` with ${e.nextSize} of ${n} ranks` : '';
-  return `syncbn run: rank ${f.rank} failed${early} (${oneLine(f.error)}); restart ${e.restart}/${e.maxRestarts}${smaller}`;
+  return `syncbn run: rank ${f.rank} failed${early} (${oneLine(f.error)}); restart ${e.restart}/${e.maxRestarts}` + smaller;
 }
 
 function report(res: LaunchResult<unknown>): number {
   const last = res.failures.at(-1);
   if (res.ok || last === undefined) {
-    if (res.restarts > 0) process.stderr.write(`syncbn run: succeeded after ${res.restarts} restart${res.restarts === 1 ? '' : 's'} with ${res.size} ranks\n`);
+    const k = res.restarts;
+    if (k > 0) process.stderr.write(`syncbn run: succeeded after ${k} restart${k === 1 ? '' : 's'} with ${res.size} ranks\n`);
     return 0;
   }
   if (res.failures.length > 1 || res.gaveUp?.startsWith('only')) {
     process.stderr.write(`syncbn run: giving up: ${res.gaveUp}; the root cause of each start:\n`);
-    for (const f of res.failures) process.stderr.write(`syncbn run:   start ${f.start} (${f.size} ranks): rank ${f.rank} ${oneLine(f.error)}\n`);
+    for (const f of res.failures) {
+      process.stderr.write(`syncbn run:   start ${f.start} (${f.size} ranks): rank ${f.rank} ${oneLine(f.error)}\n`);
+    }
   }
   process.stderr.write(formatRankError(last.rank, last.error) + '\n');
   const failed = res.outcomes.filter((o) => !o.ok && o.rank !== last.rank);
   if (failed.length > 0) {
     const names = [...new Set(failed.map((o) => (o.ok ? '' : o.error.name)))].join(', ');
     const ranks = failed.map((o) => o.rank);
-    process.stderr.write(`syncbn run: rank${ranks.length > 1 ? 's' : ''} ${ranks.join(', ')} failed as a consequence (${names})\n`);
+    const who = `rank${ranks.length > 1 ? 's' : ''} ${ranks.join(', ')}`;
+    process.stderr.write(`syncbn run: ${who} failed as a consequence (${names})\n`);
   }
   return 1;
 }

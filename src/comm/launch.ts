@@ -8,7 +8,7 @@ import { PeerDiedError, UsageError, describe } from '../errors.js';
 import { PEER_DEAD, PEER_LEFT } from './control.js';
 import { OutputSink } from './launch-output.js';
 import { toRankError, type RankError, type RankOutcome } from './outcome.js';
-import { GroupStopper, checkStopPolicy, type StopPolicy, type Stoppable } from './stop.js';
+import { GroupStopper, checkStopPolicy, watchStopped, type StopPolicy, type Stoppable } from './stop.js';
 import { createThreadsWorld, worldControl } from './threads.js';
 import { createHeapMemory } from '../kernels/wasm/instance.js';
 import type { ProcessGroup } from './types.js';
@@ -191,7 +191,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
  */
 export async function spawnProcesses<T = unknown>(n: number, target: string | URL | RankFn<T>, args: string[] = [], opts: LaunchOptions = {}): Promise<RankOutcome<T>[]> {
   checkLaunch('spawnProcesses', n, target, args);
-  checkStopPolicy('spawnProcesses', opts.stop);
+  const policy = checkStopPolicy('spawnProcesses', opts.stop);
   const job = jobOf(target as RankFn<unknown>, args);
   const mode = opts.output ?? 'inherit';
   const port = await freePort();
@@ -207,6 +207,11 @@ export async function spawnProcesses<T = unknown>(n: number, target: string | UR
     kill: () => void children[r]!.kill('SIGKILL'),
   }));
   const { stopper, done } = supervise('spawnProcesses', handles, opts);
+  const stopped = new Set<number>();
+  const unwatch = watchStopped(() => children.map((c) => (running(c) ? c.pid : undefined)), policy.stoppedMs, (r) => {
+    stopped.add(r);
+    stopper.rankFailed(r);
+  });
   const results = Array.from({ length: n }, (_, r) => {
     const sink = new OutputSink(mode, r);
     const env = rankEnv(r, n, { MASTER_ADDR: opts.masterAddr ?? '127.0.0.1', MASTER_PORT: String(port), ...opts.env, SYNCBN_TOKEN: token, SYNCBN_JOB: JSON.stringify(job), ...opts.rankEnv?.(r) });
@@ -230,6 +235,10 @@ export async function spawnProcesses<T = unknown>(n: number, target: string | UR
         else if (code !== 0) o = exitOutcome(r, signal ?? `code ${code}`, stopper);
         else o = { rank: r, ok: true, value: (msg?.type === 'result' ? msg.value : undefined) as T };
         o = endedOutcome(o, stopper);
+        if (stopped.has(r)) {
+          const message = `rank ${r} was stopped (SIGSTOP or SIGTSTP) for ${policy.stoppedMs} ms; the launcher ended it`;
+          o = { rank: r, ok: false, error: { name: 'Error', message, code: 'E_RANK_STOPPED' } };
+        }
         o.joined = joined;
         // Let piped output drain before reporting.
         setImmediate(() => resolve(sink.decorate(o)));
@@ -237,6 +246,7 @@ export async function spawnProcesses<T = unknown>(n: number, target: string | UR
     });
   });
   const out = await Promise.all(results);
+  unwatch();
   done();
   return out;
 }

@@ -12,7 +12,7 @@ interface RankJob {
 type Report = { type: 'result'; value: unknown } | { type: 'error'; error: ReturnType<typeof toRankError> } | { type: 'joined' };
 
 /** Set on globalThis for initProcessGroup (whichever copy of the library the script loaded) to say that the group formed. */
-export const JOINED_HOOK = Symbol.for('syncbn.launcher.joined');
+const JOINED_HOOK = Symbol.for('syncbn.launcher.joined');
 
 function send(msg: Report): Promise<void> {
   if (!isMainThread) {

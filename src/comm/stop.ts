@@ -5,6 +5,7 @@
 // `drainMs` to end by themselves. Whoever is still running then (a SIGSTOPped process, a rank stuck
 // in compute, a script that ignores errors) is sent SIGTERM, plus SIGCONT so that a stopped process
 // acts on it, and SIGKILL `graceMs` later. Threads are terminated (there is nothing gentler).
+import { readFileSync } from 'node:fs';
 import { UsageError, describe } from '../errors.js';
 
 /** How the launcher ends the other ranks once one has failed. */
@@ -13,10 +14,13 @@ export interface StopPolicy {
   drainMs?: number;
   /** Between SIGTERM and SIGKILL (ms). Default 3000. */
   graceMs?: number;
+  /** Processes, Linux: a rank stopped (SIGSTOP, SIGTSTP) this long counts as failed (ms). Default 2000. */
+  stoppedMs?: number;
 }
 
 export const DEFAULT_DRAIN_MS = 3000;
 export const DEFAULT_GRACE_MS = 3000;
+export const DEFAULT_STOPPED_MS = 2000;
 
 /** One launched rank as the stopper sees it. */
 export interface Stoppable {
@@ -28,13 +32,15 @@ export interface Stoppable {
 }
 
 export function checkStopPolicy(where: string, p: StopPolicy | undefined): Required<StopPolicy> {
-  const ms = (name: 'drainMs' | 'graceMs', dflt: number): number => {
+  const ms = (name: keyof StopPolicy, dflt: number): number => {
     const v = p?.[name];
     if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new UsageError(`${where}: ${name} must be a finite number of milliseconds ≥ 0, received ${describe(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new UsageError(`${where}: ${name} must be a finite number of milliseconds ≥ 0, received ${describe(v)}`);
+    }
     return v;
   };
-  return { drainMs: ms('drainMs', DEFAULT_DRAIN_MS), graceMs: ms('graceMs', DEFAULT_GRACE_MS) };
+  return { drainMs: ms('drainMs', DEFAULT_DRAIN_MS), graceMs: ms('graceMs', DEFAULT_GRACE_MS), stoppedMs: ms('stoppedMs', DEFAULT_STOPPED_MS) };
 }
 
 export class GroupStopper {
@@ -81,4 +87,40 @@ export class GroupStopper {
   private after(ms: number, fn: () => void): void {
     this.timers.push(setTimeout(fn, ms));
   }
+}
+
+/** Linux: a process's state letter from /proc (T: stopped), or null where there is none. */
+function procState(pid: number): string | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s[s.lastIndexOf(')') + 2] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Watch rank processes for being stopped. A stopped rank is silent; once the group has formed its
+ * peers notice within the peer timeout, but during the rendezvous nobody does (rank 0 waits its full
+ * rendezvous timeout, 60 s by default). A rank stopped for `stoppedMs` is reported once through
+ * `onStopped`. Linux only (reads /proc); elsewhere it never reports. Returns the disposer.
+ */
+export function watchStopped(pids: () => (number | undefined)[], stoppedMs: number, onStopped: (rank: number) => void): () => void {
+  const since = new Map<number, number>();
+  const reported = new Set<number>();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    pids().forEach((pid, r) => {
+      if (pid === undefined || reported.has(r)) return;
+      if (procState(pid) !== 'T') return void since.delete(r);
+      const t = since.get(r) ?? now;
+      since.set(r, t);
+      if (now - t >= stoppedMs) {
+        reported.add(r);
+        onStopped(r);
+      }
+    });
+  }, Math.min(250, Math.max(10, stoppedMs / 4)));
+  timer.unref();
+  return () => clearInterval(timer);
 }

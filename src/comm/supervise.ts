@@ -1,4 +1,4 @@
-// Restarts: run a group, and when a rank fails stop it and start a fresh one (torchrun's --max-restarts), possibly smaller.
+// Restarts: when a rank fails, stop the group and start a fresh one (torchrun's --max-restarts), possibly smaller.
 //
 // Each start is a new group: new worker threads or processes, a new rendezvous port, a new token
 // (unless the caller fixed one), and SYNCBN_RESTART_COUNT = the number of restarts so far in every
@@ -59,7 +59,9 @@ export interface LaunchResult<T> {
 }
 
 function checkCount(name: string, v: unknown, min: number): void {
-  if (!Number.isInteger(v) || (v as number) < min) throw new UsageError(`launch: ${name} must be an integer ≥ ${min}, received ${describe(v)}`);
+  if (!Number.isInteger(v) || (v as number) < min) {
+    throw new UsageError(`launch: ${name} must be an integer ≥ ${min}, received ${describe(v)}`);
+  }
 }
 
 /**
@@ -68,7 +70,12 @@ function checkCount(name: string, v: unknown, min: number): void {
  * before joining. Resolves when a start succeeds, the budget is spent or too few ranks can start;
  * never rejects for a rank's failure.
  */
-export async function launch<T = unknown>(n: number, target: string | URL | RankFn<T>, args: string[] = [], opts: SuperviseOptions = {}): Promise<LaunchResult<T>> {
+export async function launch<T = unknown>(
+  n: number,
+  target: string | URL | RankFn<T>,
+  args: string[] = [],
+  opts: SuperviseOptions = {},
+): Promise<LaunchResult<T>> {
   checkCount('n', n, 1);
   const maxRestarts = opts.maxRestarts ?? 0;
   checkCount('maxRestarts', maxRestarts, 0);
@@ -82,18 +89,28 @@ export async function launch<T = unknown>(n: number, target: string | URL | Rank
     const spawn = opts.processes ? spawnProcesses<T> : spawnThreads<T>;
     const outcomes = await spawn(size, target, args, { ...opts, env });
     const rc = rootCause(outcomes);
-    const end = (gaveUp?: string): LaunchResult<T> => ({ ok: rc === null, outcomes, restarts: start, size, failures, ...(gaveUp ? { gaveUp } : {}) });
+    const end = (gaveUp?: string): LaunchResult<T> => {
+      return { ok: rc === null, outcomes, restarts: start, size, failures, ...(gaveUp ? { gaveUp } : {}) };
+    };
     if (rc === null) return end();
     // Its own failure before joining, not a consequence of another's (ended by us, or a peer that died).
-    const neverJoined = outcomes.filter((o) => !o.ok && o.joined !== true && o.error.code !== 'E_RANK_KILLED' && o.error.name !== 'PeerDiedError').map((o) => o.rank);
+    const neverJoined = outcomes
+      .filter((o) => !o.ok && o.joined !== true && o.error.code !== 'E_RANK_KILLED' && o.error.name !== 'PeerDiedError')
+      .map((o) => o.rank);
     const failure: StartFailure = { start, size, rank: rc.rank, error: rc.error, neverJoined };
     failures.push(failure);
     if (opts.signal?.aborted) return end('the launch was aborted');
-    if (start === maxRestarts) return end(maxRestarts === 0 ? 'no restarts allowed (maxRestarts 0)' : `restart budget spent (${maxRestarts} restart${maxRestarts === 1 ? '' : 's'})`);
+    if (start === maxRestarts) {
+      const spent = `restart budget spent (${maxRestarts} restart${maxRestarts === 1 ? '' : 's'})`;
+      return end(maxRestarts === 0 ? 'no restarts allowed (maxRestarts 0)' : spent);
+    }
     let next = size;
     if (minNproc < n && neverJoined.length > 0) {
       next = size - neverJoined.length;
-      if (next < minNproc) return end(`only ${next} of ${size} ranks could start (rank${neverJoined.length === 1 ? '' : 's'} ${neverJoined.join(', ')} failed before joining the group); at least minNproc = ${minNproc} are needed`);
+      if (next < minNproc) {
+        const who = `rank${neverJoined.length === 1 ? '' : 's'} ${neverJoined.join(', ')}`;
+        return end(`only ${next} of ${size} ranks could start (${who} failed before joining the group); at least minNproc = ${minNproc} are needed`);
+      }
     }
     opts.onRestart?.({ restart: start + 1, maxRestarts, failure, nextSize: next });
     size = next;

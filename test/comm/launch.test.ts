@@ -4,10 +4,13 @@ import assert from 'node:assert/strict';
 import { COMM, alive, rankPids, scripts, startCli, waitDead } from './cli-helpers.js';
 
 // Ranks all-reduce in a loop for up to 40 s; argv[2] = 'spin': rank 1 is stuck in compute (no
-// collectives, event loop blocked) for 40 s and rank 0 throws after 300 ms.
+// collectives, event loop blocked) for 40 s and rank 0 throws after 300 ms; 'late': rank 1 waits
+// 1 s before joining the group.
 const LOOP = `import { initProcessGroup } from ${JSON.stringify(COMM)};
-const pg = await initProcessGroup();
 console.log('pid', process.pid);
+if (process.argv[2] === 'late' && process.env.RANK === '1') await new Promise((r) => setTimeout(r, 1000));
+const pg = await initProcessGroup();
+console.log('up');
 const end = Date.now() + 40_000;
 const mode = process.argv[2];
 if (mode === 'spin' && pg.rank === 1) while (Date.now() < end) {}
@@ -27,7 +30,7 @@ test('a SIGSTOPped rank: its peers fail, the launcher ends it (SIGTERM + SIGCONT
   const s = scripts({ 'loop.mjs': LOOP });
   try {
     const cli = startCli(['run', '-n', '3', '--processes', '--grace-ms', '1000', s.path('loop.mjs')]);
-    await cli.waitFor(/(\[rank \d\] pid \d+\n[^]*){3}/);
+    await cli.waitFor(/(\[rank \d\] up\n[^]*){3}/);
     const pids = rankPids(cli.out());
     await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
@@ -37,9 +40,30 @@ test('a SIGSTOPped rank: its peers fail, the launcher ends it (SIGTERM + SIGCONT
     assert.equal(code, 1, cli.err());
     // Peer timeout (1.5 s) + drain window (3 s) + SIGTERM; the hard limit of startCli is 60 s.
     assert.ok(ms < 10_000, `launcher took ${ms} ms after the SIGSTOP`);
-    assert.match(cli.err(), /^\[rank [02]\] PeerDiedError: .*rank 1 died \(no data or heartbeat for \d+ ms\)$/m);
-    assert.match(cli.err(), /^syncbn run: ranks [\d, ]+ failed as a consequence \(.*\)$/m);
+    // The launcher sees the stopped process itself (Linux /proc); its peers' PeerDiedErrors are consequences.
+    assert.match(cli.err(), /^\[rank 1\] Error: rank 1 was stopped \(SIGSTOP or SIGTSTP\) for 2000 ms; the launcher ended it$/m);
+    assert.match(cli.err(), /^syncbn run: ranks 0, 2 failed as a consequence \(PeerDiedError\)$/m);
     assert.deepEqual(await waitDead(pids, 2000), [], 'every rank is gone, the stopped one included');
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('a rank SIGSTOPped before it joins (the rendezvous would wait 60 s): the launcher sees it stopped and ends the group', async () => {
+  const s = scripts({ 'loop.mjs': LOOP });
+  try {
+    const cli = startCli(['run', '-n', '2', '--processes', s.path('loop.mjs'), 'late']);
+    await cli.waitFor(/^\[rank 1\] pid \d+$/m);
+    const pids = rankPids(cli.out());
+    const t0 = Date.now();
+    process.kill(pids[1]!, 'SIGSTOP');
+    const { code } = await cli.exited;
+    const ms = Date.now() - t0;
+    assert.equal(code, 1, cli.err());
+    assert.ok(ms < 15_000, `launcher took ${ms} ms after the SIGSTOP`);
+    assert.match(cli.err(), /^\[rank 1\] Error: rank 1 was stopped \(SIGSTOP or SIGTSTP\) for 2000 ms; the launcher ended it$/m);
+    assert.match(cli.err(), /^syncbn run: rank 0 failed as a consequence \(Error\)$/m);
+    assert.deepEqual(await waitDead(pids.filter(Boolean), 2000), []);
   } finally {
     s.cleanup();
   }
