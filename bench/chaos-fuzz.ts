@@ -141,6 +141,9 @@ export async function fuzzListeners(frames: number, example: string, rng: Rng): 
   }
   const fuzzMs = Date.now() - t0;
   const rss1 = pids.map(rssKiB);
+  // Connections left open (incomplete frames) are dropped by the 10 s handshake timeout; then RSS again.
+  await new Promise((r) => setTimeout(r, 12_000));
+  const rss2 = pids.map(rssKiB);
   const aliveAtEnd = pids.filter((p) => existsSync(`/proc/${p}`)).length;
   ac.abort(new Error('fuzzing done'));
   const res = await group;
@@ -157,7 +160,7 @@ export async function fuzzListeners(frames: number, example: string, rng: Rng): 
       ['still open after 1.5 s (an incomplete frame: the 10 s handshake timeout drops it)', counts['no-verdict']],
       ['refused (a listener had gone)', counts.refused],
       ['rank processes alive at the end (crashes = 2 − this)', aliveAtEnd],
-      ['RSS of rank 0 / rank 1 before, after warm-up, at the end (MiB)', `${mb(rss0)}; ${mb(rssWarm[0] ?? [])}; ${mb(rss1)}`],
+      ['RSS of rank 0 / rank 1: before; after 10 % of the frames; at the end; 12 s later (MiB)', `${mb(rss0)}; ${mb(rssWarm[0] ?? [])}; ${mb(rss1)}; ${mb(rss2)}`],
       ['fuzzing time', `${(fuzzMs / 1000).toFixed(1)} s`],
       ['training group', groupState],
     ],
