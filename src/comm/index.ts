@@ -2,6 +2,8 @@
 export type * from './types.js';
 export { initProcessGroup, rankFromEnv, expandHostlist, INIT_ENV_VARS, type InitOptions, type RankEnv } from './init.js';
 export { spawnThreads, spawnProcesses, freePort, type LaunchOptions, type RankFn } from './launch.js';
+export { launch, type SuperviseOptions, type LaunchResult, type RestartEvent, type StartFailure } from './supervise.js';
+export { type StopPolicy } from './stop.js';
 export { rootCause, formatRankError, type RankError, type RankOutcome } from './outcome.js';
 export { DEFAULT_TIMEOUT_MS } from './group.js';
 export { TCPStore, StoreServer, type TCPStoreOptions } from './tcp/store.js';

@@ -76,6 +76,10 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
     }
   }
   worldGroup = g;
+  // Tell a launcher (rank-main.ts) that this rank made it into the group: a rank that fails before
+  // this point "could not start", which an elastic restart answers with a smaller world.
+  const joined = (globalThis as Record<symbol, unknown>)[Symbol.for('syncbn.launcher.joined')];
+  if (typeof joined === 'function') joined();
   return g;
 }
 

@@ -4,10 +4,11 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Readable } from 'node:stream';
 import { PeerDiedError, UsageError, describe } from '../errors.js';
 import { PEER_DEAD, PEER_LEFT } from './control.js';
-import type { RankError, RankOutcome } from './outcome.js';
+import { OutputSink } from './launch-output.js';
+import { toRankError, type RankError, type RankOutcome } from './outcome.js';
+import { GroupStopper, checkStopPolicy, watchStopped, type StopPolicy, type Stoppable } from './stop.js';
 import { createThreadsWorld, worldControl } from './threads.js';
 import { createHeapMemory } from '../kernels/wasm/instance.js';
 import type { ProcessGroup } from './types.js';
@@ -16,6 +17,11 @@ import { checkNodes, nodeLayout, type NodeLayout } from './multinode.js';
 /** A rank body for the function form: runs inside the rank with its world group; must be self-contained (it is stringified). */
 export type RankFn<T> = (pg: ProcessGroup, args: string[], lib: typeof import('./index.js')) => T | Promise<T>;
 
+/**
+ * Options of `spawnThreads` / `spawnProcesses`. A launch never outlives its ranks and no rank outlives
+ * a failed launch: once one rank fails, the others get `stop.drainMs` to end on their own and are
+ * then stopped; child processes also exit when the launching process dies (even by SIGKILL).
+ */
 export interface LaunchOptions {
   /** Extra environment for every rank. */
   env?: Record<string, string>;
@@ -37,6 +43,10 @@ export interface LaunchOptions {
   nnodes?: number;
   /** Processes, multi-node: this launcher's index in [0, nnodes). */
   nodeRank?: number;
+  /** Once a rank fails, how the others are ended (drain window, then SIGTERM, then SIGKILL). */
+  stop?: StopPolicy;
+  /** Aborting it stops every rank (SIGTERM + SIGCONT, SIGKILL after the grace period; threads are terminated). */
+  signal?: AbortSignal;
 }
 
 const RANK_MAIN = fileURLToPath(new URL('./rank-main.js', import.meta.url));
@@ -61,46 +71,52 @@ function rankEnv(rank: number, n: number, extra: Record<string, string> | undefi
   return env;
 }
 
-class OutputSink {
-  out = '';
-  err = '';
-  constructor(
-    private readonly mode: 'inherit' | 'prefix' | 'capture',
-    private readonly rank: number,
-  ) {}
-  attach(stdout: Readable | null, stderr: Readable | null): void {
-    if (this.mode === 'inherit') return;
-    this.pipe(stdout, false);
-    this.pipe(stderr, true);
-  }
-  private pipe(s: Readable | null, isErr: boolean): void {
-    if (s === null) return;
-    s.setEncoding('utf8');
-    let partial = '';
-    s.on('data', (chunk: string) => {
-      if (this.mode === 'capture') {
-        if (isErr) this.err += chunk;
-        else this.out += chunk;
-        return;
-      }
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) (isErr ? process.stderr : process.stdout).write(`[rank ${this.rank}] ${l}\n`);
-    });
-    s.on('end', () => {
-      if (partial !== '' && this.mode === 'prefix') (isErr ? process.stderr : process.stdout).write(`[rank ${this.rank}] ${partial}\n`);
-    });
-  }
-  decorate<T>(o: RankOutcome<T>): RankOutcome<T> {
-    if (this.mode === 'capture') {
-      o.stdout = this.out;
-      o.stderr = this.err;
-    }
-    return o;
-  }
+type Msg = { type: 'result'; value: unknown } | { type: 'error'; error: RankError } | { type: 'joined' };
+
+/** The stopper and abort wiring shared by both launchers; `done()` once every rank has ended. */
+function supervise(where: string, handles: Stoppable[], opts: LaunchOptions): { stopper: GroupStopper; done: () => void } {
+  const stopper = new GroupStopper(handles, checkStopPolicy(where, opts.stop));
+  let timer: NodeJS.Timeout | undefined;
+  if (opts.deadlineMs !== undefined) timer = setTimeout(() => stopper.stop(`deadline of ${opts.deadlineMs} ms passed`), opts.deadlineMs);
+  const onAbort = (): void => stopper.stop(`the launch was aborted (${abortText(opts.signal!.reason)})`);
+  if (opts.signal?.aborted) setImmediate(onAbort);
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const done = (): void => {
+    if (timer) clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+    stopper.dispose();
+  };
+  return { stopper, done };
 }
 
-type Msg = { type: 'result'; value: unknown } | { type: 'error'; error: RankError };
+function abortText(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
+}
+
+/**
+ * A rank we ended: whatever it reported while being ended (a stopped rank that SIGCONT woke up finds
+ * its peers gone) is a consequence, kept in the message but never taken for the root cause.
+ */
+function endedOutcome<T>(o: RankOutcome<T>, stopper: GroupStopper): RankOutcome<T> {
+  if (o.ok || !stopper.ended.has(o.rank) || o.error.code === 'E_RANK_KILLED') return o;
+  const message = `rank ${o.rank} was ended by the launcher (${stopper.reason}); it reported ${o.error.name}: ${o.error.message}`;
+  return { rank: o.rank, ok: false, error: { name: 'Error', message, code: 'E_RANK_KILLED' } };
+}
+
+/** A multi-node launcher's outcome under the rank's global number (its own messages name that rank too). */
+function globalOutcome<T>(o: RankOutcome<T>, g: number): RankOutcome<T> {
+  if (o.rank === g) return o;
+  if (o.ok) return { ...o, rank: g };
+  const own = o.error.code?.startsWith('E_RANK_') === true;
+  const message = own ? o.error.message.replace(new RegExp(`^rank ${o.rank}\\b`), `rank ${g}`) : o.error.message;
+  return { rank: g, ok: false, error: { ...o.error, message } };
+}
+
+/** The outcome of a rank that ended without reporting a result. */
+function exitOutcome<T>(r: number, how: string, stopper: GroupStopper): RankOutcome<T> {
+  if (stopper.ended.has(r)) return { rank: r, ok: false, error: { name: 'Error', message: `rank ${r} was ended by the launcher (${stopper.reason}; ${how})`, code: 'E_RANK_KILLED' } };
+  return { rank: r, ok: false, error: { name: 'Error', message: `rank ${r} exited with ${how}`, code: 'E_RANK_EXIT' } };
+}
 
 /**
  * Run `target` as `n` ranks in worker threads of this process over the shared-memory transport.
@@ -109,6 +125,7 @@ type Msg = { type: 'result'; value: unknown } | { type: 'error'; error: RankErro
  */
 export function spawnThreads<T = unknown>(n: number, target: string | URL | RankFn<T>, args: string[] = [], opts: LaunchOptions = {}): Promise<RankOutcome<T>[]> {
   checkLaunch('spawnThreads', n, target, args);
+  checkStopPolicy('spawnThreads', opts.stop);
   const world = createThreadsWorld(n, opts.ringBytes);
   const ctl = worldControl(world);
   // Every rank's wasm heap, made here so that each rank can be given all of them.
@@ -117,18 +134,18 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
   const mode = opts.output ?? 'inherit';
   const outcomes: RankOutcome<T>[] = new Array(n);
   const workers: Worker[] = [];
+  const handles: Stoppable[] = Array.from({ length: n }, (_, r) => ({
+    running: () => outcomes[r] === undefined,
+    terminate: () => void workers[r]?.terminate(),
+    kill: () => undefined,
+  }));
+  const { stopper, done } = supervise('spawnThreads', handles, opts);
   return new Promise((resolve) => {
     let left = n;
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (): void => {
-      if (--left === 0) {
-        if (timer) clearTimeout(timer);
-        resolve(outcomes);
-      }
-    };
     for (let r = 0; r < n; r++) {
       const sink = new OutputSink(mode, r);
       let msg: Msg | null = null;
+      let joined = false;
       let uncaught: unknown = null;
       const w = new Worker(RANK_MAIN, {
         workerData: { syncbnThreads: { world, rank: r, heaps }, syncbnHeap: heaps[r], syncbnJob: job },
@@ -138,7 +155,7 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
       });
       workers.push(w);
       sink.attach(mode !== 'inherit' ? w.stdout : null, mode !== 'inherit' ? w.stderr : null);
-      w.on('message', (m: Msg) => (msg = m));
+      w.on('message', (m: Msg) => (m.type === 'joined' ? (joined = true) : (msg = m)));
       w.on('error', (e) => {
         uncaught = e;
         markDead(r, `${(e as Error).name ?? 'Error'}: ${(e as Error).message ?? String(e)}`);
@@ -152,23 +169,18 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
         }
         let o: RankOutcome<T>;
         if (msg?.type === 'error') o = { rank: r, ok: false, error: msg.error };
-        else if (uncaught !== null) o = { rank: r, ok: false, error: errOf(uncaught) };
-        else if (code !== 0) o = { rank: r, ok: false, error: { name: 'Error', message: `rank ${r} exited with code ${code}`, code: killed.has(r) ? 'E_RANK_KILLED' : 'E_RANK_EXIT' } };
+        else if (uncaught !== null) o = { rank: r, ok: false, error: toRankError(uncaught) };
+        else if (code !== 0) o = exitOutcome(r, `code ${code}`, stopper);
         else o = { rank: r, ok: true, value: (msg?.type === 'result' ? msg.value : undefined) as T };
+        o = endedOutcome(o, stopper);
+        o.joined = joined;
         outcomes[r] = sink.decorate(o);
-        finish();
+        if (!o.ok && !stopper.ended.has(r)) stopper.rankFailed(r);
+        if (--left === 0) {
+          done();
+          resolve(outcomes);
+        }
       });
-    }
-    const killed = new Set<number>();
-    if (opts.deadlineMs !== undefined) {
-      timer = setTimeout(() => {
-        workers.forEach((w, r) => {
-          if (outcomes[r] === undefined) {
-            killed.add(r);
-            void w.terminate();
-          }
-        });
-      }, opts.deadlineMs);
     }
   });
   function markDead(r: number, why: string): void {
@@ -176,11 +188,6 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
     ctl.abort(new PeerDiedError(`rank ${r} died (${why})`, r));
     ctl.setPeerState(r, PEER_DEAD);
   }
-}
-
-function errOf(e: unknown): RankError {
-  if (e instanceof Error) return { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
-  return { name: 'Error', message: String(e) };
 }
 
 /** A free TCP port on the loopback interface (for MASTER_PORT). */
@@ -197,56 +204,80 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 
 /**
  * Run `target` as `n` child processes on this machine over TCP (loopback), with torchrun-style
- * env (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and a fresh SYNCBN_TOKEN.
+ * env (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and SYNCBN_TOKEN: `opts.env`'s,
+ * else this process's SYNCBN_TOKEN, else a fresh random one.
  * Multi-node (`nnodes` > 1, one call per node with the same masterAddr/masterPort and env.SYNCBN_TOKEN):
  * this call starts global ranks nodeRank·n … nodeRank·n+n−1 of nnodes·n; outcomes carry global ranks.
  */
 export async function spawnProcesses<T = unknown>(n: number, target: string | URL | RankFn<T>, args: string[] = [], opts: LaunchOptions = {}): Promise<RankOutcome<T>[]> {
   checkLaunch('spawnProcesses', n, target, args);
   checkNodes('spawnProcesses', opts);
+  const policy = checkStopPolicy('spawnProcesses', opts.stop);
   const job = jobOf(target as RankFn<unknown>, args);
   const mode = opts.output ?? 'inherit';
   const node = nodeLayout(n, opts);
   const port = opts.masterPort ?? (await freePort());
-  const token = opts.env?.SYNCBN_TOKEN ?? randomBytes(24).toString('hex');
+  const token = opts.env?.SYNCBN_TOKEN ?? nonEmpty(process.env.SYNCBN_TOKEN) ?? randomBytes(24).toString('hex');
   const children: ChildProcess[] = [];
-  const killed = new Set<number>();
-  const results = Array.from({ length: n }, (_, lr) => {
-    const r = node.base + lr; // the global rank
-    const sink = new OutputSink(mode, r);
-    const base = { MASTER_ADDR: opts.masterAddr ?? '127.0.0.1', MASTER_PORT: String(port), ...opts.env, SYNCBN_TOKEN: token, SYNCBN_TOKEN_FILE: '' };
-    const env = rankEnv(lr, n, { ...base, SYNCBN_JOB: JSON.stringify(job), ...opts.rankEnv?.(r) }, node);
+  const running = (c: ChildProcess | undefined): boolean => c !== undefined && c.exitCode === null && c.signalCode === null;
+  const handles: Stoppable[] = Array.from({ length: n }, (_, r) => ({
+    running: () => running(children[r]),
+    terminate: () => {
+      children[r]!.kill('SIGTERM');
+      children[r]!.kill('SIGCONT');
+    },
+    kill: () => void children[r]!.kill('SIGKILL'),
+  }));
+  const { stopper, done } = supervise('spawnProcesses', handles, opts);
+  const stopped = new Set<number>();
+  const unwatch = watchStopped(() => children.map((c) => (running(c) ? c.pid : undefined)), policy.stoppedMs, (r) => {
+    stopped.add(r);
+    stopper.rankFailed(r);
+  });
+  // r: this launcher's index of the rank (its handles, the stopper); g: its global rank (outcomes, output, env).
+  const results = Array.from({ length: n }, (_, r) => {
+    const g = node.base + r;
+    const sink = new OutputSink(mode, g);
+    const base = { MASTER_ADDR: opts.masterAddr ?? '127.0.0.1', MASTER_PORT: String(port), ...opts.env };
+    const extra = { ...base, SYNCBN_TOKEN: token, SYNCBN_TOKEN_FILE: '', SYNCBN_JOB: JSON.stringify(job), ...opts.rankEnv?.(g) };
+    const env = rankEnv(r, n, extra, node);
+    // The IPC channel also tells the rank when we die: its end of stream makes rank-main exit.
     const stdio: StdioOptions = mode === 'inherit' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'];
-    const prefix = opts.command?.(r) ?? [];
+    const prefix = opts.command?.(g) ?? [];
     // With a prefix the IPC channel is inherited through it (it execs node).
     const child = prefix.length === 0 ? fork(RANK_MAIN, [], { env, stdio }) : spawn(prefix[0]!, [...prefix.slice(1), process.execPath, RANK_MAIN], { env, stdio });
     children.push(child);
     sink.attach(child.stdout, child.stderr);
     let msg: Msg | null = null;
-    child.on('message', (m: Msg) => (msg = m));
+    let joined = false;
+    child.on('message', (m: Msg) => (m.type === 'joined' ? (joined = true) : (msg = m)));
+    child.on('exit', (code) => {
+      if ((code !== 0 || msg?.type === 'error') && !stopper.ended.has(r)) stopper.rankFailed(r);
+    });
     return new Promise<RankOutcome<T>>((resolve) => {
       child.on('close', (code, signal) => {
         let o: RankOutcome<T>;
         if (msg?.type === 'error') o = { rank: r, ok: false, error: msg.error };
-        else if (code !== 0) o = { rank: r, ok: false, error: { name: 'Error', message: `rank ${r} exited with ${signal ?? `code ${code}`}`, code: killed.has(r) ? 'E_RANK_KILLED' : 'E_RANK_EXIT' } };
+        else if (code !== 0) o = exitOutcome(r, signal ?? `code ${code}`, stopper);
         else o = { rank: r, ok: true, value: (msg?.type === 'result' ? msg.value : undefined) as T };
+        o = endedOutcome(o, stopper);
+        if (stopped.has(r)) {
+          const message = `rank ${r} was stopped (SIGSTOP or SIGTSTP) for ${policy.stoppedMs} ms; the launcher ended it`;
+          o = { rank: r, ok: false, error: { name: 'Error', message, code: 'E_RANK_STOPPED' } };
+        }
+        o = globalOutcome(o, g);
+        o.joined = joined;
         // Let piped output drain before reporting.
         setImmediate(() => resolve(sink.decorate(o)));
       });
     });
   });
-  let timer: NodeJS.Timeout | undefined;
-  if (opts.deadlineMs !== undefined) {
-    timer = setTimeout(() => {
-      children.forEach((c, r) => {
-        if (c.exitCode === null && c.signalCode === null) {
-          killed.add(node.base + r);
-          c.kill('SIGKILL');
-        }
-      });
-    }, opts.deadlineMs);
-  }
   const out = await Promise.all(results);
-  if (timer) clearTimeout(timer);
+  unwatch();
+  done();
   return out;
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s === '' ? undefined : s;
 }

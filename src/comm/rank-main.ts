@@ -1,5 +1,5 @@
 // Entry point of a launched rank (worker thread or child process): run the user's script or function, report the outcome.
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { toRankError } from './outcome.js';
 
@@ -9,7 +9,10 @@ interface RankJob {
   args: string[];
 }
 
-type Report = { type: 'result'; value: unknown } | { type: 'error'; error: ReturnType<typeof toRankError> };
+type Report = { type: 'result'; value: unknown } | { type: 'error'; error: ReturnType<typeof toRankError> } | { type: 'joined' };
+
+/** Set on globalThis for initProcessGroup (whichever copy of the library the script loaded) to say that the group formed. */
+const JOINED_HOOK = Symbol.for('syncbn.launcher.joined');
 
 function send(msg: Report): Promise<void> {
   if (!isMainThread) {
@@ -27,7 +30,20 @@ async function fail(e: unknown): Promise<never> {
   process.exit(1);
 }
 
+/**
+ * Parent-death watch (child processes only: threads end with their process): a helper thread ends
+ * this rank when its launcher dies, SIGKILL included (see launcher-watch.ts). It is unreferenced, so
+ * it never keeps a finished rank alive.
+ */
+function watchLauncher(): void {
+  if (!isMainThread || typeof process.send !== 'function') return;
+  const w = new Worker(new URL('./launcher-watch.js', import.meta.url), { workerData: { ppid: process.ppid, pollMs: 100, graceMs: 3000 } });
+  w.unref();
+}
+
 async function main(): Promise<void> {
+  watchLauncher();
+  (globalThis as Record<symbol, unknown>)[JOINED_HOOK] = () => void send({ type: 'joined' });
   const job: RankJob = isMainThread ? (JSON.parse(process.env.SYNCBN_JOB ?? '{}') as RankJob) : (workerData as { syncbnJob: RankJob }).syncbnJob;
   process.on('uncaughtException', (e) => void fail(e));
   process.on('unhandledRejection', (e) => void fail(e));

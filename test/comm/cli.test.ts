@@ -9,9 +9,10 @@ import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const COMM = new URL('../../src/comm/index.js', import.meta.url).href;
+const DIST = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
 
-function syncbn(args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+function syncbn(args: string[], env: Record<string, string> = {}): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -52,6 +53,15 @@ test('syncbn: usage errors exit 2 and say what is wrong', () => {
     [['run', '-n', '0', 'x.js'], /-n must be a positive integer, received "0"/],
     [['run', '-n', '2', '--threads', '--processes', 'x.js'], /choose one of --threads and --processes/],
     [['run', '-n', '2', '/no/such/script.js'], /script "\/no\/such\/script.js" not found/],
+    // A value that starts with '-' reaches our checks (not parseArgs' "ambiguous" message).
+    [['run', '-n', '-1', 'x.js'], /^syncbn run: -n must be a positive integer, received "-1"$/m],
+    [['run', '--nproc', '-1', 'x.js'], /^syncbn run: -n must be a positive integer, received "-1"$/m],
+    [['run', '-n', '2', '--max-restarts', '-1', 'x.js'], /^syncbn run: --max-restarts must be a non-negative integer, received "-1"$/m],
+    [['run', '-n', '2', '--min-nproc', '3', 'x.js'], /^syncbn run: --min-nproc must be at most -n \(2\), received "3"$/m],
+    [['run', '-n', '2', '--min-nproc', '0', 'x.js'], /^syncbn run: --min-nproc must be a positive integer, received "0"$/m],
+    [['run', '-n', '2', '--grace-ms', '1.5', 'x.js'], /^syncbn run: --grace-ms must be a non-negative integer, received "1.5"$/m],
+    [['run', '-n', '2', '--timeout-ms', '-5', 'x.js'], /^syncbn run: --timeout-ms must be a positive integer, received "-5"$/m],
+    [['run', '-n', '2', DIST], /^syncbn run: script ".*dist" is a directory, expected a JavaScript file$/m],
     [['run', '-n', '2', '--bogus', 'x.js'], /Unknown option '--bogus'/],
     [['frobnicate'], /unknown command "frobnicate"/],
   ];
@@ -63,4 +73,25 @@ test('syncbn: usage errors exit 2 and say what is wrong', () => {
   const help = syncbn(['--help']);
   assert.equal(help.code, 0);
   assert.match(help.out, /run +start N ranks of a script/);
+});
+
+test('syncbn run --processes: SYNCBN_TOKEN in the launcher\'s environment is the ranks\' token (--token overrides it)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'syncbn-cli-'));
+  try {
+    const script = join(dir, 'rank.mjs');
+    writeFileSync(script, `import { initProcessGroup } from ${JSON.stringify(COMM)};
+const pg = await initProcessGroup();
+await pg.barrier();
+console.log('token', process.env.SYNCBN_TOKEN);
+await pg.close();
+`);
+    const fromEnv = syncbn(['run', '-n', '2', '--processes', script], { SYNCBN_TOKEN: 'tok-from-env' });
+    assert.equal(fromEnv.code, 0, fromEnv.err);
+    for (let r = 0; r < 2; r++) assert.match(fromEnv.out, new RegExp(`^\\[rank ${r}\\] token tok-from-env$`, 'm'));
+    const flag = syncbn(['run', '-n', '2', '--processes', '--token', 'tok-flag', script], { SYNCBN_TOKEN: 'tok-from-env' });
+    assert.equal(flag.code, 0, flag.err);
+    assert.match(flag.out, /^\[rank 1\] token tok-flag$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
