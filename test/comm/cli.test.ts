@@ -47,6 +47,9 @@ await pg.close();
   }
 });
 
+const EXAMPLE = join(DIST, 'examples', 'train-syncbn.js');
+const TWO_NODES = ['--nnodes', '2', '--node-rank', '0', '--master-addr', '127.0.0.1', '--master-port', '29500'];
+
 test('syncbn: usage errors exit 2 and say what is wrong', () => {
   const cases: [string[], RegExp][] = [
     [['run', 'x.js'], /-n N \(the number of ranks\) is required/],
@@ -63,6 +66,9 @@ test('syncbn: usage errors exit 2 and say what is wrong', () => {
     [['run', '-n', '2', '--timeout-ms', '-5', 'x.js'], /^syncbn run: --timeout-ms must be a positive integer, received "-5"$/m],
     [['run', '-n', '2', DIST], /^syncbn run: script ".*dist" is a directory, expected a JavaScript file$/m],
     [['run', '-n', '2', '--bogus', 'x.js'], /Unknown option '--bogus'/],
+    // Restarts need every node's launcher to restart together: refused with several nodes.
+    [['run', '-n', '2', ...TWO_NODES, '--token', 't', '--max-restarts', '1', EXAMPLE], /^syncbn run: --max-restarts works on one node; with --nnodes 2 use the scheduler's own requeue$/m],
+    [['run', '-n', '2', ...TWO_NODES, '--threads', EXAMPLE], /^syncbn run: --nnodes\/--node-rank\/--master-addr\/--master-port start processes; drop --threads$/m],
     [['frobnicate'], /unknown command "frobnicate"/],
   ];
   for (const [args, want] of cases) {
