@@ -9,3 +9,4 @@ export * from './optim/index.js';
 export * from './io/index.js';
 export * from './parallel/index.js';
 export * from './io/npy.js';
+export * from './onnx/index.js';
