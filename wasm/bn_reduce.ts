@@ -1,5 +1,5 @@
 // Batch-norm reductions (statistics, backward sums) and per-channel steps (merge, running stats): f64x2 accumulation.
-import { p2, hsum, f4, f8, addTo, masked1, dy2 } from "./bn_simd";
+import { f4, f8, shiftedRun, bwdRun } from "./bn_simd";
 import { sumsRows, reduceRows } from "./bn_rows_reduce";
 
 // ---- statistics: shifted sums s1 = Σ(x − K), s2 = Σ(x − K)² per channel, one pass, float64 -----------
@@ -16,36 +16,7 @@ export function bn_sums(x: usize, n: i32, c: i32, s: i32, cl: i32, shift: usize,
 function sumsPlanes(x: usize, n: i32, c: i32, s: i32, shift: usize, s1: usize, s2: usize): void {
   for (let i = 0; i < n; i++) {
     for (let ch = 0; ch < c; ch++) {
-      const p = x + f4(<usize>(i * c + ch) * s);
-      const kk = load<f64>(shift + f8(ch));
-      const K = f64x2.splat(kk);
-      let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0;
-      let q0 = a0, q1 = a0, q2 = a0, q3 = a0;
-      let j = 0;
-      for (; j + 8 <= s; j += 8) {
-        const pj = p + f4(j);
-        const d0 = f64x2.sub(p2(pj), K);
-        const d1 = f64x2.sub(p2(pj + 8), K);
-        const d2 = f64x2.sub(p2(pj + 16), K);
-        const d3 = f64x2.sub(p2(pj + 24), K);
-        a0 = f64x2.add(a0, d0);
-        a1 = f64x2.add(a1, d1);
-        a2 = f64x2.add(a2, d2);
-        a3 = f64x2.add(a3, d3);
-        q0 = f64x2.add(q0, f64x2.mul(d0, d0));
-        q1 = f64x2.add(q1, f64x2.mul(d1, d1));
-        q2 = f64x2.add(q2, f64x2.mul(d2, d2));
-        q3 = f64x2.add(q3, f64x2.mul(d3, d3));
-      }
-      let t1 = hsum(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)));
-      let t2 = hsum(f64x2.add(f64x2.add(q0, q1), f64x2.add(q2, q3)));
-      for (; j < s; j++) {
-        const d = <f64>load<f32>(p + f4(j)) - kk;
-        t1 += d;
-        t2 += d * d;
-      }
-      addTo(s1 + f8(ch), t1);
-      addTo(s2 + f8(ch), t2);
+      shiftedRun(x + f4(<usize>(i * c + ch) * s), s, load<f64>(shift + f8(ch)), s1 + f8(ch), s2 + f8(ch));
     }
   }
 }
@@ -68,36 +39,8 @@ export function bn_bwd_reduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize
 @inline function reducePlanes(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, useY: bool): void {
   for (let i = 0; i < n; i++) {
     for (let ch = 0; ch < c; ch++) {
-      const base = f4(<usize>(i * c + ch) * s);
       const mu = load<f64>(mean + f8(ch));
-      const M = f64x2.splat(mu);
-      let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0;
-      let b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-      let j = 0;
-      for (; j + 8 <= s; j += 8) {
-        const off = base + f4(j);
-        const g0l = dy2(dy, y, off, 0, useY), g0h = dy2(dy, y, off, 8, useY);
-        const g1l = dy2(dy, y, off + 16, 0, useY), g1h = dy2(dy, y, off + 16, 8, useY);
-        const xo = x + off;
-        a0 = f64x2.add(a0, g0l);
-        a1 = f64x2.add(a1, g0h);
-        a2 = f64x2.add(a2, g1l);
-        a3 = f64x2.add(a3, g1h);
-        b0 = f64x2.add(b0, f64x2.mul(g0l, f64x2.sub(p2(xo), M)));
-        b1 = f64x2.add(b1, f64x2.mul(g0h, f64x2.sub(p2(xo + 8), M)));
-        b2 = f64x2.add(b2, f64x2.mul(g1l, f64x2.sub(p2(xo + 16), M)));
-        b3 = f64x2.add(b3, f64x2.mul(g1h, f64x2.sub(p2(xo + 24), M)));
-      }
-      let t1 = hsum(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)));
-      let t2 = hsum(f64x2.add(f64x2.add(b0, b1), f64x2.add(b2, b3)));
-      for (; j < s; j++) {
-        const off = base + f4(j);
-        const g = <f64>masked1(load<f32>(dy + off), y, off, useY);
-        t1 += g;
-        t2 += g * (<f64>load<f32>(x + off) - mu);
-      }
-      addTo(sumDy + f8(ch), t1);
-      addTo(sumDyXmu + f8(ch), t2);
+      bwdRun(sumDy + f8(ch), sumDyXmu + f8(ch), dy, x, y, f4(<usize>(i * c + ch) * s), s, mu, useY);
     }
   }
 }
