@@ -6,5 +6,6 @@ export function heapBase(): usize {
 }
 
 export * from "./bn";
+export * from "./gn";
 export * from "./gemm";
 export * from "./nn";

@@ -1,8 +1,10 @@
 // Kernel backends: `reference` (plain TypeScript) and `wasm` (WebAssembly SIMD) share one contract (types.ts).
 import type { KernelSet } from './types.js';
 import { batchNormRef } from './ref/batchnorm.js';
+import { groupNormRef } from './ref/groupnorm.js';
 import { nnRef } from './ref/nn.js';
 import { batchNormWasm } from './wasm/batchnorm.js';
+import { groupNormWasm } from './wasm/groupnorm.js';
 import { nnWasm } from './wasm/nn.js';
 
 export type * from './types.js';
@@ -17,9 +19,9 @@ function compose(name: KernelSet['name'], ...parts: object[]): KernelSet {
 }
 
 /** Plain TypeScript kernels: float64 math, clarity first; the twin every fast kernel is tested against. */
-export const referenceKernels: KernelSet = compose('reference', batchNormRef, nnRef);
+export const referenceKernels: KernelSet = compose('reference', batchNormRef, groupNormRef, nnRef);
 /** WebAssembly SIMD kernels: the default. */
-export const wasmKernels: KernelSet = compose('wasm', batchNormWasm, nnWasm);
+export const wasmKernels: KernelSet = compose('wasm', batchNormWasm, groupNormWasm, nnWasm);
 
 let active: KernelSet = wasmKernels;
 /** The backend layers use. */
@@ -33,3 +35,4 @@ export function setKernels(k: KernelSet): KernelSet {
   return prev;
 }
 export * from './batchnorm.js';
+export * from './groupnorm.js';

@@ -70,6 +70,48 @@ export interface BatchNormKernels {
   ): void;
 }
 
+/**
+ * A group-norm activation (N, C, *) seen as (n, c, s), s = product of spatial dims, with `groups`
+ * dividing c: group (i, g) is the contiguous run of M = (c/groups)·s elements starting at
+ * (i·groups + g)·M. Per-group statistics are Float64Array of length n·groups, index i·groups + g;
+ * per-plane backward sums are Float64Array of length n·c, index i·c + ch.
+ */
+export interface GNGeom {
+  readonly n: number;
+  readonly c: number;
+  readonly s: number;
+  readonly groups: number;
+}
+
+export interface GroupNormKernels {
+  /**
+   * Per-(sample, group) statistics over its M = (c/groups)·s elements, float64: mean and
+   * invstd = 1/sqrt(biased var + eps). With M = 0: mean 0, invstd 1/sqrt(eps).
+   */
+  groupNormStats(mean: Float64Array, invstd: Float64Array, x: Float32Array, g: GNGeom, eps: number): void;
+  /** y = (x − mean[i,g])·invstd[i,g]·weight[ch] + bias[ch]; weight/bias null ⇒ 1/0. */
+  groupNormElemt(
+    out: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
+    weight: Float32Array | null, bias: Float32Array | null, g: GNGeom,
+  ): void;
+  /**
+   * Backward reduction per (sample, channel) plane: sumDy[i·c+ch] = Σ_s dy and
+   * sumDyXmu[i·c+ch] = Σ_s dy·(x − mean[i,g]). Then dβ[ch] = Σ_i sumDy, dγ[ch] = Σ_i sumDyXmu·invstd[i,g].
+   */
+  groupNormBackwardReduce(
+    sumDy: Float64Array, sumDyXmu: Float64Array, dy: Float32Array, x: Float32Array, mean: Float64Array, g: GNGeom,
+  ): void;
+  /**
+   * dx = invstd·(γ·dy − A/M) − (x − mean)·invstd³·B/M per group (i, g), with the group sums
+   * A = Σ_ch γ_ch·sumDy[i,ch] and B = Σ_ch γ_ch·sumDyXmu[i,ch]: the per-group form of
+   * dx = invstd·(g − mean(g) − x̂·mean(g·x̂)), g = γ·dy, x̂ = (x − mean)·invstd. weight null ⇒ γ = 1.
+   */
+  groupNormBackwardElemt(
+    dx: Float32Array, dy: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
+    weight: Float32Array | null, sumDy: Float64Array, sumDyXmu: Float64Array, g: GNGeom,
+  ): void;
+}
+
 /** 2-D convolution geometry, NCHW activations, OIHW weights (PyTorch layout), groups divide C and O. */
 export interface ConvGeom {
   readonly n: number;
@@ -141,4 +183,4 @@ export interface NNKernels {
   sum(x: Float32Array, start?: number, end?: number): number;
 }
 
-export type KernelSet = BatchNormKernels & NNKernels & { readonly name: 'reference' | 'wasm' };
+export type KernelSet = BatchNormKernels & GroupNormKernels & NNKernels & { readonly name: 'reference' | 'wasm' };

@@ -15,7 +15,7 @@ function forChannel(g: BNGeom, ch: number, fn: (idx: number) => void): void {
  * Neumaier-compensated sum: the rounding error of every addition is kept and added back at the end,
  * so a sum of a million terms is as accurate as a few (the reference must be the accurate twin).
  */
-class Sum {
+export class Sum {
   private s = 0;
   private c = 0;
   add(v: number): void {

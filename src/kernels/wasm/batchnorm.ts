@@ -1,29 +1,8 @@
 // WebAssembly SIMD batch-norm kernels (bindings over wasm/bn.ts): heap arrays by pointer, others staged through scratch.
 import type { BatchNormKernels, BNGeom } from '../types.js';
 import { wasm } from './instance.js';
-import { f32View, f64View, heapPointer, withScratch } from '../../tensor/heap.js';
-
-type Take = (bytes: number) => number;
-
-/** Pointer to `a` in the heap; an array elsewhere is copied into scratch (when `copyIn`) — correct, slower. */
-function place(take: Take, a: Float32Array, copyIn: boolean): number {
-  const p = heapPointer(a);
-  if (p >= 0) return p;
-  const q = take(a.length * 4);
-  if (copyIn) f32View(q, a.length).set(a);
-  return q;
-}
-
-/** After the kernel: copy a staged output back to its caller-owned array. */
-function land(a: Float32Array, p: number): void {
-  if (heapPointer(a) !== p) a.set(f32View(p, a.length));
-}
-
-function putF64(take: Take, a: ArrayLike<number>): number {
-  const p = take(a.length * 8);
-  f64View(p, a.length).set(a);
-  return p;
-}
+import { f32View, f64View, withScratch } from '../../tensor/heap.js';
+import { land, place, putF64, type Take } from './stage.js';
 
 /**
  * Layout the kernels see. With s = 1 both layouts are the same rows of c; with c = 1 both are runs of s:
