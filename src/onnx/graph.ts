@@ -26,6 +26,8 @@ export class GraphBuilder {
   /** every value's traced shape (for value_info and the checker) */
   readonly shapes = new Map<string, readonly number[]>();
   private readonly usedNames = new Set<string>();
+  /** values computed from weights only (no batch dimension) */
+  private readonly constant = new Set<string>();
 
   constructor(readonly opset: number, readonly dynamicBatch: boolean) {}
 
@@ -38,9 +40,10 @@ export class GraphBuilder {
     return base + k;
   }
 
-  /** Append a node producing one new value of shape `shape`; returns its name. */
+  /** Append a node producing one new value of shape `shape`; returns its name. Inputs that are all weights give a weight-like value (no batch dim). */
   node(path: string, opType: string, inputs: readonly string[], shape: readonly number[], attrs: Record<string, Attr> = {}): string {
     const out = this.fresh(path, opType);
+    if (inputs.every((x) => x === '' || this.initializers.has(x) || this.constant.has(x))) this.constant.add(out);
     this.nodes.push({ opType, inputs, outputs: [out], name: out.replace(/_output_(\d+)$/, '_$1'), attrs });
     this.shapes.set(out, shape);
     return out;
@@ -64,9 +67,9 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Dim 0 of an activation shape as written in the model: 'N' when dynamic. */
-  dims(shape: readonly number[]): (number | string)[] {
-    return shape.map((d, i) => (i === 0 && this.dynamicBatch ? 'N' : d));
+  /** A value's shape as written in the model: dim 0 of an activation is 'N' when the batch is dynamic. */
+  dims(name: string, shape: readonly number[]): (number | string)[] {
+    return shape.map((d, i) => (i === 0 && this.dynamicBatch && !this.constant.has(name) ? 'N' : d));
   }
 
   /** Keep only nodes that the outputs depend on (an op superseded by the composite that used it drops out). */
@@ -97,7 +100,7 @@ export class GraphBuilder {
       type: {
         tensor_type: {
           elem_type: DataType.FLOAT,
-          shape: { dim: this.dims(shape).map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
+          shape: { dim: this.dims(nm, shape).map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
         },
       },
     });

@@ -67,6 +67,30 @@ const EMITTERS: Record<string, Emitter> = {
     const y = g.node(rec.path, 'BatchNormalization', [c.inputs[0]!, scale, bias, c.inputs[3]!, c.inputs[4]!], shapeOf(c), { epsilon: { f: a.eps } });
     return a.fuseRelu ? g.node(rec.path, 'Relu', [y], shapeOf(c)) : y;
   },
+  groupNorm(c) {
+    // Reshape [N, C, *] → [N, G, C/G·*] → InstanceNormalization (ONNX's per-(n, g) normalization, unit scale)
+    // → Reshape back → Mul γ[C, 1, …] → Add β: exact GroupNorm math at every opset ≥ 18 (ORT has no
+    // GroupNormalization kernel in the default domain).
+    const { g, rec } = c;
+    const { numGroups: G, eps } = rec.attrs as { numGroups: number; eps: number };
+    const x = rec.inputs[0]!;
+    const [n, ch] = x.shape as [number, number];
+    const rest = x.size / (n * ch);
+    const grouped = [n, G, (ch / G) * rest];
+    const lead = g.dynamicBatch ? 0 : n;
+    const toGroups = g.node(rec.path, 'Reshape', [c.inputs[0]!, g.int64(g.fresh(rec.path, 'GroupNorm_shape'), [lead, G, -1])], grouped);
+    const ones = g.float(`${rec.path}.__onnx_group_ones`, [G], new Float32Array(G).fill(1));
+    const zeros = g.float(`${rec.path}.__onnx_group_zeros`, [G], new Float32Array(G));
+    const normed = g.node(rec.path, 'InstanceNormalization', [toGroups, ones, zeros], grouped, { epsilon: { f: eps } });
+    let y = g.node(rec.path, 'Reshape', [normed, g.int64(g.fresh(rec.path, 'GroupNorm_shape'), [lead, ...x.shape.slice(1)])], x.shape);
+    const perChannel = [ch, ...x.shape.slice(2).map(() => 1)];
+    for (const [k, op] of [[1, 'Mul'], [2, 'Add']] as const) {
+      if (c.inputs[k] === '') continue;
+      const p = g.node(rec.path, 'Reshape', [c.inputs[k]!, g.int64(g.fresh(rec.path, 'GroupNorm_shape'), perChannel)], perChannel);
+      y = g.node(rec.path, op, [y, p], x.shape);
+    }
+    return y;
+  },
   relu: (c) => c.g.node(c.rec.path, 'Relu', [c.inputs[0]!], shapeOf(c)),
   add: (c) => c.g.node(c.rec.path, 'Add', [c.inputs[0]!, c.inputs[1]!], shapeOf(c)),
   maxPool2d(c) {

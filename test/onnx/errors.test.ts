@@ -36,7 +36,7 @@ class Fn extends Module {
 
 test('an op without an ONNX mapping: UsageError naming the op and the module path', () => {
   throwsLike(() => exportOnnx(new Net().eval(), { input: [1, 1, 2, 2] }), UsageError,
-    /^exportOnnx: op 'mul' at module 'body\.1' \(Scale\) cannot be exported: no ONNX mapping \(exportable ops: conv2d, batchNorm, relu, add, /);
+    /^exportOnnx: op 'mul' at module 'body\.1' \(Scale\) cannot be exported: no ONNX mapping \(exportable ops: conv2d, batchNorm, groupNorm, relu, add, /);
   throwsLike(() => exportOnnx(new Fn((conv, x) => dropout(conv.forward(x), 0.2, true)).eval(), { input: [1, 1, 2, 2] }), UsageError,
     "exportOnnx: op 'dropout' at the root module (Fn) cannot be exported: dropout called with training=true (p=0.2) is random; in eval mode Dropout is the identity and exports as nothing");
   const bn = new BatchNorm2d(2, { trackRunningStats: false });

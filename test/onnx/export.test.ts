@@ -14,7 +14,7 @@ test('every exportable op: ONNX Runtime equals ours to 1e-4 (odd sizes, groups, 
   const bytes = exportOnnx(m, { input: x });
   const info = checkOnnxModel(bytes);
   assert.equal(info.opset, 18);
-  for (const op of ['Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Resize', 'Concat', 'Add', 'Reshape', 'Flatten', 'Gemm', 'MatMul', 'Transpose']) {
+  for (const op of ['Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Resize', 'Concat', 'Add', 'Reshape', 'Flatten', 'Gemm', 'MatMul', 'Transpose', 'InstanceNormalization', 'Mul']) {
     assert.ok(info.opTypes.includes(op), `graph has no ${op}: ${info.opTypes.join(' ')}`);
   }
   assert.ok(!info.opTypes.includes('Dropout'));
@@ -32,11 +32,11 @@ test('segmentation net (dilated convs, bilinear ×4 upsampling): ONNX Runtime eq
   assertMatch(await ort(bytes, x), ours(m, x));
 });
 
-test('functional calls inside a custom forward are traced (upsampleBilinear, adaptiveAvgPool2d, add)', async () => {
+test('functional calls inside a custom forward are traced (upsampleBilinear, adaptiveAvgPool2d, add); GroupNorm without affine', async () => {
   const m = new Functional().eval();
   const x = rnd([1, 2, 5, 7], 7);
   const bytes = exportOnnx(m, { input: [1, 2, 5, 7] });
-  assert.deepEqual(checkOnnxModel(bytes).opTypes, ['Conv', 'GlobalAveragePool', 'Resize', 'Add']);
+  assert.deepEqual(checkOnnxModel(bytes).opTypes, ['Conv', 'Reshape', 'InstanceNormalization', 'Reshape', 'GlobalAveragePool', 'Resize', 'Add']);
   assertMatch(await ort(bytes, x), ours(m, x));
 });
 

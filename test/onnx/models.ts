@@ -1,7 +1,7 @@
 // Test models for ONNX round trips: every exportable op in one network, and a DeepLab-like segmentation stand-in.
 import {
   Module, Sequential, Conv2d, BatchNorm2d, BatchNorm1d, ReLU, Linear, Dropout, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample, Flatten,
-  SyncBatchNorm, Tensor, Generator, add, concat, reshape, relu, upsampleBilinear, adaptiveAvgPool2d,
+  SyncBatchNorm, GroupNorm, Tensor, Generator, add, concat, reshape, relu, upsampleBilinear, adaptiveAvgPool2d,
 } from '../../src/index.js';
 
 /** Give every BN layer non-trivial running statistics and affine parameters (so a BN mapping error shows). */
@@ -17,7 +17,7 @@ export function randomizeNorms(m: Module, seed: number): void {
 /**
  * Every exportable op: stride 2, grouped + dilated convs, SyncBatchNorm, BN+ReLU fused by Sequential,
  * max/avg pooling with padding, upsampling to an odd size, concat, residual add, adaptive pooling
- * (bins and global), reshape, linear on 3-D and 2-D inputs, flatten, dropout. Channels 3, 6, 9, 5, 7.
+ * (bins and global), GroupNorm, reshape, linear on 3-D and 2-D inputs, flatten, dropout. Channels 3, 6, 9, 5, 7.
  */
 export class AllOps extends Module {
   readonly stem: Sequential;
@@ -28,6 +28,7 @@ export class AllOps extends Module {
   readonly side: Conv2d;
   readonly up: Upsample;
   readonly mix: Conv2d;
+  readonly gn: GroupNorm;
   readonly bins: AdaptiveAvgPool2d;
   readonly tokens: Linear;
   readonly gap: AdaptiveAvgPool2d;
@@ -46,6 +47,7 @@ export class AllOps extends Module {
     this.side = this.registerModule('side', new Conv2d(9, 5, 1, { bias: false, generator }));
     this.up = this.registerModule('up', new Upsample({ size: [7, 6] }));
     this.mix = this.registerModule('mix', new Conv2d(9 + 5, 9, 3, { padding: 1, generator }));
+    this.gn = this.registerModule('gn', new GroupNorm(3, 9));
     this.bins = this.registerModule('bins', new AdaptiveAvgPool2d([7, 3]));
     this.tokens = this.registerModule('tokens', new Linear(3, 4, { generator }));
     this.gap = this.registerModule('gap', new AdaptiveAvgPool2d(1));
@@ -59,7 +61,7 @@ export class AllOps extends Module {
     const y = relu(this.sbn.forward(this.grouped.forward(s))); // [N, 9, 7, 6]
     const p = this.avg.forward(this.pool.forward(y)); // [N, 9, 4, 3]
     const u = this.up.forward(this.side.forward(p)); // [N, 5, 7, 6]
-    const m = add(this.mix.forward(concat([y, u], 1)), y); // [N, 9, 7, 6]
+    const m = this.gn.forward(add(this.mix.forward(concat([y, u], 1)), y)); // [N, 9, 7, 6]
     const b = this.bins.forward(m); // [N, 9, 7, 3]
     const t = this.tokens.forward(reshape(b, [x.shape[0]!, 9 * 7, 3])); // [N, 63, 4]
     const g = this.flat.forward(this.gap.forward(m)); // [N, 9]
@@ -83,12 +85,14 @@ export function segStandIn(seed = 0, classes = 4): Sequential {
 /** A functional-style module (no Sequential) using upsampleBilinear and adaptiveAvgPool2d directly. */
 export class Functional extends Module {
   readonly conv: Conv2d;
+  readonly gn: GroupNorm;
   constructor() {
     super();
     this.conv = this.registerModule('conv', new Conv2d(2, 3, 1, { generator: new Generator(1) }));
+    this.gn = this.registerModule('gn', new GroupNorm(1, 3, { affine: false }));
   }
   forward(x: Tensor): Tensor {
-    const y = this.conv.forward(x);
+    const y = this.gn.forward(this.conv.forward(x));
     return add(upsampleBilinear(adaptiveAvgPool2d(y, 1), { size: [x.shape[2]!, x.shape[3]!] }), y);
   }
 }
