@@ -22,10 +22,10 @@ async function setup(): Promise<string> {
 
 test('predict with ONNX Runtime and with our engine: same logits (1e-4), masks, per-image times', async () => {
   const dir = await setup();
-  const a = syncbn(['predict', 'demo.onnx', 'a.npy', 'b.png', '--out', 'ort'], dir);
+  const a = syncbn(['predict', 'demo.onnx', 'a.npy', 'b.png', '--mean', '0.3', '--std', '0.25', '--out', 'ort'], dir);
   assert.equal(a.code, 0, a.stderr);
   assert.match(a.stdout, /^a\.npy: mask 64×64 of 11 classes → a\.mask\.png, \d+\.\d\d ms \(onnxruntime\)\nb\.png: mask 64×64 of 11 classes → b\.mask\.png, \d+\.\d\d ms \(onnxruntime\)\n$/);
-  const b = syncbn(['predict', 'demo.safetensors', 'a.npy', 'b.png', '--arch', 'demo', '--opt', 'width=4', '--out', 'ours'], dir);
+  const b = syncbn(['predict', 'demo.safetensors', 'a.npy', 'b.png', '--arch', 'demo', '--opt', 'width=4', '--mean', '0.3', '--std', '0.25', '--out', 'ours'], dir);
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stdout, /\(syncbn\)\n$/);
   for (const name of ['a', 'b']) {
@@ -63,6 +63,9 @@ test('predict: corrupt ONNX, missing --arch, wrong channels and unknown extensio
   r = syncbn(['predict', 'demo.onnx', 'a.jpg', '--out', 'o'], dir);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^syncbn predict: UsageError: image "a\.jpg": expected a \.npy or \.png file, received extension "\.jpg"/);
+  r = syncbn(['predict', 'demo.onnx', 'a.npy', '--std', '0', '--out', 'o'], dir);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^syncbn predict: --std must be a positive number, received "0"/);
   r = syncbn(['predict', 'demo.onnx', 'a.npy'], dir);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^syncbn predict: --out DIR is required/);
