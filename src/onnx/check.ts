@@ -51,6 +51,7 @@ function infer(n: NodeP, ins: (Shape | undefined)[], consts: Map<string, number[
     case 'Relu':
     case 'BatchNormalization':
     case 'InstanceNormalization':
+    case 'GroupNormalization':
     case 'Add':
     case 'Mul':
       return x;

@@ -68,13 +68,18 @@ const EMITTERS: Record<string, Emitter> = {
     return a.fuseRelu ? g.node(rec.path, 'Relu', [y], shapeOf(c)) : y;
   },
   groupNorm(c) {
-    // Reshape [N, C, *] → [N, G, C/G·*] → InstanceNormalization (ONNX's per-(n, g) normalization, unit scale)
-    // → Reshape back → Mul γ[C, 1, …] → Add β: exact GroupNorm math at every opset ≥ 18 (ORT has no
-    // GroupNormalization kernel in the default domain).
     const { g, rec } = c;
     const { numGroups: G, eps } = rec.attrs as { numGroups: number; eps: number };
     const x = rec.inputs[0]!;
     const [n, ch] = x.shape as [number, number];
+    if (g.opset >= 21) {
+      // GroupNormalization-21 takes per-channel γ, β (opset 18's took per-group ones and is deprecated).
+      const scale = c.inputs[1] !== '' ? c.inputs[1]! : g.float(`${rec.path}.__onnx_ones`, [ch], new Float32Array(ch).fill(1));
+      const bias = c.inputs[2] !== '' ? c.inputs[2]! : g.float(`${rec.path}.__onnx_zeros`, [ch], new Float32Array(ch));
+      return g.node(rec.path, 'GroupNormalization', [c.inputs[0]!, scale, bias], x.shape, { num_groups: { i: G }, epsilon: { f: eps } });
+    }
+    // Opsets 18–20: Reshape [N, C, *] → [N, G, C/G·*] → InstanceNormalization (per-(n, g) normalization,
+    // unit scale) → Reshape back → Mul γ[C, 1, …] → Add β: exactly GroupNorm's math.
     const rest = x.size / (n * ch);
     const grouped = [n, G, (ch / G) * rest];
     const lead = g.dynamicBatch ? 0 : n;

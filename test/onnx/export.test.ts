@@ -22,6 +22,11 @@ test('every exportable op: ONNX Runtime equals ours to 1e-4 (odd sizes, groups, 
   assert.equal(info.opTypes.filter((o) => o === 'BatchNormalization').length, 3);
   assertMatch(await ort(bytes, x), ours(m, x));
   assertMatch(await ort(bytes, x, 'all'), ours(m, x));
+  // opset 21: GroupNorm as one GroupNormalization node (per-channel γ, β) instead of the decomposition
+  const b21 = exportOnnx(m, { input: x, opset: 21 });
+  const ops21 = checkOnnxModel(b21).opTypes;
+  assert.ok(ops21.includes('GroupNormalization') && !ops21.includes('InstanceNormalization'), ops21.join(' '));
+  assertMatch(await ort(b21, x), ours(m, x));
 });
 
 test('the demo network (createModel("demo"): dilated convs, bilinear ×4): ONNX Runtime equals ours to 1e-4', async () => {
