@@ -1,6 +1,14 @@
-// Bench section `onnx`: the demo network's eval forward at batch 8, our engine vs ONNX Runtime (one thread each), interleaved.
+// Bench section `onnx`: the demo net's eval forward at batch 8, ours vs ONNX Runtime (1 thread each), interleaved.
 import { performance } from 'node:perf_hooks';
-import { createModel, exportOnnx, Generator, noGrad, OnnxSession, Tensor, type ExportableModule } from '../src/index.js';
+import {
+  createModel,
+  exportOnnx,
+  Generator,
+  noGrad,
+  OnnxSession,
+  Tensor,
+  type ExportableModule,
+} from '../src/index.js';
 import { Reporter, median } from './util.js';
 
 export async function run(rep: Reporter): Promise<void> {
@@ -40,7 +48,22 @@ export async function run(rep: Reporter): Promise<void> {
     ort.push(await ortOnce());
   }
   await session.close();
-  rep.report('onnx/demo_infer_ms/ours', median(ours), 'ms', `median of ${ours.length}, demo net, batch 8, 1×64×64, 1 thread`);
-  rep.report('onnx/demo_infer_ms/ort', median(ort), 'ms', `median of ${ort.length}, onnxruntime-node, intraOpNumThreads 1, all optimizations`);
-  rep.report('onnx/demo_infer_ratio/ours_over_ort', median(ours.map((v, i) => v / ort[i]!)), 'x', 'median of per-round ratios');
+  rep.report(
+    'onnx/demo_infer_ms/ours',
+    median(ours),
+    'ms',
+    `median of ${ours.length}, demo net, batch 8, 1×64×64, 1 thread`,
+  );
+  rep.report(
+    'onnx/demo_infer_ms/ort',
+    median(ort),
+    'ms',
+    `median of ${ort.length}, onnxruntime-node, intraOpNumThreads 1, all optimizations`,
+  );
+  rep.report(
+    'onnx/demo_infer_ratio/ours_over_ort',
+    median(ours.map((v, i) => v / ort[i]!)),
+    'x',
+    'median of per-round ratios',
+  );
 }

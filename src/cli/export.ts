@@ -49,10 +49,17 @@ export function parseExportArgs(argv: string[]): ExportArgs {
     throw new UsageError(`syncbn export: ${(e as Error).message}`);
   }
   const { values: v, positionals } = parsed;
-  if (positionals.length !== 1) throw new UsageError(`syncbn export: give exactly one MODEL.safetensors, received ${positionals.length} positional arguments`);
-  if (!positionals[0]!.endsWith('.safetensors')) throw new UsageError(`syncbn export: MODEL must be a .safetensors file, received ${JSON.stringify(positionals[0])}`);
+  if (positionals.length !== 1)
+    throw new UsageError(
+      `syncbn export: give exactly one MODEL.safetensors, received ${positionals.length} positional arguments`,
+    );
+  if (!positionals[0]!.endsWith('.safetensors'))
+    throw new UsageError(
+      `syncbn export: MODEL must be a .safetensors file, received ${JSON.stringify(positionals[0])}`,
+    );
   if (v.onnx === undefined) throw new UsageError('syncbn export: --onnx PATH is required (where to write the model)');
-  if (v.input === undefined) throw new UsageError('syncbn export: --input N,C,H,W is required (the forward pass is traced at this shape)');
+  if (v.input === undefined)
+    throw new UsageError('syncbn export: --input N,C,H,W is required (the forward pass is traced at this shape)');
   const opset = v.opset === undefined ? ONNX_OPSETS.default : Number(v.opset);
   return {
     weights: positionals[0]!,
@@ -82,7 +89,10 @@ export const exportCommand: Command = {
       const bytes = exportOnnx(model, { input: a.input, path: a.onnx, opset: a.opset, dynamicBatch: a.dynamicBatch });
       const info = checkOnnxModel(bytes, a.onnx);
       const shape = (s: readonly (number | null)[]): string => `[${s.map((d) => d ?? 'N').join(', ')}]`;
-      process.stdout.write(`wrote ${a.onnx}: ${bytes.length} bytes, opset ${info.opset}, ${info.opTypes.length} nodes, input ${shape(info.inputs[0]!.shape)} → output ${shape(info.outputs[0]!.shape)}\n`);
+      process.stdout.write(
+        `wrote ${a.onnx}: ${bytes.length} bytes, opset ${info.opset}, ${info.opTypes.length} nodes, input ` +
+          `${shape(info.inputs[0]!.shape)} → output ${shape(info.outputs[0]!.shape)}\n`,
+      );
       return 0;
     } catch (e) {
       process.stderr.write(`syncbn export: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);

@@ -31,8 +31,14 @@ export function readImage(path: string, channels: number): Image {
     if (s.length === 2) shape = [1, s[0]!, s[1]!];
     else if (s.length === 3) shape = [s[0]!, s[1]!, s[2]!];
     else if (s.length === 4 && s[0] === 1) shape = [s[1]!, s[2]!, s[3]!];
-    else throw new ShapeError(`${path}: expected an image of shape [C, H, W], [1, C, H, W] or [H, W], received [${s.join(', ')}]`);
-    if (shape[0] !== channels) throw new ShapeError(`${path}: the model takes ${channels} channel(s), the image has ${shape[0]} (shape [${s.join(', ')}])`);
+    else
+      throw new ShapeError(
+        `${path}: expected an image of shape [C, H, W], [1, C, H, W] or [H, W], received [${s.join(', ')}]`,
+      );
+    if (shape[0] !== channels)
+      throw new ShapeError(
+        `${path}: the model takes ${channels} channel(s), the image has ${shape[0]} (shape [${s.join(', ')}])`,
+      );
     return { data: Float32Array.from(a.data), shape };
   }
   if (ext === '.png') {
@@ -42,7 +48,10 @@ export function readImage(path: string, channels: number): Image {
     } catch (e) {
       throw new IOError(`${path}: not a readable PNG (${(e as Error).message})`, { cause: e });
     }
-    if (channels !== 1 && channels !== 3) throw new ShapeError(`${path}: a PNG gives 1 or 3 channels, but the model takes ${channels}; give a .npy instead`);
+    if (channels !== 1 && channels !== 3)
+      throw new ShapeError(
+        `${path}: a PNG gives 1 or 3 channels, but the model takes ${channels}; give a .npy instead`,
+      );
     const hw = png.width * png.height;
     const data = new Float32Array(channels * hw);
     for (let p = 0; p < hw; p++) {
@@ -56,7 +65,9 @@ export function readImage(path: string, channels: number): Image {
     }
     return { data, shape: [channels, png.height, png.width] };
   }
-  throw new UsageError(`image ${JSON.stringify(path)}: expected a .npy or .png file, received extension ${JSON.stringify(ext)}`);
+  throw new UsageError(
+    `image ${JSON.stringify(path)}: expected a .npy or .png file, received extension ${JSON.stringify(ext)}`,
+  );
 }
 
 /** Colour of class k: the PASCAL VOC palette (bits of k spread over the high bits of R, G, B). */

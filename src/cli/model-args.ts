@@ -26,14 +26,24 @@ export function parseOpts(cmd: string, opts: readonly string[] | undefined): Rec
 export function parseShape(cmd: string, flag: string, v: string): number[] {
   const dims = v.split(',').map((s) => Number(s.trim()));
   if (dims.length === 0 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new UsageError(`${cmd}: ${flag} must be comma-separated positive integers such as 1,1,64,64, received ${JSON.stringify(v)}`);
+    throw new UsageError(
+      `${cmd}: ${flag} must be comma-separated positive integers such as 1,1,64,64, received ${JSON.stringify(v)}`,
+    );
   }
   return dims;
 }
 
 /** Build `arch` (createModel of src/models) with `opts`, load `weights` (strict: key lists on mismatch), eval mode. */
-export function loadArchitecture(cmd: string, arch: string | undefined, opts: Record<string, unknown>, weights: string): ExportableModule {
-  if (arch === undefined) throw new UsageError(`${cmd}: --arch NAME is required with a .safetensors model (the weights do not say which network they belong to)`);
+export function loadArchitecture(
+  cmd: string,
+  arch: string | undefined,
+  opts: Record<string, unknown>,
+  weights: string,
+): ExportableModule {
+  if (arch === undefined)
+    throw new UsageError(
+      `${cmd}: --arch NAME is required with a .safetensors model (the weights do not say which network they belong to)`,
+    );
   const model = createModel(arch, opts) as ExportableModule;
   loadModule(weights, model);
   return model.eval();

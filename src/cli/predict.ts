@@ -44,7 +44,14 @@ function parsePredictArgs(argv: string[]): PredictArgs {
   try {
     parsed = parseArgs({
       args: argv,
-      options: { arch: { type: 'string' }, opt: { type: 'string', multiple: true }, out: { type: 'string' }, threads: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' } },
+      options: {
+        arch: { type: 'string' },
+        opt: { type: 'string', multiple: true },
+        out: { type: 'string' },
+        threads: { type: 'string' },
+        mean: { type: 'string' },
+        std: { type: 'string' },
+      },
       strict: true,
       allowPositionals: true,
     });
@@ -52,18 +59,37 @@ function parsePredictArgs(argv: string[]): PredictArgs {
     throw new UsageError(`syncbn predict: ${(e as Error).message}`);
   }
   const { values: v, positionals } = parsed;
-  if (positionals.length < 2) throw new UsageError(`syncbn predict: give a MODEL and at least one IMAGE, received ${positionals.length} positional argument(s)`);
-  if (v.out === undefined) throw new UsageError('syncbn predict: --out DIR is required (where predictions are written)');
+  if (positionals.length < 2)
+    throw new UsageError(
+      `syncbn predict: give a MODEL and at least one IMAGE, received ${positionals.length} positional argument(s)`,
+    );
+  if (v.out === undefined)
+    throw new UsageError('syncbn predict: --out DIR is required (where predictions are written)');
   const threads = v.threads === undefined ? 1 : Number(v.threads);
-  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`syncbn predict: --threads must be an integer ≥ 1, received ${JSON.stringify(v.threads)}`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new UsageError(`syncbn predict: --threads must be an integer ≥ 1, received ${JSON.stringify(v.threads)}`);
   const model = positionals[0]!;
   const ext = extname(model).toLowerCase();
-  if (ext !== '.onnx' && ext !== '.safetensors') throw new UsageError(`syncbn predict: MODEL must be a .onnx or .safetensors file, received ${JSON.stringify(model)}`);
+  if (ext !== '.onnx' && ext !== '.safetensors')
+    throw new UsageError(
+      `syncbn predict: MODEL must be a .onnx or .safetensors file, received ${JSON.stringify(model)}`,
+    );
   const mean = v.mean === undefined ? 0 : Number(v.mean);
   const std = v.std === undefined ? 1 : Number(v.std);
-  if (!Number.isFinite(mean)) throw new UsageError(`syncbn predict: --mean must be a number, received ${JSON.stringify(v.mean)}`);
-  if (!(std > 0 && Number.isFinite(std))) throw new UsageError(`syncbn predict: --std must be a positive number, received ${JSON.stringify(v.std)}`);
-  return { model, images: positionals.slice(1), out: v.out, arch: v.arch, opts: parseOpts('syncbn predict', v.opt), threads, mean, std };
+  if (!Number.isFinite(mean))
+    throw new UsageError(`syncbn predict: --mean must be a number, received ${JSON.stringify(v.mean)}`);
+  if (!(std > 0 && Number.isFinite(std)))
+    throw new UsageError(`syncbn predict: --std must be a positive number, received ${JSON.stringify(v.std)}`);
+  return {
+    model,
+    images: positionals.slice(1),
+    out: v.out,
+    arch: v.arch,
+    opts: parseOpts('syncbn predict', v.opt),
+    threads,
+    mean,
+    std,
+  };
 }
 
 /** A backend: the channels it takes and a run over one [1, C, H, W] image. */
@@ -77,12 +103,16 @@ async function openRunner(a: PredictArgs): Promise<Runner> {
   if (a.model.toLowerCase().endsWith('.onnx')) {
     const s = await OnnxSession.create(a.model, { threads: a.threads });
     const c = s.info.inputs[0]!.shape[1];
-    if (typeof c !== 'number') throw new UsageError(`syncbn predict: ${a.model}: the input's channel dimension is not fixed`);
+    if (typeof c !== 'number')
+      throw new UsageError(`syncbn predict: ${a.model}: the input's channel dimension is not fixed`);
     return { channels: c, run: (d, sh) => s.run(d, sh), close: () => s.close() };
   }
   const model = loadArchitecture('syncbn predict', a.arch, a.opts, a.model);
   const first = [...model.modules()].find((m): m is Conv2d => m instanceof Conv2d);
-  if (first === undefined) throw new UsageError(`syncbn predict: architecture ${JSON.stringify(a.arch)} has no Conv2d to tell its input channels`);
+  if (first === undefined)
+    throw new UsageError(
+      `syncbn predict: architecture ${JSON.stringify(a.arch)} has no Conv2d to tell its input channels`,
+    );
   return {
     channels: first.inChannels,
     run: async (d, sh) => {
@@ -120,7 +150,8 @@ export const predictCommand: Command = {
       const backend = a.model.toLowerCase().endsWith('.onnx') ? 'onnxruntime' : 'syncbn';
       for (const path of a.images) {
         const img = readImage(path, runner.channels);
-        if (a.mean !== 0 || a.std !== 1) for (let i = 0; i < img.data.length; i++) img.data[i] = (img.data[i]! - a.mean) / a.std;
+        if (a.mean !== 0 || a.std !== 1)
+          for (let i = 0; i < img.data.length; i++) img.data[i] = (img.data[i]! - a.mean) / a.std;
         const t0 = performance.now();
         const y = await runner.run(img.data, [1, ...img.shape]);
         const ms = performance.now() - t0;

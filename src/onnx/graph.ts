@@ -29,7 +29,10 @@ export class GraphBuilder {
   /** values computed from weights only (no batch dimension) */
   private readonly constant = new Set<string>();
 
-  constructor(readonly opset: number, readonly dynamicBatch: boolean) {}
+  constructor(
+    readonly opset: number,
+    readonly dynamicBatch: boolean,
+  ) {}
 
   /** A fresh value name from a module path and an op ("/layer1/0/Conv_output_0", like PyTorch's exporter). */
   fresh(path: string, opType: string): string {
@@ -40,8 +43,14 @@ export class GraphBuilder {
     return base + k;
   }
 
-  /** Append a node producing one new value of shape `shape`; returns its name. Inputs that are all weights give a weight-like value (no batch dim). */
-  node(path: string, opType: string, inputs: readonly string[], shape: readonly number[], attrs: Record<string, Attr> = {}): string {
+  /** Append a node producing one new value of shape `shape`; returns its name (weights-only inputs: no batch dim). */
+  node(
+    path: string,
+    opType: string,
+    inputs: readonly string[],
+    shape: readonly number[],
+    attrs: Record<string, Attr> = {},
+  ): string {
     const out = this.fresh(path, opType);
     if (inputs.every((x) => x === '' || this.initializers.has(x) || this.constant.has(x))) this.constant.add(out);
     this.nodes.push({ opType, inputs, outputs: [out], name: out.replace(/_output_(\d+)$/, '_$1'), attrs });
@@ -89,10 +98,15 @@ export class GraphBuilder {
   }
 
   /** The GraphProto as a plain object for protobufjs. */
-  toProto(name: string, input: { name: string; shape: readonly number[] }, output: { name: string; shape: readonly number[] }): object {
+  toProto(
+    name: string,
+    input: { name: string; shape: readonly number[] },
+    output: { name: string; shape: readonly number[] },
+  ): object {
     for (const n of this.nodes) {
       for (const x of n.inputs) {
-        if (x !== '' && !this.shapes.has(x) && x !== input.name) throw new ShapeError(`exportOnnx: internal: node ${n.name} reads undefined value ${x}`);
+        if (x !== '' && !this.shapes.has(x) && x !== input.name)
+          throw new ShapeError(`exportOnnx: internal: node ${n.name} reads undefined value ${x}`);
       }
     }
     const valueInfo = (nm: string, shape: readonly number[]): object => ({
@@ -100,7 +114,9 @@ export class GraphBuilder {
       type: {
         tensor_type: {
           elem_type: DataType.FLOAT,
-          shape: { dim: this.dims(nm, shape).map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
+          shape: {
+            dim: this.dims(nm, shape).map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })),
+          },
         },
       },
     });
@@ -114,7 +130,12 @@ export class GraphBuilder {
         output: n.outputs,
         attribute: Object.entries(n.attrs).map(([k, v]) => encodeAttr(k, v)),
       })),
-      initializer: [...this.initializers].map(([nm, t]) => ({ name: nm, dims: t.dims, data_type: t.type, raw_data: t.bytes })),
+      initializer: [...this.initializers].map(([nm, t]) => ({
+        name: nm,
+        dims: t.dims,
+        data_type: t.type,
+        raw_data: t.bytes,
+      })),
       input: [valueInfo(input.name, input.shape)],
       output: [valueInfo(output.name, output.shape)],
       value_info: inner.map((nm) => valueInfo(nm, this.shapes.get(nm)!)),

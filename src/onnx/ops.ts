@@ -36,7 +36,11 @@ function reshapeTo(c: EmitContext, x: Tensor, shape: readonly number[]): string 
   let target = [...shape];
   if (g.dynamicBatch) {
     if (x.shape[0] !== c.batch || shape[0] !== c.batch) {
-      refuse(c, `with dynamicBatch, a reshape must keep dim 0 (the batch), but it maps ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
+      refuse(
+        c,
+        `with dynamicBatch, a reshape must keep dim 0 (the batch), but it maps ${fmtShape(x.shape)} to ` +
+          `${fmtShape(shape)}`,
+      );
     }
     target = [0, ...shape.slice(1)];
   }
@@ -59,12 +63,25 @@ const EMITTERS: Record<string, Emitter> = {
   batchNorm(c) {
     const { rec, g } = c;
     const a = rec.attrs as { eps: number; useBatch: boolean; fuseRelu: boolean; channelsLast: boolean };
-    if (a.useBatch) refuse(c, 'it normalizes with batch statistics in eval mode (trackRunningStats=false); ONNX BatchNormalization needs running statistics');
-    if (a.channelsLast) refuse(c, 'channelsLast batch norm is not supported (ONNX BatchNormalization is channels-first)');
+    if (a.useBatch)
+      refuse(
+        c,
+        'it normalizes with batch statistics in eval mode (trackRunningStats=false); ONNX BatchNormalization needs ' +
+          'running statistics',
+      );
+    if (a.channelsLast)
+      refuse(c, 'channelsLast batch norm is not supported (ONNX BatchNormalization is channels-first)');
     const ch = rec.inputs[3]!.shape[0]!;
-    const scale = c.inputs[1] !== '' ? c.inputs[1]! : g.float(`${rec.path}.__onnx_ones`, [ch], new Float32Array(ch).fill(1));
+    const scale =
+      c.inputs[1] !== '' ? c.inputs[1]! : g.float(`${rec.path}.__onnx_ones`, [ch], new Float32Array(ch).fill(1));
     const bias = c.inputs[2] !== '' ? c.inputs[2]! : g.float(`${rec.path}.__onnx_zeros`, [ch], new Float32Array(ch));
-    const y = g.node(rec.path, 'BatchNormalization', [c.inputs[0]!, scale, bias, c.inputs[3]!, c.inputs[4]!], shapeOf(c), { epsilon: { f: a.eps } });
+    const y = g.node(
+      rec.path,
+      'BatchNormalization',
+      [c.inputs[0]!, scale, bias, c.inputs[3]!, c.inputs[4]!],
+      shapeOf(c),
+      { epsilon: { f: a.eps } },
+    );
     return a.fuseRelu ? g.node(rec.path, 'Relu', [y], shapeOf(c)) : y;
   },
   groupNorm(c) {
@@ -74,24 +91,46 @@ const EMITTERS: Record<string, Emitter> = {
     const [n, ch] = x.shape as [number, number];
     if (g.opset >= 21) {
       // GroupNormalization-21 takes per-channel γ, β (opset 18's took per-group ones and is deprecated).
-      const scale = c.inputs[1] !== '' ? c.inputs[1]! : g.float(`${rec.path}.__onnx_ones`, [ch], new Float32Array(ch).fill(1));
+      const scale =
+        c.inputs[1] !== '' ? c.inputs[1]! : g.float(`${rec.path}.__onnx_ones`, [ch], new Float32Array(ch).fill(1));
       const bias = c.inputs[2] !== '' ? c.inputs[2]! : g.float(`${rec.path}.__onnx_zeros`, [ch], new Float32Array(ch));
-      return g.node(rec.path, 'GroupNormalization', [c.inputs[0]!, scale, bias], x.shape, { num_groups: { i: G }, epsilon: { f: eps } });
+      return g.node(rec.path, 'GroupNormalization', [c.inputs[0]!, scale, bias], x.shape, {
+        num_groups: { i: G },
+        epsilon: { f: eps },
+      });
     }
     // Opsets 18–20: Reshape [N, C, *] → [N, G, C/G·*] → InstanceNormalization (per-(n, g) normalization,
     // unit scale) → Reshape back → Mul γ[C, 1, …] → Add β: exactly GroupNorm's math.
     const rest = x.size / (n * ch);
     const grouped = [n, G, (ch / G) * rest];
     const lead = g.dynamicBatch ? 0 : n;
-    const toGroups = g.node(rec.path, 'Reshape', [c.inputs[0]!, g.int64(g.fresh(rec.path, 'GroupNorm_shape'), [lead, G, -1])], grouped);
+    const toGroups = g.node(
+      rec.path,
+      'Reshape',
+      [c.inputs[0]!, g.int64(g.fresh(rec.path, 'GroupNorm_shape'), [lead, G, -1])],
+      grouped,
+    );
     const ones = g.float(`${rec.path}.__onnx_group_ones`, [G], new Float32Array(G).fill(1));
     const zeros = g.float(`${rec.path}.__onnx_group_zeros`, [G], new Float32Array(G));
     const normed = g.node(rec.path, 'InstanceNormalization', [toGroups, ones, zeros], grouped, { epsilon: { f: eps } });
-    let y = g.node(rec.path, 'Reshape', [normed, g.int64(g.fresh(rec.path, 'GroupNorm_shape'), [lead, ...x.shape.slice(1)])], x.shape);
+    let y = g.node(
+      rec.path,
+      'Reshape',
+      [normed, g.int64(g.fresh(rec.path, 'GroupNorm_shape'), [lead, ...x.shape.slice(1)])],
+      x.shape,
+    );
     const perChannel = [ch, ...x.shape.slice(2).map(() => 1)];
-    for (const [k, op] of [[1, 'Mul'], [2, 'Add']] as const) {
+    for (const [k, op] of [
+      [1, 'Mul'],
+      [2, 'Add'],
+    ] as const) {
       if (c.inputs[k] === '') continue;
-      const p = g.node(rec.path, 'Reshape', [c.inputs[k]!, g.int64(g.fresh(rec.path, 'GroupNorm_shape'), perChannel)], perChannel);
+      const p = g.node(
+        rec.path,
+        'Reshape',
+        [c.inputs[k]!, g.int64(g.fresh(rec.path, 'GroupNorm_shape'), perChannel)],
+        perChannel,
+      );
       y = g.node(rec.path, op, [y, p], x.shape);
     }
     return y;
@@ -120,11 +159,18 @@ const EMITTERS: Record<string, Emitter> = {
     const [, , h, w] = c.rec.inputs[0]!.shape as [number, number, number, number];
     if (outH === 1 && outW === 1) return c.g.node(c.rec.path, 'GlobalAveragePool', [c.inputs[0]!], shapeOf(c));
     if (h % outH !== 0 || w % outW !== 0) {
-      refuse(c, `adaptive pooling of ${h}×${w} to ${outH}×${outW} has uneven bins (only output 1×1 or sizes dividing the input map to ONNX pooling)`);
+      refuse(
+        c,
+        `adaptive pooling of ${h}×${w} to ${outH}×${outW} has uneven bins (only output 1×1 or sizes dividing the ` +
+          `input map to ONNX pooling)`,
+      );
     }
     const kh = h / outH;
     const kw = w / outW;
-    return c.g.node(c.rec.path, 'AveragePool', [c.inputs[0]!], shapeOf(c), { kernel_shape: pairs(kh, kw), strides: pairs(kh, kw) });
+    return c.g.node(c.rec.path, 'AveragePool', [c.inputs[0]!], shapeOf(c), {
+      kernel_shape: pairs(kh, kw),
+      strides: pairs(kh, kw),
+    });
   },
   upsampleBilinear(c) {
     const { outH, outW } = c.rec.attrs as { outH: number; outW: number };
@@ -138,7 +184,8 @@ const EMITTERS: Record<string, Emitter> = {
   },
   concat(c) {
     const { dim } = c.rec.attrs as { dim: number };
-    if (dim === 0 && c.g.dynamicBatch) refuse(c, 'with dynamicBatch, concatenating along dim 0 (the batch) changes the batch size');
+    if (dim === 0 && c.g.dynamicBatch)
+      refuse(c, 'with dynamicBatch, concatenating along dim 0 (the batch) changes the batch size');
     return c.g.node(c.rec.path, 'Concat', c.inputs, shapeOf(c), { axis: { i: dim } });
   },
   linear(c) {
@@ -158,12 +205,17 @@ const EMITTERS: Record<string, Emitter> = {
   flatten(c) {
     const x = c.rec.inputs[0]!;
     const { startDim, endDim } = c.rec.attrs as { startDim: number; endDim: number };
-    if (startDim === 1 && endDim === x.ndim - 1) return c.g.node(c.rec.path, 'Flatten', [c.inputs[0]!], shapeOf(c), { axis: { i: 1 } });
+    if (startDim === 1 && endDim === x.ndim - 1)
+      return c.g.node(c.rec.path, 'Flatten', [c.inputs[0]!], shapeOf(c), { axis: { i: 1 } });
     return reshapeTo(c, x, shapeOf(c));
   },
   dropout(c) {
     const { p } = c.rec.attrs as { p: number };
-    return refuse(c, `dropout called with training=true (p=${p}) is random; in eval mode Dropout is the identity and exports as nothing`);
+    return refuse(
+      c,
+      `dropout called with training=true (p=${p}) is random; in eval mode Dropout is the identity and exports as ` +
+        `nothing`,
+    );
   },
 };
 

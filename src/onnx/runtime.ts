@@ -24,7 +24,12 @@ export async function loadOnnxRuntime(specifier = 'onnxruntime-node'): Promise<O
     const mod = (await import(specifier)) as Ort & { default?: Ort };
     return mod.InferenceSession !== undefined ? mod : mod.default!;
   } catch (e) {
-    throw new UsageError(`ONNX Runtime is not available: could not import ${JSON.stringify(specifier)} (${(e as Error).message}); install it with \`npm install onnxruntime-node\``, 'E_USAGE', { cause: e });
+    throw new UsageError(
+      `ONNX Runtime is not available: could not import ${JSON.stringify(specifier)} (${(e as Error).message}); ` +
+        `install it with \`npm install onnxruntime-node\``,
+      'E_USAGE',
+      { cause: e },
+    );
   }
 }
 
@@ -37,7 +42,11 @@ export interface OnnxSessionOptions {
 
 /** A loaded ONNX model with one float32 input and one float32 output. */
 export class OnnxSession {
-  private constructor(private readonly ort: Ort, private readonly session: OrtSession, readonly info: OnnxModelInfo) {}
+  private constructor(
+    private readonly ort: Ort,
+    private readonly session: OrtSession,
+    readonly info: OnnxModelInfo,
+  ) {}
 
   /** Load from a file path or bytes: structural check first (IOError naming the problem), then ORT. */
   static async create(model: string | Uint8Array, opts: OnnxSessionOptions = {}): Promise<OnnxSession> {
@@ -52,7 +61,10 @@ export class OnnxSession {
     } else bytes = model;
     const info = checkOnnxModel(bytes, source);
     if (info.inputs.length !== 1 || info.outputs.length !== 1) {
-      throw new UsageError(`${source}: expected a model with one input and one output, it has ${info.inputs.length} and ${info.outputs.length}`);
+      throw new UsageError(
+        `${source}: expected a model with one input and one output, it has ${info.inputs.length} and ` +
+          `${info.outputs.length}`,
+      );
     }
     const ort = await loadOnnxRuntime();
     const threads = opts.threads ?? 1;
@@ -76,7 +88,14 @@ export class OnnxSession {
     try {
       r = await this.session.run(feeds);
     } catch (e) {
-      throw new UsageError(`ONNX Runtime rejected input of shape [${shape.join(', ')}] (model input ${JSON.stringify(this.info.inputs[0]!.name)} has shape [${this.info.inputs[0]!.shape.map((d) => d ?? '?').join(', ')}]): ${(e as Error).message}`, 'E_USAGE', { cause: e });
+      const inp = this.info.inputs[0]!;
+      const want = inp.shape.map((d) => d ?? '?').join(', ');
+      throw new UsageError(
+        `ONNX Runtime rejected input of shape [${shape.join(', ')}] (model input ` +
+          `${JSON.stringify(inp.name)} has shape [${want}]): ${(e as Error).message}`,
+        'E_USAGE',
+        { cause: e },
+      );
     }
     const out = r[this.info.outputs[0]!.name]!;
     return { data: out.data as Float32Array, shape: [...out.dims] };

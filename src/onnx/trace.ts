@@ -68,7 +68,10 @@ export function traceForward(model: Module, input: Tensor): Trace {
     for (const r of restore) r();
   }
   if (!(output instanceof Tensor)) {
-    throw new UsageError(`exportOnnx: the model's forward must return one Tensor, it returned ${output instanceof Object ? output.constructor.name : describe(output)}`);
+    throw new UsageError(
+      `exportOnnx: the model's forward must return one Tensor, it returned ` +
+        `${output instanceof Object ? output.constructor.name : describe(output)}`,
+    );
   }
   return { ops, output };
 }

@@ -8,9 +8,27 @@ import { demoModelDir, syncbn } from './helpers.js';
 
 test('export writes an ONNX file with the weights under their names and a dynamic batch', () => {
   const dir = demoModelDir();
-  const r = syncbn(['export', 'demo.safetensors', '--arch', 'demo', '--opt', 'width=4', '--onnx', 'demo.onnx', '--input', '1,1,64,64', '--dynamic-batch'], dir);
+  const r = syncbn(
+    [
+      'export',
+      'demo.safetensors',
+      '--arch',
+      'demo',
+      '--opt',
+      'width=4',
+      '--onnx',
+      'demo.onnx',
+      '--input',
+      '1,1,64,64',
+      '--dynamic-batch',
+    ],
+    dir,
+  );
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^wrote demo\.onnx: \d+ bytes, opset 18, 17 nodes, input \[N, 1, 64, 64\] → output \[N, 11, 64, 64\]\n$/);
+  assert.match(
+    r.stdout,
+    /^wrote demo\.onnx: \d+ bytes, opset 18, 17 nodes, input \[N, 1, 64, 64\] → output \[N, 11, 64, 64\]\n$/,
+  );
   const bytes = readFileSync(join(dir, 'demo.onnx'));
   const info = checkOnnxModel(bytes);
   assert.deepEqual(info.inputs[0]!.shape, [null, 1, 64, 64]);
@@ -25,13 +43,19 @@ test('export: bad input exits 2 (usage) or 1 (failure) with a message naming the
   assert.match(r.stderr, /^syncbn export: --input N,C,H,W is required \(the forward pass is traced at this shape\)\n/);
   r = syncbn([...base, '--input', '1,1,x,64'], dir);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^syncbn export: --input must be comma-separated positive integers such as 1,1,64,64, received "1,1,x,64"/);
+  assert.match(
+    r.stderr,
+    /^syncbn export: --input must be comma-separated positive integers such as 1,1,64,64, received "1,1,x,64"/,
+  );
   r = syncbn(['export', 'demo.safetensors', '--arch', 'nope', '--onnx', 'x.onnx', '--input', '1,1,64,64'], dir);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^syncbn export: UsageError: createModel: name must be one of "demo"/);
   r = syncbn(['export', 'demo.safetensors', '--arch', 'demo', '--onnx', 'x.onnx', '--input', '1,1,64,64'], dir); // width 16 ≠ saved 4
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^syncbn export: ShapeError: loadStateDict: 0\.weight: shape in state dict \[4, 1, 3, 3\] does not match the module's \[16, 1, 3, 3\]/);
+  assert.match(
+    r.stderr,
+    /^syncbn export: ShapeError: loadStateDict: 0\.weight: shape in state dict \[4, 1, 3, 3\] does not match the module's \[16, 1, 3, 3\]/,
+  );
   r = syncbn([...base.slice(0, -1), join('no', 'such', 'dir', 'x.onnx'), '--input', '1,1,64,64'], dir);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^syncbn export: IOError: exportOnnx: could not write "no\/such\/dir\/x\.onnx": ENOENT/);

@@ -14,7 +14,24 @@ test('every exportable op: ONNX Runtime equals ours to 1e-4 (odd sizes, groups, 
   const bytes = exportOnnx(m, { input: x });
   const info = checkOnnxModel(bytes);
   assert.equal(info.opset, 18);
-  for (const op of ['Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Resize', 'Concat', 'Add', 'Reshape', 'Flatten', 'Gemm', 'MatMul', 'Transpose', 'InstanceNormalization', 'Mul']) {
+  for (const op of [
+    'Conv',
+    'BatchNormalization',
+    'Relu',
+    'MaxPool',
+    'AveragePool',
+    'GlobalAveragePool',
+    'Resize',
+    'Concat',
+    'Add',
+    'Reshape',
+    'Flatten',
+    'Gemm',
+    'MatMul',
+    'Transpose',
+    'InstanceNormalization',
+    'Mul',
+  ]) {
     assert.ok(info.opTypes.includes(op), `graph has no ${op}: ${info.opTypes.join(' ')}`);
   }
   assert.ok(!info.opTypes.includes('Dropout'));
@@ -47,7 +64,15 @@ test('functional calls inside a custom forward are traced (upsampleBilinear, ada
   const m = new Functional().eval();
   const x = rnd([1, 2, 5, 7], 7);
   const bytes = exportOnnx(m, { input: [1, 2, 5, 7] });
-  assert.deepEqual(checkOnnxModel(bytes).opTypes, ['Conv', 'Reshape', 'InstanceNormalization', 'Reshape', 'GlobalAveragePool', 'Resize', 'Add']);
+  assert.deepEqual(checkOnnxModel(bytes).opTypes, [
+    'Conv',
+    'Reshape',
+    'InstanceNormalization',
+    'Reshape',
+    'GlobalAveragePool',
+    'Resize',
+    'Add',
+  ]);
   assertMatch(await ort(bytes, x), ours(m, x));
 });
 
@@ -64,7 +89,10 @@ test('dynamic batch: one file runs at batch 1 and 5, equal to ours', async () =>
   }
   // Without dynamicBatch the traced batch is fixed: ORT refuses another one.
   const fixed = exportOnnx(m, { input: [2, 3, 13, 11] });
-  await assert.rejects(ort(fixed, rnd([5, 3, 13, 11], 1)), { name: 'UsageError', message: /ONNX Runtime rejected input of shape \[5, 3, 13, 11\] \(model input "input" has shape \[2, 3, 13, 11\]\)/ });
+  await assert.rejects(ort(fixed, rnd([5, 3, 13, 11], 1)), {
+    name: 'UsageError',
+    message: /ONNX Runtime rejected input of shape \[5, 3, 13, 11\] \(model input "input" has shape \[2, 3, 13, 11\]\)/,
+  });
 });
 
 test('weights are initializers under their state-dict names; the file is written atomically when path is given', async () => {
@@ -80,7 +108,8 @@ test('weights are initializers under their state-dict names; the file is written
   assert.equal(checkOnnxModel(bytes).opset, 21);
   const text = Buffer.from(bytes).toString('latin1');
   for (const k of Object.keys(m.stateDict())) {
-    if (k.endsWith('num_batches_tracked')) assert.ok(!text.includes(k), `${k} is not used by inference and must not be exported`);
+    if (k.endsWith('num_batches_tracked'))
+      assert.ok(!text.includes(k), `${k} is not used by inference and must not be exported`);
     else assert.ok(text.includes(k), `initializer ${k} missing`);
   }
 });

@@ -1,16 +1,39 @@
 // Test models for ONNX round trips: every exportable op in one network, and a DeepLab-like segmentation stand-in.
 import {
-  Module, Sequential, Conv2d, BatchNorm2d, BatchNorm1d, ReLU, Linear, Dropout, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample, Flatten,
-  SyncBatchNorm, GroupNorm, Tensor, Generator, add, concat, reshape, relu, upsampleBilinear, adaptiveAvgPool2d,
+  Module,
+  Sequential,
+  Conv2d,
+  BatchNorm2d,
+  BatchNorm1d,
+  ReLU,
+  Linear,
+  Dropout,
+  MaxPool2d,
+  AvgPool2d,
+  AdaptiveAvgPool2d,
+  Upsample,
+  Flatten,
+  SyncBatchNorm,
+  GroupNorm,
+  Tensor,
+  Generator,
+  add,
+  concat,
+  reshape,
+  relu,
+  upsampleBilinear,
+  adaptiveAvgPool2d,
 } from '../../src/index.js';
 
 /** Give every BN layer non-trivial running statistics and affine parameters (so a BN mapping error shows). */
 export function randomizeNorms(m: Module, seed: number): void {
   const g = new Generator(seed);
   for (const [name, t] of [...m.namedParameters(), ...m.namedBuffers()]) {
-    if (name.endsWith('running_mean') || name.endsWith('bias')) t.copy_(Tensor.randn(t.shape, { generator: g, std: 0.3 }));
+    if (name.endsWith('running_mean') || name.endsWith('bias'))
+      t.copy_(Tensor.randn(t.shape, { generator: g, std: 0.3 }));
     else if (name.endsWith('running_var')) t.copy_(Tensor.rand(t.shape, { generator: g, low: 0.5, high: 2 }));
-    else if (name.endsWith('weight') && t.ndim === 1) t.copy_(Tensor.rand(t.shape, { generator: g, low: 0.5, high: 1.5 }));
+    else if (name.endsWith('weight') && t.ndim === 1)
+      t.copy_(Tensor.rand(t.shape, { generator: g, low: 0.5, high: 1.5 }));
   }
 }
 
@@ -39,8 +62,14 @@ export class AllOps extends Module {
   constructor(seed = 0) {
     super();
     const generator = new Generator(seed);
-    this.stem = this.registerModule('stem', new Sequential(new Conv2d(3, 6, 3, { stride: 2, padding: 1, generator }), new BatchNorm2d(6), new ReLU()));
-    this.grouped = this.registerModule('grouped', new Conv2d(6, 9, 3, { groups: 3, dilation: 2, padding: 2, generator }));
+    this.stem = this.registerModule(
+      'stem',
+      new Sequential(new Conv2d(3, 6, 3, { stride: 2, padding: 1, generator }), new BatchNorm2d(6), new ReLU()),
+    );
+    this.grouped = this.registerModule(
+      'grouped',
+      new Conv2d(6, 9, 3, { groups: 3, dilation: 2, padding: 2, generator }),
+    );
     this.sbn = this.registerModule('sbn', new SyncBatchNorm(9));
     this.pool = this.registerModule('pool', new MaxPool2d(3, { stride: 2, padding: 1 }));
     this.avg = this.registerModule('avg', new AvgPool2d(3, { stride: 1, padding: 1 }));
@@ -74,9 +103,15 @@ export class AllOps extends Module {
 export function segStandIn(seed = 0, classes = 4): Sequential {
   const generator = new Generator(seed);
   return new Sequential(
-    new Conv2d(3, 16, 3, { stride: 2, padding: 1, bias: false, generator }), new BatchNorm2d(16), new ReLU(),
-    new Conv2d(16, 32, 3, { stride: 2, padding: 1, bias: false, generator }), new BatchNorm2d(32), new ReLU(),
-    new Conv2d(32, 32, 3, { padding: 2, dilation: 2, bias: false, generator }), new BatchNorm2d(32), new ReLU(),
+    new Conv2d(3, 16, 3, { stride: 2, padding: 1, bias: false, generator }),
+    new BatchNorm2d(16),
+    new ReLU(),
+    new Conv2d(16, 32, 3, { stride: 2, padding: 1, bias: false, generator }),
+    new BatchNorm2d(32),
+    new ReLU(),
+    new Conv2d(32, 32, 3, { padding: 2, dilation: 2, bias: false, generator }),
+    new BatchNorm2d(32),
+    new ReLU(),
     new Conv2d(32, classes, 1, { generator }),
     new Upsample({ scaleFactor: 4 }),
   );

@@ -12,7 +12,11 @@ export function ours(model: ExportableModule, x: Tensor): { data: Float32Array; 
 }
 
 /** ONNX Runtime's output on x, one thread, graph optimizations as given. */
-export async function ort(bytes: Uint8Array, x: Tensor, optimization: 'disabled' | 'all' = 'disabled'): Promise<{ data: Float32Array; shape: number[] }> {
+export async function ort(
+  bytes: Uint8Array,
+  x: Tensor,
+  optimization: 'disabled' | 'all' = 'disabled',
+): Promise<{ data: Float32Array; shape: number[] }> {
   const s = await OnnxSession.create(bytes, { optimization });
   try {
     return await s.run(new Float32Array(x.data), x.shape);
@@ -25,7 +29,11 @@ export async function ort(bytes: Uint8Array, x: Tensor, optimization: 'disabled'
  * Mixed tolerance per element: |a − b| ≤ rtol·|b| + atol·max|b| (rtol = atol = 1e-4): relative where
  * values are large, scaled absolute where they cancel to near zero. Returns the worst ratio to the bound.
  */
-export function assertMatch(a: { data: Float32Array; shape: readonly number[] }, b: { data: Float32Array; shape: readonly number[] }, rtol = 1e-4): number {
+export function assertMatch(
+  a: { data: Float32Array; shape: readonly number[] },
+  b: { data: Float32Array; shape: readonly number[] },
+  rtol = 1e-4,
+): number {
   assert.deepEqual([...a.shape], [...b.shape]);
   let scale = 0;
   for (const v of b.data) scale = Math.max(scale, Math.abs(v));
@@ -34,7 +42,8 @@ export function assertMatch(a: { data: Float32Array; shape: readonly number[] },
   for (let i = 0; i < a.data.length; i++) {
     const bound = rtol * Math.abs(b.data[i]!) + rtol * scale;
     const err = Math.abs(a.data[i]! - b.data[i]!);
-    if (!(err <= bound)) assert.fail(`element ${i}: ours ${a.data[i]} vs ONNX Runtime ${b.data[i]} (|diff| ${err} > ${bound})`);
+    if (!(err <= bound))
+      assert.fail(`element ${i}: ours ${a.data[i]} vs ONNX Runtime ${b.data[i]} (|diff| ${err} > ${bound})`);
     worst = Math.max(worst, err / bound);
   }
   return worst;
