@@ -1,11 +1,12 @@
-// Batch-norm kernel throughput (GB/s of input) for both layouts, memcpy bandwidth and PyTorch's BatchNorm2d in the same run.
+// Batch-norm kernel throughput (GB/s of input) for both layouts, memcpy bandwidth and PyTorch's BatchNorm2d in the same run;
+// GroupNorm forward + backward time next to PyTorch's (median ms, no target).
 // Every figure here (ours, memcpy, PyTorch) is the best of its samples: on a shared machine the
 // fastest sample is the one least disturbed by other processes, and all sides get the same rule.
 import { fileURLToPath } from 'node:url';
-import { wasmKernels } from '../src/kernels/index.js';
+import { groupNormParamGrads, wasmKernels } from '../src/kernels/index.js';
 import type { BNGeom, KernelSet } from '../src/kernels/index.js';
-import { allocF32, heapPointer, release } from '../src/tensor/heap.js';
-import { Reporter, findTorchPython, runPythonBench, timeIt } from './util.js';
+import { allocF32, allocF64, heapPointer, release } from '../src/tensor/heap.js';
+import { Reporter, findTorchPython, median, runPythonBench, timeIt } from './util.js';
 import type { Metric } from './util.js';
 
 const SHAPES: ReadonlyArray<readonly [number, number, number, number]> = [
@@ -73,6 +74,52 @@ function torchRun(rep: Reporter, tag: string, layout: string): Metric[] {
   }
 }
 
+/**
+ * GroupNorm (the demo's no-batch-statistics baseline) on one NCHW shape: the five steps of one training step as the
+ * autograd op runs them (stats, elemt; reduce, dγ/dβ, dx elemt) on heap tensors, median ms; PyTorch's right before.
+ */
+function groupNormBench(rep: Reporter): void {
+  const [n, c, h, w, groups] = [8, 64, 56, 56, 32] as const;
+  const tag = `${n}x${c}x${h}x${w}/g${groups}`;
+  const g = { n, c, s: h * w, groups };
+  const len = n * c * h * w;
+  const x = allocF32(len), y = allocF32(len), dy = allocF32(len), dx = allocF32(len);
+  const stats = allocF64(2 * n * groups), sums = allocF64(2 * n * c);
+  const wt = allocF32(c).fill(1), b = allocF32(c).fill(0), dw = new Float32Array(c), db = new Float32Array(c);
+  fillRandom(x, 3);
+  fillRandom(dy, 4);
+  const [mean, invstd] = [stats.subarray(0, n * groups), stats.subarray(n * groups)];
+  const [sumDy, sumDyXmu] = [sums.subarray(0, n * c), sums.subarray(n * c)];
+  const K = wasmKernels;
+  const step = (): void => {
+    K.groupNormStats(mean, invstd, x, g, 1e-5);
+    K.groupNormElemt(y, x, mean, invstd, wt, b, g);
+    K.groupNormBackwardReduce(sumDy, sumDyXmu, dy, x, mean, g);
+    groupNormParamGrads(dw, db, sumDy, sumDyXmu, invstd, g);
+    K.groupNormBackwardElemt(dx, dy, x, mean, invstd, wt, sumDy, sumDyXmu, g);
+  };
+  let torch: Metric[] = [];
+  if (findTorchPython() !== null) {
+    const script = fileURLToPath(new URL('../../scripts/bench_torch_gn.py', import.meta.url));
+    try {
+      torch = runPythonBench(script, [`${n}x${c}x${h}x${w}`, String(groups)]);
+    } catch (e) {
+      rep.say(`PyTorch GroupNorm benchmark failed: ${(e as Error).message}`);
+    }
+  }
+  // median as asked of this line; the best sample too, the figure least disturbed by other processes
+  const ts = timeIt(step, { warmup: 3, samples: 15, maxSeconds: 10 });
+  for (const [stat, mine] of [['', median(ts) * 1e3], ['/best', Math.min(...ts) * 1e3]] as const) {
+    const name = `gn_forward_backward/${tag}${stat}`;
+    rep.report(`kernels/${name}`, mine, 'ms', `${stat === '' ? 'median' : 'best'}; wasm kernels, one thread`);
+    const t = torch.find((m) => m.name === `torch/${name}`);
+    if (t === undefined) continue;
+    rep.report(t.name, t.value, 'ms', 'PyTorch 1 thread');
+    rep.report(`kernels/${name}/vs_torch`, t.value / mine, 'x', 'speed ratio (> 1: ours faster); no target');
+  }
+  for (const a of [x, y, dy, dx, wt, b, stats, sums]) release(heapPointer(a));
+}
+
 export async function run(rep: Reporter, _argv: string[]): Promise<void> {
   const memcpy = memcpyGBs();
   rep.report('kernels/memcpy', memcpy, 'GB/s', '100 MB TypedArray.set, bytes copied per second');
@@ -100,4 +147,5 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
     }
     for (const a of [x, y, dy, dx]) release(heapPointer(a));
   }
+  groupNormBench(rep);
 }

@@ -1,7 +1,9 @@
 // GroupNorm layer and functional op from the package root: PyTorch fixtures, finite differences, state dict, errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GroupNorm, Generator, Tensor, groupNorm, ShapeError, UsageError } from '../../src/index.js';
+import {
+  Conv2d, GroupNorm, Generator, ReLU, SGD, Sequential, Tensor, crossEntropy, groupNorm, heapStats, noGrad, ShapeError, UsageError,
+} from '../../src/index.js';
 import { builtBackends, withKernels } from '../helpers/backends.js';
 import { throwsLike } from '../helpers/errors.js';
 import { GN_FIXTURES, assertMixed, groupNormF64, maxAbs } from '../helpers/groupnorm.js';
@@ -91,6 +93,48 @@ test('GroupNorm: state dict names, affine off, train = eval, groups = 1 and = C 
     const def = groupNormF64(x.toFloat32Array(), [2, 6, 4], groups, 0.01, null, null);
     assertMixed(y, def, 1e-6, 1e-6, `groups ${groups}`);
   }
+});
+
+test('groupNorm: only the gradients asked for; no graph and no leaked heap under noGrad or after backward()', () => {
+  const gen = new Generator(8);
+  const x = Tensor.randn([2, 4, 5], { generator: gen });
+  const w = Tensor.randn([4], { generator: gen }).requiresGrad_();
+  const dy = Tensor.randn([2, 4, 5], { generator: gen });
+  groupNorm(x, 2, w, null).backward(dy);
+  // dγ alone (x and β need none) equals the dγ of a full backward
+  const xr = x.clone().requiresGrad_();
+  const wr = w.detach().clone().requiresGrad_();
+  const b = Tensor.zeros([4]).requiresGrad_();
+  groupNorm(xr, 2, wr, b).backward(dy);
+  assert.deepEqual(w.grad!.toArray(), wr.grad!.toArray());
+  assert.equal(x.grad, null);
+  noGrad(() => groupNorm(x, 2, w, null)).dispose(); // warm-up (kernel scratch)
+  const before = heapStats().liveBytes;
+  const y = noGrad(() => groupNorm(x, 2, w, null));
+  assert.equal(y.gradFn, null);
+  y.dispose();
+  assert.equal(heapStats().liveBytes, before);
+});
+
+test('a conv → GroupNorm → ReLU net trains at batch 1 (SGD lowers the loss) and its heap use stays flat over steps', () => {
+  const gen = new Generator(9);
+  const net = new Sequential(new Conv2d(3, 8, 3, { padding: 1 }), new GroupNorm(4, 8), new ReLU(), new Conv2d(8, 3, 1));
+  const opt = new SGD(net.parameters(), { lr: 0.1 });
+  const x = Tensor.randn([1, 3, 6, 6], { generator: gen });
+  const target = Int32Array.from({ length: 36 }, (_, i) => i % 3);
+  const losses: number[] = [];
+  const reserved: number[] = [];
+  for (let step = 0; step < 8; step++) {
+    opt.zeroGrad();
+    const loss = crossEntropy(net.forward(x), target);
+    losses.push(loss.item());
+    loss.backward();
+    opt.step();
+    loss.dispose();
+    reserved.push(heapStats().reservedBytes);
+  }
+  assert.ok(losses[7]! < losses[0]! * 0.9, `loss ${losses[0]} → ${losses[7]}`);
+  assert.equal(reserved[7], reserved[2], `reserved heap grew: ${reserved}`);
 });
 
 test('GroupNorm: bad arguments and inputs are rejected with messages that name them', () => {
