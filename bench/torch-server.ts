@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { findTorchPython } from './util.js';
 
-/** A scripts/bench_torch_*.py --serve process: runs "<what> <count>" on request, so both sides share the machine's load. */
+/** A scripts/bench_torch_*.py --serve child: runs "<what> <count>" on request (both sides share the load). */
 export class TorchServer {
   private readonly waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
   private constructor(private readonly proc: ChildProcessWithoutNullStreams) {
@@ -36,7 +36,14 @@ export class TorchServer {
 }
 
 /** Alternate `rounds` × `per` calls of ours and torch's (after warm-up); per-call ms of each side. */
-export async function interleave(ours: () => number, torch: TorchServer | null, what: string, rounds: number, per: number, warm: number): Promise<{ ours: number[]; torch: number[] }> {
+export async function interleave(
+  ours: () => number,
+  torch: TorchServer | null,
+  what: string,
+  rounds: number,
+  per: number,
+  warm: number,
+): Promise<{ ours: number[]; torch: number[] }> {
   const o: number[] = [];
   const t: number[] = [];
   for (let i = 0; i < warm; i++) ours();

@@ -20,12 +20,16 @@ for (const c of d) {
 }
 console.log(JSON.stringify({ classes: d.length, n, sum, min, max, counts: d.map((c) => c.count) }));`;
 
-test('loadDigits: 10,000 digits in [0, 1]; the packed temp-dir copy gives the same digits, rebuilt when damaged', () => {
+test('loadDigits: 10,000 digits in [0, 1]; the packed temp-dir copy gives the same digits, heals', () => {
   const dir = mkdtempSync(join(tmpdir(), 'syncbn-mnist-'));
   try {
     const run = (): { n: number; sum: number; min: number; max: number; classes: number; counts: number[] } => {
       const env = { ...process.env, TMPDIR: dir };
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', SCRIPT], { encoding: 'utf8', env, timeout: 120_000 });
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', SCRIPT], {
+        encoding: 'utf8',
+        env,
+        timeout: 120_000,
+      });
       assert.equal(r.status, 0, r.stderr);
       return JSON.parse(r.stdout);
     };
