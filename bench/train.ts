@@ -1,11 +1,9 @@
 // Bench section `train`: whole training steps (forward, backward, SGD) of the tiny CNN and a ResNet-style block, and per-op autograd cost, interleaved with PyTorch (1 thread).
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import {
   Tensor, Module, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy, relu, add, heapStats, Generator,
 } from '../src/index.js';
-import { Reporter, findTorchPython, median } from './util.js';
+import { Reporter, median } from './util.js';
+import { TorchServer, interleave } from './torch-server.js';
 
 /** The issue's tiny CNN: conv 3×3 3→16 pad 1, BN, ReLU, conv 3×3 16→16 pad 1, BN, ReLU, global avg pool, linear 16→10. */
 function tinyCnn(generator: Generator): Sequential {
@@ -66,51 +64,8 @@ function overheadStep(): () => number {
   };
 }
 
-/** scripts/bench_torch_train.py --serve: runs "<what> <count>" on request, so both sides share the machine's load. */
-class TorchServer {
-  private readonly waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
-  private constructor(private readonly proc: ChildProcessWithoutNullStreams) {
-    createInterface({ input: proc.stdout }).on('line', (l) => this.waiting.shift()?.resolve(l));
-    proc.on('exit', (code) => {
-      for (const w of this.waiting.splice(0)) w.reject(new Error(`bench_torch_train.py exited (${code})`));
-    });
-  }
-  static async start(): Promise<TorchServer | null> {
-    const py = findTorchPython();
-    if (py === null) return null;
-    const script = fileURLToPath(new URL('../../scripts/bench_torch_train.py', import.meta.url));
-    const proc = spawn(py, [script, '--serve'], { env: { ...process.env, OMP_NUM_THREADS: '1' } });
-    const s = new TorchServer(proc);
-    const ready = await s.next();
-    return ready === 'ready' ? s : null;
-  }
-  private next(): Promise<string> {
-    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
-  }
-  async times(what: string, count: number): Promise<number[]> {
-    this.proc.stdin.write(`${what} ${count}\n`);
-    return JSON.parse(await this.next()) as number[];
-  }
-  close(): void {
-    this.proc.stdin.end();
-  }
-}
-
-/** Alternate `rounds` × `per` calls of ours and torch's (after warm-up); per-call ms of each side. */
-async function interleave(ours: () => number, torch: TorchServer | null, what: string, rounds: number, per: number, warm: number): Promise<{ ours: number[]; torch: number[] }> {
-  const o: number[] = [];
-  const t: number[] = [];
-  for (let i = 0; i < warm; i++) ours();
-  if (torch !== null) await torch.times(what, warm);
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < per; i++) o.push(ours());
-    if (torch !== null) t.push(...(await torch.times(what, per)));
-  }
-  return { ours: o, torch: t };
-}
-
 export async function run(rep: Reporter, _argv: string[]): Promise<void> {
-  const torch = await TorchServer.start();
+  const torch = await TorchServer.start('bench_torch_train.py');
   if (torch === null) rep.say('(no python3 with torch: PyTorch comparison skipped)');
   const note = 'PyTorch CPU, 1 thread, interleaved';
   try {

@@ -149,7 +149,6 @@ export async function runDemoGrid(o: DemoOptions): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   const save = configs.find((c) => c.norm === 'syncbn');
-  let html = false;
   const flush = async (): Promise<void> => {
     report.wallSeconds = (performance.now() - t0) / 1000;
     const gallery = buildGallery(report.runs, predictions, {
@@ -158,7 +157,7 @@ export async function runDemoGrid(o: DemoOptions): Promise<number> {
       seed: o.seeds[0]!,
       count: o.gallery,
     });
-    html = await writeOutputs(o.out, report, metricsCsv(report.runs), gallery);
+    await writeOutputs(o.out, report, metricsCsv(report.runs), gallery);
   };
   process.stdout.write(
     `syncbn demo: ${configs.length} configurations ` +
@@ -194,15 +193,11 @@ export async function runDemoGrid(o: DemoOptions): Promise<number> {
     `\n${summaryTable(report.runs, o)}\n` +
       `(mean ± standard deviation over ${o.seeds.length} seed(s); N = ${o.nproc})\n\n`,
   );
-  const files = [
-    'results.json',
-    'metrics.csv',
-    ...(existsSync(join(o.out, 'model.safetensors')) ? ['model.safetensors'] : []),
-    ...(html ? ['index.html'] : []),
-  ];
+  const model = existsSync(join(o.out, 'model.safetensors')) ? ['model.safetensors'] : [];
+  const files = ['index.html', 'results.json', 'metrics.csv', ...model];
   process.stdout.write(
     `${report.partial ? 'partial report (interrupted)' : 'report'}: ` +
-      `${html ? join(o.out, 'index.html') : o.out} (${files.join(', ')})\n`,
+      `${join(o.out, 'index.html')} (in ${o.out}: ${files.join(', ')})\n`,
   );
   return stopping ? 130 : 0;
 }

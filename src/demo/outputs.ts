@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { IOError, describe } from '../errors.js';
 import { DigitScenes } from '../data/digit-scenes.js';
 import type { DemoReport, GalleryItem, RunResult } from './types.js';
+import { writeReport } from './report/index.js';
 
 /** Write `text` to `path` through a temporary file and a rename, so a reader never sees half a file. */
 export function writeAtomic(path: string, text: string | Uint8Array): void {
@@ -65,33 +66,14 @@ export function buildGallery(
   return items;
 }
 
-type WriteReport = (dir: string, report: DemoReport, gallery: GalleryItem[]) => Promise<void>;
-let reportWriter: WriteReport | null | undefined;
-
-/** The HTML report writer of src/demo/report (null when this build has none). */
-async function htmlWriter(): Promise<WriteReport | null> {
-  if (reportWriter !== undefined) return reportWriter;
-  const spec = './report/index.js';
-  try {
-    reportWriter = ((await import(spec)) as { writeReport: WriteReport }).writeReport;
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    reportWriter = null;
-  }
-  return reportWriter;
-}
-
-/** Write results.json (the report minus the gallery), metrics.csv and index.html into `dir`; true with HTML. */
+/** Write results.json (the report minus the gallery), metrics.csv and index.html (writeReport) into `dir`. */
 export async function writeOutputs(
   dir: string,
   report: DemoReport,
   csv: string,
   gallery: GalleryItem[],
-): Promise<boolean> {
+): Promise<void> {
   writeAtomic(join(dir, 'results.json'), JSON.stringify(report, null, 2) + '\n');
   writeAtomic(join(dir, 'metrics.csv'), csv);
-  const html = await htmlWriter();
-  if (html === null) return false;
-  await html(dir, report, gallery);
-  return true;
+  await writeReport(dir, report, gallery);
 }

@@ -5,6 +5,7 @@ import { Generator } from '../tensor/random.js';
 import { Sequential, type TensorModule } from '../nn/layers/sequential.js';
 import { Conv2d } from '../nn/layers/conv.js';
 import { BatchNorm2d } from '../nn/layers/batchnorm.js';
+import { GroupNorm } from '../nn/layers/groupnorm.js';
 import { ReLU, Upsample } from '../nn/layers/basic.js';
 import { convertSyncBatchNorm } from '../parallel/convert.js';
 
@@ -28,7 +29,7 @@ export interface SegNetOptions {
   norm?: NormKind | NormFactory;
   /** The process group of 'syncbn' (required for it). */
   group?: ProcessGroup;
-  /** GroupNorm's groups: min(groups, channels) for each layer. Default 8. */
+  /** GroupNorm's groups: the largest divisor of a layer's channels that is ≤ groups. Default 8. */
   groups?: number;
   /** Weight initialization seed: the same seed gives the same weights for every norm. Default 0. */
   seed?: number;
@@ -41,8 +42,11 @@ export const SEGNET_STRIDE = 4;
 export function normFactory(kind: NormKind, groups = 8): NormFactory {
   if (kind === 'bn' || kind === 'syncbn') return (c) => new BatchNorm2d(c);
   if (kind === 'groupnorm') {
-    return () => {
-      throw new UsageError(`segNet: norm "groupnorm" needs the GroupNorm layer (groups ${groups}), not built in yet`);
+    return (c) => {
+      // the largest divisor of c that is ≤ groups (GroupNorm needs groups | channels)
+      let g = Math.min(groups, c);
+      while (c % g !== 0) g--;
+      return new GroupNorm(g, c);
     };
   }
   throw new UsageError(

@@ -29,7 +29,7 @@ test('`syncbn demo --quick --out DIR` writes a valid results.json, metrics.csv a
     const out = join(dir, 'report');
     const r = spawnSync(
       process.execPath,
-      [CLI, 'demo', '--quick', '-n', '2', '--norms', 'syncbn,bn,bigbatch', '--out', out],
+      [CLI, 'demo', '--quick', '-n', '2', '--out', out],
       { encoding: 'utf8', timeout: 170_000 },
     );
     assert.equal(r.status, 0, r.stderr + r.stdout);
@@ -42,12 +42,14 @@ test('`syncbn demo --quick --out DIR` writes a valid results.json, metrics.csv a
         ['syncbn', 2, 1, 2],
         ['bn', 2, 1, 2],
         ['bigbatch', 1, 2, 2],
+        ['groupnorm', 2, 1, 2],
       ],
     );
     for (const run of report.runs)
       assert.ok(run.final !== null && run.epochs.length === 1 && run.timings.stepMsMedian > 0);
     const csv = readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n');
-    assert.equal(csv.length, 1 + 3);
+    assert.equal(csv.length, 1 + 4);
+    assert.match(readFileSync(join(out, 'index.html'), 'utf8'), /<html/i);
     assert.match(csv[1]!, /^syncbn,2,1,2,0,1,/);
     const m = segNet({ size: 32 });
     loadModule(join(out, 'model.safetensors'), m);

@@ -1,0 +1,36 @@
+// Bench section `demo`: one training step (AdamW) of the `syncbn demo` SegNet at batch 8, plain BN, one thread,
+// interleaved with PyTorch 1.13's step of the same network and shapes (scripts/bench_torch_demo.py).
+import { Tensor, crossEntropy, AdamW, segNet, DigitScenes } from '../src/index.js';
+import { Reporter, median } from './util.js';
+import { TorchServer, interleave } from './torch-server.js';
+
+export async function run(rep: Reporter, argv: string[]): Promise<void> {
+  const quick = argv.includes('--quick');
+  const torch = await TorchServer.start('bench_torch_demo.py');
+  if (torch === null) rep.say('(no python3 with torch: PyTorch comparison skipped)');
+  try {
+    const model = segNet({ size: 64, width: 16, norm: 'bn', seed: 0 });
+    const opt = new AdamW(model.parameters(), { lr: 3e-3, weightDecay: 1e-4 });
+    const { images, labels } = new DigitScenes({ split: 'train', length: 8, size: 64 }).batch([0, 1, 2, 3, 4, 5, 6, 7]);
+    const x = Tensor.from(images, [8, 1, 64, 64]);
+    const step = (): number => {
+      const a = performance.now();
+      opt.zeroGrad();
+      const l = crossEntropy(model.forward(x), labels, { ignoreIndex: 255 });
+      l.backward();
+      opt.step();
+      l.dispose();
+      return performance.now() - a;
+    };
+    const t = await interleave(step, torch, 'demo', quick ? 3 : 8, 3, 3);
+    rep.report('demo/step_ms/ours', median(t.ours), 'ms', 'SegNet 1×64×64, width 16, batch 8, BN, AdamW, 1 thread');
+    if (torch !== null) {
+      rep.report('demo/step_ms/torch', median(t.torch), 'ms', 'PyTorch CPU, 1 thread, interleaved');
+      rep.report('demo/step_vs_torch', median(t.ours) / median(t.torch), 'x', 'target ≤ 1.5');
+    }
+    model.dispose();
+    x.dispose();
+  } finally {
+    torch?.close();
+  }
+}
