@@ -46,13 +46,20 @@ test('every exportable op: ONNX Runtime equals ours to 1e-4 (odd sizes, groups, 
   assertMatch(await ort(b21, x), ours(m, x));
 });
 
-test('the demo network (createModel("demo"): dilated convs, bilinear ×4): ONNX Runtime equals ours to 1e-4', async () => {
+test('the demo network (createModel("demo"), BN and GroupNorm): ONNX Runtime equals ours to 1e-4', async () => {
   const m = createModel('demo', { seed: 4 }) as ExportableModule;
   randomizeNorms(m, 5);
   m.eval();
   const x = rnd([2, 1, 64, 64], 6);
   const bytes = exportOnnx(m, { input: [2, 1, 64, 64] });
   assertMatch(await ort(bytes, x), ours(m, x));
+  // the demo's GroupNorm configuration
+  const gn = createModel('demo', { seed: 4, norm: 'groupnorm', width: 6 }) as ExportableModule;
+  randomizeNorms(gn, 5);
+  gn.eval();
+  const gb = exportOnnx(gn, { input: [2, 1, 64, 64] });
+  assert.ok(checkOnnxModel(gb).opTypes.includes('InstanceNormalization'));
+  assertMatch(await ort(gb, x), ours(gn, x));
   // a stand-in of another shape: 3 channels, a non-square odd-multiple size
   const s = segStandIn(4).eval();
   randomizeNorms(s, 5);
