@@ -8,4 +8,7 @@ export * from './nn/index.js';
 export * from './optim/index.js';
 export * from './io/index.js';
 export * from './parallel/index.js';
+export * from './data/index.js';
+export * from './models/index.js';
 export * from './io/npy.js';
+export * from './onnx/index.js';

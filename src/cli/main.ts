@@ -2,6 +2,8 @@
 // The `syncbn` command: a table of subcommands (add one by adding an entry to COMMANDS).
 import { runCommand } from './run.js';
 import { demoCommand } from './demo.js';
+import { exportCommand } from './export.js';
+import { predictCommand } from './predict.js';
 
 export interface Command {
   /** One line for `syncbn --help`. */
@@ -15,6 +17,8 @@ export interface Command {
 export const COMMANDS: Record<string, Command> = {
   run: runCommand,
   demo: demoCommand,
+  export: exportCommand,
+  predict: predictCommand,
 };
 
 function help(): string {

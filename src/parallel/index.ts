@@ -5,5 +5,4 @@ export { DistributedDataParallel, type DistributedDataParallelOptions } from './
 export { DistributedSampler, type DistributedSamplerOptions } from './sampler.js';
 export { syncBatchNormTrain, syncBatchNormBackward, syncExchange } from './exchange.js';
 export { exchangeForwardStats, exchangeBackwardSums, reportForwardFailure, type SyncSite, type GlobalBatchStats } from './sync-stats.js';
-export { ShapesDataset, SegMetrics, SHAPE_CLASSES, IGNORE_INDEX, type ShapesOptions, type ShapesSample } from './shapes.js';
 export { Rng, type RngState } from './rng.js';

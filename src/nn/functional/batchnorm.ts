@@ -2,6 +2,7 @@
 import { ShapeError, StateError, UsageError, describe } from '../../errors.js';
 import { kernels, type BNGeom } from '../../kernels/index.js';
 import { bnGeom, checkTrainingCount } from '../../kernels/batchnorm.js';
+import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { allocF64, heapPointer, release } from '../../tensor/heap.js';
 import { fmtShape } from '../../tensor/shape.js';
@@ -224,6 +225,7 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   // Step 4: y = (x − μ)·invstd·γ + β (optionally ReLU).
   const relu = opts.fuseRelu === true;
   k.batchNormElemt(out.data, x.data, mean, invstd, weight === null ? null : weight.data, bias === null ? null : bias.data, g, relu);
+  traceOp(out, 'batchNorm', [x, weight, bias, rm, rv], { eps, useBatch, fuseRelu: relu, channelsLast: opts.channelsLast === true });
   if (!needsGrad(x, weight, bias)) {
     store.dispose();
     return out;

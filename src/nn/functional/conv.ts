@@ -1,6 +1,7 @@
 // Differentiable 2-D convolution (NCHW activations, OIHW weights) over the conv kernels.
 import { ShapeError } from '../../errors.js';
 import { kernels, type ConvGeom } from '../../kernels/index.js';
+import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
@@ -73,6 +74,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const g = convGeom(x, weight, bias, opts);
   const out = Tensor._alloc([g.n, g.cOut, g.outH, g.outW]);
   kernels().conv2dForward(out.data, x.data, weight.data, bias === null ? null : bias.data, g);
+  traceOp(out, 'conv2d', [x, weight, bias], g);
   if (!needsGrad(x, weight, bias)) return out;
   return record(out, new Conv2dBackward(x, weight, g, bias !== null), x, weight, bias);
 }

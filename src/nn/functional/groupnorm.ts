@@ -2,6 +2,7 @@
 import { ShapeError, StateError, UsageError, describe } from '../../errors.js';
 import { kernels, type GNGeom } from '../../kernels/index.js';
 import { checkGroupNormEps, gnGeom, groupNormParamGrads } from '../../kernels/groupnorm.js';
+import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { allocF64, heapPointer, release } from '../../tensor/heap.js';
 import { fmtShape } from '../../tensor/shape.js';
@@ -118,6 +119,7 @@ export function groupNorm(
   k.groupNormStats(mean, invstd, x.data, g, eps);
   const out = Tensor._alloc(x.shape);
   k.groupNormElemt(out.data, x.data, mean, invstd, weight?.data ?? null, bias?.data ?? null, g);
+  traceOp(out, 'groupNorm', [x, weight, bias], { numGroups: g.groups, eps });
   if (!needsGrad(x, weight, bias)) {
     store.dispose();
     return out;

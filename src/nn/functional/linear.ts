@@ -1,6 +1,7 @@
 // Differentiable affine map y = x·Wᵀ + b over the GEMM kernel (x is [..., in], W is [out, in]).
 import { ShapeError } from '../../errors.js';
 import { kernels } from '../../kernels/index.js';
+import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
@@ -64,6 +65,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     const b = bias.data;
     for (let r = 0; r < rows; r++) for (let j = 0; j < o; j++) y[r * o + j]! += b[j]!;
   }
+  traceOp(out, 'linear', [x, weight, bias]);
   if (!needsGrad(x, weight, bias)) return out;
   return record(out, new LinearBackward(x, weight, rows), x, weight, bias);
 }

@@ -1,5 +1,6 @@
 // Cross-entropy over class logits (N, K) or per-pixel logits (N, K, d1, …) with an ignore index, as PyTorch.
 import { ShapeError, UsageError, ValueError, describe } from '../../errors.js';
+import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
@@ -129,6 +130,7 @@ export function crossEntropy(input: Tensor, target: Target, opts: CrossEntropyOp
       scale = count > 0 ? 1 / count : 0;
     } else out.data[0] = total;
   }
+  traceOp(out, 'crossEntropy', [input]);
   if (!needsGrad(input)) {
     prob.dispose();
     return out;

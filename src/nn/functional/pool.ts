@@ -1,6 +1,7 @@
 // Differentiable max/average pooling (NCHW) over the pool kernels, and adaptive average pooling.
 import { ShapeError, StateError, UsageError } from '../../errors.js';
 import { kernels, type PoolGeom } from '../../kernels/index.js';
+import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
@@ -54,6 +55,7 @@ export function maxPool2d(x: Tensor, kernelSize: Pair, opts: Pool2dOptions = {})
   const store = Tensor._alloc([out.size]);
   const argmax = new Int32Array(store.data.buffer, store.data.byteOffset, out.size);
   kernels().maxPool2dForward(out.data, argmax, x.data, g);
+  traceOp(out, 'maxPool2d', [x], g);
   if (!needsGrad(x)) {
     store.dispose();
     return out;
@@ -79,6 +81,7 @@ export function avgPool2d(x: Tensor, kernelSize: Pair, opts: Pool2dOptions = {})
   const g = poolGeom('avgPool2d', x, kernelSize, opts);
   const out = Tensor._alloc([g.n, g.c, g.outH, g.outW]);
   kernels().avgPool2dForward(out.data, x.data, g);
+  traceOp(out, 'avgPool2d', [x], g);
   return needsGrad(x) ? record(out, new AvgPool2dBackward(g), x) : out;
 }
 
@@ -144,5 +147,6 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
   if (h === 0 || w === 0) throw new ShapeError(`adaptiveAvgPool2d: input ${fmtShape(x.shape)} has an empty spatial size`);
   const out = Tensor._alloc([n, c, oh, ow]);
   adaptiveLoop(x.data, out.data, n * c, h, w, oh, ow, false);
+  traceOp(out, 'adaptiveAvgPool2d', [x], { outH: oh, outW: ow });
   return needsGrad(x) ? record(out, new AdaptiveAvgPool2dBackward(x.shape), x) : out;
 }

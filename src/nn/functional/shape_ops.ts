@@ -1,6 +1,7 @@
 // Differentiable bilinear upsampling (align_corners=false), concatenation along a dim, and dropout.
 import { ShapeError, UsageError, describe } from '../../errors.js';
 import { kernels } from '../../kernels/index.js';
+import { traceOp } from '../../autograd/trace.js';
 import { Node, isGradEnabled, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
@@ -45,6 +46,7 @@ export function upsampleBilinear(x: Tensor, opts: { size?: Pair; scaleFactor?: n
   if (h === 0 || w === 0) throw new ShapeError(`upsampleBilinear: input ${fmtShape(x.shape)} has an empty spatial size`);
   const out = Tensor._alloc([n, c, oh, ow]);
   kernels().upsampleBilinearForward(out.data, x.data, n, c, h, w, oh, ow);
+  traceOp(out, 'upsampleBilinear', [x], { outH: oh, outW: ow });
   return needsGrad(x) ? record(out, new UpsampleBackward(x.shape), x) : out;
 }
 
@@ -99,6 +101,7 @@ export function concat(xs: readonly Tensor[], dim = 1): Tensor {
     for (let o = 0; o < outer; o++) out.data.set(src.subarray(o * inner, (o + 1) * inner), o * total + at);
     at += inner;
   }
+  traceOp(out, 'concat', xs, { dim: d });
   if (!isGradEnabled() || !xs.some((t) => t.requiresGrad)) return out;
   return record(out, new ConcatBackward(xs.map((t) => t.shape), outer, inners), ...xs);
 }
@@ -139,6 +142,7 @@ export function dropout(x: Tensor, p = 0.5, training = true, generator: Generato
   const o = out.data;
   const xs = x.data;
   for (let i = 0; i < o.length; i++) o[i] = xs[i]! * m[i]!;
+  traceOp(out, 'dropout', [x], { p, training });
   if (!needsGrad(x)) {
     mask.dispose();
     return out;

@@ -1,0 +1,35 @@
+// Bench section `demo`: one training step (AdamW) of the `syncbn demo` SegNet at batch 8, plain BN, one thread,
+// interleaved with PyTorch 1.13's step of the same network and shapes (scripts/bench_torch_demo.py).
+import { Tensor, crossEntropy, AdamW, segNet, DigitScenes } from '../src/index.js';
+import { Reporter, median } from './util.js';
+import { TorchServer, interleave } from './torch-server.js';
+
+export async function run(rep: Reporter, argv: string[]): Promise<void> {
+  const quick = argv.includes('--quick');
+  const torch = await TorchServer.start('bench_torch_demo.py');
+  if (torch === null) rep.say('(no python3 with torch: PyTorch comparison skipped)');
+  try {
+    const model = segNet({ size: 64, width: 16, norm: 'bn', seed: 0 });
+    const opt = new AdamW(model.parameters(), { lr: 3e-3, weightDecay: 1e-4 });
+    const { images, labels } = new DigitScenes({ split: 'train', length: 8, size: 64 }).batch([0, 1, 2, 3, 4, 5, 6, 7]);
+    const x = Tensor.from(images, [8, 1, 64, 64]);
+    const step = (): void => {
+      opt.zeroGrad();
+      const l = crossEntropy(model.forward(x), labels, { ignoreIndex: 255 });
+      l.backward();
+      opt.step();
+      l.dispose();
+    };
+    const t = await interleave(step, torch, 'demo', { warm: 3, rounds: quick ? 3 : 8, per: 3 });
+    const ms = (sec: number): number => sec * 1e3;
+    rep.samples('demo/step_ms/ours', t.ours, ms, 'ms', 'SegNet 1×64×64, width 16, batch 8, BN, AdamW, 1 thread');
+    if (torch !== null) {
+      rep.samples('demo/step_ms/torch', t.torch, ms, 'ms', 'PyTorch CPU, 1 thread, interleaved');
+      rep.report('demo/step_vs_torch', median(t.ours) / median(t.torch), 'x', 'target ≤ 1.5', 'ratio of medians');
+    }
+    model.dispose();
+    x.dispose();
+  } finally {
+    torch?.close();
+  }
+}

