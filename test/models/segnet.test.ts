@@ -30,7 +30,7 @@ test('SegNet maps N×1×H×W to N×11×H×W logits and trains with an ignore ind
   assert.equal(kinds(m).filter((k) => k === 'Conv2d').length, 6);
 });
 
-test('the norm is a parameter: BatchNorm2d, SyncBatchNorm over a group, GroupNorm (groups | channels), a factory', () => {
+test('the norm is a parameter: BatchNorm2d, SyncBatchNorm, GroupNorm (groups divide channels), a factory', () => {
   assert.equal(kinds(segNet({ width: 4 })).filter((k) => k === 'BatchNorm2d').length, 5);
   const group = { rank: 0, size: 1, allGatherSync: () => undefined } as unknown as ProcessGroup;
   assert.equal(kinds(segNet({ width: 4, norm: 'syncbn', group })).filter((k) => k === 'SyncBatchNorm').length, 5);
