@@ -36,8 +36,10 @@ function cellHtml(cell: Cell | null, maxSeeds: number): string {
   if (!cell.miou || !cell.pixelAccuracy) return '<td class="missing">…<span class="sub">no epoch finished</span></td>';
   const mark = cell.includesInterrupted ? '†' : '';
   const seeds = cell.miou.n < maxSeeds ? ` <span class="sub">${cell.miou.n} of ${cell.runs.length} seeds</span>` : '';
-  return `<td><span class="cell-miou">${meanSd(cell.miou)}${mark}</span>` +
-    `<span class="cell-pix">pixel acc. ${meanSd(cell.pixelAccuracy)}</span>${seeds}</td>`;
+  return (
+    `<td><span class="cell-miou">${meanSd(cell.miou)}${mark}</span>` +
+    `<span class="cell-pix">pixel acc. ${meanSd(cell.pixelAccuracy)}</span>${seeds}</td>`
+  );
 }
 
 /** Difference of two rows' mean mIoU per column, in points (the paper's "GN − BN" line). */
@@ -52,20 +54,31 @@ function diffRow(summary: Summary, a: DemoNorm, b: DemoNorm): string | null {
   return `<tr><th scope="row">${esc(`${NORM_LABEL[a]} − ${NORM_LABEL[b]}`)}</th>${tds.join('')}</tr>`;
 }
 
-/** The results table laid out like Table 2 of Wu & He, Group Normalization: rows = norm, columns = images per worker. */
+/** The results table laid out like Table 2 of Wu & He (Group Normalization): rows = norm, columns = b. */
 export function resultsTable(summary: Summary): string {
   if (summary.columns.length === 0) return '<p>No configuration has been run yet.</p>';
   const maxSeeds = Math.max(1, ...summary.norms.flatMap((n) => summary.cells[n].map((c) => c?.runs.length ?? 0)));
-  const head = summary.columns.map((c) => `<th scope="col">${esc(columnLabel(c))}` +
-    `<span class="sub">global batch ${c.globalBatch}</span></th>`).join('');
-  const body = summary.norms.map((n) => `<tr>${rowHeader(n, summary.workers)}` +
-    `${summary.cells[n].map((c) => cellHtml(c, maxSeeds)).join('')}</tr>`).join('\n');
-  const foot = [diffRow(summary, 'syncbn', 'bigbatch'), diffRow(summary, 'syncbn', 'bn'), diffRow(summary, 'groupnorm', 'bn')]
-    .filter((r) => r !== null);
+  const head = summary.columns
+    .map(
+      (c) => `<th scope="col">${esc(columnLabel(c))}` + `<span class="sub">global batch ${c.globalBatch}</span></th>`,
+    )
+    .join('');
+  const body = summary.norms
+    .map(
+      (n) =>
+        `<tr>${rowHeader(n, summary.workers)}` + `${summary.cells[n].map((c) => cellHtml(c, maxSeeds)).join('')}</tr>`,
+    )
+    .join('\n');
+  const foot = [
+    diffRow(summary, 'syncbn', 'bigbatch'),
+    diffRow(summary, 'syncbn', 'bn'),
+    diffRow(summary, 'groupnorm', 'bn'),
+  ].filter((r) => r !== null);
   const perWorker = summary.columns.every((c) => c.perWorker !== null);
   return `<div class="scroll"><table class="results" id="results-table">
-<caption>Validation mIoU (%, 11 classes, eval mode) by normalization (rows) and ${perWorker ? 'images per worker' :
-    'global batch'} (columns): mean ± sample standard deviation over seeds; pixel accuracy (%) below it.
+<caption>Validation mIoU (%, 11 classes, eval mode) by normalization (rows) and ${
+    perWorker ? 'images per worker' : 'global batch'
+  } (columns): mean ± sample standard deviation over seeds; pixel accuracy (%) below it.
 Difference rows in mIoU points. † includes a run that stopped before its last epoch.</caption>
 <thead><tr><th scope="col" class="left">normalization</th>${head}</tr></thead>
 <tbody>
@@ -83,16 +96,28 @@ const NORM_ORDER: readonly DemoNorm[] = ['bigbatch', 'syncbn', 'bn', 'groupnorm'
 
 /** Every run: configuration, seed, status, final metrics, wall time, step time and throughput. */
 export function runsTable(report: DemoReport): string {
-  const runs = [...report.runs].sort((a, b) => a.config.globalBatch - b.config.globalBatch ||
-    NORM_ORDER.indexOf(a.config.norm) - NORM_ORDER.indexOf(b.config.norm) || a.config.seed - b.config.seed);
+  const runs = [...report.runs].sort(
+    (a, b) =>
+      a.config.globalBatch - b.config.globalBatch ||
+      NORM_ORDER.indexOf(a.config.norm) - NORM_ORDER.indexOf(b.config.norm) ||
+      a.config.seed - b.config.seed,
+  );
   const rows = runs.map((r) => {
     const f = r.final;
     const t = r.timings;
     const c = r.config;
-    return `<tr><th scope="row">${esc(NORM_SHORT[c.norm])}</th><td>${c.workers} × ${c.batchPerWorker}</td>` +
-      `<td>${c.seed}</td><td class="left">${esc(status(r))}</td>` +
-      `<td>${f ? pct(f.miou) : '—'}</td><td>${f ? pct(f.pixelAccuracy) : '—'}</td><td>${f ? num(f.valLoss, 3) : '—'}</td>` +
-      `<td>${esc(duration(t.wallSeconds))}</td><td>${num(t.stepMsMedian, 1)}</td><td>${num(t.imagesPerSec, 1)}</td></tr>`;
+    const tds = [
+      `${c.workers} × ${c.batchPerWorker}`,
+      String(c.seed),
+      status(r),
+      f ? pct(f.miou) : '—',
+      f ? pct(f.pixelAccuracy) : '—',
+      f ? num(f.valLoss, 3) : '—',
+      duration(t.wallSeconds),
+      num(t.stepMsMedian, 1),
+      num(t.imagesPerSec, 1),
+    ].map((v, i) => `<td${i === 2 ? ' class="left"' : ''}>${esc(v)}</td>`);
+    return `<tr><th scope="row">${esc(NORM_SHORT[c.norm])}</th>${tds.join('')}</tr>`;
   });
   return `<div class="scroll"><table id="runs-table" class="runs">
 <caption>Every run of the grid. Workers × images per worker; status: finished, or stopped at epochs done/planned;
@@ -126,13 +151,27 @@ export function environmentHtml(report: DemoReport): string {
   const m = report.machine;
   const v = report.versions;
   return `<div class="kvs">${[
-    kvTable('settings-table', 'Settings of this run (every option as parsed, and dataset sizes)',
-      Object.entries(report.settings).map(([k, x]) => [k, settingValue(x)])),
-    kvTable('machine-table', 'Machine', [['CPU', m.cpus], ['cores', String(m.cores)],
-      ['memory', `${num(m.memoryGiB, 1)} GiB`], ['platform', m.platform]]),
-    kvTable('versions-table', 'Versions', [['syncbn', v.syncbn], ['Node.js', v.node], ['V8', v.v8]]),
+    kvTable(
+      'settings-table',
+      'Settings of this run (every option as parsed, and dataset sizes)',
+      Object.entries(report.settings).map(([k, x]) => [k, settingValue(x)]),
+    ),
+    kvTable('machine-table', 'Machine', [
+      ['CPU', m.cpus],
+      ['cores', String(m.cores)],
+      ['memory', `${num(m.memoryGiB, 1)} GiB`],
+      ['platform', m.platform],
+    ]),
+    kvTable('versions-table', 'Versions', [
+      ['syncbn', v.syncbn],
+      ['Node.js', v.node],
+      ['V8', v.v8],
+    ]),
   ].join('\n')}</div>`;
 }
+
+/** The page loads only its own pictures and inline CSS: no script, no network (defence in depth on escaping). */
+const CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'";
 
 /** An ISO time as "2026-12-03 09:00 UTC"; anything unparsable as given. */
 function when(iso: string): string {
@@ -149,19 +188,26 @@ function findingsHtml(summary: Summary, partial: boolean): string {
 function chartFigure(c: Chart, file: string): string {
   const size = /<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"/.exec(c.svg);
   const wh = size ? ` width="${Math.round(Number(size[1]))}" height="${Math.round(Number(size[2]))}"` : '';
-  return `<figure id="${c.id}"><img class="chart" src="${esc(file)}"${wh} alt="${esc(c.description)}">` +
-    `<figcaption>${esc(c.title)}. ${esc(c.description)}</figcaption></figure>`;
+  return (
+    `<figure id="${c.id}"><img class="chart" src="${esc(file)}"${wh} alt="${esc(c.description)}">` +
+    `<figcaption>${esc(c.title)}. ${esc(c.description)}</figcaption></figure>`
+  );
 }
 
 /** The whole page. `chartFile(id)` and each picture's `file` are paths relative to index.html. */
-export function pageHtml(report: DemoReport, summary: Summary, charts: Chart[], scenes: Scene[],
-  chartFile: (id: string) => string): string {
+export function pageHtml(
+  report: DemoReport,
+  summary: Summary,
+  charts: Chart[],
+  scenes: Scene[],
+  chartFile: (id: string) => string,
+): string {
   const byId = new Map(charts.map((c) => [c.id, c]));
   const fig = (id: string): string => (byId.has(id) ? chartFigure(byId.get(id)!, chartFile(id)) : '');
   const banner = report.partial
-    ? `<p class="banner" role="status"><strong>Partial report.</strong> The grid had not finished when this page was ` +
-      `written (${summary.finishedRuns} of ${summary.totalRuns} runs listed so far are complete); the page is rewritten ` +
-      'after each configuration, and missing cells show —.</p>'
+    ? `<p class="banner" role="status"><strong>Partial report.</strong> The grid had not finished when this page ` +
+      `was written (${summary.finishedRuns} of ${summary.totalRuns} runs listed so far are complete); the page is ` +
+      'rewritten after each configuration, and missing cells show —.</p>'
     : '';
   const started = report.startedAt ? `Started ${esc(when(report.startedAt))} · ` : '';
   const title = 'SyncBN demo: segmentation of handwritten digits with few images per worker';
@@ -170,7 +216,7 @@ export function pageHtml(report: DemoReport, summary: Summary, charts: Chart[], 
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
 <title>${esc(title)}</title>
 <style>${STYLE}</style>
 </head>

@@ -15,7 +15,8 @@ p { margin: 0.5rem 0; max-width: 48rem; }
 a { color: var(--accent); }
 .meta { color: var(--muted); margin: 0 0 1rem; }
 .banner { background: #fff4d6; border: 1px solid #e8c872; border-radius: 6px; padding: 0.6rem 0.9rem; max-width: none; }
-.finding { background: var(--soft); border-left: 4px solid var(--accent); padding: 0.75rem 1rem; border-radius: 0 6px 6px 0; }
+.finding { background: var(--soft); border-left: 4px solid var(--accent); padding: 0.75rem 1rem;
+  border-radius: 0 6px 6px 0; }
 nav ul { display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; list-style: none; padding: 0; margin: 0.5rem 0; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-variant-numeric: tabular-nums; }
@@ -42,7 +43,8 @@ img.chart { display: block; max-width: 100%; height: auto; }
 .legend { display: flex; flex-wrap: wrap; gap: 0.35rem 1rem; list-style: none; padding: 0; font-size: 0.9rem; }
 .swatch { display: inline-block; width: 0.95rem; height: 0.95rem; border: 1px solid #999; vertical-align: -0.15rem;
   margin-right: 0.35rem; print-color-adjust: exact; -webkit-print-color-adjust: exact; }
-.scene { border: 1px solid var(--line); border-radius: 8px; padding: 0.5rem 0.75rem; margin: 1rem 0; break-inside: avoid; }
+.scene { border: 1px solid var(--line); border-radius: 8px; padding: 0.5rem 0.75rem; margin: 1rem 0;
+  break-inside: avoid; }
 .scene-inputs { display: flex; flex-wrap: wrap; gap: 0.75rem; }
 .scene figure, .preds td figure { margin: 0; }
 .scene figcaption { font-size: 0.8rem; text-align: center; }

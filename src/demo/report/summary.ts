@@ -1,4 +1,4 @@
-// Aggregates the grid's runs into the report's table: one cell per (normalization, global batch), mean ± spread over seeds.
+// The grid's runs as the report's table: one cell per (normalization, global batch), mean ± spread over seeds.
 import type { DemoNorm, DemoReport, RunResult } from '../types.js';
 
 /** Row order of the table, as in the Group Norm paper's comparison: the reference first. */

@@ -12,7 +12,10 @@ import type { DemoNorm, DemoReport, GalleryItem } from '../../../src/demo/types.
 import { type FixtureOptions, makeFixture } from './fixture.js';
 
 const ROWS: Array<[DemoNorm, string]> = [
-  ['bigbatch', 'Big batch (BN, 1 worker)'], ['syncbn', 'SyncBN'], ['bn', 'Per-worker BN'], ['groupnorm', 'GroupNorm'],
+  ['bigbatch', 'Big batch (BN, 1 worker)'],
+  ['syncbn', 'SyncBN'],
+  ['bn', 'Per-worker BN'],
+  ['groupnorm', 'GroupNorm'],
 ];
 
 async function render(opts: FixtureOptions, edit?: (r: DemoReport, g: GalleryItem[]) => void) {
@@ -23,8 +26,14 @@ async function render(opts: FixtureOptions, edit?: (r: DemoReport, g: GalleryIte
   return { dir, report, gallery, html: readFileSync(join(dir, 'index.html'), 'utf8') };
 }
 
-const unescape = (s: string): string => s.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>')
-  .replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+const unescape = (s: string): string =>
+  s
+    .replace(/<[^>]+>/g, '')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&');
 
 /** The results table as { row label → [miou text, pixel text] per column }, read from the HTML. */
 function resultsCells(html: string): Map<string, string[][]> {
@@ -63,7 +72,10 @@ test('the table shows mean ± sample SD over seeds per norm and images per worke
   const { dir, report, html } = await render({ interrupted: true, seeds: [1, 2, 3], missing: ['groupnorm/b1'] });
   try {
     const cells = resultsCells(html);
-    assert.deepEqual([...cells.keys()], ROWS.map((r) => r[1]));
+    assert.deepEqual(
+      [...cells.keys()],
+      ROWS.map((r) => r[1]),
+    );
     for (const [norm, label] of ROWS) {
       [1, 2, 4].forEach((b, i) => {
         const want = expectedCell(report, norm, b);
@@ -82,7 +94,7 @@ test('the table shows mean ± sample SD over seeds per norm and images per worke
   }
 });
 
-test('every configuration with only interrupted runs is flagged, and a run with final: null counts as no epoch', async () => {
+test('a cell of only interrupted runs is flagged †; a run with final: null counts as no epoch', async () => {
   const { dir, report, html } = await render({ interrupted: true, seeds: [1] });
   try {
     const cells = resultsCells(html);
@@ -100,8 +112,10 @@ test('one SVG file per chart, each referenced by an img with alt text and drawin
   const { dir, html } = await render({});
   try {
     const imgs = [...html.matchAll(/<img class="chart" src="([^"]+)" width="(\d+)" height="(\d+)" alt="([^"]+)"/g)];
-    assert.deepEqual(imgs.map((m) => m[1]), ['charts/chart-miou-vs-batch.svg', 'charts/chart-miou-per-epoch.svg',
-      'charts/chart-loss-per-epoch.svg']);
+    assert.deepEqual(
+      imgs.map((m) => m[1]),
+      ['charts/chart-miou-vs-batch.svg', 'charts/chart-miou-per-epoch.svg', 'charts/chart-loss-per-epoch.svg'],
+    );
     assert.deepEqual(readdirSync(join(dir, 'charts')).sort(), imgs.map((m) => m[1].slice(7)).sort());
     for (const m of imgs) {
       const svg = readFileSync(join(dir, m[1]), 'utf8');
@@ -143,7 +157,8 @@ test('every gallery image exists, is a valid PNG of the scene size, and shows th
     }
     assert.ok(ignored > 0, 'the fixture has ignore pixels');
     assert.match(html, /255 · ignored/);
-    for (let c = 0; c < 11; c++) assert.ok(html.includes(`background:#${PALETTE[c].map((v) => v.toString(16).padStart(2, '0')).join('')}`));
+    for (let c = 0; c < 11; c++)
+      assert.ok(html.includes(`background:#${PALETTE[c].map((v) => v.toString(16).padStart(2, '0')).join('')}`));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -218,7 +233,11 @@ test('settings are HTML-escaped (keys and values), and the page has no script', 
   try {
     assert.ok(!html.includes('<script'), 'no script element');
     assert.ok(!html.includes('onerror=alert') || html.includes('&lt;img src=x onerror=alert(1)&gt;'));
-    assert.ok(html.includes('&lt;/td&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&amp;&#39;'));
+    assert.ok(
+      html.includes(
+        '&lt;/td&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&amp;&#39;',
+      ),
+    );
     assert.ok(html.includes('&lt;b onclick=&quot;x&quot;&gt;key&lt;/b&gt;'));
     assert.ok(html.includes('&lt;i&gt;cpu&lt;/i&gt;'));
     assert.ok(!html.includes('<b onclick') && !html.includes('<i>cpu'));
@@ -235,9 +254,15 @@ test('rewriting replaces files atomically and removes pictures the new page no l
     await writeReport(first.dir, report, gallery);
     const files = readdirSync(join(first.dir, 'gallery'));
     assert.equal(files.length, 2 + 12);
-    assert.ok(files.every((f) => f.startsWith(`scene-${gallery[0].index}-`)), files.join(' '));
+    assert.ok(
+      files.every((f) => f.startsWith(`scene-${gallery[0].index}-`)),
+      files.join(' '),
+    );
     const all = [...readdirSync(first.dir), ...files, ...readdirSync(join(first.dir, 'charts'))];
-    assert.ok(all.every((f) => !f.includes('.tmp-')), 'no temp files left');
+    assert.ok(
+      all.every((f) => !f.includes('.tmp-')),
+      'no temp files left',
+    );
     const html = readFileSync(join(first.dir, 'index.html'), 'utf8');
     for (const m of html.matchAll(/src="([^"]+)"/g)) assert.ok(existsSync(join(first.dir, m[1])), m[1]);
   } finally {
@@ -258,34 +283,60 @@ test('malformed input is rejected before anything is written, naming the field',
     const f = () => makeFixture({ scenes: 1, size: 8 });
     const a = f();
     (a.report.runs[0].config as { norm: string }).norm = 'batchnorm';
-    await rejects(() => writeReport(dir, a.report, a.gallery), ValueError,
-      'writeReport: report.runs[0].config.norm must be one of bigbatch, syncbn, bn, groupnorm, received "batchnorm"');
+    await rejects(
+      () => writeReport(dir, a.report, a.gallery),
+      ValueError,
+      'writeReport: report.runs[0].config.norm must be one of bigbatch, syncbn, bn, groupnorm, received "batchnorm"',
+    );
     const b = f();
     b.report.runs[1].config.globalBatch = 5;
-    await rejects(() => writeReport(dir, b.report, b.gallery), ValueError,
-      'writeReport: report.runs[1].config.globalBatch must equal workers × batchPerWorker = 4, received 5');
+    await rejects(
+      () => writeReport(dir, b.report, b.gallery),
+      ValueError,
+      'writeReport: report.runs[1].config.globalBatch must equal workers × batchPerWorker = 4, received 5',
+    );
     const c = f();
     c.gallery[0].predictions['syncbn/4'] = new Uint8Array(64);
-    await rejects(() => writeReport(dir, c.report, c.gallery), ValueError,
-      /prediction keys must look like "<norm>\/b<images per worker>" .*received "syncbn\/4"$/);
+    await rejects(
+      () => writeReport(dir, c.report, c.gallery),
+      ValueError,
+      /prediction keys must look like "<norm>\/b<images per worker>" .*received "syncbn\/4"$/,
+    );
     const d = f();
     d.gallery[0].label = new Uint8Array(63);
-    await rejects(() => writeReport(dir, d.report, d.gallery), ValueError,
-      'writeReport: gallery[0].label must hold size² = 64 values, received Uint8Array(length 63)');
+    await rejects(
+      () => writeReport(dir, d.report, d.gallery),
+      ValueError,
+      'writeReport: gallery[0].label must hold size² = 64 values, received Uint8Array(length 63)',
+    );
     const e = f();
     e.gallery[0].predictions['bn/b1'][5] = 11;
-    await rejects(() => writeReport(dir, e.report, e.gallery), ValueError,
-      'writeReport: gallery[0].predictions["bn/b1"][5] must be 0–10, received 11');
+    await rejects(
+      () => writeReport(dir, e.report, e.gallery),
+      ValueError,
+      'writeReport: gallery[0].predictions["bn/b1"][5] must be 0–10, received 11',
+    );
     const g = f();
     g.report.runs[0].final!.miou = Number.NaN;
-    await rejects(() => writeReport(dir, g.report, g.gallery), ValueError,
-      'writeReport: report.runs[0].final.miou must be a number in [0, 1], received NaN');
+    await rejects(
+      () => writeReport(dir, g.report, g.gallery),
+      ValueError,
+      'writeReport: report.runs[0].final.miou must be a number in [0, 1], received NaN',
+    );
     assert.deepEqual(readdirSync(dir), [], 'nothing written');
     const file = join(dir, 'a-file');
     writeFileSync(file, 'x');
     const h = f();
-    await rejects(() => writeReport(file, h.report, h.gallery), IOError, /^writeReport: could not create ".*a-file\/gallery"/);
-    await rejects(() => writeReport('', h.report, h.gallery), ValueError, 'writeReport: dir must be a non-empty path, received ""');
+    await rejects(
+      () => writeReport(file, h.report, h.gallery),
+      IOError,
+      /^writeReport: could not create ".*a-file\/gallery"/,
+    );
+    await rejects(
+      () => writeReport('', h.report, h.gallery),
+      ValueError,
+      'writeReport: dir must be a non-empty path, received ""',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
