@@ -1,6 +1,6 @@
 // The report's one paragraph of findings, composed from the table's numbers (every clause depends on them).
 import type { DemoNorm } from '../types.js';
-import { type Cell, type Column, type Stat, type Summary, pct } from './summary.js';
+import { type Cell, type Column, type Stat, type Summary, pct, signedPoints } from './summary.js';
 
 /**
  * Smallest difference (mIoU points) called a difference at all. Two seeds of the same configuration differ
@@ -14,13 +14,6 @@ export const MIN_GAP_POINTS = 2;
  */
 export function tolerancePoints(a: Stat, b: Stat): number {
   return Math.max(MIN_GAP_POINTS, 2 * 100 * Math.hypot(a.sd, b.sd));
-}
-
-/** A signed difference in points with a real minus sign: 0.031 → "+3.1", −0.004 → "−0.4". */
-function signed(x: number): string {
-  const s = (100 * x).toFixed(1);
-  if (s === '0.0' || s === '-0.0') return '±0.0';
-  return x > 0 ? `+${s}` : `−${s.slice(1)}`;
 }
 
 /** Magnitude of a difference in points, for prose ("4.1 points"). */
@@ -64,7 +57,7 @@ function compareAt(summary: Summary, i: number): Comparison {
     const head = `${lead}, SyncBN reaches ${pct(s.miou.mean)} % mIoU and the big batch ${pct(g.miou.mean)} %`;
     if (Math.abs(100 * gap) <= tol) {
       out.push(
-        `${head}: a gap of ${signed(gap)} points, within the ±${tol.toFixed(1)} that the spread over seeds ` +
+        `${head}: a gap of ${signedPoints(gap)} points, within the ±${tol.toFixed(1)} that the spread over seeds ` +
           'allows, so synchronizing the statistics recovers big-batch accuracy.',
       );
     } else {
@@ -91,7 +84,7 @@ function compareAt(summary: Summary, i: number): Comparison {
       let rel: string;
       if (100 * diff > tol) rel = `${points(diff)} below ${refName}`;
       else if (100 * diff < -tol) rel = `${points(diff)} above ${refName}`;
-      else rel = `within ${tol.toFixed(1)} points of ${refName} (${signed(-diff)})`;
+      else rel = `within ${tol.toFixed(1)} points of ${refName} (${signedPoints(-diff)})`;
       out.push(
         `Per-worker BN, which normalizes with each worker's own batch statistics, reaches ` +
           `${pct(p.miou.mean)} %: ${rel}.`,
@@ -103,7 +96,9 @@ function compareAt(summary: Summary, i: number): Comparison {
   }
   if (gn) {
     const ref = g ?? s;
-    const vs = ref ? ` (${signed(gn.miou.mean - ref.miou.mean)} points against ${g ? 'the big batch' : 'SyncBN'})` : '';
+    const vs = ref
+      ? ` (${signedPoints(gn.miou.mean - ref.miou.mean)} points against ${g ? 'the big batch' : 'SyncBN'})`
+      : '';
     out.push(`GroupNorm, which needs no batch statistics, reaches ${pct(gn.miou.mean)} %${vs}.`);
   }
   const named: Array<[string, Done | null]> = [
@@ -132,7 +127,7 @@ function trend(summary: Summary, first: number): string | null {
     if (done(lo) && done(hi)) {
       parts.push(
         `${name} goes from ${pct(hi.miou.mean)} to ${pct(lo.miou.mean)} % ` +
-          `(${signed(lo.miou.mean - hi.miou.mean)})`,
+          `(${signedPoints(lo.miou.mean - hi.miou.mean)})`,
       );
     }
   }

@@ -10,7 +10,7 @@ import {
   hex,
 } from './gallery.js';
 import { esc } from './escape.js';
-import { NORMS, NORM_LABEL, type Summary, columnLabel, pct } from './summary.js';
+import { type Column, NORMS, NORM_LABEL, type Summary, columnLabel, pct } from './summary.js';
 
 /** Display size of a picture: nearest-neighbour upscaled to about 112 px, never shrunk. */
 function shown(size: number): number {
@@ -70,15 +70,15 @@ function sceneHtml(scene: Scene, summary: Summary): string {
     if (tds.every((t) => t === null)) return '';
     return `<tr><th scope="row">${esc(NORM_LABEL[norm])}</th>${tds.map((t) => t ?? '<td>—</td>').join('')}</tr>`;
   }).filter((r) => r !== '');
-  const heads = cols.map((c) => `<th scope="col">${esc(columnLabel(c))}</th>`).join('');
+  const colHead = (c: Column): string => (c.perWorker !== null ? `b = ${c.perWorker}` : columnLabel(c));
+  const heads = cols.map((c) => `<th scope="col">${esc(colHead(c))}</th>`).join('');
   const inputAlt = `Input image of validation scene ${scene.index}: handwritten digits on a textured background`;
   const truthAlt = `Ground-truth labels of validation scene ${scene.index}`;
   const table =
     rows.length === 0
       ? ''
       : `<div class="scroll"><table class="preds">
-<caption>Predictions for scene ${scene.index} by normalization (rows) and images per worker (columns);
-pixel accuracy on this scene under each.</caption>
+<caption>Predictions for scene ${scene.index}</caption>
 <thead><tr><th scope="col">normalization</th>${heads}</tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>`;
   const rest = [...scene.predictions.keys()]

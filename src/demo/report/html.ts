@@ -6,7 +6,16 @@ import { galleryHtml } from './gallery-html.js';
 import type { Scene } from './gallery.js';
 import { esc } from './escape.js';
 import { STYLE } from './style.js';
-import { type Cell, type Stat, type Summary, NORM_LABEL, NORM_SHORT, columnLabel, pct } from './summary.js';
+import {
+  type Cell,
+  type Stat,
+  type Summary,
+  NORM_LABEL,
+  NORM_SHORT,
+  columnLabel,
+  pct,
+  signedPoints,
+} from './summary.js';
 
 /** Seconds in words: 42.3 → "42 s", 754 → "12 min 34 s", 7300 → "2 h 1 min". */
 export function duration(seconds: number): string {
@@ -47,11 +56,10 @@ function diffRow(summary: Summary, a: DemoNorm, b: DemoNorm): string | null {
   const tds = summary.columns.map((_, i) => {
     const [x, y] = [summary.cells[a][i]?.miou, summary.cells[b][i]?.miou];
     if (!x || !y) return '<td>—</td>';
-    const d = (100 * (x.mean - y.mean)).toFixed(1);
-    return `<td>${/^-?0\.0$/.test(d) ? '±0.0' : d.startsWith('-') ? `−${d.slice(1)}` : `+${d}`}</td>`;
+    return `<td>${signedPoints(x.mean - y.mean)}</td>`;
   });
   if (tds.every((t) => t === '<td>—</td>')) return null;
-  return `<tr><th scope="row">${esc(`${NORM_LABEL[a]} − ${NORM_LABEL[b]}`)}</th>${tds.join('')}</tr>`;
+  return `<tr><th scope="row">${esc(`${NORM_SHORT[a]} − ${NORM_SHORT[b]}`)}</th>${tds.join('')}</tr>`;
 }
 
 /** The results table laid out like Table 2 of Wu & He (Group Normalization): rows = norm, columns = b. */
@@ -76,15 +84,18 @@ export function resultsTable(summary: Summary): string {
   ].filter((r) => r !== null);
   const perWorker = summary.columns.every((c) => c.perWorker !== null);
   return `<div class="scroll"><table class="results" id="results-table">
-<caption>Validation mIoU (%, 11 classes, eval mode) by normalization (rows) and ${
-    perWorker ? 'images per worker' : 'global batch'
-  } (columns): mean ± sample standard deviation over seeds; pixel accuracy (%) below it.
-Difference rows in mIoU points. † includes a run that stopped before its last epoch.</caption>
-<thead><tr><th scope="col" class="left">normalization</th>${head}</tr></thead>
+<caption>Validation mIoU (%) by normalization and ${perWorker ? 'images per worker' : 'global batch'}</caption>
+<thead><tr><th scope="col" rowspan="2" class="left">normalization</th><th scope="colgroup" colspan="${
+    summary.columns.length
+  }" class="group">${perWorker ? 'images per worker' : 'global batch'}</th></tr>
+<tr>${head}</tr></thead>
 <tbody>
 ${body}
 </tbody>${foot.length ? `\n<tfoot>${foot.join('')}</tfoot>` : ''}
-</table></div>`;
+</table></div>
+<p class="note">Rows: normalization; columns: ${perWorker ? 'images per worker b' : 'global batch'}. Each cell: val
+mIoU over 11 classes (eval mode), mean ± sample standard deviation over seeds, with pixel accuracy (%) below it.
+Difference rows in mIoU points. † only runs that stopped before their last epoch.</p>`;
 }
 
 function status(r: RunResult): string {
@@ -120,9 +131,7 @@ export function runsTable(report: DemoReport): string {
     return `<tr><th scope="row">${esc(NORM_SHORT[c.norm])}</th>${tds.join('')}</tr>`;
   });
   return `<div class="scroll"><table id="runs-table" class="runs">
-<caption>Every run of the grid. Workers × images per worker; status: finished, or stopped at epochs done/planned;
-step: median milliseconds of one training step, all workers in parallel; images/s: training throughput over all
-workers.</caption>
+<caption>Every run of the grid</caption>
 <thead><tr><th scope="col" class="left">normalization</th><th scope="col">workers × b</th><th scope="col">seed</th>
 <th scope="col" class="left">status</th><th scope="col">mIoU (%)</th><th scope="col">pix. acc. (%)</th>
 <th scope="col">val loss</th><th scope="col">wall time</th><th scope="col">step (ms)</th><th scope="col">images/s</th>
@@ -130,7 +139,9 @@ workers.</caption>
 <tbody>
 ${rows.join('\n')}
 </tbody>
-</table></div>`;
+</table></div>
+<p class="note">Workers × images per worker; status: finished, or stopped at epochs done/planned; step: median
+milliseconds of one training step, all workers in parallel; images/s: training throughput over all workers.</p>`;
 }
 
 function settingValue(v: string | number | boolean | number[]): string {

@@ -23,7 +23,8 @@ table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-variant-numeric: 
 caption { caption-side: top; text-align: left; color: var(--muted); font-size: 0.9rem; padding: 0 0 0.4rem; }
 th, td { border-bottom: 1px solid var(--line); padding: 0.4rem 0.7rem; text-align: right; vertical-align: top; }
 th { font-weight: 600; }
-thead th { border-bottom: 2px solid var(--ink); white-space: nowrap; }
+thead th { border-bottom: 2px solid var(--ink); white-space: nowrap; vertical-align: bottom; }
+thead th.group { text-align: center; border-bottom: 1px solid var(--line); font-weight: 500; color: var(--muted); }
 th[scope="row"], .left { text-align: left; }
 tbody tr:nth-child(even) { background: var(--soft); }
 tfoot td, tfoot th { font-style: italic; color: var(--muted); border-bottom: none; }
@@ -31,6 +32,7 @@ tfoot td, tfoot th { font-style: italic; color: var(--muted); border-bottom: non
 .cell-miou { font-weight: 600; white-space: nowrap; }
 .cell-pix { display: block; font-size: 0.8rem; color: var(--muted); white-space: nowrap; }
 .missing { color: var(--muted); }
+.note { color: var(--muted); font-size: 0.9rem; margin-top: -0.5rem; }
 .runs { font-size: 0.9rem; }
 .runs td, .runs th { white-space: nowrap; padding: 0.3rem 0.45rem; }
 .runs caption { white-space: normal; }
@@ -56,7 +58,11 @@ footer { color: var(--muted); font-size: 0.85rem; margin-top: 3rem; }
 @media (max-width: 40rem) {
   main { padding: 0.75rem 0.6rem 2rem; }
   h1 { font-size: 1.35rem; }
-  th, td { padding: 0.35rem 0.45rem; }
+  th, td { padding: 0.35rem 0.4rem; }
+  table { font-size: 0.9rem; }
+  .cell-pix, .results thead th { white-space: normal; }
+  th, td { padding: 0.3rem 0.3rem; }
+  .results th[scope="row"] .sub { display: none; }
 }
 @media print {
   main { max-width: none; padding: 0; }

@@ -148,6 +148,13 @@ export const NORM_SHORT: Readonly<Record<DemoNorm, string>> = {
   groupnorm: 'GroupNorm',
 };
 
+/** A difference of fractions in signed percentage points with a real minus: 0.031 → "+3.1", −0.004 → "−0.4". */
+export function signedPoints(x: number): string {
+  const s = (100 * x).toFixed(1);
+  if (/^-?0\.0$/.test(s)) return '±0.0';
+  return s.startsWith('-') ? `−${s.slice(1)}` : `+${s}`;
+}
+
 /** A fraction in [0, 1] as percent with one decimal: 0.6234 → "62.3". */
 export function pct(x: number): string {
   return (100 * x).toFixed(1);

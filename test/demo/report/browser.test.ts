@@ -58,6 +58,7 @@ interface Inspection {
   imgs: Array<{ src: string; cls: string; ok: boolean; w: number; h: number; alt: string }>;
   scripts: number;
   caption: string;
+  note: string;
 }
 
 /** Runs in the page (a string: this project compiles without the DOM library): every image's state and layout. */
@@ -70,6 +71,7 @@ const INSPECT = `(() => ({
   }),
   scripts: document.scripts.length,
   caption: document.querySelector('table.results caption')?.textContent ?? '',
+  note: document.querySelector('#results .note')?.textContent ?? '',
 }))()`;
 
 /** Mean and variance of the luminance of an RGBA PNG, and the fraction of pixels that are not near-white. */
@@ -128,7 +130,8 @@ test(
       assert.deepEqual(foreign, [], 'the page fetches nothing from the network');
       assert.equal(seen.scripts, 0, 'no script ran (the hostile setting stayed text)');
       assert.doesNotMatch(seen.title, /pwned/);
-      assert.match(seen.caption, /mean ± sample standard deviation/);
+      assert.match(seen.caption, /^Validation mIoU \(%\) by normalization and images per worker$/);
+      assert.match(seen.note, /mean ± sample standard deviation over seeds/);
       const charts = seen.imgs.filter((i) => i.cls === 'chart');
       const pictures = seen.imgs.filter((i) => i.cls === 'px');
       assert.equal(charts.length, 3);
