@@ -83,6 +83,8 @@ export function resultsTable(summary: Summary): string {
     diffRow(summary, 'groupnorm', 'bn'),
   ].filter((r) => r !== null);
   const perWorker = summary.columns.every((c) => c.perWorker !== null);
+  const flagged = summary.norms.some((n) => summary.cells[n].some((c) => c?.includesInterrupted));
+  const dagger = flagged ? ' † only runs that stopped before their last epoch.' : '';
   return `<div class="scroll"><table class="results" id="results-table">
 <caption>Validation mIoU (%) by normalization and ${perWorker ? 'images per worker' : 'global batch'}</caption>
 <thead><tr><th scope="col" rowspan="2" class="left">normalization</th><th scope="colgroup" colspan="${
@@ -95,7 +97,7 @@ ${body}
 </table></div>
 <p class="note">Rows: normalization; columns: ${perWorker ? 'images per worker b' : 'global batch'}. Each cell: val
 mIoU over 11 classes (eval mode), mean ± sample standard deviation over seeds, with pixel accuracy (%) below it.
-Difference rows in mIoU points. † only runs that stopped before their last epoch.</p>`;
+Difference rows in mIoU points.${dagger}</p>`;
 }
 
 function status(r: RunResult): string {

@@ -101,6 +101,7 @@ test('a cell of only interrupted runs is flagged †; a run with final: null cou
     assert.match(cells.get('Per-worker BN')![2][0], /no epoch finished/);
     assert.equal(cells.get('GroupNorm')![2][0], expectedCell(report, 'groupnorm', 4)![0]);
     assert.ok(cells.get('GroupNorm')![2][0].endsWith('†'));
+    assert.match(html, /† only runs that stopped before their last epoch/);
     assert.match(html, /stopped in epoch 1/);
     assert.match(html, /stopped at 2\/6/);
   } finally {
@@ -206,7 +207,7 @@ test('a partial report says so at the top; missing configurations leave the verd
   }
   const full = await render({});
   try {
-    assert.doesNotMatch(full.html, /Partial report|Preliminary/);
+    assert.doesNotMatch(full.html, /Partial report|Preliminary|†/);
   } finally {
     await rm(full.dir, { recursive: true, force: true });
   }
