@@ -9,6 +9,12 @@ import { type Cell, type Column, type Stat, type Summary, pct, signedPoints } fr
 export const MIN_GAP_POINTS = 2;
 
 /**
+ * Below this best mean mIoU the models have hardly learned (predicting background everywhere already gives about
+ * 1/11 ≈ 9 %), and the paragraph says the comparison is premature.
+ */
+export const UNDERTRAINED_MIOU = 0.2;
+
+/**
  * Points two cells may differ by and still count as equal: max(MIN_GAP_POINTS, 2·√(sd₁² + sd₂²)), i.e. twice
  * the spread of a difference of two single runs, as seeds are few (2–3) and their standard error would flatter.
  */
@@ -188,6 +194,13 @@ export function findings(summary: Summary, partial: boolean): Findings {
   }
   const verdict = out.length - 1;
   const cells = summary.norms.flatMap((n) => summary.cells[n]).filter(done);
+  const best = Math.max(...cells.map((c) => c.miou.mean));
+  if (best < UNDERTRAINED_MIOU) {
+    out.push(
+      `Every configuration is still close to its untrained state (best mIoU ${pct(best)} %), so these ` +
+        'differences say little about normalization; more epochs or more training scenes would.',
+    );
+  }
   const n = Math.min(...cells.map((c) => c.miou.n));
   const maxN = Math.max(...cells.map((c) => c.miou.n));
   out.push(
