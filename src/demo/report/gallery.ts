@@ -81,8 +81,9 @@ export function validateItem(item: GalleryItem, at: number): void {
   for (const [k, v] of Object.entries(item.predictions)) {
     parseKey(k);
     for (let i = 0; i < n; i++) {
-      if (v[i] > 10)
+      if (v[i] > 10) {
         throw new ValueError(`${where}.predictions[${JSON.stringify(k)}][${i}] must be 0–10, received ${v[i]}`);
+      }
     }
   }
 }

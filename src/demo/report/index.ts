@@ -36,8 +36,9 @@ async function writeAtomic(path: string, bytes: string | Uint8Array, sync = fals
 }
 
 function positiveInt(v: unknown, name: string): void {
-  if (!Number.isInteger(v) || (v as number) < 1)
+  if (!Number.isInteger(v) || (v as number) < 1) {
     throw new ValueError(`writeReport: ${name} must be an integer ≥ 1, received ${describe(v)}`);
+  }
 }
 
 function fraction(v: unknown, name: string): void {
@@ -48,10 +49,12 @@ function fraction(v: unknown, name: string): void {
 
 /** Check the parts of the report the page computes with; names the first bad field. */
 function validateReport(report: DemoReport): void {
-  if (typeof report !== 'object' || report === null)
+  if (typeof report !== 'object' || report === null) {
     throw new ValueError(`writeReport: report must be an object, received ${describe(report)}`);
-  if (!Array.isArray(report.runs))
+  }
+  if (!Array.isArray(report.runs)) {
     throw new ValueError(`writeReport: report.runs must be an array, received ${describe(report.runs)}`);
+  }
   if (typeof report.settings !== 'object' || report.settings === null) {
     throw new ValueError(`writeReport: report.settings must be an object, received ${describe(report.settings)}`);
   }
@@ -62,18 +65,24 @@ function validateReport(report: DemoReport): void {
         `writeReport: ${at}.config.norm must be one of ${NORMS.join(', ')}, received ${describe(r?.config?.norm)}`,
       );
     }
-    for (const k of ['workers', 'batchPerWorker', 'globalBatch', 'epochs'] as const)
+    for (const k of ['workers', 'batchPerWorker', 'globalBatch', 'epochs'] as const) {
       positiveInt(r.config[k], `${at}.config.${k}`);
-    if (!Number.isInteger(r.config.seed))
+    }
+    if (!Number.isInteger(r.config.seed)) {
       throw new ValueError(`writeReport: ${at}.config.seed must be an integer, received ${describe(r.config.seed)}`);
+    }
     if (r.config.workers * r.config.batchPerWorker !== r.config.globalBatch) {
       throw new ValueError(
         `writeReport: ${at}.config.globalBatch must equal workers × batchPerWorker = ` +
           `${r.config.workers * r.config.batchPerWorker}, received ${r.config.globalBatch}`,
       );
     }
-    if (!Array.isArray(r.epochs))
+    if (typeof r.timings !== 'object' || r.timings === null) {
+      throw new ValueError(`writeReport: ${at}.timings must be an object, received ${describe(r.timings)}`);
+    }
+    if (!Array.isArray(r.epochs)) {
       throw new ValueError(`writeReport: ${at}.epochs must be an array, received ${describe(r.epochs)}`);
+    }
     if (r.final !== null) {
       fraction(r.final?.miou, `${at}.final.miou`);
       fraction(r.final.pixelAccuracy, `${at}.final.pixelAccuracy`);
@@ -109,8 +118,9 @@ export async function writeReport(dir: string, report: DemoReport, gallery: Gall
   if (typeof dir !== 'string' || dir.length === 0) {
     throw new ValueError(`writeReport: dir must be a non-empty path, received ${describe(dir)}`);
   }
-  if (!Array.isArray(gallery))
+  if (!Array.isArray(gallery)) {
     throw new ValueError(`writeReport: gallery must be an array, received ${describe(gallery)}`);
+  }
   validateReport(report);
   const scenes = renderGallery(gallery);
   const summary = summarize(report);

@@ -149,8 +149,9 @@ test(
         s.variance > 200 && s.inked > 0.03,
         `screenshot not blank: luminance variance ${s.variance.toFixed(0)}, ` + `${(100 * s.inked).toFixed(1)} % inked`,
       );
-      if (process.env.SYNCBN_REPORT_SCREENSHOT)
+      if (process.env.SYNCBN_REPORT_SCREENSHOT) {
         writeFileSync(process.env.SYNCBN_REPORT_SCREENSHOT, PNG.sync.write(shot));
+      }
       // A phone-width viewport: the page itself never scrolls sideways (wide tables scroll inside their box).
       await page.setViewport({ width: 375, height: 800 });
       const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;

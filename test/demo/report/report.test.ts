@@ -158,8 +158,9 @@ test('every gallery image exists, is a valid PNG of the scene size, and shows th
     }
     assert.ok(ignored > 0, 'the fixture has ignore pixels');
     assert.match(html, /255 · ignored/);
-    for (let c = 0; c < 11; c++)
+    for (let c = 0; c < 11; c++) {
       assert.ok(html.includes(`background:#${PALETTE[c].map((v) => v.toString(16).padStart(2, '0')).join('')}`));
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
