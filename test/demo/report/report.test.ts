@@ -9,6 +9,7 @@ import { PNG } from 'pngjs';
 import { IOError, ValueError } from '../../../src/errors.js';
 import { IGNORE_COLOR, PALETTE, conclusion, summarize, writeReport } from '../../../src/demo/report/index.js';
 import type { DemoNorm, DemoReport, GalleryItem } from '../../../src/demo/types.js';
+import { renderSvg } from '../../../src/demo/report/charts.js';
 import { type FixtureOptions, makeFixture } from './fixture.js';
 
 const ROWS: Array<[DemoNorm, string]> = [
@@ -350,4 +351,25 @@ test('malformed input is rejected before anything is written, naming the field',
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('chart rendering prints nothing, even for a spec Vega-Lite warns about (the demo owns the terminal)', async () => {
+  const said: string[] = [];
+  const saved = { log: console.log, warn: console.warn, error: console.error, info: console.info };
+  for (const k of ['log', 'warn', 'error', 'info'] as const)
+    console[k] = (...a: unknown[]) => void said.push(a.join(' '));
+  try {
+    const svg = await renderSvg({
+      data: { values: [{ x: 1, y: 2 }] },
+      mark: 'point',
+      encoding: {
+        x: { field: 'x', type: 'quantitative' },
+        y: { field: 'y', type: 'quantitative', scale: { type: 'log', zero: false } },
+      },
+    });
+    assert.ok(svg.startsWith('<svg'));
+  } finally {
+    Object.assign(console, saved);
+  }
+  assert.deepEqual(said, []);
 });
