@@ -148,7 +148,7 @@ async function perEpochChart(report: DemoReport, summary: Summary, metric: 'miou
         : `global batch ${col.globalBatch}`;
     for (const e of run.epochs) {
       const v = percent ? 100 * e.miou : e.trainLoss;
-      if (!Number.isFinite(v) || (!percent && v <= 0)) continue; // the loss axis is logarithmic
+      if (!Number.isFinite(v)) continue;
       rows.push({
         norm: NORM_LABEL[run.config.norm],
         panel,
@@ -178,7 +178,7 @@ async function perEpochChart(report: DemoReport, summary: Summary, metric: 'miou
       mark: { type: 'line', point: { size: 24, filled: true }, strokeWidth: 1.6, opacity: 0.9 },
       encoding: {
         x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
-        y: { field: 'v', type: 'quantitative', title: label, scale: percent ? { zero: false } : { type: 'log' } },
+        y: { field: 'v', type: 'quantitative', title: label, scale: { zero: false } },
         detail: { field: 'seed', type: 'nominal' },
         ...normEncodings(norms.length > 0 ? norms : [...NORMS]),
       },
