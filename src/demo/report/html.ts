@@ -40,11 +40,11 @@ function rowHeader(norm: DemoNorm, workers: number | null): string {
   return `<th scope="row">${esc(NORM_LABEL[norm])}<span class="sub">${esc(shape)}</span></th>`;
 }
 
-function cellHtml(cell: Cell | null, maxSeeds: number): string {
-  if (!cell) return '<td class="missing">—<span class="sub">not in this run</span></td>';
+function cellHtml(cell: Cell | null, maxSeeds: number, partial: boolean): string {
+  if (!cell) return `<td class="missing">—<span class="sub">${partial ? 'not run yet' : 'not in this run'}</span></td>`;
   if (!cell.miou || !cell.pixelAccuracy) return '<td class="missing">…<span class="sub">no epoch finished</span></td>';
   const mark = cell.includesInterrupted ? '†' : '';
-  const seeds = cell.miou.n < maxSeeds ? ` <span class="sub">${cell.miou.n} of ${cell.runs.length} seeds</span>` : '';
+  const seeds = cell.miou.n < maxSeeds ? ` <span class="sub">${cell.miou.n} of ${maxSeeds} seeds</span>` : '';
   return (
     `<td><span class="cell-miou">${meanSd(cell.miou)}${mark}</span>` +
     `<span class="cell-pix">pixel acc. ${meanSd(cell.pixelAccuracy)}</span>${seeds}</td>`
@@ -63,7 +63,7 @@ function diffRow(summary: Summary, a: DemoNorm, b: DemoNorm): string | null {
 }
 
 /** The results table laid out like Table 2 of Wu & He (Group Normalization): rows = norm, columns = b. */
-export function resultsTable(summary: Summary): string {
+export function resultsTable(summary: Summary, partial = false): string {
   if (summary.columns.length === 0) return '<p>No configuration has been run yet.</p>';
   const maxSeeds = Math.max(1, ...summary.norms.flatMap((n) => summary.cells[n].map((c) => c?.runs.length ?? 0)));
   const head = summary.columns
@@ -74,7 +74,8 @@ export function resultsTable(summary: Summary): string {
   const body = summary.norms
     .map(
       (n) =>
-        `<tr>${rowHeader(n, summary.workers)}` + `${summary.cells[n].map((c) => cellHtml(c, maxSeeds)).join('')}</tr>`,
+        `<tr>${rowHeader(n, summary.workers)}` +
+        `${summary.cells[n].map((c) => cellHtml(c, maxSeeds, partial)).join('')}</tr>`,
     )
     .join('\n');
   const foot = [
@@ -250,7 +251,7 @@ ${banner}
 <p>Each column trains with the same number of images per step: N workers × b images (SyncBN, per-worker BN,
 GroupNorm) or one worker with all N·b images (big batch, the reference SyncBN must match). Validation uses running
 statistics (eval mode), as deployment would.</p>
-${resultsTable(summary)}
+${resultsTable(summary, report.partial)}
 ${fig('chart-miou-vs-batch')}
 </section>
 <section id="curves" aria-labelledby="curves-h"><h2 id="curves-h">Training curves</h2>

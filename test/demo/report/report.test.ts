@@ -205,12 +205,17 @@ test('the conclusion follows the numbers: the expected effect vs its absence giv
 });
 
 test('a partial report says so at the top; missing configurations leave the verdict open', async () => {
-  const { dir, html } = await render({ partial: true, missing: ['bigbatch/b1', 'bigbatch/b2', 'bigbatch/b4'] });
+  const { dir, html } = await render({
+    partial: true,
+    missing: ['bigbatch/b1', 'bigbatch/b2', 'bigbatch/b4', 'groupnorm/b4'],
+  });
   try {
     const top = html.slice(0, html.indexOf('id="findings"'));
     assert.match(top, /Partial report/);
-    assert.match(html, /Preliminary: the grid is still running \(18 of 18 runs/);
+    assert.match(html, /Preliminary: the grid is still running \(16 of 16 runs/);
     assert.match(html, /cannot be judged yet/);
+    assert.equal(resultsCells(html).get('GroupNorm')![2][0], '—not run yet');
+    assert.ok(!resultsCells(html).has('Big batch (BN, 1 worker)'), 'a norm without runs has no row');
     assert.match(html, /the big batch has no finished run to compare with/);
   } finally {
     await rm(dir, { recursive: true, force: true });
