@@ -13,8 +13,9 @@ export { conclusion } from './conclusion.js';
 export { summarize, type Summary, type Cell, type Column, type Stat } from './summary.js';
 export { PALETTE, IGNORE_COLOR, CLASS_NAMES } from './gallery.js';
 
-/** Folder of the gallery's PNGs and of the charts' SVGs, relative to the report directory. */
+/** Folder of the gallery's PNGs, relative to the report directory. */
 export const GALLERY_DIR = 'gallery';
+/** Folder of the charts' SVGs, relative to the report directory. */
 export const CHARTS_DIR = 'charts';
 
 /** Write `bytes` to `path` through a temp file in the same directory and a rename: readers see old or new. */
