@@ -1,4 +1,4 @@
-// The report's charts: Vega-Lite specs compiled and rendered to static SVG in Node (no browser, no canvas, no JS on the page).
+// The report's charts: Vega-Lite specs rendered to static SVG in Node (no browser, no canvas, no JS on the page).
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { DemoNorm, DemoReport } from '../types.js';
@@ -33,9 +33,27 @@ function normEncodings(norms: readonly DemoNorm[]): Record<string, unknown> {
   const domain = norms.map((n) => NORM_LABEL[n]);
   const legend = { title: null, orient: 'bottom', direction: 'horizontal', columns: 2, labelLimit: 260 };
   return {
-    color: { field: 'norm', type: 'nominal', sort: domain, scale: { domain, range: norms.map((n) => COLOR[n]) }, legend },
-    strokeDash: { field: 'norm', type: 'nominal', sort: domain, scale: { domain, range: norms.map((n) => DASH[n]) }, legend },
-    shape: { field: 'norm', type: 'nominal', sort: domain, scale: { domain, range: norms.map((n) => SHAPE[n]) }, legend },
+    color: {
+      field: 'norm',
+      type: 'nominal',
+      sort: domain,
+      scale: { domain, range: norms.map((n) => COLOR[n]) },
+      legend,
+    },
+    strokeDash: {
+      field: 'norm',
+      type: 'nominal',
+      sort: domain,
+      scale: { domain, range: norms.map((n) => DASH[n]) },
+      legend,
+    },
+    shape: {
+      field: 'norm',
+      type: 'nominal',
+      sort: domain,
+      scale: { domain, range: norms.map((n) => SHAPE[n]) },
+      legend,
+    },
   };
 }
 
@@ -50,7 +68,10 @@ const CONFIG = {
 
 /** Compile a Vega-Lite spec and render it headlessly to an SVG string with an accessible description. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none', logLevel: vega.Error });
+  const view = new vega.View(vega.parse(compile(spec, { logger: vega.logger(vega.Error) }).spec), {
+    renderer: 'none',
+    logLevel: vega.Error,
+  });
   try {
     return await view.toSVG();
   } finally {
@@ -66,12 +87,19 @@ export async function miouVsBatchChart(summary: Summary): Promise<Chart> {
       const m = summary.cells[norm][i]?.miou;
       if (!m) return;
       const x = col.perWorker ?? col.globalBatch;
-      rows.push({ norm: NORM_LABEL[norm], x, mean: 100 * m.mean, lo: 100 * (m.mean - m.sd), hi: 100 * (m.mean + m.sd) });
+      rows.push({
+        norm: NORM_LABEL[norm],
+        x,
+        mean: 100 * m.mean,
+        lo: 100 * (m.mean - m.sd),
+        hi: 100 * (m.mean + m.sd),
+      });
     });
   }
   const xs = summary.columns.map((c) => c.perWorker ?? c.globalBatch);
   const xTitle = summary.columns.every((c) => c.perWorker !== null) ? 'images per worker' : 'global batch';
-  const description = `Validation mIoU (percent, mean over seeds, bars ± one standard deviation) against ${xTitle} ` +
+  const description =
+    `Validation mIoU (percent, mean over seeds, bars ± one standard deviation) against ${xTitle} ` +
     `(${xs.join(', ')}) for ${summary.norms.map((n) => NORM_LABEL[n]).join(', ')}.`;
   const x = { field: 'x', type: 'ordinal', title: xTitle, sort: xs, scale: { domain: xs }, axis: { labelAngle: 0 } };
   const spec = {
@@ -85,7 +113,11 @@ export async function miouVsBatchChart(summary: Summary): Promise<Chart> {
     layer: [
       {
         mark: { type: 'rule', strokeWidth: 1.5 },
-        encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color: normEncodings(summary.norms).color },
+        encoding: {
+          y: { field: 'lo', type: 'quantitative' },
+          y2: { field: 'hi' },
+          color: normEncodings(summary.norms).color,
+        },
       },
       {
         mark: { type: 'line', point: { size: 60, filled: true }, strokeWidth: 2 },
@@ -96,7 +128,12 @@ export async function miouVsBatchChart(summary: Summary): Promise<Chart> {
       },
     ],
   } as unknown as TopLevelSpec;
-  return { id: 'chart-miou-vs-batch', title: 'Val mIoU against images per worker', description, svg: await renderSvg(spec) };
+  return {
+    id: 'chart-miou-vs-batch',
+    title: 'Val mIoU against images per worker',
+    description,
+    svg: await renderSvg(spec),
+  };
 }
 
 /** One metric per epoch for every run: a panel per column of the grid, a line per run coloured by normalization. */
@@ -105,18 +142,28 @@ async function perEpochChart(report: DemoReport, summary: Summary, metric: 'miou
   const rows: Array<Record<string, unknown>> = [];
   for (const run of report.runs) {
     const col = summary.columns.find((c) => c.globalBatch === run.config.globalBatch)!;
-    const panel = col.perWorker !== null ? `${col.perWorker} image${col.perWorker === 1 ? '' : 's'} per worker`
-      : `global batch ${col.globalBatch}`;
+    const panel =
+      col.perWorker !== null
+        ? `${col.perWorker} image${col.perWorker === 1 ? '' : 's'} per worker`
+        : `global batch ${col.globalBatch}`;
     for (const e of run.epochs) {
       const v = percent ? 100 * e.miou : e.trainLoss;
-      if (!Number.isFinite(v) || (!percent && v <= 0)) continue; // the loss axis is logarithmic
-      rows.push({ norm: NORM_LABEL[run.config.norm], panel, order: col.globalBatch, seed: run.config.seed, epoch: e.epoch, v });
+      if (!Number.isFinite(v)) continue;
+      rows.push({
+        norm: NORM_LABEL[run.config.norm],
+        panel,
+        order: col.globalBatch,
+        seed: run.config.seed,
+        epoch: e.epoch,
+        v,
+      });
     }
   }
   const norms = NORMS.filter((n) => report.runs.some((r) => r.config.norm === n && r.epochs.length > 0));
   const label = percent ? 'val mIoU (%)' : 'train loss';
   const panels = [...new Map(rows.map((r) => [r.panel as string, r.order as number]))].sort((a, b) => a[1] - b[1]);
-  const description = `${percent ? 'Validation mIoU (percent)' : 'Training loss'} after each epoch, one line per run ` +
+  const description =
+    `${percent ? 'Validation mIoU (percent)' : 'Training loss'} after each epoch, one line per run ` +
     `(normalization and seed), one panel per ${panels.map((p) => p[0]).join(', ') || 'configuration'}.`;
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -131,7 +178,7 @@ async function perEpochChart(report: DemoReport, summary: Summary, metric: 'miou
       mark: { type: 'line', point: { size: 24, filled: true }, strokeWidth: 1.6, opacity: 0.9 },
       encoding: {
         x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
-        y: { field: 'v', type: 'quantitative', title: label, scale: percent ? { zero: false } : { type: 'log' } },
+        y: { field: 'v', type: 'quantitative', title: label, scale: { zero: false } },
         detail: { field: 'seed', type: 'nominal' },
         ...normEncodings(norms.length > 0 ? norms : [...NORMS]),
       },

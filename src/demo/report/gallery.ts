@@ -7,7 +7,7 @@ import { NORMS } from './summary.js';
 /** Label value of pixels the loss and metrics skip (the rim around each digit). */
 export const IGNORE_INDEX = 255;
 
-/** Colour of each class: 0 background (near black), 1–10 digits 0–9 (Tableau 10, distinct in print and for most CVD). */
+/** Colour of each class: 0 background (near black), 1–10 digits 0–9 (Tableau 10, distinct in print). */
 export const PALETTE: readonly (readonly [number, number, number])[] = [
   [24, 24, 24],
   [78, 121, 167],
@@ -44,8 +44,10 @@ export interface PredictionKey {
 export function parseKey(key: string): PredictionKey {
   const m = /^([a-z]+)\/b([1-9][0-9]{0,5})$/.exec(key);
   if (!m || !(NORMS as readonly string[]).includes(m[1])) {
-    throw new ValueError(`writeReport: gallery prediction keys must look like "<norm>/b<images per worker>" with ` +
-      `norm one of ${NORMS.join(', ')}, received ${describe(key)}`);
+    throw new ValueError(
+      `writeReport: gallery prediction keys must look like "<norm>/b<images per worker>" with ` +
+        `norm one of ${NORMS.join(', ')}, received ${describe(key)}`,
+    );
   }
   return { key, norm: m[1] as DemoNorm, batchPerWorker: Number(m[2]) };
 }
@@ -60,7 +62,10 @@ export function validateItem(item: GalleryItem, at: number): void {
     throw new ValueError(`${where}.size must be an integer in [1, 4096], received ${describe(item.size)}`);
   }
   const n = item.size * item.size;
-  const arrays: Array<[string, ArrayLike<number>]> = [['image', item.image], ['label', item.label]];
+  const arrays: Array<[string, ArrayLike<number>]> = [
+    ['image', item.image],
+    ['label', item.label],
+  ];
   for (const [k, v] of Object.entries(item.predictions)) arrays.push([`predictions[${JSON.stringify(k)}]`, v]);
   for (const [name, a] of arrays) {
     if (!a || a.length !== n) {
@@ -76,7 +81,9 @@ export function validateItem(item: GalleryItem, at: number): void {
   for (const [k, v] of Object.entries(item.predictions)) {
     parseKey(k);
     for (let i = 0; i < n; i++) {
-      if (v[i] > 10) throw new ValueError(`${where}.predictions[${JSON.stringify(k)}][${i}] must be 0–10, received ${v[i]}`);
+      if (v[i] > 10) {
+        throw new ValueError(`${where}.predictions[${JSON.stringify(k)}][${i}] must be 0–10, received ${v[i]}`);
+      }
     }
   }
 }
@@ -147,7 +154,9 @@ export function renderGallery(items: readonly GalleryItem[]): Scene[] {
   const seen = new Set<number>();
   return items.map((item, at) => {
     if (seen.has(item.index)) {
-      throw new ValueError(`writeReport: gallery[${at}].index ${item.index} appears twice; scene indices must be unique`);
+      throw new ValueError(
+        `writeReport: gallery[${at}].index ${item.index} appears twice; scene indices must be unique`,
+      );
     }
     seen.add(item.index);
     const base = `gallery/scene-${item.index}`;
@@ -156,7 +165,11 @@ export function renderGallery(items: readonly GalleryItem[]): Scene[] {
       const key = parseKey(k);
       predictions.set(k, {
         key,
-        picture: { file: `${base}-${key.norm}-b${key.batchPerWorker}.png`, bytes: labelPng(item.size, v), size: item.size },
+        picture: {
+          file: `${base}-${key.norm}-b${key.batchPerWorker}.png`,
+          bytes: labelPng(item.size, v),
+          size: item.size,
+        },
         accuracy: pixelAccuracy(item.label, v),
       });
     }

@@ -6,7 +6,16 @@ import { galleryHtml } from './gallery-html.js';
 import type { Scene } from './gallery.js';
 import { esc } from './escape.js';
 import { STYLE } from './style.js';
-import { type Cell, type Stat, type Summary, NORM_LABEL, NORM_SHORT, columnLabel, pct } from './summary.js';
+import {
+  type Cell,
+  type Stat,
+  type Summary,
+  NORM_LABEL,
+  NORM_SHORT,
+  columnLabel,
+  pct,
+  signedPoints,
+} from './summary.js';
 
 /** Seconds in words: 42.3 → "42 s", 754 → "12 min 34 s", 7300 → "2 h 1 min". */
 export function duration(seconds: number): string {
@@ -31,13 +40,15 @@ function rowHeader(norm: DemoNorm, workers: number | null): string {
   return `<th scope="row">${esc(NORM_LABEL[norm])}<span class="sub">${esc(shape)}</span></th>`;
 }
 
-function cellHtml(cell: Cell | null, maxSeeds: number): string {
-  if (!cell) return '<td class="missing">—<span class="sub">not in this run</span></td>';
+function cellHtml(cell: Cell | null, maxSeeds: number, partial: boolean): string {
+  if (!cell) return `<td class="missing">—<span class="sub">${partial ? 'not run yet' : 'not in this run'}</span></td>`;
   if (!cell.miou || !cell.pixelAccuracy) return '<td class="missing">…<span class="sub">no epoch finished</span></td>';
   const mark = cell.includesInterrupted ? '†' : '';
-  const seeds = cell.miou.n < maxSeeds ? ` <span class="sub">${cell.miou.n} of ${cell.runs.length} seeds</span>` : '';
-  return `<td><span class="cell-miou">${meanSd(cell.miou)}${mark}</span>` +
-    `<span class="cell-pix">pixel acc. ${meanSd(cell.pixelAccuracy)}</span>${seeds}</td>`;
+  const seeds = cell.miou.n < maxSeeds ? ` <span class="sub">${cell.miou.n} of ${maxSeeds} seeds</span>` : '';
+  return (
+    `<td><span class="cell-miou">${meanSd(cell.miou)}${mark}</span>` +
+    `<span class="cell-pix">pixel acc. ${meanSd(cell.pixelAccuracy)}</span>${seeds}</td>`
+  );
 }
 
 /** Difference of two rows' mean mIoU per column, in points (the paper's "GN − BN" line). */
@@ -45,33 +56,49 @@ function diffRow(summary: Summary, a: DemoNorm, b: DemoNorm): string | null {
   const tds = summary.columns.map((_, i) => {
     const [x, y] = [summary.cells[a][i]?.miou, summary.cells[b][i]?.miou];
     if (!x || !y) return '<td>—</td>';
-    const d = (100 * (x.mean - y.mean)).toFixed(1);
-    return `<td>${/^-?0\.0$/.test(d) ? '±0.0' : d.startsWith('-') ? `−${d.slice(1)}` : `+${d}`}</td>`;
+    return `<td>${signedPoints(x.mean - y.mean)}</td>`;
   });
   if (tds.every((t) => t === '<td>—</td>')) return null;
-  return `<tr><th scope="row">${esc(`${NORM_LABEL[a]} − ${NORM_LABEL[b]}`)}</th>${tds.join('')}</tr>`;
+  return `<tr><th scope="row">${esc(`${NORM_SHORT[a]} − ${NORM_SHORT[b]}`)}</th>${tds.join('')}</tr>`;
 }
 
-/** The results table laid out like Table 2 of Wu & He, Group Normalization: rows = norm, columns = images per worker. */
-export function resultsTable(summary: Summary): string {
+/** The results table laid out like Table 2 of Wu & He (Group Normalization): rows = norm, columns = b. */
+export function resultsTable(summary: Summary, partial = false): string {
   if (summary.columns.length === 0) return '<p>No configuration has been run yet.</p>';
   const maxSeeds = Math.max(1, ...summary.norms.flatMap((n) => summary.cells[n].map((c) => c?.runs.length ?? 0)));
-  const head = summary.columns.map((c) => `<th scope="col">${esc(columnLabel(c))}` +
-    `<span class="sub">global batch ${c.globalBatch}</span></th>`).join('');
-  const body = summary.norms.map((n) => `<tr>${rowHeader(n, summary.workers)}` +
-    `${summary.cells[n].map((c) => cellHtml(c, maxSeeds)).join('')}</tr>`).join('\n');
-  const foot = [diffRow(summary, 'syncbn', 'bigbatch'), diffRow(summary, 'syncbn', 'bn'), diffRow(summary, 'groupnorm', 'bn')]
-    .filter((r) => r !== null);
+  const head = summary.columns
+    .map(
+      (c) => `<th scope="col">${esc(columnLabel(c))}` + `<span class="sub">global batch ${c.globalBatch}</span></th>`,
+    )
+    .join('');
+  const body = summary.norms
+    .map(
+      (n) =>
+        `<tr>${rowHeader(n, summary.workers)}` +
+        `${summary.cells[n].map((c) => cellHtml(c, maxSeeds, partial)).join('')}</tr>`,
+    )
+    .join('\n');
+  const foot = [
+    diffRow(summary, 'syncbn', 'bigbatch'),
+    diffRow(summary, 'syncbn', 'bn'),
+    diffRow(summary, 'groupnorm', 'bn'),
+  ].filter((r) => r !== null);
   const perWorker = summary.columns.every((c) => c.perWorker !== null);
+  const flagged = summary.norms.some((n) => summary.cells[n].some((c) => c?.includesInterrupted));
+  const dagger = flagged ? ' † only runs that stopped before their last epoch.' : '';
   return `<div class="scroll"><table class="results" id="results-table">
-<caption>Validation mIoU (%, 11 classes, eval mode) by normalization (rows) and ${perWorker ? 'images per worker' :
-    'global batch'} (columns): mean ± sample standard deviation over seeds; pixel accuracy (%) below it.
-Difference rows in mIoU points. † includes a run that stopped before its last epoch.</caption>
-<thead><tr><th scope="col" class="left">normalization</th>${head}</tr></thead>
+<caption>Validation mIoU (%) by normalization and ${perWorker ? 'images per worker' : 'global batch'}</caption>
+<thead><tr><th scope="col" rowspan="2" class="left">normalization</th><th scope="colgroup" colspan="${
+    summary.columns.length
+  }" class="group">${perWorker ? 'images per worker' : 'global batch'}</th></tr>
+<tr>${head}</tr></thead>
 <tbody>
 ${body}
 </tbody>${foot.length ? `\n<tfoot>${foot.join('')}</tfoot>` : ''}
-</table></div>`;
+</table></div>
+<p class="note">Rows: normalization; columns: ${perWorker ? 'images per worker b' : 'global batch'}. Each cell: val
+mIoU over 11 classes (eval mode), mean ± sample standard deviation over seeds, with pixel accuracy (%) below it.
+Difference rows in mIoU points.${dagger}</p>`;
 }
 
 function status(r: RunResult): string {
@@ -83,21 +110,31 @@ const NORM_ORDER: readonly DemoNorm[] = ['bigbatch', 'syncbn', 'bn', 'groupnorm'
 
 /** Every run: configuration, seed, status, final metrics, wall time, step time and throughput. */
 export function runsTable(report: DemoReport): string {
-  const runs = [...report.runs].sort((a, b) => a.config.globalBatch - b.config.globalBatch ||
-    NORM_ORDER.indexOf(a.config.norm) - NORM_ORDER.indexOf(b.config.norm) || a.config.seed - b.config.seed);
+  const runs = [...report.runs].sort(
+    (a, b) =>
+      a.config.globalBatch - b.config.globalBatch ||
+      NORM_ORDER.indexOf(a.config.norm) - NORM_ORDER.indexOf(b.config.norm) ||
+      a.config.seed - b.config.seed,
+  );
   const rows = runs.map((r) => {
     const f = r.final;
     const t = r.timings;
     const c = r.config;
-    return `<tr><th scope="row">${esc(NORM_SHORT[c.norm])}</th><td>${c.workers} × ${c.batchPerWorker}</td>` +
-      `<td>${c.seed}</td><td class="left">${esc(status(r))}</td>` +
-      `<td>${f ? pct(f.miou) : '—'}</td><td>${f ? pct(f.pixelAccuracy) : '—'}</td><td>${f ? num(f.valLoss, 3) : '—'}</td>` +
-      `<td>${esc(duration(t.wallSeconds))}</td><td>${num(t.stepMsMedian, 1)}</td><td>${num(t.imagesPerSec, 1)}</td></tr>`;
+    const tds = [
+      `${c.workers} × ${c.batchPerWorker}`,
+      String(c.seed),
+      status(r),
+      f ? pct(f.miou) : '—',
+      f ? pct(f.pixelAccuracy) : '—',
+      f ? num(f.valLoss, 3) : '—',
+      duration(t.wallSeconds),
+      num(t.stepMsMedian, 1),
+      num(t.imagesPerSec, 1),
+    ].map((v, i) => `<td${i === 2 ? ' class="left"' : ''}>${esc(v)}</td>`);
+    return `<tr><th scope="row">${esc(NORM_SHORT[c.norm])}</th>${tds.join('')}</tr>`;
   });
   return `<div class="scroll"><table id="runs-table" class="runs">
-<caption>Every run of the grid. Workers × images per worker; status: finished, or stopped at epochs done/planned;
-step: median milliseconds of one training step, all workers in parallel; images/s: training throughput over all
-workers.</caption>
+<caption>Every run of the grid</caption>
 <thead><tr><th scope="col" class="left">normalization</th><th scope="col">workers × b</th><th scope="col">seed</th>
 <th scope="col" class="left">status</th><th scope="col">mIoU (%)</th><th scope="col">pix. acc. (%)</th>
 <th scope="col">val loss</th><th scope="col">wall time</th><th scope="col">step (ms)</th><th scope="col">images/s</th>
@@ -105,7 +142,9 @@ workers.</caption>
 <tbody>
 ${rows.join('\n')}
 </tbody>
-</table></div>`;
+</table></div>
+<p class="note">Workers × images per worker; status: finished, or stopped at epochs done/planned; step: median
+milliseconds of one training step, all workers in parallel; images/s: training throughput over all workers.</p>`;
 }
 
 function settingValue(v: string | number | boolean | number[]): string {
@@ -126,13 +165,27 @@ export function environmentHtml(report: DemoReport): string {
   const m = report.machine;
   const v = report.versions;
   return `<div class="kvs">${[
-    kvTable('settings-table', 'Settings of this run (every option as parsed, and dataset sizes)',
-      Object.entries(report.settings).map(([k, x]) => [k, settingValue(x)])),
-    kvTable('machine-table', 'Machine', [['CPU', m.cpus], ['cores', String(m.cores)],
-      ['memory', `${num(m.memoryGiB, 1)} GiB`], ['platform', m.platform]]),
-    kvTable('versions-table', 'Versions', [['syncbn', v.syncbn], ['Node.js', v.node], ['V8', v.v8]]),
+    kvTable(
+      'settings-table',
+      'Settings of this run (every option as parsed, and dataset sizes)',
+      Object.entries(report.settings).map(([k, x]) => [k, settingValue(x)]),
+    ),
+    kvTable('machine-table', 'Machine', [
+      ['CPU', m.cpus],
+      ['cores', String(m.cores)],
+      ['memory', `${num(m.memoryGiB, 1)} GiB`],
+      ['platform', m.platform],
+    ]),
+    kvTable('versions-table', 'Versions', [
+      ['syncbn', v.syncbn],
+      ['Node.js', v.node],
+      ['V8', v.v8],
+    ]),
   ].join('\n')}</div>`;
 }
+
+/** The page loads only its own pictures and inline CSS: no script, no network (defence in depth on escaping). */
+const CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'";
 
 /** An ISO time as "2026-12-03 09:00 UTC"; anything unparsable as given. */
 function when(iso: string): string {
@@ -149,19 +202,26 @@ function findingsHtml(summary: Summary, partial: boolean): string {
 function chartFigure(c: Chart, file: string): string {
   const size = /<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"/.exec(c.svg);
   const wh = size ? ` width="${Math.round(Number(size[1]))}" height="${Math.round(Number(size[2]))}"` : '';
-  return `<figure id="${c.id}"><img class="chart" src="${esc(file)}"${wh} alt="${esc(c.description)}">` +
-    `<figcaption>${esc(c.title)}. ${esc(c.description)}</figcaption></figure>`;
+  return (
+    `<figure id="${c.id}"><img class="chart" src="${esc(file)}"${wh} alt="${esc(c.description)}">` +
+    `<figcaption>${esc(c.title)}. ${esc(c.description)}</figcaption></figure>`
+  );
 }
 
 /** The whole page. `chartFile(id)` and each picture's `file` are paths relative to index.html. */
-export function pageHtml(report: DemoReport, summary: Summary, charts: Chart[], scenes: Scene[],
-  chartFile: (id: string) => string): string {
+export function pageHtml(
+  report: DemoReport,
+  summary: Summary,
+  charts: Chart[],
+  scenes: Scene[],
+  chartFile: (id: string) => string,
+): string {
   const byId = new Map(charts.map((c) => [c.id, c]));
   const fig = (id: string): string => (byId.has(id) ? chartFigure(byId.get(id)!, chartFile(id)) : '');
   const banner = report.partial
-    ? `<p class="banner" role="status"><strong>Partial report.</strong> The grid had not finished when this page was ` +
-      `written (${summary.finishedRuns} of ${summary.totalRuns} runs listed so far are complete); the page is rewritten ` +
-      'after each configuration, and missing cells show —.</p>'
+    ? `<p class="banner" role="status"><strong>Partial report.</strong> The grid had not finished when this page ` +
+      `was written (${summary.finishedRuns} of ${summary.totalRuns} runs listed so far are complete); the page is ` +
+      'rewritten after each configuration, and missing cells show —.</p>'
     : '';
   const started = report.startedAt ? `Started ${esc(when(report.startedAt))} · ` : '';
   const title = 'SyncBN demo: segmentation of handwritten digits with few images per worker';
@@ -170,7 +230,7 @@ export function pageHtml(report: DemoReport, summary: Summary, charts: Chart[], 
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
 <title>${esc(title)}</title>
 <style>${STYLE}</style>
 </head>
@@ -191,7 +251,7 @@ ${banner}
 <p>Each column trains with the same number of images per step: N workers × b images (SyncBN, per-worker BN,
 GroupNorm) or one worker with all N·b images (big batch, the reference SyncBN must match). Validation uses running
 statistics (eval mode), as deployment would.</p>
-${resultsTable(summary)}
+${resultsTable(summary, report.partial)}
 ${fig('chart-miou-vs-batch')}
 </section>
 <section id="curves" aria-labelledby="curves-h"><h2 id="curves-h">Training curves</h2>

@@ -13,8 +13,9 @@ export { conclusion } from './conclusion.js';
 export { summarize, type Summary, type Cell, type Column, type Stat } from './summary.js';
 export { PALETTE, IGNORE_COLOR, CLASS_NAMES } from './gallery.js';
 
-/** Folder of the gallery's PNGs and of the charts' SVGs, relative to the report directory. */
+/** Folder of the gallery's PNGs, relative to the report directory. */
 export const GALLERY_DIR = 'gallery';
+/** Folder of the charts' SVGs, relative to the report directory. */
 export const CHARTS_DIR = 'charts';
 
 /** Write `bytes` to `path` through a temp file in the same directory and a rename: readers see old or new. */
@@ -36,7 +37,9 @@ async function writeAtomic(path: string, bytes: string | Uint8Array, sync = fals
 }
 
 function positiveInt(v: unknown, name: string): void {
-  if (!Number.isInteger(v) || (v as number) < 1) throw new ValueError(`writeReport: ${name} must be an integer ≥ 1, received ${describe(v)}`);
+  if (!Number.isInteger(v) || (v as number) < 1) {
+    throw new ValueError(`writeReport: ${name} must be an integer ≥ 1, received ${describe(v)}`);
+  }
 }
 
 function fraction(v: unknown, name: string): void {
@@ -47,23 +50,40 @@ function fraction(v: unknown, name: string): void {
 
 /** Check the parts of the report the page computes with; names the first bad field. */
 function validateReport(report: DemoReport): void {
-  if (typeof report !== 'object' || report === null) throw new ValueError(`writeReport: report must be an object, received ${describe(report)}`);
-  if (!Array.isArray(report.runs)) throw new ValueError(`writeReport: report.runs must be an array, received ${describe(report.runs)}`);
+  if (typeof report !== 'object' || report === null) {
+    throw new ValueError(`writeReport: report must be an object, received ${describe(report)}`);
+  }
+  if (!Array.isArray(report.runs)) {
+    throw new ValueError(`writeReport: report.runs must be an array, received ${describe(report.runs)}`);
+  }
   if (typeof report.settings !== 'object' || report.settings === null) {
     throw new ValueError(`writeReport: report.settings must be an object, received ${describe(report.settings)}`);
   }
   report.runs.forEach((r, i) => {
     const at = `report.runs[${i}]`;
     if (!(NORMS as readonly unknown[]).includes(r?.config?.norm)) {
-      throw new ValueError(`writeReport: ${at}.config.norm must be one of ${NORMS.join(', ')}, received ${describe(r?.config?.norm)}`);
+      throw new ValueError(
+        `writeReport: ${at}.config.norm must be one of ${NORMS.join(', ')}, received ${describe(r?.config?.norm)}`,
+      );
     }
-    for (const k of ['workers', 'batchPerWorker', 'globalBatch', 'epochs'] as const) positiveInt(r.config[k], `${at}.config.${k}`);
-    if (!Number.isInteger(r.config.seed)) throw new ValueError(`writeReport: ${at}.config.seed must be an integer, received ${describe(r.config.seed)}`);
+    for (const k of ['workers', 'batchPerWorker', 'globalBatch', 'epochs'] as const) {
+      positiveInt(r.config[k], `${at}.config.${k}`);
+    }
+    if (!Number.isInteger(r.config.seed)) {
+      throw new ValueError(`writeReport: ${at}.config.seed must be an integer, received ${describe(r.config.seed)}`);
+    }
     if (r.config.workers * r.config.batchPerWorker !== r.config.globalBatch) {
-      throw new ValueError(`writeReport: ${at}.config.globalBatch must equal workers × batchPerWorker = ` +
-        `${r.config.workers * r.config.batchPerWorker}, received ${r.config.globalBatch}`);
+      throw new ValueError(
+        `writeReport: ${at}.config.globalBatch must equal workers × batchPerWorker = ` +
+          `${r.config.workers * r.config.batchPerWorker}, received ${r.config.globalBatch}`,
+      );
     }
-    if (!Array.isArray(r.epochs)) throw new ValueError(`writeReport: ${at}.epochs must be an array, received ${describe(r.epochs)}`);
+    if (typeof r.timings !== 'object' || r.timings === null) {
+      throw new ValueError(`writeReport: ${at}.timings must be an object, received ${describe(r.timings)}`);
+    }
+    if (!Array.isArray(r.epochs)) {
+      throw new ValueError(`writeReport: ${at}.epochs must be an array, received ${describe(r.epochs)}`);
+    }
     if (r.final !== null) {
       fraction(r.final?.miou, `${at}.final.miou`);
       fraction(r.final.pixelAccuracy, `${at}.final.pixelAccuracy`);
@@ -79,7 +99,9 @@ async function prune(dir: string, keep: ReadonlySet<string>, pattern: RegExp): P
   } catch {
     return;
   }
-  await Promise.all(names.filter((n) => pattern.test(n) && !keep.has(n)).map((n) => unlink(join(dir, n)).catch(() => undefined)));
+  await Promise.all(
+    names.filter((n) => pattern.test(n) && !keep.has(n)).map((n) => unlink(join(dir, n)).catch(() => undefined)),
+  );
 }
 
 /**
@@ -97,7 +119,9 @@ export async function writeReport(dir: string, report: DemoReport, gallery: Gall
   if (typeof dir !== 'string' || dir.length === 0) {
     throw new ValueError(`writeReport: dir must be a non-empty path, received ${describe(dir)}`);
   }
-  if (!Array.isArray(gallery)) throw new ValueError(`writeReport: gallery must be an array, received ${describe(gallery)}`);
+  if (!Array.isArray(gallery)) {
+    throw new ValueError(`writeReport: gallery must be an array, received ${describe(gallery)}`);
+  }
   validateReport(report);
   const scenes = renderGallery(gallery);
   const summary = summarize(report);
@@ -108,7 +132,9 @@ export async function writeReport(dir: string, report: DemoReport, gallery: Gall
     try {
       await mkdir(join(dir, sub), { recursive: true });
     } catch (e) {
-      throw new IOError(`writeReport: could not create ${JSON.stringify(join(dir, sub))}: ${(e as Error).message}`, { cause: e });
+      throw new IOError(`writeReport: could not create ${JSON.stringify(join(dir, sub))}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   }
   const pictures = scenes.flatMap((s) => [s.input, s.truth, ...[...s.predictions.values()].map((p) => p.picture)]);

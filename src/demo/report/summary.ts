@@ -1,4 +1,4 @@
-// Aggregates the grid's runs into the report's table: one cell per (normalization, global batch), mean ± spread over seeds.
+// The grid's runs as the report's table: one cell per (normalization, global batch), mean ± spread over seeds.
 import type { DemoNorm, DemoReport, RunResult } from '../types.js';
 
 /** Row order of the table, as in the Group Norm paper's comparison: the reference first. */
@@ -147,6 +147,13 @@ export const NORM_SHORT: Readonly<Record<DemoNorm, string>> = {
   bn: 'Per-worker BN',
   groupnorm: 'GroupNorm',
 };
+
+/** A difference of fractions in signed percentage points with a real minus: 0.031 → "+3.1", −0.004 → "−0.4". */
+export function signedPoints(x: number): string {
+  const s = (100 * x).toFixed(1);
+  if (/^-?0\.0$/.test(s)) return '±0.0';
+  return s.startsWith('-') ? `−${s.slice(1)}` : `+${s}`;
+}
 
 /** A fraction in [0, 1] as percent with one decimal: 0.6234 → "62.3". */
 export function pct(x: number): string {

@@ -1,4 +1,4 @@
-// Real browser: the system chromium (headless, via puppeteer-core) opens index.html offline and renders every part of it.
+// Real browser: the system chromium (headless, puppeteer-core) opens index.html offline and renders all of it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -25,15 +25,31 @@ function findChromium(): string | null {
 }
 
 /** In CI (CI set and not "false"/"0", or SYNCBN_REQUIRE_BROWSER=1) a missing browser fails instead of skipping. */
-const required = (['1', 'true'].includes((process.env.CI ?? '').toLowerCase()) || process.env.SYNCBN_REQUIRE_BROWSER === '1');
+const required =
+  ['1', 'true'].includes((process.env.CI ?? '').toLowerCase()) || process.env.SYNCBN_REQUIRE_BROWSER === '1';
 const chromium = findChromium();
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
 
 async function launch(userDataDir: string): Promise<Browser> {
   // headless: true makes puppeteer pass --headless (the new headless mode; Chromium ≥ 132 has no other).
-  return puppeteer.launch({ executablePath: chromium!, headless: true, pipe: true, userDataDir, args: FLAGS, timeout: 120_000,
-    protocolTimeout: 120_000 });
+  return puppeteer.launch({
+    executablePath: chromium!,
+    headless: true,
+    pipe: true,
+    userDataDir,
+    args: FLAGS,
+    timeout: 120_000,
+    protocolTimeout: 120_000,
+  });
 }
 
 /** What INSPECT returns from the page. */
@@ -42,6 +58,7 @@ interface Inspection {
   imgs: Array<{ src: string; cls: string; ok: boolean; w: number; h: number; alt: string }>;
   scripts: number;
   caption: string;
+  note: string;
 }
 
 /** Runs in the page (a string: this project compiles without the DOM library): every image's state and layout. */
@@ -54,6 +71,7 @@ const INSPECT = `(() => ({
   }),
   scripts: document.scripts.length,
   caption: document.querySelector('table.results caption')?.textContent ?? '',
+  note: document.querySelector('#results .note')?.textContent ?? '',
 }))()`;
 
 /** Mean and variance of the luminance of an RGBA PNG, and the fraction of pixels that are not near-white. */
@@ -72,68 +90,77 @@ function pixelStats(png: PNG): { variance: number; inked: number } {
   return { variance: sq / n - mean * mean, inked: inked / n };
 }
 
-test('chromium renders the report offline: no console errors, every chart and picture drawn, a non-blank page', {
-  timeout: 300_000,
-}, async (t) => {
-  if (!chromium) {
-    const why = 'no chromium found (apt-get install chromium, or set SYNCBN_CHROMIUM)';
-    if (required) assert.fail(`the real-browser test must run in CI: ${why}`);
-    console.log(`# skipping the real-browser report test: ${why}`);
-    t.skip(why);
-    return;
-  }
-  const dir = await mkdtemp(join(tmpdir(), 'syncbn-report-browser-'));
-  const profile = await mkdtemp(join(tmpdir(), 'syncbn-chromium-profile-'));
-  let browser: Browser | null = null;
-  try {
-    const { report, gallery } = makeFixture({ interrupted: true, partial: true, scenes: 3, size: 48 });
-    report.settings.note = '<script>document.title="pwned"</script>';
-    await writeReport(dir, report, gallery);
-    browser = await launch(profile);
-    const page = await browser.newPage();
-    const problems: string[] = [];
-    const requests: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warn') problems.push(`console.${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${(e as Error).message}`));
-    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
-    page.on('request', (r) => requests.push(r.url()));
-    await page.setViewport({ width: 1100, height: 900 });
-    const url = pathToFileURL(join(dir, 'index.html')).href;
-    const res = await page.goto(url, { waitUntil: 'load', timeout: 120_000 });
-    assert.ok(res === null || res.ok(), 'the page loads');
-    const seen = (await page.evaluate(INSPECT)) as Inspection;
-    assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
-    const foreign = requests.filter((u) => !u.startsWith('file://') && !u.startsWith('data:'));
-    assert.deepEqual(foreign, [], 'the page fetches nothing from the network');
-    assert.equal(seen.scripts, 0, 'no script ran (the hostile setting stayed text)');
-    assert.doesNotMatch(seen.title, /pwned/);
-    assert.match(seen.caption, /mean ± sample standard deviation/);
-    const charts = seen.imgs.filter((i) => i.cls === 'chart');
-    const pictures = seen.imgs.filter((i) => i.cls === 'px');
-    assert.equal(charts.length, 3);
-    assert.equal(pictures.length, 3 * (2 + Object.keys(gallery[0].predictions).length));
-    for (const i of seen.imgs) {
-      assert.ok(i.ok, `${i.src} decoded`);
-      assert.ok(i.w > 0 && i.h > 0, `${i.src} laid out at ${i.w}×${i.h}`);
-      assert.ok(i.alt.length > 0, `${i.src} has alt text`);
+test(
+  'chromium renders the report offline: no console errors, every chart and picture drawn, a non-blank page',
+  {
+    timeout: 300_000,
+  },
+  async (t) => {
+    if (!chromium) {
+      const why = 'no chromium found (apt-get install chromium, or set SYNCBN_CHROMIUM)';
+      if (required) assert.fail(`the real-browser test must run in CI: ${why}`);
+      console.log(`# skipping the real-browser report test: ${why}`);
+      t.skip(why);
+      return;
     }
-    for (const c of charts) assert.ok(c.w >= 300 && c.h >= 150, `${c.src} drawn at ${c.w}×${c.h}`);
-    const shot = PNG.sync.read(Buffer.from(await page.screenshot({ fullPage: true, type: 'png' })));
-    const s = pixelStats(shot);
-    assert.ok(shot.height > 2000, `full page is ${shot.height} px tall`);
-    assert.ok(s.variance > 200 && s.inked > 0.03, `screenshot not blank: luminance variance ${s.variance.toFixed(0)}, ` +
-      `${(100 * s.inked).toFixed(1)} % inked`);
-    if (process.env.SYNCBN_REPORT_SCREENSHOT) writeFileSync(process.env.SYNCBN_REPORT_SCREENSHOT, PNG.sync.write(shot));
-    // A phone-width viewport: the page itself never scrolls sideways (wide tables scroll inside their box).
-    await page.setViewport({ width: 375, height: 800 });
-    const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
-    assert.ok(overflow <= 0, `page overflows a 375 px screen by ${overflow} px`);
-    assert.deepEqual(problems, []);
-  } finally {
-    await browser?.close();
-    await rm(dir, { recursive: true, force: true });
-    await rm(profile, { recursive: true, force: true });
-  }
-});
+    const dir = await mkdtemp(join(tmpdir(), 'syncbn-report-browser-'));
+    const profile = await mkdtemp(join(tmpdir(), 'syncbn-chromium-profile-'));
+    let browser: Browser | null = null;
+    try {
+      const { report, gallery } = makeFixture({ interrupted: true, partial: true, scenes: 3, size: 48 });
+      report.settings.note = '<script>document.title="pwned"</script>';
+      await writeReport(dir, report, gallery);
+      browser = await launch(profile);
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      const requests: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warn') problems.push(`console.${m.type()}: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => problems.push(`page error: ${(e as Error).message}`));
+      page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+      page.on('request', (r) => requests.push(r.url()));
+      await page.setViewport({ width: 1100, height: 900 });
+      const url = pathToFileURL(join(dir, 'index.html')).href;
+      const res = await page.goto(url, { waitUntil: 'load', timeout: 120_000 });
+      assert.ok(res === null || res.ok(), 'the page loads');
+      const seen = (await page.evaluate(INSPECT)) as Inspection;
+      assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
+      const foreign = requests.filter((u) => !u.startsWith('file://') && !u.startsWith('data:'));
+      assert.deepEqual(foreign, [], 'the page fetches nothing from the network');
+      assert.equal(seen.scripts, 0, 'no script ran (the hostile setting stayed text)');
+      assert.doesNotMatch(seen.title, /pwned/);
+      assert.match(seen.caption, /^Validation mIoU \(%\) by normalization and images per worker$/);
+      assert.match(seen.note, /mean ± sample standard deviation over seeds/);
+      const charts = seen.imgs.filter((i) => i.cls === 'chart');
+      const pictures = seen.imgs.filter((i) => i.cls === 'px');
+      assert.equal(charts.length, 3);
+      assert.equal(pictures.length, 3 * (2 + Object.keys(gallery[0].predictions).length));
+      for (const i of seen.imgs) {
+        assert.ok(i.ok, `${i.src} decoded`);
+        assert.ok(i.w > 0 && i.h > 0, `${i.src} laid out at ${i.w}×${i.h}`);
+        assert.ok(i.alt.length > 0, `${i.src} has alt text`);
+      }
+      for (const c of charts) assert.ok(c.w >= 300 && c.h >= 150, `${c.src} drawn at ${c.w}×${c.h}`);
+      const shot = PNG.sync.read(Buffer.from(await page.screenshot({ fullPage: true, type: 'png' })));
+      const s = pixelStats(shot);
+      assert.ok(shot.height > 2000, `full page is ${shot.height} px tall`);
+      assert.ok(
+        s.variance > 200 && s.inked > 0.03,
+        `screenshot not blank: luminance variance ${s.variance.toFixed(0)}, ` + `${(100 * s.inked).toFixed(1)} % inked`,
+      );
+      if (process.env.SYNCBN_REPORT_SCREENSHOT) {
+        writeFileSync(process.env.SYNCBN_REPORT_SCREENSHOT, PNG.sync.write(shot));
+      }
+      // A phone-width viewport: the page itself never scrolls sideways (wide tables scroll inside their box).
+      await page.setViewport({ width: 375, height: 800 });
+      const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
+      assert.ok(overflow <= 0, `page overflows a 375 px screen by ${overflow} px`);
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser?.close();
+      await rm(dir, { recursive: true, force: true });
+      await rm(profile, { recursive: true, force: true });
+    }
+  },
+);

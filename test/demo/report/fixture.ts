@@ -1,5 +1,6 @@
-// Test fixture: a realistic fake DemoReport (norms × batches × seeds, per-epoch curves) and gallery scenes with noisy predictions.
+// Test fixture: a realistic fake DemoReport (norms × batches × seeds, epoch curves), scenes with noisy predictions.
 import type { DemoNorm, DemoReport, EpochMetrics, GalleryItem, RunResult } from '../../../src/demo/types.js';
+import { rng } from '../../kernels/helpers.js';
 
 /** Which way the numbers point: the paper's effect, or per-worker BN beating a broken SyncBN. */
 export type Outcome = 'expected' | 'reversed';
@@ -24,18 +25,6 @@ export interface FixtureOptions {
   rngSeed?: number;
 }
 
-/** Deterministic uniform [0, 1) generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Target final mIoU of a configuration before seed noise. */
 function target(outcome: Outcome, norm: DemoNorm, b: number): number {
   const shrink = Math.log2(4 / b); // 0 at b = 4, 2 at b = 1
@@ -45,7 +34,14 @@ function target(outcome: Outcome, norm: DemoNorm, b: number): number {
   return { bigbatch: 0.7, syncbn: 0.52, bn: 0.69, groupnorm: 0.6 }[norm];
 }
 
-function curve(final: number, finalPix: number, epochs: number, r: () => number, workers: number, b: number): EpochMetrics[] {
+function curve(
+  final: number,
+  finalPix: number,
+  epochs: number,
+  r: () => number,
+  workers: number,
+  b: number,
+): EpochMetrics[] {
   return Array.from({ length: epochs }, (_, i) => {
     const e = i + 1;
     const f = 1 - Math.exp(-(e * 2.5) / epochs);
@@ -80,7 +76,12 @@ export function makeFixture(opts: FixtureOptions = {}): { report: DemoReport; ga
       for (const seed of seeds) {
         const big = norm === 'bigbatch';
         const config = {
-          norm, workers: big ? 1 : workers, batchPerWorker: big ? workers * b : b, globalBatch: workers * b, seed, epochs,
+          norm,
+          workers: big ? 1 : workers,
+          batchPerWorker: big ? workers * b : b,
+          globalBatch: workers * b,
+          seed,
+          epochs,
         };
         const final = Math.min(0.99, target(outcome, norm, b) + 0.012 * (r() - 0.5));
         const finalPix = Math.min(0.999, 0.8 + 0.25 * final + 0.004 * r());
@@ -95,7 +96,11 @@ export function makeFixture(opts: FixtureOptions = {}): { report: DemoReport; ga
           config,
           epochs: series,
           final: end ? { miou: end.miou, pixelAccuracy: end.pixelAccuracy, valLoss: end.valLoss } : null,
-          timings: { wallSeconds, stepMsMedian: 1000 * (workers * b) / (end?.imagesPerSec ?? 20), imagesPerSec: end?.imagesPerSec ?? 0 },
+          timings: {
+            wallSeconds,
+            stepMsMedian: (1000 * (workers * b)) / (end?.imagesPerSec ?? 20),
+            imagesPerSec: end?.imagesPerSec ?? 0,
+          },
           interrupted,
         });
       }
@@ -103,8 +108,16 @@ export function makeFixture(opts: FixtureOptions = {}): { report: DemoReport; ga
   }
   const report: DemoReport = {
     settings: opts.settings ?? {
-      nproc: workers, batches, seeds: seeds.length, epochs, size: opts.size ?? 32, lr: 0.05, out: './syncbn-report',
-      trainScenes: 2048, valScenes: 256, quick: false,
+      nproc: workers,
+      batches,
+      seeds: seeds.length,
+      epochs,
+      size: opts.size ?? 32,
+      lr: 0.05,
+      out: './syncbn-report',
+      trainScenes: 2048,
+      valScenes: 256,
+      quick: false,
     },
     machine: { cpus: 'Fake CPU @ 2.0GHz', cores: 2, memoryGiB: 7.6, platform: 'linux x64' },
     versions: { syncbn: '0.1.0', node: 'v20.20.2', v8: '11.3.244.8-node.33' },
@@ -118,8 +131,9 @@ export function makeFixture(opts: FixtureOptions = {}): { report: DemoReport; ga
 
 /** Scenes of 1–3 discs (a class each, with a 1-pixel ignore rim) on a noisy background; predictions per config. */
 function makeGallery(report: DemoReport, count: number, size: number, r: () => number): GalleryItem[] {
-  const keys = [...new Set(report.runs.filter((x) => x.final !== null)
-    .map((x) => `${x.config.norm}/b${x.config.batchPerWorker}`))];
+  const keys = [
+    ...new Set(report.runs.filter((x) => x.final !== null).map((x) => `${x.config.norm}/b${x.config.batchPerWorker}`)),
+  ];
   const errorRate = (key: string): number => {
     const run = report.runs.find((x) => `${x.config.norm}/b${x.config.batchPerWorker}` === key && x.final)!;
     return Math.max(0, 1 - run.final!.pixelAccuracy);
