@@ -3,6 +3,7 @@
 import { Tensor, crossEntropy, AdamW, segNet, DigitScenes } from '../src/index.js';
 import { Reporter, median } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';
+import { stepWork, gemmPeakGflops, streamGBps, ceilingMs } from './ceiling.js';
 
 export async function run(rep: Reporter, argv: string[]): Promise<void> {
   const quick = argv.includes('--quick');
@@ -23,6 +24,20 @@ export async function run(rep: Reporter, argv: string[]): Promise<void> {
     const t = await interleave(step, torch, 'demo', { warm: 3, rounds: quick ? 3 : 8, per: 3 });
     const ms = (sec: number): number => sec * 1e3;
     rep.samples('demo/step_ms/ours', t.ours, ms, 'ms', 'SegNet 1×64×64, width 16, batch 8, BN, AdamW, 1 thread');
+    // The wasm ceiling (bench/ceiling.ts): conv FLOPs of the passes this step runs at the GEMM micro-kernel's best
+    // in-cache rate, plus the other kernels' bytes, the cross-entropy's (logits and probabilities read and written
+    // once each way) and AdamW's (zeroGrad writes g; step reads w, g, m, v and writes w, m, v) at streaming bandwidth.
+    const work = stepWork(step);
+    const params = model.parameters().reduce((a, p) => a + p.data.length, 0);
+    const extra = 4 * (4 * 8 * 11 * 64 * 64) + 4 * 8 * params;
+    const peak = gemmPeakGflops();
+    const gbps = streamGBps(8 * 11 * 64 * 64);
+    const ceiling = ceilingMs(work, extra, peak, gbps);
+    rep.report('demo/conv_gflop', work.convFlops / 1e9, 'GFLOP', 'conv passes of one step (fwd, dx, dw)', 'count');
+    rep.report('demo/gemm_peak_gflops', peak, 'GFLOP/s', 'wasm 4×8 micro-kernel, in-cache GEMMs, best median', 'max of medians');
+    rep.report('demo/stream_gbps', gbps, 'GB/s', 'wasm SIMD add, 1.4 MB arrays', 'median');
+    rep.report('demo/step_ms/wasm_ceiling', ceiling, 'ms', 'FLOPs / GEMM peak + bytes / stream GB/s', 'model');
+    rep.report('demo/step_ceiling_fraction', ceiling / (median(t.ours) * 1e3), '', 'ceiling / ours, target ≥ 0.85', 'model / median');
     if (torch !== null) {
       rep.samples('demo/step_ms/torch', t.torch, ms, 'ms', 'PyTorch CPU, 1 thread, interleaved');
       rep.report('demo/step_vs_torch', median(t.ours) / median(t.torch), 'x', 'target ≤ 1.5', 'ratio of medians');

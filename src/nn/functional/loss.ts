@@ -35,16 +35,22 @@ class CrossEntropyBackward extends Node {
     const { tgt, k, s } = this;
     const n = tgt.length / s;
     const dys = dy.data;
+    // Plane by plane, as the forward: g = p·w, then (p − 1)·w at the target; ignored positions are exactly 0.
+    const w = new Float64Array(s);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < s; j++) {
         const t = tgt[i * s + j]!;
-        const base = i * k * s + j;
-        if (t === this.ignore) {
-          for (let c = 0; c < k; c++) g[base + c * s] = 0;
-          continue;
-        }
-        const w = (this.perElement ? dys[i * s + j]! : dys[0]!) * this.scale;
-        for (let c = 0; c < k; c++) g[base + c * s] = (p[base + c * s]! - (c === t ? 1 : 0)) * w;
+        w[j] = t === this.ignore ? 0 : (this.perElement ? dys[i * s + j]! : dys[0]!) * this.scale;
+      }
+      const xi = i * k * s;
+      for (let c = 0; c < k; c++) {
+        const o = xi + c * s;
+        for (let j = 0; j < s; j++) g[o + j] = p[o + j]! * w[j]!;
+      }
+      for (let j = 0; j < s; j++) {
+        const t = tgt[i * s + j]!;
+        if (t !== this.ignore) g[xi + t * s + j] = (p[xi + t * s + j]! - 1) * w[j]!;
+        else for (let c = 0; c < k; c++) g[xi + c * s + j] = 0; // exactly 0 even where p is not finite
       }
     }
     return [dx];
@@ -97,23 +103,37 @@ export function crossEntropy(input: Tensor, target: Target, opts: CrossEntropyOp
   const losses = reduction === 'none' ? Tensor._alloc(expected) : null;
   let total = 0;
   let count = 0;
+  // Plane by plane (class c of sample i is the contiguous run x[(i·k + c)·s …]): per position the same operations
+  // in the same order as a position-at-a-time loop (the same bits), but streaming instead of k strided reads.
+  const mx = new Float64Array(s);
+  const z = new Float64Array(s);
+  const inv = new Float64Array(s);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < s; j++) {
-      const base = i * k * s + j;
-      let mx = -Infinity;
-      for (let c = 0; c < k; c++) mx = Math.max(mx, x[base + c * s]!);
-      let z = 0;
-      for (let c = 0; c < k; c++) {
-        const e = Math.exp(x[base + c * s]! - mx);
-        p[base + c * s] = e;
-        z += e;
+    const xi = i * k * s;
+    mx.fill(-Infinity);
+    z.fill(0);
+    for (let c = 0; c < k; c++) {
+      const o = xi + c * s;
+      for (let j = 0; j < s; j++) mx[j] = Math.max(mx[j]!, x[o + j]!);
+    }
+    for (let c = 0; c < k; c++) {
+      const o = xi + c * s;
+      for (let j = 0; j < s; j++) {
+        const e = Math.exp(x[o + j]! - mx[j]!);
+        p[o + j] = e;
+        z[j] += e;
       }
-      const inv = 1 / z;
-      for (let c = 0; c < k; c++) p[base + c * s]! *= inv;
+    }
+    for (let j = 0; j < s; j++) inv[j] = 1 / z[j]!;
+    for (let c = 0; c < k; c++) {
+      const o = xi + c * s;
+      for (let j = 0; j < s; j++) p[o + j]! *= inv[j]!;
+    }
+    for (let j = 0; j < s; j++) {
       const t = tgt[i * s + j]!;
       let l = 0;
       if (t !== ignore) {
-        l = mx + Math.log(z) - x[base + t * s]!;
+        l = mx[j]! + Math.log(z[j]!) - x[xi + t * s + j]!;
         total += l;
         count++;
       }
