@@ -142,6 +142,84 @@ export function upsample_bilinear(backward: bool, out: usize, x: usize, planes: 
   }
 }
 
+// ---- softmax over channel planes (cross-entropy) ----
+
+const EXP_LO: f32 = -87.33654; // e^x below this is under float32's smallest normal: the kernel returns 0 there
+
+/**
+ * e^x on four lanes (Cephes expf): x = n·ln2 + r with n = round(x/ln2), |r| ≤ ln2/2, ln2 split in two parts so
+ * n·ln2 is exact; e^r = 1 + r + r²·P(r) (degree 5, ≈ 1 ulp); 2^n from the exponent bits. NaN stays NaN.
+ */
+// @ts-ignore: decorator
+@inline
+function exp4(x: v128): v128 {
+  const under = f32x4.lt(x, f32x4.splat(EXP_LO));
+  const xc = f32x4.max(x, f32x4.splat(EXP_LO));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let q = f32x4.splat(1.9875691500e-4);
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(1.3981999507e-3));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(8.3334519073e-3));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(4.1665795894e-2));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(1.6666665459e-1));
+  q = f32x4.add(f32x4.mul(q, r), f32x4.splat(5.0000001201e-1));
+  q = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(q, r), r), r), f32x4.splat(1));
+  const two = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return v128.andnot(f32x4.mul(q, two), under);
+}
+
+/**
+ * Per sample i and position j of (n, k, s) logits: p[i, c, j] = e^(x − m)/z over the k planes, m = max_c x,
+ * z = Σ_c e^(x − m); lse[i, j] = m + ln z (the log-sum-exp, so the loss is lse − x[target]).
+ */
+export function softmax_planes(p: usize, lse: usize, x: usize, n: i32, k: i32, s: i32): void {
+  if (k <= 0) return;
+  const plane = <usize>s << 2;
+  const s4 = <usize>(s & ~3) << 2;
+  for (let i = 0; i < n; i++) {
+    const xi = x + <usize>i * <usize>k * plane, pi = p + <usize>i * <usize>k * plane, li = lse + <usize>i * plane;
+    let j: usize = 0;
+    for (; j < s4; j += 16) {
+      let m = v128.load(xi + j);
+      for (let c = 1; c < k; c++) m = f32x4.max(m, v128.load(xi + <usize>c * plane + j));
+      let z = f32x4.splat(0);
+      for (let c = 0; c < k; c++) {
+        const o = <usize>c * plane + j;
+        const e = exp4(f32x4.sub(v128.load(xi + o), m));
+        v128.store(pi + o, e);
+        z = f32x4.add(z, e);
+      }
+      const inv = f32x4.div(f32x4.splat(1), z);
+      for (let c = 0; c < k; c++) {
+        const o = pi + <usize>c * plane + j;
+        v128.store(o, f32x4.mul(v128.load(o), inv));
+      }
+      store<f32>(li + j, f32x4.extract_lane(m, 0) + Mathf.log(f32x4.extract_lane(z, 0)));
+      store<f32>(li + j, f32x4.extract_lane(m, 1) + Mathf.log(f32x4.extract_lane(z, 1)), 4);
+      store<f32>(li + j, f32x4.extract_lane(m, 2) + Mathf.log(f32x4.extract_lane(z, 2)), 8);
+      store<f32>(li + j, f32x4.extract_lane(m, 3) + Mathf.log(f32x4.extract_lane(z, 3)), 12);
+    }
+    for (; j < plane; j += 4) {
+      let m = load<f32>(xi + j);
+      for (let c = 1; c < k; c++) m = max<f32>(m, load<f32>(xi + <usize>c * plane + j));
+      let z: f32 = 0;
+      for (let c = 0; c < k; c++) {
+        const o = <usize>c * plane + j;
+        const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(xi + o) - m)), 0);
+        store<f32>(pi + o, e);
+        z += e;
+      }
+      const inv: f32 = <f32>1 / z;
+      for (let c = 0; c < k; c++) {
+        const o = pi + <usize>c * plane + j;
+        store<f32>(o, load<f32>(o) * inv);
+      }
+      store<f32>(li + j, m + Mathf.log(z));
+    }
+  }
+}
+
 // ---- elementwise (four lanes at a time, scalar tail) ----
 
 /** op 0: out = a + b; 1: out = a·alpha + b (axpy with out = b); 2: out = a·alpha; 3: out = max(a, 0); 4: out = b where a > 0 else 0. */

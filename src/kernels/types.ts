@@ -170,6 +170,11 @@ export interface NNKernels {
   /** Bilinear resize NCHW (align_corners = false, PyTorch's source-index rule). */
   upsampleBilinearForward(out: Float32Array, x: Float32Array, n: number, c: number, h: number, w: number, outH: number, outW: number): void;
   upsampleBilinearBackward(dx: Float32Array, dy: Float32Array, n: number, c: number, h: number, w: number, outH: number, outW: number): void;
+  /**
+   * Softmax over the k channel planes of (n, k, s) logits (cross-entropy): p[i, c, j] = e^(x − m)/Σ_c e^(x − m),
+   * m = max_c x[i, c, j]; lse[i·s + j] = m + ln Σ_c e^(x − m), so the loss at j is lse − x[i, target, j].
+   */
+  softmaxPlanes(p: Float32Array, lse: Float32Array, x: Float32Array, n: number, k: number, s: number): void;
   /** out = a + b (same length). */
   add(out: Float32Array, a: Float32Array, b: Float32Array): void;
   /** y += alpha·x */

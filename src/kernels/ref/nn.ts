@@ -234,6 +234,20 @@ export const nnRef: NNKernels = {
   avgPool2dBackward,
   upsampleBilinearForward,
   upsampleBilinearBackward,
+  /** float64 throughout, one rounding to float32 per output */
+  softmaxPlanes(p, lse, x, n, k, s) {
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < s; j++) {
+        const base = i * k * s + j;
+        let m = -Infinity;
+        for (let c = 0; c < k; c++) m = Math.max(m, x[base + c * s]!);
+        let z = 0;
+        for (let c = 0; c < k; c++) z += Math.exp(x[base + c * s]! - m);
+        for (let c = 0; c < k; c++) p[base + c * s] = Math.exp(x[base + c * s]! - m) / z;
+        lse[i * s + j] = m + Math.log(z);
+      }
+    }
+  },
   add(out, a, b) {
     for (let i = 0; i < out.length; i++) out[i] = a[i]! + b[i]!;
   },

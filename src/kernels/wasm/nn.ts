@@ -100,6 +100,9 @@ export const nnWasm: NNKernels = {
   upsampleBilinearBackward(dx, dy, n, c, h, w, outH, outW) {
     call(() => wasm.upsample_bilinear!(1, I(dy), O(dx), n * c, h, w, outH, outW));
   },
+  softmaxPlanes(p, lse, x, n, k, s) {
+    call(() => wasm.softmax_planes!(O(p), O(lse), I(x), n, k, s));
+  },
   add(out, a, b) {
     call(() => wasm.elementwise!(ADD, O(out), I(a), I(b), 0, out.length));
   },

@@ -4,6 +4,8 @@ import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { allocF32, heapPointer, release } from '../../tensor/heap.js';
+import { kernels } from '../../kernels/index.js';
 
 export interface CrossEntropyOptions {
   /** target value whose positions contribute neither loss nor gradient (PyTorch default −100) */
@@ -103,42 +105,23 @@ export function crossEntropy(input: Tensor, target: Target, opts: CrossEntropyOp
   const losses = reduction === 'none' ? Tensor._alloc(expected) : null;
   let total = 0;
   let count = 0;
-  // Plane by plane (class c of sample i is the contiguous run x[(i·k + c)·s …]): per position the same operations
-  // in the same order as a position-at-a-time loop (the same bits), but streaming instead of k strided reads.
-  const mx = new Float64Array(s);
-  const z = new Float64Array(s);
-  const inv = new Float64Array(s);
-  for (let i = 0; i < n; i++) {
-    const xi = i * k * s;
-    mx.fill(-Infinity);
-    z.fill(0);
-    for (let c = 0; c < k; c++) {
-      const o = xi + c * s;
-      for (let j = 0; j < s; j++) mx[j] = Math.max(mx[j]!, x[o + j]!);
-    }
-    for (let c = 0; c < k; c++) {
-      const o = xi + c * s;
-      for (let j = 0; j < s; j++) {
-        const e = Math.exp(x[o + j]! - mx[j]!);
-        p[o + j] = e;
-        z[j] += e;
-      }
-    }
-    for (let j = 0; j < s; j++) inv[j] = 1 / z[j]!;
-    for (let c = 0; c < k; c++) {
-      const o = xi + c * s;
-      for (let j = 0; j < s; j++) p[o + j]! *= inv[j]!;
-    }
-    for (let j = 0; j < s; j++) {
-      const t = tgt[i * s + j]!;
+  // Softmax and log-sum-exp per position by the kernel (wasm: SIMD over positions); the loss lse − x[target] and
+  // its sum in float64.
+  const lse = allocF32(n * s);
+  try {
+    kernels().softmaxPlanes(p, lse, x, n, k, s);
+    for (let i = 0; i < n * s; i++) {
+      const t = tgt[i]!;
       let l = 0;
       if (t !== ignore) {
-        l = mx[j]! + Math.log(z[j]!) - x[xi + t * s + j]!;
+        l = lse[i]! - x[(Math.floor(i / s) * k + t) * s + (i % s)]!;
         total += l;
         count++;
       }
-      if (losses !== null) losses.data[i * s + j] = l;
+      if (losses !== null) losses.data[i] = l;
     }
+  } finally {
+    release(heapPointer(lse));
   }
   let out: Tensor;
   let scale = 1;

@@ -1,0 +1,54 @@
+// The cross-entropy softmax kernel (softmaxPlanes) on both backends against float64 math: odd sizes, wide logit
+// ranges, -Infinity and NaN logits, heap and JS arrays.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BACKENDS, Placer, randn } from './nn-util.js';
+
+/** Float64 softmax over planes and log-sum-exp, position by position. */
+function naive(x: Float32Array, n: number, k: number, s: number): { p: Float64Array; lse: Float64Array } {
+  const p = new Float64Array(n * k * s), lse = new Float64Array(n * s);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < s; j++) {
+      const at = (c: number): number => i * k * s + c * s + j;
+      let m = -Infinity;
+      for (let c = 0; c < k; c++) m = Math.max(m, x[at(c)]!);
+      let z = 0;
+      for (let c = 0; c < k; c++) z += Math.exp(x[at(c)]! - m);
+      for (let c = 0; c < k; c++) p[at(c)] = Math.exp(x[at(c)]! - m) / z;
+      lse[i * s + j] = m + Math.log(z);
+    }
+  }
+  return { p, lse };
+}
+
+/** |got − want| ≤ 2e-6·|want| + 1e-7·scale: float32 exp (≈ 1 ulp) and a few roundings; NaN where want is NaN. */
+function close(got: Float32Array, want: Float64Array, scale: number, what: string): void {
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!, w = want[i]!;
+    if (Number.isNaN(w)) assert.ok(Number.isNaN(g), `${what}[${i}]: expected NaN, received ${g}`);
+    else assert.ok(Math.abs(g - w) <= 2e-6 * Math.abs(w) + 1e-7 * scale, `${what}[${i}]: expected ${w}, received ${g}`);
+  }
+}
+
+for (const kset of BACKENDS) {
+  for (const where of ['heap', 'js'] as const) {
+    test(`${kset.name}/${where}: softmaxPlanes matches float64 softmax and log-sum-exp`, () => {
+      for (const [n, k, s, spread] of [[1, 1, 1, 1], [2, 3, 5, 1], [3, 11, 17, 8], [2, 4, 8, 40], [1, 2, 7, 100]]) {
+        const x = randn(n! * k! * s!, n! + 10 * k! + s!).map((v) => v * spread!);
+        if (k! > 1 && s! > 2) {
+          x[1] = -Infinity; // a class with probability exactly 0 at position 1 of sample 0
+          x[2] = NaN; // position 2 of sample 0 is NaN in every class
+        }
+        const want = naive(x, n!, k!, s!);
+        const pl = new Placer(where);
+        const p = pl.put(new Float32Array(x.length).fill(7)), lse = pl.put(new Float32Array(n! * s!).fill(7));
+        kset.softmaxPlanes(p, lse, pl.put(x), n!, k!, s!);
+        const tag = `n=${n} k=${k} s=${s} spread=${spread}`;
+        close(p, want.p, 1, `${tag} p`);
+        close(lse, want.lse, spread! * 4, `${tag} lse`);
+        if (k! > 1 && s! > 2) assert.equal(p[1], 0, `${tag}: e^-Infinity is exactly 0`);
+        pl.free();
+      }
+    });
+  }
+}
