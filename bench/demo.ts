@@ -25,11 +25,12 @@ export async function run(rep: Reporter, argv: string[]): Promise<void> {
     const ms = (sec: number): number => sec * 1e3;
     rep.samples('demo/step_ms/ours', t.ours, ms, 'ms', 'SegNet 1×64×64, width 16, batch 8, BN, AdamW, 1 thread');
     // The wasm ceiling (bench/ceiling.ts): conv FLOPs of the passes this step runs at the GEMM micro-kernel's best
-    // in-cache rate, plus the other kernels' bytes, the cross-entropy's (logits and probabilities read and written
-    // once each way) and AdamW's (zeroGrad writes g; step reads w, g, m, v and writes w, m, v) at streaming bandwidth.
+    // in-cache rate, plus the other kernels' bytes (the softmax kernel's included), the cross-entropy backward's
+    // (probabilities read, gradient written) and AdamW's (zeroGrad writes g; step reads w, g, m, v and writes w, m, v)
+    // at streaming bandwidth.
     const work = stepWork(step);
     const params = model.parameters().reduce((a, p) => a + p.data.length, 0);
-    const extra = 4 * (4 * 8 * 11 * 64 * 64) + 4 * 8 * params;
+    const extra = 4 * (2 * 8 * 11 * 64 * 64) + 4 * 8 * params;
     const peak = gemmPeakGflops();
     const gbps = streamGBps(8 * 11 * 64 * 64);
     const ceiling = ceilingMs(work, extra, peak, gbps);

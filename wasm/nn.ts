@@ -101,9 +101,90 @@ function srcIndex(dst: i32, scale: f32): f32 {
   return max<f32>(scale * (<f32>dst + 0.5) - 0.5, 0);
 }
 
+// Separable path: per output column its left source column (byte offset) and weight, tabulated once per call; a
+// row tmp holds the vertical blend of two input rows (forward) or the horizontal gather of a dy row (backward).
+const MAXW: i32 = 4096;
+const COL0: usize = memory.data(MAXW * 4, 16);
+const COL1: usize = memory.data(MAXW * 4, 16);
+const COLW: usize = memory.data(MAXW * 4, 16);
+const ROW: usize = memory.data(MAXW * 4, 16);
+
+/** row[0..w) = a·mh + b·lh (SIMD, scalar tail). */
+// @ts-ignore: decorator
+@inline
+function blendRows(row: usize, a: usize, b: usize, mh: f32, lh: f32, w: i32): void {
+  const vm = f32x4.splat(mh), vl = f32x4.splat(lh);
+  const w4 = <usize>(w & ~3) << 2, end = <usize>w << 2;
+  let o: usize = 0;
+  for (; o < w4; o += 16) v128.store(row + o, f32x4.add(f32x4.mul(vm, v128.load(a + o)), f32x4.mul(vl, v128.load(b + o))));
+  for (; o < end; o += 4) store<f32>(row + o, mh * load<f32>(a + o) + lh * load<f32>(b + o));
+}
+
+/** dst[0..w) += row·m (SIMD, scalar tail). */
+// @ts-ignore: decorator
+@inline
+function addScaled(dst: usize, row: usize, m: f32, w: i32): void {
+  const vm = f32x4.splat(m);
+  const w4 = <usize>(w & ~3) << 2, end = <usize>w << 2;
+  let o: usize = 0;
+  for (; o < w4; o += 16) v128.store(dst + o, f32x4.add(v128.load(dst + o), f32x4.mul(vm, v128.load(row + o))));
+  for (; o < end; o += 4) store<f32>(dst + o, load<f32>(dst + o) + m * load<f32>(row + o));
+}
+
+function upsampleSeparable(backward: bool, out: usize, x: usize, planes: i32, h: i32, w: i32, outH: i32, outW: i32): void {
+  const scaleH: f32 = <f32>h / <f32>outH;
+  const scaleW: f32 = <f32>w / <f32>outW;
+  for (let ow = 0; ow < outW; ow++) {
+    const sW = srcIndex(ow, scaleW);
+    const w0 = <i32>sW;
+    const t = <usize>ow << 2;
+    store<i32>(COL0 + t, w0 << 2);
+    store<i32>(COL1 + t, (w0 < w - 1 ? w0 + 1 : w0) << 2);
+    store<f32>(COLW + t, sW - <f32>w0);
+  }
+  for (let p = 0; p < planes; p++) {
+    const xp = x + (<usize>(p * h * w) << 2);
+    const op = out + (<usize>(p * outH * outW) << 2);
+    for (let oh = 0; oh < outH; oh++) {
+      const sH = srcIndex(oh, scaleH);
+      const h0 = <i32>sH;
+      const h1 = h0 < h - 1 ? h0 + 1 : h0;
+      const lh: f32 = sH - <f32>h0;
+      const mh: f32 = <f32>1 - lh;
+      const r0 = xp + (<usize>(h0 * w) << 2);
+      const r1 = xp + (<usize>(h1 * w) << 2);
+      const q = op + (<usize>(oh * outW) << 2);
+      if (backward) {
+        memory.fill(ROW, 0, <usize>w << 2);
+        for (let ow = 0; ow < outW; ow++) {
+          const t = <usize>ow << 2;
+          const d = load<f32>(q + t), lw = load<f32>(COLW + t);
+          const a = ROW + <usize>load<i32>(COL0 + t), b = ROW + <usize>load<i32>(COL1 + t);
+          store<f32>(a, load<f32>(a) + (<f32>1 - lw) * d);
+          store<f32>(b, load<f32>(b) + lw * d);
+        }
+        addScaled(r0, ROW, mh, w);
+        addScaled(r1, ROW, lh, w);
+      } else {
+        blendRows(ROW, r0, r1, mh, lh, w);
+        for (let ow = 0; ow < outW; ow++) {
+          const t = <usize>ow << 2;
+          const lw = load<f32>(COLW + t);
+          const a = load<f32>(ROW + <usize>load<i32>(COL0 + t)), b = load<f32>(ROW + <usize>load<i32>(COL1 + t));
+          store<f32>(q + t, (<f32>1 - lw) * a + lw * b);
+        }
+      }
+    }
+  }
+}
+
 /** Forward (out ← x) or backward (x is dx, zeroed here, gets the scatter of out = dy), per plane. */
 export function upsample_bilinear(backward: bool, out: usize, x: usize, planes: i32, h: i32, w: i32, outH: i32, outW: i32): void {
   if (backward) memory.fill(x, 0, <usize>(planes * h * w) << 2);
+  if (w <= MAXW && outW <= MAXW) {
+    upsampleSeparable(backward, out, x, planes, h, w, outH, outW);
+    return;
+  }
   const scaleH: f32 = <f32>h / <f32>outH;
   const scaleW: f32 = <f32>w / <f32>outW;
   for (let p = 0; p < planes; p++) {

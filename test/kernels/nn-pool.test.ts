@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, Placer, assertClose, dot, loadFixtures, randn } from './nn-util.js';
 import { allocF32, heapPointer, release } from '../../src/tensor/heap.js';
+import { referenceKernels, wasmKernels } from '../../src/kernels/index.js';
 
 const fx = loadFixtures();
 
@@ -124,3 +125,18 @@ for (const kset of BACKENDS) {
     for (const a of [x, out, amF]) release(heapPointer(a));
   });
 }
+
+test('wasm bilinear upsample beyond the tabulated width (4096 columns) matches the reference, both directions', () => {
+  // outW > 4096 takes the wasm kernel's per-element path; w > 4096 (downsampling) too
+  for (const [h, w, outH, outW] of [[2, 3, 3, 4100], [3, 4099, 2, 5]]) {
+    const x = randn(2 * h! * w!, 9), dy = randn(2 * outH! * outW!, 10);
+    const got = new Float32Array(dy.length), want = new Float32Array(dy.length);
+    wasmKernels.upsampleBilinearForward(got, x, 2, 1, h!, w!, outH!, outW!);
+    referenceKernels.upsampleBilinearForward(want, x, 2, 1, h!, w!, outH!, outW!);
+    assertClose(got, want, 4, `forward ${w}→${outW}`);
+    const dxg = new Float32Array(x.length), dxw = new Float32Array(x.length);
+    wasmKernels.upsampleBilinearBackward(dxg, dy, 2, 1, h!, w!, outH!, outW!);
+    referenceKernels.upsampleBilinearBackward(dxw, dy, 2, 1, h!, w!, outH!, outW!);
+    assertClose(dxg, dxw, 16, `backward ${w}→${outW}`);
+  }
+});
