@@ -301,6 +301,37 @@ export function softmax_planes(p: usize, lse: usize, x: usize, n: i32, k: i32, s
   }
 }
 
+/**
+ * Cross-entropy's input gradient: dx[i, c, j] = (p[i, c, j] − [c = t]) · w[i, j] with t = tgt[i, j]; a negative t
+ * (an ignored position) makes the whole column exactly 0, whatever p holds.
+ */
+export function softmax_planes_backward(dx: usize, p: usize, w: usize, tgt: usize, n: i32, k: i32, s: i32): void {
+  const plane = <usize>s << 2;
+  const s4 = <usize>(s & ~3) << 2;
+  const zero = f32x4.splat(0), one = f32x4.splat(1);
+  for (let i = 0; i < n; i++) {
+    const pi = p + <usize>i * <usize>k * plane, di = dx + <usize>i * <usize>k * plane;
+    const wi = w + <usize>i * plane, ti = tgt + <usize>i * plane;
+    let j: usize = 0;
+    for (; j < s4; j += 16) {
+      const t = v128.load(ti + j), wv = v128.load(wi + j);
+      const ignored = i32x4.lt_s(t, i32x4.splat(0));
+      for (let c = 0; c < k; c++) {
+        const o = <usize>c * plane + j;
+        const d = v128.bitselect(one, zero, i32x4.eq(t, i32x4.splat(c)));
+        v128.store(di + o, v128.andnot(f32x4.mul(f32x4.sub(v128.load(pi + o), d), wv), ignored));
+      }
+    }
+    for (; j < plane; j += 4) {
+      const t = load<i32>(ti + j), wv = load<f32>(wi + j);
+      for (let c = 0; c < k; c++) {
+        const o = <usize>c * plane + j;
+        store<f32>(di + o, t < 0 ? 0 : (load<f32>(pi + o) - (c == t ? <f32>1 : 0)) * wv);
+      }
+    }
+  }
+}
+
 // ---- elementwise (four lanes at a time, scalar tail) ----
 
 /** op 0: out = a + b; 1: out = a·alpha + b (axpy with out = b); 2: out = a·alpha; 3: out = max(a, 0); 4: out = b where a > 0 else 0. */

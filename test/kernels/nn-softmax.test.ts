@@ -52,3 +52,28 @@ for (const kset of BACKENDS) {
     });
   }
 }
+
+for (const kset of BACKENDS) {
+  test(`${kset.name}: softmaxPlanesBackward is (p − onehot)·w, exactly 0 at ignored positions even where p is NaN`, () => {
+    for (const [n, k, s] of [[1, 1, 1], [2, 3, 5], [3, 11, 17], [2, 4, 8]]) {
+      const p = randn(n! * k! * s!, 3 + s!), w = randn(n! * s!, 4 + k!);
+      const tgt = Int32Array.from({ length: n! * s! }, (_, i) => (i % 5 === 3 ? -1 : (i * 7) % k!));
+      p[0] = NaN; // position 0 of sample 0: NaN through, unless ignored
+      tgt[0] = n! * s! > 1 ? -1 : 0;
+      const dx = new Float32Array(p.length).fill(7);
+      kset.softmaxPlanesBackward(dx, p, w, tgt, n!, k!, s!);
+      for (let i = 0; i < n!; i++) {
+        for (let c = 0; c < k!; c++) {
+          for (let j = 0; j < s!; j++) {
+            const o = (i * k! + c) * s! + j, t = tgt[i * s! + j]!;
+            const want = t < 0 ? 0 : Math.fround((p[o]! - (c === t ? 1 : 0)) * w[i * s! + j]!);
+            const got = dx[o]!;
+            const tag = `n=${n} k=${k} s=${s} at ${o}`;
+            if (Number.isNaN(want)) assert.ok(Number.isNaN(got), `${tag}: expected NaN, received ${got}`);
+            else assert.ok(Math.abs(got - want) <= 2e-7 * Math.abs(want), `${tag}: expected ${want}, received ${got}`);
+          }
+        }
+      }
+    }
+  });
+}

@@ -248,6 +248,16 @@ export const nnRef: NNKernels = {
       }
     }
   },
+  softmaxPlanesBackward(dx, p, w, tgt, n, k, s) {
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < k; c++) {
+        for (let j = 0; j < s; j++) {
+          const t = tgt[i * s + j]!, o = (i * k + c) * s + j;
+          dx[o] = t < 0 ? 0 : (p[o]! - (c === t ? 1 : 0)) * w[i * s + j]!;
+        }
+      }
+    }
+  },
   add(out, a, b) {
     for (let i = 0; i < out.length; i++) out[i] = a[i]! + b[i]!;
   },

@@ -103,6 +103,9 @@ export const nnWasm: NNKernels = {
   softmaxPlanes(p, lse, x, n, k, s) {
     call(() => wasm.softmax_planes!(O(p), O(lse), I(x), n, k, s));
   },
+  softmaxPlanesBackward(dx, p, w, tgt, n, k, s) {
+    call(() => wasm.softmax_planes_backward!(O(dx), I(p), I(w), I(tgt), n, k, s));
+  },
   add(out, a, b) {
     call(() => wasm.elementwise!(ADD, O(out), I(a), I(b), 0, out.length));
   },

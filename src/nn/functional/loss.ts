@@ -37,23 +37,18 @@ class CrossEntropyBackward extends Node {
     const { tgt, k, s } = this;
     const n = tgt.length / s;
     const dys = dy.data;
-    // Plane by plane, as the forward: g = p·w, then (p − 1)·w at the target; ignored positions are exactly 0.
-    const w = new Float64Array(s);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < s; j++) {
-        const t = tgt[i * s + j]!;
-        w[j] = t === this.ignore ? 0 : (this.perElement ? dys[i * s + j]! : dys[0]!) * this.scale;
+    // Per position: w = dy·scale, or a negative target where ignored; the kernel forms (p − onehot)·w.
+    const w = allocF32(tgt.length);
+    const t = new Int32Array(tgt.length);
+    try {
+      for (let i = 0; i < tgt.length; i++) {
+        const ignored = tgt[i] === this.ignore;
+        t[i] = ignored ? -1 : tgt[i]!;
+        w[i] = ignored ? 0 : (this.perElement ? dys[i]! : dys[0]!) * this.scale;
       }
-      const xi = i * k * s;
-      for (let c = 0; c < k; c++) {
-        const o = xi + c * s;
-        for (let j = 0; j < s; j++) g[o + j] = p[o + j]! * w[j]!;
-      }
-      for (let j = 0; j < s; j++) {
-        const t = tgt[i * s + j]!;
-        if (t !== this.ignore) g[xi + t * s + j] = (p[xi + t * s + j]! - 1) * w[j]!;
-        else for (let c = 0; c < k; c++) g[xi + c * s + j] = 0; // exactly 0 even where p is not finite
-      }
+      kernels().softmaxPlanesBackward(g, p, w, t, n, k, s);
+    } finally {
+      release(heapPointer(w));
     }
     return [dx];
   }
