@@ -252,14 +252,15 @@ function exp4(x: v128): v128 {
 
 /**
  * Per sample i and position j of (n, k, s) logits: p[i, c, j] = e^(x − m)/z over the k planes, m = max_c x,
- * z = Σ_c e^(x − m); lse[i, j] = m + ln z (the log-sum-exp, so the loss is lse − x[target]).
+ * z = Σ_c e^(x − m), both written to mz[i, j] and mz[n·s + i·s + j] (the caller's loss is m + ln z − x[target]).
  */
-export function softmax_planes(p: usize, lse: usize, x: usize, n: i32, k: i32, s: i32): void {
+export function softmax_planes(p: usize, mz: usize, x: usize, n: i32, k: i32, s: i32): void {
   if (k <= 0) return;
   const plane = <usize>s << 2;
   const s4 = <usize>(s & ~3) << 2;
   for (let i = 0; i < n; i++) {
-    const xi = x + <usize>i * <usize>k * plane, pi = p + <usize>i * <usize>k * plane, li = lse + <usize>i * plane;
+    const xi = x + <usize>i * <usize>k * plane, pi = p + <usize>i * <usize>k * plane;
+    const mi = mz + <usize>i * plane, zi = mz + (<usize>n + <usize>i) * plane;
     let j: usize = 0;
     for (; j < s4; j += 16) {
       let m = v128.load(xi + j);
@@ -276,10 +277,8 @@ export function softmax_planes(p: usize, lse: usize, x: usize, n: i32, k: i32, s
         const o = pi + <usize>c * plane + j;
         v128.store(o, f32x4.mul(v128.load(o), inv));
       }
-      store<f32>(li + j, f32x4.extract_lane(m, 0) + Mathf.log(f32x4.extract_lane(z, 0)));
-      store<f32>(li + j, f32x4.extract_lane(m, 1) + Mathf.log(f32x4.extract_lane(z, 1)), 4);
-      store<f32>(li + j, f32x4.extract_lane(m, 2) + Mathf.log(f32x4.extract_lane(z, 2)), 8);
-      store<f32>(li + j, f32x4.extract_lane(m, 3) + Mathf.log(f32x4.extract_lane(z, 3)), 12);
+      v128.store(mi + j, m);
+      v128.store(zi + j, z);
     }
     for (; j < plane; j += 4) {
       let m = load<f32>(xi + j);
@@ -296,7 +295,8 @@ export function softmax_planes(p: usize, lse: usize, x: usize, n: i32, k: i32, s
         const o = pi + <usize>c * plane + j;
         store<f32>(o, load<f32>(o) * inv);
       }
-      store<f32>(li + j, m + Mathf.log(z));
+      store<f32>(mi + j, m);
+      store<f32>(zi + j, z);
     }
   }
 }

@@ -171,10 +171,11 @@ export interface NNKernels {
   upsampleBilinearForward(out: Float32Array, x: Float32Array, n: number, c: number, h: number, w: number, outH: number, outW: number): void;
   upsampleBilinearBackward(dx: Float32Array, dy: Float32Array, n: number, c: number, h: number, w: number, outH: number, outW: number): void;
   /**
-   * Softmax over the k channel planes of (n, k, s) logits (cross-entropy): p[i, c, j] = e^(x − m)/Σ_c e^(x − m),
-   * m = max_c x[i, c, j]; lse[i·s + j] = m + ln Σ_c e^(x − m), so the loss at j is lse − x[i, target, j].
+   * Softmax over the k channel planes of (n, k, s) logits (cross-entropy): p[i, c, j] = e^(x − m)/z with
+   * m = max_c x[i, c, j] and z = Σ_c e^(x − m), written to mz[i·s + j] and mz[n·s + i·s + j] (length 2·n·s),
+   * so the loss at j is m + ln z − x[i, target, j].
    */
-  softmaxPlanes(p: Float32Array, lse: Float32Array, x: Float32Array, n: number, k: number, s: number): void;
+  softmaxPlanes(p: Float32Array, mz: Float32Array, x: Float32Array, n: number, k: number, s: number): void;
   /**
    * Cross-entropy's input gradient over (n, k, s): dx[i, c, j] = (p[i, c, j] − [c = t])·w[i·s + j], t = tgt[i·s + j];
    * t < 0 (ignored) ⇒ dx is exactly 0 at every class of that position.

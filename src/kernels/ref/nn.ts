@@ -235,7 +235,7 @@ export const nnRef: NNKernels = {
   upsampleBilinearForward,
   upsampleBilinearBackward,
   /** float64 throughout, one rounding to float32 per output */
-  softmaxPlanes(p, lse, x, n, k, s) {
+  softmaxPlanes(p, mz, x, n, k, s) {
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < s; j++) {
         const base = i * k * s + j;
@@ -244,7 +244,8 @@ export const nnRef: NNKernels = {
         let z = 0;
         for (let c = 0; c < k; c++) z += Math.exp(x[base + c * s]! - m);
         for (let c = 0; c < k; c++) p[base + c * s] = Math.exp(x[base + c * s]! - m) / z;
-        lse[i * s + j] = m + Math.log(z);
+        mz[i * s + j] = m;
+        mz[(n + i) * s + j] = z;
       }
     }
   },

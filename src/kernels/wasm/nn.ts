@@ -100,8 +100,8 @@ export const nnWasm: NNKernels = {
   upsampleBilinearBackward(dx, dy, n, c, h, w, outH, outW) {
     call(() => wasm.upsample_bilinear!(1, I(dy), O(dx), n * c, h, w, outH, outW));
   },
-  softmaxPlanes(p, lse, x, n, k, s) {
-    call(() => wasm.softmax_planes!(O(p), O(lse), I(x), n, k, s));
+  softmaxPlanes(p, mz, x, n, k, s) {
+    call(() => wasm.softmax_planes!(O(p), O(mz), I(x), n, k, s));
   },
   softmaxPlanesBackward(dx, p, w, tgt, n, k, s) {
     call(() => wasm.softmax_planes_backward!(O(dx), I(p), I(w), I(tgt), n, k, s));

@@ -100,23 +100,23 @@ export function crossEntropy(input: Tensor, target: Target, opts: CrossEntropyOp
   const losses = reduction === 'none' ? Tensor._alloc(expected) : null;
   let total = 0;
   let count = 0;
-  // Softmax and log-sum-exp per position by the kernel (wasm: SIMD over positions); the loss lse − x[target] and
-  // its sum in float64.
-  const lse = allocF32(n * s);
+  // Softmax, max and normalizer per position by the kernel (wasm: SIMD over positions); the loss
+  // m + ln z − x[target] and its sum in float64.
+  const mz = allocF32(2 * n * s);
   try {
-    kernels().softmaxPlanes(p, lse, x, n, k, s);
+    kernels().softmaxPlanes(p, mz, x, n, k, s);
     for (let i = 0; i < n * s; i++) {
       const t = tgt[i]!;
       let l = 0;
       if (t !== ignore) {
-        l = lse[i]! - x[(Math.floor(i / s) * k + t) * s + (i % s)]!;
+        l = mz[i]! + Math.log(mz[n * s + i]!) - x[(Math.floor(i / s) * k + t) * s + (i % s)]!;
         total += l;
         count++;
       }
       if (losses !== null) losses.data[i] = l;
     }
   } finally {
-    release(heapPointer(lse));
+    release(heapPointer(mz));
   }
   let out: Tensor;
   let scale = 1;
