@@ -188,7 +188,8 @@ export async function runDemoGrid(o: DemoOptions): Promise<number> {
     for (const [k, c] of configs.entries()) {
       if (stopping) break;
       const cdir = ckRoot === undefined ? undefined : join(ckRoot, configKey(c));
-      const finished = cdir !== undefined && ckStates?.get(configKey(c))?.kind === 'finished' ? readFinished(cdir) : null;
+      const isDone = cdir !== undefined && ckStates?.get(configKey(c))?.kind === 'finished';
+      const finished = isDone ? readFinished(cdir) : null;
       if (finished !== null) {
         process.stdout.write(`[${k + 1}/${configs.length}] ${describeRun(c)}: finished earlier (${cdir}), skipped\n`);
         report.runs.push(finished.run);

@@ -154,7 +154,8 @@ export function fingerprintOf(
   o: { train: number; val: number; size: number; width: number; lr: number },
 ): Fingerprint {
   const { norm, workers, batchPerWorker, seed, epochs } = c;
-  return { norm, workers, batchPerWorker, seed, epochs, train: o.train, val: o.val, size: o.size, width: o.width, lr: o.lr };
+  const { train, val, size, width, lr } = o;
+  return { norm, workers, batchPerWorker, seed, epochs, train, val, size, width, lr };
 }
 
 /** What --checkpoint-dir holds for one configuration. */

@@ -130,7 +130,8 @@ export async function trainRank(pg: ProcessGroup, cfg: RankConfig): Promise<Rank
   const ddp = new DistributedDataParallel(model, { group: pg });
   post({ type: 'start', stepsPerEpoch, epochs: cfg.epochs, ...(done > 0 ? { resumedAt: done } : {}) });
   // a checkpoint taken after an epoch's last step resumes into that epoch's evaluation, even after the last step
-  const due = (epoch: number): boolean => done < totalSteps || (epoch === from.epoch && from.position === stepsPerEpoch);
+  const due = (epoch: number): boolean =>
+    done < totalSteps || (epoch === from.epoch && from.position === stepsPerEpoch);
   for (let epoch = from.epoch; epoch < cfg.epochs && due(epoch) && !res.interrupted; epoch++) {
     const t0 = performance.now();
     const first = epoch === from.epoch;

@@ -72,15 +72,22 @@ test('killed (SIGKILL) or stopped (Ctrl-C), then --resume: bitwise the same mode
     assert.ok(!existsSync(join(ck, CFG, 'result.json')), 'the configuration must not have finished before the kill');
     const again = demo(['--checkpoint-dir', ck, '--out', out]);
     assert.equal(again.status, 2, `${again.stderr}`);
-    assert.match(String(again.stderr), /--checkpoint-dir ".*ck" already holds checkpoints of syncbn-b1-s0: pass --resume/);
+    assert.match(
+      String(again.stderr),
+      /--checkpoint-dir ".*ck" already holds checkpoints of syncbn-b1-s0: pass --resume/,
+    );
     const other = demo(['--checkpoint-dir', ck, '--resume', '--lr', '0.01', '--out', out]);
     assert.equal(other.status, 2, `${other.stderr}`);
-    assert.match(String(other.stderr), /--resume: .*ckpt-\d+\.json was taken with other settings \(lr: checkpoint 0\.003, this run 0\.01\)/);
+    assert.match(
+      String(other.stderr),
+      /--resume: .*ckpt-\d+\.json was taken with other settings \(lr: checkpoint 0\.003, this run 0\.01\)/,
+    );
     const r1 = demo(['--checkpoint-dir', ck, '--checkpoint-every', '2', '--resume', '--out', out]);
     assert.equal(r1.status, 0, `${r1.stderr}${r1.stdout}`);
     const at = Number(/resuming at step (\d+) from /.exec(String(r1.stdout))?.[1]);
     assert.ok(at >= 4 && at < 24, String(r1.stdout));
-    assert.ok(readFileSync(join(out, 'model.safetensors')).equals(refModel), 'resumed model differs from the reference');
+    const resumed = readFileSync(join(out, 'model.safetensors'));
+    assert.ok(resumed.equals(refModel), 'resumed model differs from the reference');
     assert.deepEqual(metrics(results(out)), refMetrics);
     assert.equal(results(out).partial, false);
 
@@ -96,7 +103,8 @@ test('killed (SIGKILL) or stopped (Ctrl-C), then --resume: bitwise the same mode
     // 3. Ctrl-C after the first checkpoint: the stopping step is checkpointed, resume continues from it
     const ck3 = join(dir, 'ck3');
     const out3 = join(dir, 'out3');
-    const c = await interrupt(['--checkpoint-dir', ck3, '--out', out3], join(ck3, CFG, 'ckpt-00000012.json'), 'SIGINT');
+    const first = join(ck3, CFG, 'ckpt-00000012.json');
+    const c = await interrupt(['--checkpoint-dir', ck3, '--out', out3], first, 'SIGINT');
     assert.equal(c.code, 130, c.out);
     const stopped = results(out3).runs[0]!;
     assert.ok(stopped.interrupted, JSON.stringify(stopped));
@@ -111,17 +119,18 @@ test('killed (SIGKILL) or stopped (Ctrl-C), then --resume: bitwise the same mode
   }
 });
 
-test('checkpoint options: eager usage errors naming the option; an unwritable --checkpoint-dir fails before training', () => {
+test('checkpoint options: eager usage errors naming the option; unwritable --checkpoint-dir fails early', () => {
   const o = parseDemoArgs(['--checkpoint-dir', 'ck', '--checkpoint-every', '5', '--resume']);
   assert.equal(o.checkpointEvery, 5);
   assert.equal(o.resume, true);
   assert.match(o.checkpointDir!, /\/ck$/);
   assert.equal(parseDemoArgs([]).checkpointDir, undefined);
+  const EVERY = '--checkpoint-every must be an integer in [1, 1000000000], received';
   const bad: [string[], string][] = [
     [['--resume'], '--resume needs --checkpoint-dir DIR (the checkpoints to resume from)'],
     [['--checkpoint-every', '2'], '--checkpoint-every needs --checkpoint-dir DIR (where to write them)'],
-    [['--checkpoint-dir', 'ck', '--checkpoint-every', '0'], '--checkpoint-every must be an integer in [1, 1000000000], received "0"'],
-    [['--checkpoint-dir', 'ck', '--checkpoint-every', '-3'], '--checkpoint-every must be an integer in [1, 1000000000], received "-3"'],
+    [['--checkpoint-dir', 'ck', '--checkpoint-every', '0'], `${EVERY} "0"`],
+    [['--checkpoint-dir', 'ck', '--checkpoint-every', '-3'], `${EVERY} "-3"`],
     [['--checkpoint-dir', ''], '--checkpoint-dir must be a directory path, received ""'],
   ];
   for (const [argv, msg] of bad) {
