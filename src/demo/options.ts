@@ -23,6 +23,12 @@ export interface DemoOptions {
   out: string;
   progress: boolean;
   preset: 'default' | 'quick' | 'full';
+  /** Per-configuration training checkpoints go to checkpointDir/<norm>-b<b>-s<seed>/ (undefined: none). */
+  checkpointDir?: string;
+  /** Checkpoint every K optimizer steps (undefined: at the end of every epoch; always at Ctrl-C). */
+  checkpointEvery?: number;
+  /** Skip finished configurations and continue interrupted ones from their latest checkpoint. */
+  resume: boolean;
 }
 
 type Sized = Pick<DemoOptions, 'batches' | 'epochs' | 'train' | 'val' | 'size'> & { seeds: number };
@@ -40,6 +46,7 @@ export const DEFAULT_LR = 0.005;
 export const DEMO_USAGE = `usage: syncbn demo [--quick | --full] [-n N] [--batches B1,B2,…] [--seeds S] [--seed SEED]
                    [--epochs E] [--train T] [--val V] [--size PX] [--width W] [--lr LR]
                    [--norms syncbn,bn,bigbatch,groupnorm] [--gallery K] [--out DIR] [--no-progress]
+                   [--checkpoint-dir DIR [--checkpoint-every K] [--resume]]
 
 The SyncBN experiment on real handwritten digits (MNIST digits in 48×48 segmentation scenes that vary in
 contrast and brightness, 11 classes):
@@ -48,8 +55,8 @@ a small DeepLab-style network trained for each per-worker batch b and seed with
   GroupNorm (N × b)
 on the same samples in the same order, so only the normalization differs. Validation in eval mode (running
 statistics): mIoU and pixel accuracy, mean ± standard deviation over seeds. Writes DIR/results.json,
-DIR/metrics.csv, DIR/model.safetensors (the SyncBN model of the first b and seed, reverted to BatchNorm) and
-DIR/index.html, after every configuration. Ctrl-C stops after the current step and writes what is done.
+DIR/metrics.csv, DIR/model.safetensors (the SyncBN model of the first b and seed, reverted to BatchNorm), its ONNX
+export DIR/model.onnx and DIR/index.html, after every configuration. Ctrl-C stops after the current step and writes what is done.
   --quick            a ≤ 90 s smoke run (b = 1, one seed, 1 epoch, 16 scenes of 32×32)
   --full             longer: b = 1,2,4, 3 seeds, 6 epochs, 2048 training scenes
   -n, --nproc N      worker threads N (default 4)
@@ -65,7 +72,11 @@ DIR/index.html, after every configuration. Ctrl-C stops after the current step a
   --norms LIST       which normalizations (default all four)
   --gallery K        validation scenes in the report's gallery (default 6)
   --out DIR          output directory (default ./syncbn-report)
-  --no-progress      no progress bar (it is off anyway when stdout is not a terminal)`;
+  --no-progress      no progress bar (it is off anyway when stdout is not a terminal)
+  --checkpoint-dir D training checkpoints per configuration in D/<norm>-b<b>-s<seed>/ (and its result when done)
+  --checkpoint-every K  checkpoint every K steps (default: at the end of every epoch; always at Ctrl-C)
+  --resume           skip the configurations finished in D, continue the others from their latest checkpoint
+                     (bitwise the same weights and metrics as an uninterrupted run; same options and -n)`;
 
 const VALUE_OPTS: Record<string, string> = {
   '-n': 'nproc',
@@ -82,6 +93,8 @@ const VALUE_OPTS: Record<string, string> = {
   '--norms': 'norms',
   '--gallery': 'gallery',
   '--out': 'out',
+  '--checkpoint-dir': 'checkpoint-dir',
+  '--checkpoint-every': 'checkpoint-every',
 };
 
 /**
@@ -112,6 +125,23 @@ function int(name: string, v: string | undefined, def: number, min: number, max:
   return n;
 }
 
+/** --checkpoint-dir, --checkpoint-every, --resume: the latter two need the first; K ≥ 1. */
+function parseCheckpointArgs(o: DemoOptions, dir: string | undefined, every: string | undefined): void {
+  if (dir !== undefined) {
+    if (dir.trim() === '') bad('checkpoint-dir', 'a directory path', dir);
+    o.checkpointDir = resolve(dir);
+  }
+  if (every !== undefined) {
+    if (dir === undefined) {
+      throw new UsageError('syncbn demo: --checkpoint-every needs --checkpoint-dir DIR (where to write them)');
+    }
+    o.checkpointEvery = int('checkpoint-every', every, 1, 1, 1_000_000_000);
+  }
+  if (o.resume && dir === undefined) {
+    throw new UsageError('syncbn demo: --resume needs --checkpoint-dir DIR (the checkpoints to resume from)');
+  }
+}
+
 /** Parse and validate `syncbn demo`'s arguments (UsageError names the option, the expectation and the value). */
 export function parseDemoArgs(argv: readonly string[]): DemoOptions {
   let values;
@@ -135,6 +165,9 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
         quick: { type: 'boolean' },
         full: { type: 'boolean' },
         'no-progress': { type: 'boolean' },
+        'checkpoint-dir': { type: 'string' },
+        'checkpoint-every': { type: 'string' },
+        resume: { type: 'boolean' },
       },
       strict: true,
       allowPositionals: false,
@@ -183,7 +216,9 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
     out: resolve(values.out ?? 'syncbn-report'),
     progress: values['no-progress'] !== true,
     preset,
+    resume: values.resume === true,
   };
+  parseCheckpointArgs(o, values['checkpoint-dir'], values['checkpoint-every']);
   if (values.lr !== undefined) {
     const lr = Number(values.lr);
     if (values.lr.trim() === '' || !(lr > 0 && Number.isFinite(lr))) bad('lr', 'a positive number', values.lr);
