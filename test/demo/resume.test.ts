@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseDemoArgs } from '../../src/demo/options.js';
+import { DEFAULT_LR, parseDemoArgs } from '../../src/demo/options.js';
 import { UsageError } from '../../src/errors.js';
 import type { DemoReport } from '../../src/demo/types.js';
 
@@ -80,7 +80,7 @@ test('killed (SIGKILL) or stopped (Ctrl-C), then --resume: bitwise the same mode
     assert.equal(other.status, 2, `${other.stderr}`);
     assert.match(
       String(other.stderr),
-      /--resume: .*ckpt-\d+\.json was taken with other settings \(lr: checkpoint 0\.003, this run 0\.01\)/,
+      new RegExp(`--resume: .*ckpt-\\d+\\.json was taken with other settings \\(lr: checkpoint ${DEFAULT_LR}, this run 0\\.01\\)`),
     );
     const r1 = demo(['--checkpoint-dir', ck, '--checkpoint-every', '2', '--resume', '--out', out]);
     assert.equal(r1.status, 0, `${r1.stderr}${r1.stdout}`);
