@@ -3,7 +3,7 @@
 // Loopback only; bounded: every run has a hard timeout (a run past it is a hang and is SIGKILLed).
 // Flags: --kill N --stop N --throw N (runs of each, default 50), --save N (default 20), --frames N
 // (default 10000), --steps S (default 16), --every K (checkpoint period, default 4), --seed X.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,8 +57,11 @@ interface Run {
   err: string;
 }
 
-/** One `syncbn run` of the example; `during(pid)` acts on the launcher while it runs. */
-function runExample(tag: string, mode: '--processes' | '--threads', script: string, hardMs: number, env: Record<string, string> = {}, during?: (pid: number) => void): Promise<Run> {
+/** One `syncbn run` of the example; `during(pid, child)` acts on the launcher while it runs. */
+function runExample(
+  tag: string, mode: '--processes' | '--threads', script: string, hardMs: number, env: Record<string, string> = {},
+  during?: (pid: number, child: ChildProcess) => void,
+): Promise<Run> {
   const args = ['run', '-n', '2', mode, '--max-restarts', '3', script, '--steps', String(STEPS), '--batch', '4',
     '--checkpoint-dir', join(work, `ck-${tag}`), '--checkpoint-every', String(EVERY), '--save', join(work, `${tag}.safetensors`)];
   const t0 = Date.now();
@@ -72,7 +75,7 @@ function runExample(tag: string, mode: '--processes' | '--threads', script: stri
     hang = true;
     child.kill('SIGKILL');
   }, hardMs);
-  during?.(child.pid!);
+  during?.(child.pid!, child);
   return new Promise((res) =>
     child.on('close', (code) => {
       clearTimeout(hard);
@@ -101,7 +104,7 @@ interface Row {
   overhead: string;
 }
 
-async function campaign(name: string, runs: number, mode: '--processes' | '--threads', clean: { ms: number; bytes: Buffer }, fault: (i: number) => { script: string; env?: Record<string, string>; during?: (pid: number) => void; injected: () => boolean }): Promise<Row> {
+async function campaign(name: string, runs: number, mode: '--processes' | '--threads', clean: { ms: number; bytes: Buffer }, fault: (i: number) => { script: string; env?: Record<string, string>; during?: (pid: number, child: ChildProcess) => void; injected: () => boolean }): Promise<Row> {
   const row: Row = { scenario: name, runs, faults: 0, completed: 0, bitwise: 0, hangs: 0, restarts: 0, medianMs: 0, overhead: '' };
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -162,25 +165,35 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const clean = await runExample('clean', '--processes', EXAMPLE, 300_000);
   if (clean.code !== 0) throw new Error(`chaos: the clean run failed:\n${clean.err}`);
-  const ref = { ms: clean.ms, bytes: readFileSync(join(work, 'clean.safetensors')) };
+  // The overhead's baseline: the median of three clean runs (one run's time moves by 2× on a shared machine).
+  const cleanMs = async (mode: '--processes' | '--threads', first: number): Promise<number> =>
+    median([first, (await runExample(`clean-t1${mode}`, mode, EXAMPLE, 300_000)).ms, (await runExample(`clean-t2${mode}`, mode, EXAMPLE, 300_000)).ms]);
+  const ref = { ms: await cleanMs('--processes', clean.ms), bytes: readFileSync(join(work, 'clean.safetensors')) };
   const cleanThreads = await runExample('clean-threads', '--threads', EXAMPLE, 300_000);
   if (cleanThreads.code !== 0) throw new Error(`chaos: the clean threads run failed:\n${cleanThreads.err}`);
-  const refThreads = { ms: cleanThreads.ms, bytes: readFileSync(join(work, 'clean-threads.safetensors')) };
-  process.stderr.write(`chaos: clean runs ${clean.ms} ms (processes), ${cleanThreads.ms} ms (threads); threads ≡ processes: ${refThreads.bytes.equals(ref.bytes)}\n`);
+  const refThreads = { ms: await cleanMs('--threads', cleanThreads.ms), bytes: readFileSync(join(work, 'clean-threads.safetensors')) };
+  process.stderr.write(`chaos: clean runs ${ref.ms} ms (processes), ${refThreads.ms} ms (threads), medians of 3; threads ≡ processes: ${refThreads.bytes.equals(ref.bytes)}\n`);
+  // The fault lands mid-training: when rank 0 reports a random step k in [1, STEPS − 1] of the first
+  // start (its line, not a wall-clock guess, so every run is hit however fast the machine is).
   const signalFault = (sig: 'SIGKILL' | 'SIGSTOP') => () => {
     let injected = false;
-    const at = 800 + rng.float() * ref.ms * 0.8;
+    const atStep = 1 + rng.int(STEPS - 1);
     const victim = rng.int(2);
     return {
       script: EXAMPLE,
-      during: (pid: number) => {
-        setTimeout(() => {
+      during: (pid: number, child: ChildProcess) => {
+        const want = new RegExp(`^\\[rank 0\\] step +${atStep} +loss`, 'm');
+        let seen = '';
+        child.stdout!.on('data', (s: Buffer | string) => {
+          if (injected) return;
+          seen += String(s);
+          if (!want.test(seen)) return;
           const ranks = children(pid);
           if (ranks.length === 2) {
             process.kill(ranks[victim]!, sig);
             injected = true;
           }
-        }, at);
+        });
       },
       injected: () => injected,
     };

@@ -8,7 +8,17 @@ import { DEMO_USAGE, parseDemoArgs, type DemoOptions } from '../demo/options.js'
 import { NORM_LABELS, gridConfigs, metricsCsv, summaryTable } from '../demo/grid.js';
 import { buildGallery, checkOutDir, machineInfo, writeOutputs } from '../demo/outputs.js';
 import { runConfig } from '../demo/run-config.js';
-import type { RankEvent, RankResult } from '../demo/train-rank.js';
+import type { RankConfig, RankEvent, RankResult } from '../demo/train-rank.js';
+import { exportDemoModel, MODEL_SAFETENSORS } from '../demo/artifacts.js';
+import {
+  configKey,
+  copyModel,
+  fingerprintOf,
+  inspectCheckpoints,
+  readFinished,
+  writeFinished,
+  type ConfigState,
+} from '../demo/checkpoint.js';
 import type { DemoReport, RunConfig, RunResult } from '../demo/types.js';
 import type { Command } from './main.js';
 
@@ -29,6 +39,7 @@ async function runOne(
   total: number,
   stopFile: string,
   save: string | undefined,
+  ck: Partial<RankConfig> = {},
 ): Promise<{ run: RunResult; rank: RankResult }> {
   const out = process.stdout;
   const label = `[${k}/${total}] ${describeRun(c)}`;
@@ -49,6 +60,7 @@ async function runOne(
   const onEvent = (e: RankEvent): void => {
     if (e.type === 'start') {
       perEpoch = e.stepsPerEpoch;
+      if (e.resumedAt !== undefined) out.write(`  resuming at step ${e.resumedAt} from ${ck.checkpointDir}\n`);
       bar?.start(e.stepsPerEpoch * e.epochs, 0, { ep: `1/${e.epochs}`, loss: '-' });
     } else if (e.type === 'step') {
       bar?.update(e.epoch * perEpoch + e.step, { ep: `${e.epoch + 1}/${c.epochs}`, loss: e.loss.toFixed(4) });
@@ -73,6 +85,7 @@ async function runOne(
     gallery: o.gallery,
     stopFile,
     ...(save !== undefined ? { saveModel: save } : {}),
+    ...ck,
   };
   let rank: RankResult;
   try {
@@ -112,6 +125,12 @@ async function runOne(
 export async function runDemoGrid(o: DemoOptions): Promise<number> {
   checkOutDir(o.out);
   const configs = gridConfigs(o);
+  const fingerprints = new Map(configs.map((c) => [c, fingerprintOf(c, o)]));
+  const ckRoot = o.checkpointDir;
+  const ckStates: Map<string, ConfigState> | null =
+    ckRoot === undefined
+      ? null
+      : inspectCheckpoints(ckRoot, o.resume, configs.map((c) => ({ config: c, fingerprint: fingerprints.get(c)! })));
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   const report: DemoReport = {
@@ -168,16 +187,34 @@ export async function runDemoGrid(o: DemoOptions): Promise<number> {
   try {
     for (const [k, c] of configs.entries()) {
       if (stopping) break;
-      const { run, rank } = await runOne(
-        o,
-        c,
-        k + 1,
-        configs.length,
-        stopFile,
-        c === save ? join(o.out, 'model.safetensors') : undefined,
-      );
-      report.runs.push(run);
-      predictions.set(run, rank.predictions);
+      const cdir = ckRoot === undefined ? undefined : join(ckRoot, configKey(c));
+      const isDone = cdir !== undefined && ckStates?.get(configKey(c))?.kind === 'finished';
+      const finished = isDone ? readFinished(cdir) : null;
+      if (finished !== null) {
+        process.stdout.write(`[${k + 1}/${configs.length}] ${describeRun(c)}: finished earlier (${cdir}), skipped\n`);
+        report.runs.push(finished.run);
+        predictions.set(finished.run, finished.bytes);
+        if (c === save) copyModel(join(cdir!, MODEL_SAFETENSORS), join(o.out, MODEL_SAFETENSORS));
+      } else {
+        const ck: Partial<RankConfig> =
+          cdir === undefined
+            ? {}
+            : {
+                checkpointDir: cdir,
+                resume: o.resume,
+                fingerprint: fingerprints.get(c)!,
+                ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery } : {}),
+              };
+        const saveTo = c === save ? join(o.out, MODEL_SAFETENSORS) : undefined;
+        const { run, rank } = await runOne(o, c, k + 1, configs.length, stopFile, saveTo, ck);
+        report.runs.push(run);
+        predictions.set(run, rank.predictions);
+        if (cdir !== undefined && !run.interrupted) {
+          if (c === save) copyModel(join(o.out, MODEL_SAFETENSORS), join(cdir, MODEL_SAFETENSORS));
+          writeFinished(cdir, fingerprints.get(c)!, run, rank.predictions);
+        }
+      }
+      if (c === save && !report.runs.at(-1)!.interrupted) report.artifacts = exportDemoModel(o.out, o);
       await flush();
     }
     report.partial = stopping || report.runs.length < configs.length || report.runs.some((r) => r.interrupted);
@@ -193,7 +230,7 @@ export async function runDemoGrid(o: DemoOptions): Promise<number> {
     `\n${summaryTable(report.runs, o)}\n` +
       `(mean ± standard deviation over ${o.seeds.length} seed(s); N = ${o.nproc})\n\n`,
   );
-  const model = existsSync(join(o.out, 'model.safetensors')) ? ['model.safetensors'] : [];
+  const model = (report.artifacts ?? []).map((a) => a.path);
   const files = ['index.html', 'results.json', 'metrics.csv', ...model];
   process.stdout.write(
     `${report.partial ? 'partial report (interrupted)' : 'report'}: ` +
@@ -214,6 +251,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await runDemoGrid(o);
   } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n`); // found before training (e.g. --resume against other settings)
+      return 2;
+    }
     process.stderr.write(
       `${e instanceof IOError ? '' : 'syncbn demo: '}${e instanceof Error ? e.message : String(e)}\n`,
     );

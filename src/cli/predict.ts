@@ -25,7 +25,7 @@ Prints each image's inference time.
   --arch NAME        registered architecture of a .safetensors model
   --opt key=value    an option of the architecture (repeatable)
   --out DIR          output folder (created)
-  --mean M, --std S  feed (x − M) / S, the normalization the model was trained with (demo: 0.3, 0.25)
+  --mean M, --std S  feed (x − M) / S, the normalization the model was trained with (demo: 0.22, 0.23)
   --threads T        ONNX Runtime intra-op threads (default 1)`;
 
 interface PredictArgs {

@@ -8,8 +8,8 @@ import { IGNORE_INDEX } from './seg-metrics.js';
 export const DIGIT_SCENE_CLASSES = 11;
 
 /** Mean and standard deviation that `batch()` removes from the pixels (measured over scenes, rounded). */
-export const DIGIT_SCENE_MEAN = 0.3;
-export const DIGIT_SCENE_STD = 0.25;
+export const DIGIT_SCENE_MEAN = 0.22;
+export const DIGIT_SCENE_STD = 0.23;
 
 export interface DigitScenesOptions {
   /** 'train' or 'val': the two splits draw their digits from disjoint MNIST images. */
@@ -32,6 +32,14 @@ export interface DigitScenesOptions {
    * a stroke is 2–4 px wide, thinner than the network's output stride; the grown region is the digit's area.
    */
   grow?: number;
+  /**
+   * Per-scene contrast: the scene's pixels are multiplied by a gain uniform in [1 − contrast, 1 + contrast]. Default
+   * 0.5. Real photographs differ in exposure and contrast from one image to the next; this between-image variance
+   * is what a batch of one image cannot estimate (see the demo).
+   */
+  contrast?: number;
+  /** Per-scene brightness: an offset uniform in [−brightness, brightness] is added to the pixels. Default 0.25. */
+  brightness?: number;
 }
 
 /** Where one digit of a scene was drawn (in placement order: later digits cover earlier ones). */
@@ -52,11 +60,15 @@ export interface DigitScene {
   /** size·size labels: 0 background, digit + 1, or IGNORE_INDEX (255) on each digit's rim. */
   label: Uint8Array;
   digits: DigitPlacement[];
+  /** The scene's photometric transform: pixel = clamp(offset + gain · clean pixel, 0, 1). */
+  gain: number;
+  offset: number;
 }
 
 /**
  * Scenes of 1–`maxDigits` MNIST digits, bilinearly resampled to random sizes and positions (possibly overlapping)
- * on a smooth random texture plus pixel noise. Labels follow the visible (last drawn) digit on its region (the pixels
+ * on a smooth random texture plus pixel noise, then a random contrast and brightness per scene (`contrast`,
+ * `brightness`). Labels follow the visible (last drawn) digit on its region (the pixels
  * within `grow` of its ink ≥ 0.5); the one-pixel rim around each region (its dilation minus itself) is IGNORE_INDEX,
  * as Pascal VOC's boundary band. `get(i)` builds only scene i, so each rank
  * of a data-parallel job builds only its own shard; the digit images are read once per thread.
@@ -71,6 +83,8 @@ export class DigitScenes {
   readonly maxScale: number;
   readonly trainFraction: number;
   readonly grow: number;
+  readonly contrast: number;
+  readonly brightness: number;
 
   constructor(opts: DigitScenesOptions) {
     const {
@@ -83,6 +97,8 @@ export class DigitScenes {
       maxScale = 1.5,
       trainFraction = 0.85,
       grow = 2,
+      contrast = 0.5,
+      brightness = 0.25,
     } = opts;
     const fail = (name: string, want: string, v: unknown): never => {
       throw new UsageError(`DigitScenes: ${name} must be ${want}, received ${describe(v)}`);
@@ -106,7 +122,11 @@ export class DigitScenes {
     this.minScale = minScale;
     this.maxScale = maxScale;
     this.trainFraction = trainFraction;
+    if (!(contrast >= 0 && contrast < 1)) fail('contrast', 'a number in [0, 1)', contrast);
+    if (!(brightness >= 0 && brightness <= 1)) fail('brightness', 'a number in [0, 1]', brightness);
     this.grow = grow;
+    this.contrast = contrast;
+    this.brightness = brightness;
   }
 
   /** The MNIST indices [begin, end) of `digit` that this split draws from (train: the first trainFraction). */
@@ -145,7 +165,13 @@ export class DigitScenes {
     }
     const sigma = 0.03 + 0.05 * rng.float();
     for (let q = 0; q < image.length; q++) image[q] = Math.min(1, Math.max(0, image[q]! + sigma * rng.normal()));
-    return { image, label, digits };
+    // drawn last, so that contrast = brightness = 0 leaves every other draw (and so the scene) unchanged
+    const gain = 1 + this.contrast * (2 * rng.float() - 1);
+    const offset = this.brightness * (2 * rng.float() - 1);
+    if (this.contrast > 0 || this.brightness > 0) {
+      for (let q = 0; q < image.length; q++) image[q] = Math.min(1, Math.max(0, offset + gain * image[q]!));
+    }
+    return { image, label, digits, gain, offset };
   }
 
   /** Scenes `indices` stacked for a model: images N×1×H×W normalized by DIGIT_SCENE_MEAN/STD, labels N×H×W. */

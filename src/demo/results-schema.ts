@@ -93,5 +93,14 @@ export const resultsSchema = {
     wallSeconds: { type: 'number', minimum: 0 },
     runs: { type: 'array', items: run },
     partial: { type: 'boolean' },
+    artifacts: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'path'],
+        properties: { name: { type: 'string' }, path: { type: 'string' }, note: { type: 'string' } },
+      },
+    },
   },
 } as const;

@@ -15,6 +15,7 @@ import { DigitScenes, DIGIT_SCENE_CLASSES } from '../data/digit-scenes.js';
 import { IGNORE_INDEX, SegMetrics, argmaxClasses } from '../data/seg-metrics.js';
 import { segNet } from '../models/segnet.js';
 import type { DemoNorm, EpochMetrics } from './types.js';
+import { restoreRank, saveRank, type Fingerprint, type RankProgress } from './checkpoint.js';
 
 /** What every rank of one configuration needs (JSON: it crosses into the worker threads as a string). */
 export interface RankConfig {
@@ -40,10 +41,18 @@ export interface RankConfig {
   saveModel?: string;
   /** Return the per-step losses and the final state dict (tests). */
   record?: boolean;
+  /** Training checkpoints of this configuration go here (every rank saves together; rank 0 writes). */
+  checkpointDir?: string;
+  /** Checkpoint every K steps (default: at the end of every epoch); with checkpointDir, also when stopped. */
+  checkpointEvery?: number;
+  /** Continue from checkpointDir's latest checkpoint, if any. */
+  resume?: boolean;
+  /** Stored with each checkpoint: the settings it belongs to (checked by --resume). */
+  fingerprint?: Fingerprint;
 }
 
 export type RankEvent =
-  | { type: 'start'; stepsPerEpoch: number; epochs: number }
+  | { type: 'start'; stepsPerEpoch: number; epochs: number; resumedAt?: number }
   | { type: 'step'; epoch: number; step: number; loss: number }
   | ({ type: 'epoch' } & EpochMetrics);
 
@@ -81,7 +90,7 @@ export function stepIndices(
 }
 
 /** The rank body of one configuration (see RankConfig); every rank returns its result, rank 0's is the one used. */
-export function trainRank(pg: ProcessGroup, cfg: RankConfig): RankResult {
+export async function trainRank(pg: ProcessGroup, cfg: RankConfig): Promise<RankResult> {
   const report = pg.rank === 0 && cfg.channel !== undefined ? new BroadcastChannel(cfg.channel) : null;
   const post = (e: RankEvent): void => report?.postMessage(e);
   const norm = cfg.norm === 'syncbn' ? 'syncbn' : cfg.norm === 'groupnorm' ? 'groupnorm' : 'bn';
@@ -92,7 +101,6 @@ export function trainRank(pg: ProcessGroup, cfg: RankConfig): RankResult {
     seed: cfg.seed,
     ...(norm === 'syncbn' ? { group: pg } : {}),
   });
-  const ddp = new DistributedDataParallel(model, { group: pg });
   // AdamW: from scratch on a few hundred scenes it finds the digits' shapes in far fewer steps than SGD + momentum
   const opt = new AdamW(model.parameters(), { lr: cfg.lr, weightDecay: 1e-4 });
   const train = new DigitScenes({ split: 'train', length: cfg.train, size: cfg.size, seed: cfg.seed });
@@ -105,14 +113,33 @@ export function trainRank(pg: ProcessGroup, cfg: RankConfig): RankResult {
   const hw = cfg.size * cfg.size;
   const res: RankResult = { epochs: [], stepMs: [], interrupted: false, predictions: [] };
   if (cfg.record === true) res.losses = [];
-  post({ type: 'start', stepsPerEpoch, epochs: cfg.epochs });
+  // the whole state: the data order is a function of (seed, epoch, step) and the scenes of their index
+  const parts = { model, optimizer: opt, scheduler: sched };
+  const ckDir = cfg.checkpointDir;
+  const every = cfg.checkpointEvery ?? stepsPerEpoch;
   let done = 0;
-  for (let epoch = 0; epoch < cfg.epochs && done < totalSteps && !res.interrupted; epoch++) {
+  let from: RankProgress = { epoch: 0, position: 0, lossSum: 0, trainSeconds: 0, epochs: [] };
+  if (ckDir !== undefined && cfg.resume === true) {
+    const at = restoreRank(ckDir, parts, pg, globalBatch);
+    if (at !== null) {
+      done = at.step;
+      from = at.progress;
+      res.epochs.push(...from.epochs);
+    }
+  }
+  const ddp = new DistributedDataParallel(model, { group: pg });
+  post({ type: 'start', stepsPerEpoch, epochs: cfg.epochs, ...(done > 0 ? { resumedAt: done } : {}) });
+  // a checkpoint taken after an epoch's last step resumes into that epoch's evaluation, even after the last step
+  const due = (epoch: number): boolean =>
+    done < totalSteps || (epoch === from.epoch && from.position === stepsPerEpoch);
+  for (let epoch = from.epoch; epoch < cfg.epochs && due(epoch) && !res.interrupted; epoch++) {
     const t0 = performance.now();
-    let lossSum = 0;
-    let steps = 0;
+    const first = epoch === from.epoch;
+    let lossSum = first ? from.lossSum : 0;
+    let steps = first ? from.position : 0;
+    const secondsBefore = first ? from.trainSeconds : 0;
     model.train();
-    for (let s = 0; s < stepsPerEpoch && done < totalSteps; s++) {
+    for (let s = steps; s < stepsPerEpoch && done < totalSteps; s++) {
       const ts = performance.now();
       const ids = stepIndices(cfg.seed, epoch, cfg.train, globalBatch, s, pg.rank, b);
       const { images, labels } = train.batch(ids);
@@ -140,13 +167,18 @@ export function trainRank(pg: ProcessGroup, cfg: RankConfig): RankResult {
       done++;
       res.stepMs.push(performance.now() - ts);
       post({ type: 'step', epoch, step: s + 1, loss: mean });
+      if (ckDir !== undefined && (done % every === 0 || tot[2]! > 0)) {
+        const trainSeconds = secondsBefore + (performance.now() - t0) / 1000;
+        const progress = { epoch, position: s + 1, lossSum, trainSeconds, epochs: res.epochs };
+        await saveRank(ckDir, parts, pg, done, globalBatch, progress, cfg.fingerprint);
+      }
       if (tot[2]! > 0) {
         res.interrupted = true;
         break;
       }
     }
     if (res.interrupted || steps < stepsPerEpoch) break; // a partial epoch is not evaluated
-    const trainSeconds = (performance.now() - t0) / 1000;
+    const trainSeconds = secondsBefore + (performance.now() - t0) / 1000;
     const ev = evaluate(pg, model, val, cfg.size);
     const m: EpochMetrics = {
       epoch: epoch + 1,

@@ -73,4 +73,16 @@ export interface DemoReport {
   runs: RunResult[];
   /** True while the grid is still running (the report is rewritten after each configuration). */
   partial: boolean;
+  /** Files the run left next to the report (the trained model), linked from its "Trained model" line. */
+  artifacts?: DemoArtifact[];
+}
+
+/** A file of the output directory the report links to. */
+export interface DemoArtifact {
+  /** What the link shows, e.g. "model.onnx". */
+  name: string;
+  /** Relative to the report directory. */
+  path: string;
+  /** What the file is and the command that uses it. */
+  note?: string;
 }

@@ -98,7 +98,7 @@ export function writeFileAtomic(path: string, bytes: Uint8Array, what = 'writeFi
     } catch {
       // already renamed or never created
     }
-    throw new IOError(`${what}: could not write ${path}: ${(e as Error).message}`, { cause: e });
+    throw new IOError(`${what}: could not write ${JSON.stringify(path)}: ${(e as Error).message}`, { cause: e });
   }
   fsyncDir(dirname(path));
 }

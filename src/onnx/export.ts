@@ -1,7 +1,6 @@
 // exportOnnx: trace one eval-mode forward pass of a model and write it as an ONNX model (protobuf bytes).
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { IOError, UsageError, describe } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { Module } from '../nn/module.js';
 import { fmtShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -116,7 +115,7 @@ export function exportOnnx(model: ExportableModule, opts: ExportOnnxOptions): Ui
     for (const m of model.modules()) m.training = modes[i++]!;
     if (input !== o.input) input.dispose();
   }
-  if (o.path !== undefined) writeAtomic(o.path, bytes);
+  if (o.path !== undefined) writeFileAtomic(o.path, bytes, 'exportOnnx');
   return bytes;
 }
 
@@ -197,25 +196,3 @@ function buildModel(
   return ModelProto.encode(ModelProto.fromObject(msg)).finish();
 }
 
-/** Write atomically: a temp file next to the target, fsync, rename (a crash leaves the old file or the new one). */
-function writeAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  let fd = -1;
-  try {
-    fd = openSync(tmp, 'wx', 0o644);
-    let at = 0;
-    while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = -1;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd >= 0) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created or already renamed
-    }
-    throw new IOError(`exportOnnx: could not write ${JSON.stringify(path)}: ${(e as Error).message}`, { cause: e });
-  }
-}

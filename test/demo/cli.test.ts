@@ -117,7 +117,10 @@ test('Ctrl-C during the second configuration stops after the step: exit 130, res
 
 test('demo options: presets, and usage errors naming the option, the expectation and the value', () => {
   const d = parseDemoArgs([]);
-  assert.deepEqual([d.nproc, d.batches, d.seeds, d.norms.length, d.size], [4, [1, 2], [0, 1], 4, 64]);
+  assert.deepEqual(
+    [d.nproc, d.batches, d.seeds, d.norms.length, d.size, d.epochs, d.train, d.val, d.width, d.lr],
+    [4, [1, 2], [0, 1], 4, 48, 4, 1024, 128, 16, 0.005],
+  );
   assert.deepEqual(parseDemoArgs(['--quick']).batches, [1]);
   assert.deepEqual(parseDemoArgs(['--full', '--seed', '5']).seeds, [5, 6, 7]);
   const bad: [string[], string][] = [

@@ -53,7 +53,7 @@ test('removeStaleTemps returns what it removed; writeFileAtomic leaves only the 
     assert.deepEqual(removeStaleTemps(path), [leftover]);
     writeFileAtomic(path, Buffer.from('{}'));
     assert.deepEqual(readdirSync(dir), [basename(path)]);
-    assert.throws(() => writeFileAtomic(join(dir, 'no', 'x'), Tensor.zeros([1]).data as never, 'save'), { name: 'IOError', message: /^save: could not write .*\/no\/x: ENOENT/ });
+    assert.throws(() => writeFileAtomic(join(dir, 'no', 'x'), Tensor.zeros([1]).data as never, 'save'), { name: 'IOError', message: /^save: could not write ".*\/no\/x": ENOENT/ });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

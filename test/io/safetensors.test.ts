@@ -64,7 +64,7 @@ test('save/load round trip through a file, written atomically (no temp file left
     const dead = Tensor.zeros([2]);
     dead.dispose();
     assert.throws(() => saveSafetensors(path, { w: dead }), { name: 'StateError' });
-    assert.throws(() => saveSafetensors(join(dir, 'missing', 'x.safetensors'), { w: Tensor.zeros([1]) }), { name: 'IOError', message: /^saveSafetensors: could not write .*missing\/x\.safetensors: ENOENT/ });
+    assert.throws(() => saveSafetensors(join(dir, 'missing', 'x.safetensors'), { w: Tensor.zeros([1]) }), { name: 'IOError', message: /^saveSafetensors: could not write ".*missing\/x\.safetensors": ENOENT/ });
     assert.deepEqual(readFileSync(path), before);
     assert.deepEqual(readdirSync(dir), ['ckpt.safetensors']);
   } finally {

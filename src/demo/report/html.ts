@@ -3,6 +3,7 @@ import type { DemoNorm, DemoReport, RunResult } from '../types.js';
 import type { Chart } from './charts.js';
 import { findings } from './conclusion.js';
 import { galleryHtml } from './gallery-html.js';
+import { artifactsHtml } from './artifacts-html.js';
 import type { Scene } from './gallery.js';
 import { esc } from './escape.js';
 import { STYLE } from './style.js';
@@ -253,6 +254,7 @@ GroupNorm) or one worker with all N·b images (big batch, the reference SyncBN m
 statistics (eval mode), as deployment would.</p>
 ${resultsTable(summary, report.partial)}
 ${fig('chart-miou-vs-batch')}
+${artifactsHtml(report.artifacts)}
 </section>
 <section id="curves" aria-labelledby="curves-h"><h2 id="curves-h">Training curves</h2>
 ${fig('chart-miou-per-epoch')}

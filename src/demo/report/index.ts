@@ -7,6 +7,7 @@ import type { DemoReport, GalleryItem } from '../types.js';
 import { renderCharts } from './charts.js';
 import { renderGallery } from './gallery.js';
 import { pageHtml } from './html.js';
+import { validateArtifacts } from './artifacts-html.js';
 import { NORMS, summarize } from './summary.js';
 
 export { conclusion } from './conclusion.js';
@@ -59,6 +60,7 @@ function validateReport(report: DemoReport): void {
   if (typeof report.settings !== 'object' || report.settings === null) {
     throw new ValueError(`writeReport: report.settings must be an object, received ${describe(report.settings)}`);
   }
+  validateArtifacts(report.artifacts);
   report.runs.forEach((r, i) => {
     const at = `report.runs[${i}]`;
     if (!(NORMS as readonly unknown[]).includes(r?.config?.norm)) {
