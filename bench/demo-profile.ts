@@ -1,33 +1,18 @@
 // `node dist/bench/demo-profile.js`: where one training step of the demo SegNet (bench/demo.ts) spends its time,
 // per kernel call and shape (every kernel wrapped with a timer), the optimizer, and the rest (autograd, TS ops).
 import { Tensor, crossEntropy, AdamW, segNet, DigitScenes } from '../src/index.js';
-import { kernels, setKernels, type KernelSet, type ConvGeom } from '../src/kernels/index.js';
+import { kernels, setKernels } from '../src/kernels/index.js';
+import { traced, convGeomArg } from './ceiling.js';
 import { median } from './util.js';
 
 /** A key naming a kernel call by its method and, for convolutions, the shape that selects its path. */
 function keyOf(method: string, args: unknown[]): string {
-  const g = args.find((a) => a !== null && typeof a === 'object' && 'kh' in (a as object)) as ConvGeom | undefined;
+  const g = convGeomArg(args);
   if (g === undefined) {
     const arr = args.find((a) => a instanceof Float32Array) as Float32Array | undefined;
     return arr === undefined ? method : `${method} [${arr.length}]`;
   }
   return `${method} c${g.cIn}→${g.cOut} ${g.h}×${g.w} k${g.kh} s${g.strideH} d${g.dilationH}`;
-}
-
-/** The kernel set with every method timed into `acc` (ms per key, summed over one step). */
-function timed(base: KernelSet, acc: Map<string, number>): KernelSet {
-  const out = { name: base.name } as Record<string, unknown>;
-  for (const [m, f] of Object.entries(base)) {
-    if (typeof f !== 'function') continue;
-    out[m] = (...args: unknown[]): unknown => {
-      const t = performance.now();
-      const r = (f as (...a: unknown[]) => unknown)(...args);
-      const key = keyOf(m, args);
-      acc.set(key, (acc.get(key) ?? 0) + performance.now() - t);
-      return r;
-    };
-  }
-  return out as unknown as KernelSet;
 }
 
 function main(): void {
@@ -41,7 +26,10 @@ function main(): void {
   const parts: Record<string, number[]> = {};
   const per: Map<string, number[]> = new Map();
   const push = (k: string, v: number): void => void (parts[k] ??= []).push(v);
-  setKernels(timed(base, acc));
+  setKernels(traced(base, (m, args, ms) => {
+    const key = keyOf(m, args);
+    acc.set(key, (acc.get(key) ?? 0) + ms);
+  }));
   try {
     for (let r = 0; r < rounds + 3; r++) {
       acc.clear();

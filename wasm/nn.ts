@@ -116,7 +116,9 @@ function blendRows(row: usize, a: usize, b: usize, mh: f32, lh: f32, w: i32): vo
   const vm = f32x4.splat(mh), vl = f32x4.splat(lh);
   const w4 = <usize>(w & ~3) << 2, end = <usize>w << 2;
   let o: usize = 0;
-  for (; o < w4; o += 16) v128.store(row + o, f32x4.add(f32x4.mul(vm, v128.load(a + o)), f32x4.mul(vl, v128.load(b + o))));
+  for (; o < w4; o += 16) {
+    v128.store(row + o, f32x4.add(f32x4.mul(vm, v128.load(a + o)), f32x4.mul(vl, v128.load(b + o))));
+  }
   for (; o < end; o += 4) store<f32>(row + o, mh * load<f32>(a + o) + lh * load<f32>(b + o));
 }
 
@@ -131,7 +133,9 @@ function addScaled(dst: usize, row: usize, m: f32, w: i32): void {
   for (; o < end; o += 4) store<f32>(dst + o, load<f32>(dst + o) + m * load<f32>(row + o));
 }
 
-function upsampleSeparable(backward: bool, out: usize, x: usize, planes: i32, h: i32, w: i32, outH: i32, outW: i32): void {
+function upsampleSeparable(
+  backward: bool, out: usize, x: usize, planes: i32, h: i32, w: i32, outH: i32, outW: i32,
+): void {
   const scaleH: f32 = <f32>h / <f32>outH;
   const scaleW: f32 = <f32>w / <f32>outW;
   for (let ow = 0; ow < outW; ow++) {

@@ -180,7 +180,9 @@ export interface NNKernels {
    * Cross-entropy's input gradient over (n, k, s): dx[i, c, j] = (p[i, c, j] − [c = t])·w[i·s + j], t = tgt[i·s + j];
    * t < 0 (ignored) ⇒ dx is exactly 0 at every class of that position.
    */
-  softmaxPlanesBackward(dx: Float32Array, p: Float32Array, w: Float32Array, tgt: Int32Array, n: number, k: number, s: number): void;
+  softmaxPlanesBackward(
+    dx: Float32Array, p: Float32Array, w: Float32Array, tgt: Int32Array, n: number, k: number, s: number,
+  ): void;
   /** out = a + b (same length). */
   add(out: Float32Array, a: Float32Array, b: Float32Array): void;
   /** y += alpha·x */
