@@ -7,6 +7,7 @@ import { loadLatestCheckpoint, saveCheckpoint, type CheckpointState } from '../i
 import { captureTrainingState, restoreTrainingState, type TrainingParts } from '../io/checkpoint-state.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { EpochMetrics, RunConfig, RunResult } from './types.js';
+import type { TrainSettings } from './options.js';
 
 /** A configuration's finished result (RunResult, gallery predictions) in its checkpoint directory. */
 export const RESULT_FILE = 'result.json';
@@ -18,17 +19,11 @@ export const configKey = (c: Pick<RunConfig, 'norm' | 'batchPerWorker' | 'seed'>
   `${c.norm}-b${c.batchPerWorker}-s${c.seed}`;
 
 /** Every setting that changes a configuration's arithmetic: a checkpoint or result resumes only into equal ones. */
-export interface Fingerprint {
+export interface Fingerprint extends TrainSettings {
   norm: string;
   workers: number;
   batchPerWorker: number;
   seed: number;
-  epochs: number;
-  train: number;
-  val: number;
-  size: number;
-  width: number;
-  lr: number;
 }
 
 /** Where a rank stands inside the run, beyond what captureTrainingState keeps (JSON: numbers round-trip exactly). */

@@ -5,12 +5,8 @@ import { UsageError } from '../errors.js';
 import { DEMO_NORMS } from './grid.js';
 import type { DemoNorm } from './types.js';
 
-export interface DemoOptions {
-  nproc: number;
-  batches: number[];
-  /** The seeds of every configuration: seed, seed + 1, … (count from --seeds). */
-  seeds: number[];
-  norms: DemoNorm[];
+/** The settings that shape a configuration's training: the options', each rank's and the resume fingerprint's. */
+export interface TrainSettings {
   epochs: number;
   /** Training and validation scenes. */
   train: number;
@@ -18,6 +14,14 @@ export interface DemoOptions {
   size: number;
   width: number;
   lr: number;
+}
+
+export interface DemoOptions extends TrainSettings {
+  nproc: number;
+  batches: number[];
+  /** The seeds of every configuration: seed, seed + 1, … (count from --seeds). */
+  seeds: number[];
+  norms: DemoNorm[];
   /** Validation scenes in the report's gallery. */
   gallery: number;
   out: string;

@@ -15,20 +15,14 @@ import { DigitScenes, DIGIT_SCENE_CLASSES } from '../data/digit-scenes.js';
 import { IGNORE_INDEX, SegMetrics, argmaxClasses } from '../data/seg-metrics.js';
 import { segNet } from '../models/segnet.js';
 import type { DemoNorm, EpochMetrics } from './types.js';
+import type { TrainSettings } from './options.js';
 import { restoreRank, saveRank, type Fingerprint, type RankProgress } from './checkpoint.js';
 
 /** What every rank of one configuration needs (JSON: it crosses into the worker threads as a string). */
-export interface RankConfig {
+export interface RankConfig extends TrainSettings {
   norm: DemoNorm;
   batchPerWorker: number;
   seed: number;
-  epochs: number;
-  /** Training and validation scenes. */
-  train: number;
-  val: number;
-  size: number;
-  width: number;
-  lr: number;
   /** Stop after this many steps in all (tests); default: every step of every epoch. */
   maxSteps?: number;
   /** Validation scenes 0…gallery−1 whose predictions rank 0 returns after the last epoch. */
