@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { DTYPE_NAMES, KIND, KIND_NAMES, OPS } from './wire.js';
+import { DTYPE_NAMES, KIND, KIND_NAMES, OPS, type Header } from './wire.js';
 
 /** Collectives each rank remembers (PyTorch's flight recorder keeps a configurable ring too). */
 export const FLIGHT_ENTRIES = 64;
@@ -55,16 +55,7 @@ const S_FAILED = 3;
 
 /** What the recorder reads from a collective when it is submitted (a TaskCtx has these). */
 export interface FlightCall {
-  readonly hdr: {
-    groupId: number;
-    seq: number;
-    kind: number;
-    dtype: number;
-    op: number;
-    len: number;
-    extra: number;
-    tag: string;
-  };
+  readonly hdr: Readonly<Pick<Header, 'groupId' | 'seq' | 'kind' | 'dtype' | 'op' | 'len' | 'extra' | 'tag'>>;
   groupName(id: number): string;
 }
 
