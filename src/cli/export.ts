@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
 import { exportOnnx, ONNX_OPSETS } from '../onnx/export.js';
 import { checkOnnxModel } from '../onnx/check.js';
-import { loadArchitecture, parseOpts, parseShape } from './model-args.js';
+import { loadArchitecture, parseOpts, parseShape, runModelCommand } from './model-args.js';
 import type { Command } from './main.js';
 
 const USAGE = `usage: syncbn export MODEL.safetensors --arch NAME --onnx OUT.onnx --input N,C,H,W
@@ -75,16 +75,8 @@ export function parseExportArgs(argv: string[]): ExportArgs {
 export const exportCommand: Command = {
   summary: 'export a trained model (safetensors + architecture name) to ONNX',
   usage: USAGE,
-  async main(argv) {
-    let a: ExportArgs;
-    try {
-      a = parseExportArgs(argv);
-    } catch (e) {
-      if (!(e instanceof UsageError)) throw e;
-      process.stderr.write(`${e.message}\n\n${USAGE}\n`);
-      return 2;
-    }
-    try {
+  main: (argv) =>
+    runModelCommand('export', USAGE, argv, parseExportArgs, async (a) => {
       const model = loadArchitecture('syncbn export', a.arch, a.opts, a.weights);
       const bytes = exportOnnx(model, { input: a.input, path: a.onnx, opset: a.opset, dynamicBatch: a.dynamicBatch });
       const info = checkOnnxModel(bytes, a.onnx);
@@ -94,9 +86,5 @@ export const exportCommand: Command = {
           `${shape(info.inputs[0]!.shape)} → output ${shape(info.outputs[0]!.shape)}\n`,
       );
       return 0;
-    } catch (e) {
-      process.stderr.write(`syncbn export: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);
-      return e instanceof UsageError ? 2 : 1;
-    }
-  },
+    }),
 };

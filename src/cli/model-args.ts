@@ -48,3 +48,26 @@ export function loadArchitecture(
   loadModule(weights, model);
   return model.eval();
 }
+
+/**
+ * The error contract both model commands share: a UsageError from `parse` prints the message and the
+ * usage (exit 2); an error from `body` prints `syncbn <cmd>: Name: message` (exit 2 for usage, else 1).
+ */
+export async function runModelCommand<A>(
+  cmd: string, usage: string, argv: string[], parse: (argv: string[]) => A, body: (a: A) => Promise<number>,
+): Promise<number> {
+  let a: A;
+  try {
+    a = parse(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`${e.message}\n\n${usage}\n`);
+    return 2;
+  }
+  try {
+    return await body(a);
+  } catch (e) {
+    process.stderr.write(`syncbn ${cmd}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}

@@ -10,7 +10,7 @@ import { Conv2d } from '../nn/layers/conv.js';
 import { OnnxSession } from '../onnx/runtime.js';
 import { Tensor } from '../tensor/tensor.js';
 import { argmaxClasses, readImage, writeMaskPng } from './images.js';
-import { loadArchitecture, parseOpts } from './model-args.js';
+import { loadArchitecture, parseOpts, runModelCommand } from './model-args.js';
 import type { Command } from './main.js';
 
 const USAGE = `usage: syncbn predict MODEL IMAGE… --out DIR [--arch NAME] [--opt key=value]… [--mean M --std S]
@@ -130,53 +130,43 @@ async function openRunner(a: PredictArgs): Promise<Runner> {
 export const predictCommand: Command = {
   summary: 'run a saved model (safetensors or ONNX) on .npy/PNG images; writes predictions and masks',
   usage: USAGE,
-  async main(argv) {
-    let a: PredictArgs;
-    try {
-      a = parsePredictArgs(argv);
-    } catch (e) {
-      if (!(e instanceof UsageError)) throw e;
-      process.stderr.write(`${e.message}\n\n${USAGE}\n`);
-      return 2;
-    }
-    let runner: Runner | null = null;
-    try {
-      runner = await openRunner(a);
+  main: (argv) =>
+    runModelCommand('predict', USAGE, argv, parsePredictArgs, async (a) => {
+      let runner: Runner | null = null;
       try {
-        mkdirSync(a.out, { recursive: true });
-      } catch (e) {
-        throw new IOError(`could not create --out ${JSON.stringify(a.out)}: ${(e as Error).message}`, { cause: e });
+        runner = await openRunner(a);
+        try {
+          mkdirSync(a.out, { recursive: true });
+        } catch (e) {
+          throw new IOError(`could not create --out ${JSON.stringify(a.out)}: ${(e as Error).message}`, { cause: e });
+        }
+        const backend = a.model.toLowerCase().endsWith('.onnx') ? 'onnxruntime' : 'syncbn';
+        for (const path of a.images) {
+          const img = readImage(path, runner.channels);
+          if (a.mean !== 0 || a.std !== 1)
+            for (let i = 0; i < img.data.length; i++) img.data[i] = (img.data[i]! - a.mean) / a.std;
+          const t0 = performance.now();
+          const y = await runner.run(img.data, [1, ...img.shape]);
+          const ms = performance.now() - t0;
+          const name = basename(path, extname(path));
+          await writeNpy(join(a.out, `${name}.logits.npy`), y.data, y.shape);
+          let what: string;
+          if (y.shape.length === 4) {
+            const [, k, h, w] = y.shape as [number, number, number, number];
+            const cls = argmaxClasses(y.data, k, h * w);
+            await writeNpy(join(a.out, `${name}.mask.npy`), Float32Array.from(cls), [h, w]);
+            writeMaskPng(join(a.out, `${name}.mask.png`), cls, h, w);
+            what = `mask ${h}×${w} of ${k} classes → ${name}.mask.png`;
+          } else if (y.shape.length === 2) {
+            const k = y.shape[1]!;
+            const best = argmaxClasses(y.data, k, 1)[0]!;
+            what = `class ${best} (score ${y.data[best]!.toPrecision(4)})`;
+          } else what = `output [${y.shape.join(', ')}]`;
+          process.stdout.write(`${path}: ${what}, ${ms.toFixed(2)} ms (${backend})\n`);
+        }
+        return 0;
+      } finally {
+        await runner?.close();
       }
-      const backend = a.model.toLowerCase().endsWith('.onnx') ? 'onnxruntime' : 'syncbn';
-      for (const path of a.images) {
-        const img = readImage(path, runner.channels);
-        if (a.mean !== 0 || a.std !== 1)
-          for (let i = 0; i < img.data.length; i++) img.data[i] = (img.data[i]! - a.mean) / a.std;
-        const t0 = performance.now();
-        const y = await runner.run(img.data, [1, ...img.shape]);
-        const ms = performance.now() - t0;
-        const name = basename(path, extname(path));
-        await writeNpy(join(a.out, `${name}.logits.npy`), y.data, y.shape);
-        let what: string;
-        if (y.shape.length === 4) {
-          const [, k, h, w] = y.shape as [number, number, number, number];
-          const cls = argmaxClasses(y.data, k, h * w);
-          await writeNpy(join(a.out, `${name}.mask.npy`), Float32Array.from(cls), [h, w]);
-          writeMaskPng(join(a.out, `${name}.mask.png`), cls, h, w);
-          what = `mask ${h}×${w} of ${k} classes → ${name}.mask.png`;
-        } else if (y.shape.length === 2) {
-          const k = y.shape[1]!;
-          const best = argmaxClasses(y.data, k, 1)[0]!;
-          what = `class ${best} (score ${y.data[best]!.toPrecision(4)})`;
-        } else what = `output [${y.shape.join(', ')}]`;
-        process.stdout.write(`${path}: ${what}, ${ms.toFixed(2)} ms (${backend})\n`);
-      }
-      return 0;
-    } catch (e) {
-      process.stderr.write(`syncbn predict: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);
-      return e instanceof UsageError ? 2 : 1;
-    } finally {
-      await runner?.close();
-    }
-  },
+    }),
 };
