@@ -1,5 +1,5 @@
 // Rank, world size, rendezvous address/port and token from torchrun/Kubernetes/Open MPI/Slurm variables, validated.
-import { readFileSync, statSync } from 'node:fs';
+import { env as hostEnv, readFileSync, statSync } from '#platform';
 import { UsageError } from '../errors.js';
 
 /** Every variable initProcessGroup() reads for its rank and rendezvous (manifests are checked against it). */
@@ -109,7 +109,7 @@ const ORDER: EnvSource[] = ['torchrun', 'kubernetes', 'openmpi', 'slurm'];
  * Several present must agree on rank and size, or SYNCBN_ENV must name the one to use; Open MPI's
  * variables win over Slurm's silently (mpirun inside an allocation is the inner launcher).
  */
-export function rankFromEnv(env: Env = process.env): RankEnv {
+export function rankFromEnv(env: Env = hostEnv()): RankEnv {
   const pick = env.SYNCBN_ENV;
   if (pick !== undefined && pick !== '' && !(ORDER as string[]).includes(pick))
     throw new UsageError(
@@ -201,7 +201,7 @@ function derivedPort(id: number): number {
  * 127.0.0.1 when every rank is on this host (OMPI_COMM_WORLD_LOCAL_SIZE == SIZE), else MASTER_ADDR is
  * required, and port 20000 + OMPI_MCA_ess_base_jobid mod 10000; others: 127.0.0.1, and MASTER_PORT is required.
  */
-export function rendezvousFromEnv(source: RankEnv['source'], env: Env = process.env): Rendezvous {
+export function rendezvousFromEnv(source: RankEnv['source'], env: Env = hostEnv()): Rendezvous {
   let masterAddr = env.MASTER_ADDR || undefined;
   let masterPort = intEnv(env, 'MASTER_PORT');
   if (source === 'slurm') {
@@ -248,7 +248,7 @@ export function rendezvousFromEnv(source: RankEnv['source'], env: Env = process.
  * The shared token: SYNCBN_TOKEN, or the contents of the file SYNCBN_TOKEN_FILE (trailing newline removed),
  * which must not be readable by group or others (mode 0600 or 0400). Undefined when neither is set.
  */
-export function tokenFromEnv(env: Env = process.env): string | undefined {
+export function tokenFromEnv(env: Env = hostEnv()): string | undefined {
   const file = env.SYNCBN_TOKEN_FILE || undefined;
   if (file === undefined) return env.SYNCBN_TOKEN;
   if (env.SYNCBN_TOKEN) throw new UsageError('SYNCBN_TOKEN and SYNCBN_TOKEN_FILE are both set: set only one');

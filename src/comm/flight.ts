@@ -1,8 +1,5 @@
 // Flight recorder: each rank's last 64 collectives in a ring, attached to a CommError, dumped per rank as JSON.
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { threadId } from 'node:worker_threads';
+import { env as hostEnv, join, mkdirSync, mkdtempSync, pid, readFileSync, renameSync, rmSync, threadId, tmpdir, writeFileSync } from '#platform';
 import { DTYPE_NAMES, KIND, KIND_NAMES, OPS, type Header } from './wire.js';
 
 /** Collectives each rank remembers (PyTorch's flight recorder keeps a configurable ring too). */
@@ -78,7 +75,7 @@ export class FlightRecorder {
     readonly rank: number,
     readonly size: number,
     readonly transport: string,
-    dir: string | undefined = process.env.SYNCBN_FLIGHT_DIR,
+    dir: string | undefined = hostEnv().SYNCBN_FLIGHT_DIR,
   ) {
     this.dir = dir === undefined || dir === '' ? null : dir;
   }
@@ -148,7 +145,7 @@ export class FlightRecorder {
     }
     const err = error instanceof Error ? { name: error.name, message: error.message } : null;
     const { rank, size, transport } = this;
-    return { rank, size, transport, pid: process.pid, threadId, at: Date.now(), error: err, entries };
+    return { rank, size, transport, pid, threadId, at: Date.now(), error: err, entries };
   }
 
   /**
@@ -166,7 +163,7 @@ export class FlightRecorder {
       } catch (e) {
         const to = JSON.stringify(this.dir);
         const why = (e as Error).message;
-        process.stderr.write(`syncbn rank ${this.rank}: cannot write the flight record to ${to}: ${why}\n`);
+        console.error(`syncbn rank ${this.rank}: cannot write the flight record to ${to}: ${why}`);
       }
     }
   }
@@ -187,7 +184,7 @@ export function flightFile(dir: string, rank: number): string {
 export function writeFlightDump(dir: string, dump: FlightDump): void {
   mkdirSync(dir, { recursive: true });
   const to = flightFile(dir, dump.rank);
-  const tmp = `${to}.tmp-${process.pid}-${threadId}`;
+  const tmp = `${to}.tmp-${pid}-${threadId}`;
   writeFileSync(tmp, JSON.stringify(dump, null, 1));
   renameSync(tmp, to);
 }
@@ -286,7 +283,7 @@ export interface LaunchFlight {
  */
 export function launchFlight(env: Record<string, string>): LaunchFlight {
   const since = Date.now();
-  const given = env.SYNCBN_FLIGHT_DIR ?? process.env.SYNCBN_FLIGHT_DIR;
+  const given = env.SYNCBN_FLIGHT_DIR ?? hostEnv().SYNCBN_FLIGHT_DIR;
   const dir = given !== undefined && given !== '' ? given : mkdtempSync(join(tmpdir(), 'syncbn-flight-'));
   env.SYNCBN_FLIGHT_DIR = dir;
   return {

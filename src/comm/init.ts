@@ -1,5 +1,5 @@
 // initProcessGroup(): join the world from a launcher's worker data or from torchrun / Slurm / Open MPI environment variables.
-import { workerData } from 'node:worker_threads';
+import { env, tcpTransport, workerData } from '#platform';
 import { UsageError, describe } from '../errors.js';
 import { DEFAULT_TIMEOUT_MS, Group, RankState, checkTimeout } from './group.js';
 import { WORLD_GROUP_ID } from './ops.js';
@@ -39,8 +39,8 @@ let worldGroup: Group | null = null;
 
 function defaultTimeout(opts: InitOptions): number {
   if (opts.timeoutMs !== undefined) return checkTimeout('initProcessGroup', opts.timeoutMs);
-  const env = process.env.SYNCBN_TIMEOUT_MS;
-  if (env !== undefined && env !== '') return checkTimeout('initProcessGroup (SYNCBN_TIMEOUT_MS)', Number(env));
+  const given = env().SYNCBN_TIMEOUT_MS;
+  if (given !== undefined && given !== '') return checkTimeout('initProcessGroup (SYNCBN_TIMEOUT_MS)', Number(given));
   return DEFAULT_TIMEOUT_MS;
 }
 
@@ -54,7 +54,7 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
   if (typeof opts !== 'object' || opts === null) throw new UsageError(`initProcessGroup: options must be an object, received ${describe(opts)}`);
   const timeoutMs = defaultTimeout(opts);
   if (worldGroup !== null && !worldGroup.isClosed) return worldGroup;
-  const td = (workerData as { syncbnThreads?: ThreadRankData } | null)?.syncbnThreads;
+  const td = (workerData() as { syncbnThreads?: ThreadRankData } | null)?.syncbnThreads;
   let g: Group;
   if (td !== undefined) {
     const t = new ThreadsTransport(td.world, td.rank, td.heaps);
@@ -71,7 +71,7 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
     } else {
       const rv = rendezvousFromEnv(re.source);
       const where = { masterAddr: opts.masterAddr ?? rv.masterAddr, masterPort: opts.masterPort ?? rv.masterPort, token: opts.token ?? tokenFromEnv() };
-      const { connectTcp } = await import('./tcp/transport.js');
+      const { connectTcp } = await tcpTransport();
       g = new Group(new RankState(await connectTcp({ ...opts, ...where, rank, size })), range(size), WORLD_GROUP_ID, timeoutMs);
     }
   }

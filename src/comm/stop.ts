@@ -5,7 +5,7 @@
 // `drainMs` to end by themselves. Whoever is still running then (a SIGSTOPped process, a rank stuck
 // in compute, a script that ignores errors) is sent SIGTERM, plus SIGCONT so that a stopped process
 // acts on it, and SIGKILL `graceMs` later. Threads are terminated (there is nothing gentler).
-import { readFileSync } from 'node:fs';
+import { readFileSync } from '#platform';
 import { UsageError, describe } from '../errors.js';
 
 /** How the launcher ends the other ranks once one has failed. */

@@ -1,4 +1,5 @@
 // Shared-memory transport between the worker threads of one process: a ring per ordered pair of ranks.
+import { onThreadExit } from '#platform';
 import { UsageError } from '../errors.js';
 import type { CommError } from '../errors.js';
 import { Control, PEER_LEFT } from './control.js';
@@ -118,7 +119,7 @@ export class ThreadsTransport implements Transport {
    * launcher, which knows the error and marks the rank dead with it (dead, not left: the root cause).
    */
   leaveAtExit(): void {
-    process.once('exit', (code) => {
+    onThreadExit((code) => {
       if (code === 0) this.leave();
     });
   }

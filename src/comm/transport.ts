@@ -1,5 +1,5 @@
 // The Transport contract: per-peer byte channels and a doorbell; algorithms never see a socket, transports never reduce.
-import { availableParallelism } from 'node:os';
+import { env as hostEnv, hardwareThreads } from '#platform';
 import type { CommError } from '../errors.js';
 import type { Control } from './control.js';
 import type { Ring } from './ring.js';
@@ -83,11 +83,11 @@ export interface Transport {
  * 0.80 (10 ms cap) vs 0.70 (1 ms). The engine's budget still halves after misses (floor cap/16).
  */
 export function coreSpinUs(ranksOnHost: number): number {
-  return spinUsFromEnv(ranksOnHost <= availableParallelism() ? 10_000 : 0);
+  return spinUsFromEnv(ranksOnHost <= hardwareThreads() ? 10_000 : 0);
 }
 
 /** SYNCBN_SPIN_US (a non-negative integer, µs) if set, else `dflt`. */
 export function spinUsFromEnv(dflt: number): number {
-  const env = process.env.SYNCBN_SPIN_US;
+  const env = hostEnv().SYNCBN_SPIN_US;
   return env !== undefined && /^\d+$/.test(env) ? Number(env) : dflt;
 }

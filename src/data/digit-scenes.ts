@@ -1,7 +1,8 @@
 // DigitScenes: semantic-segmentation scenes of real handwritten MNIST digits on a textured, noisy background.
 import { UsageError, describe } from '../errors.js';
 import { Rng } from '../parallel/rng.js';
-import { DIGIT_SIDE, loadDigits } from './mnist.js';
+import { defaultDigits } from '#platform';
+import { DIGIT_SIDE, type DigitClass } from './digits.js';
 import { IGNORE_INDEX } from './seg-metrics.js';
 
 /** Classes of a DigitScenes label map: 0 background, d + 1 for digit d. */
@@ -40,6 +41,11 @@ export interface DigitScenesOptions {
   contrast?: number;
   /** Per-scene brightness: an offset uniform in [−brightness, brightness] is added to the pixels. Default 0.25. */
   brightness?: number;
+  /**
+   * The 10 digit classes to draw from. Default (Node): the installed `mnist` package, read once per thread. A browser
+   * must give them (e.g. `unpackDigits` of the /digits.bin that `syncbn web` serves: the same digits, bit for bit).
+   */
+  digits?: readonly DigitClass[];
 }
 
 /** Where one digit of a scene was drawn (in placement order: later digits cover earlier ones). */
@@ -85,6 +91,7 @@ export class DigitScenes {
   readonly grow: number;
   readonly contrast: number;
   readonly brightness: number;
+  private readonly givenDigits: readonly DigitClass[] | null;
 
   constructor(opts: DigitScenesOptions) {
     const {
@@ -99,6 +106,7 @@ export class DigitScenes {
       grow = 2,
       contrast = 0.5,
       brightness = 0.25,
+      digits = null,
     } = opts;
     const fail = (name: string, want: string, v: unknown): never => {
       throw new UsageError(`DigitScenes: ${name} must be ${want}, received ${describe(v)}`);
@@ -124,14 +132,22 @@ export class DigitScenes {
     this.trainFraction = trainFraction;
     if (!(contrast >= 0 && contrast < 1)) fail('contrast', 'a number in [0, 1)', contrast);
     if (!(brightness >= 0 && brightness <= 1)) fail('brightness', 'a number in [0, 1]', brightness);
+    if (digits !== null && (!Array.isArray(digits) || digits.length !== 10))
+      fail('digits', 'an array of 10 digit classes', digits);
+    this.givenDigits = digits;
     this.grow = grow;
     this.contrast = contrast;
     this.brightness = brightness;
   }
 
+  /** The digit classes the scenes draw from (options.digits, else the platform's default). */
+  digitClasses(): readonly DigitClass[] {
+    return this.givenDigits ?? defaultDigits();
+  }
+
   /** The MNIST indices [begin, end) of `digit` that this split draws from (train: the first trainFraction). */
   sourceRange(digit: number): [number, number] {
-    const count = loadDigits()[digit]!.count;
+    const count = this.digitClasses()[digit]!.count;
     const cut = Math.floor(this.trainFraction * count);
     return this.split === 'train' ? [0, cut] : [cut, count];
   }
@@ -161,7 +177,7 @@ export class DigitScenes {
       const ink = 0.75 + 0.25 * rng.float();
       const p: DigitPlacement = { digit, source, x, y, side };
       digits.push(p);
-      drawDigit(image, label, n, p, ink, this.grow);
+      drawDigit(image, label, n, p, this.digitClasses()[digit]!, ink, this.grow);
     }
     const sigma = 0.03 + 0.05 * rng.float();
     for (let q = 0; q < image.length; q++) image[q] = Math.min(1, Math.max(0, image[q]! + sigma * rng.normal()));
@@ -220,10 +236,11 @@ function drawDigit(
   label: Uint8Array,
   n: number,
   p: DigitPlacement,
+  digitClass: DigitClass,
   ink: number,
   grow: number,
 ): void {
-  const src = loadDigits()[p.digit]!.pixels.subarray(
+  const src = digitClass.pixels.subarray(
     p.source * DIGIT_SIDE * DIGIT_SIDE,
     (p.source + 1) * DIGIT_SIDE * DIGIT_SIDE,
   );

@@ -5,16 +5,10 @@ import { threadId } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { IOError } from '../errors.js';
+import { DIGIT_SIDE, packDigits, unpackDigits, type DigitClass } from './digits.js';
 
-/** Side of an MNIST digit image in pixels. */
-export const DIGIT_SIDE = 28;
+export { DIGIT_SIDE, type DigitClass } from './digits.js';
 const PIXELS = DIGIT_SIDE * DIGIT_SIDE;
-
-/** The digits of one class: `count` images of 28×28 floats in [0, 1], row-major, back to back. */
-export interface DigitClass {
-  readonly count: number;
-  readonly pixels: Float32Array;
-}
 
 let cache: DigitClass[] | null = null;
 
@@ -37,23 +31,12 @@ function cachePath(dir: string): string {
 }
 
 function readCache(path: string): DigitClass[] | null {
-  let buf: Buffer;
   try {
-    buf = readFileSync(path);
+    const buf = readFileSync(path);
+    return unpackDigits(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength), path);
   } catch {
     return null;
   }
-  if (buf.byteLength < 40) return null;
-  const counts = new Uint32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + 40));
-  const total = counts.reduce((a, c) => a + c, 0);
-  if (buf.byteLength !== 40 + total * PIXELS * 4) return null;
-  const all = new Float32Array(buf.buffer.slice(buf.byteOffset + 40, buf.byteOffset + buf.byteLength));
-  let at = 0;
-  return [...counts].map((count) => {
-    const pixels = all.subarray(at, at + count * PIXELS);
-    at += count * PIXELS;
-    return { count, pixels };
-  });
 }
 
 /**
@@ -94,9 +77,7 @@ export function loadDigits(): readonly DigitClass[] {
     // best effort: a read-only temp directory only costs the next thread a parse
     const tmp = `${packed}.tmp-${process.pid}-${threadId}`;
     try {
-      const counts = Buffer.from(Uint32Array.from(out.map((c) => c.count)).buffer);
-      const bodies = out.map((c) => Buffer.from(c.pixels.buffer, c.pixels.byteOffset, c.pixels.byteLength));
-      writeFileSync(tmp, Buffer.concat([counts, ...bodies]));
+      writeFileSync(tmp, packDigits(out));
       renameSync(tmp, packed);
     } catch {
       rmSync(tmp, { force: true });

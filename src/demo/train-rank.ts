@@ -2,21 +2,15 @@
 import { existsSync, renameSync } from 'node:fs';
 import { BroadcastChannel } from 'node:worker_threads';
 import type { ProcessGroup } from '../comm/types.js';
-import { Tensor } from '../tensor/tensor.js';
-import { noGrad } from '../autograd/node.js';
-import { crossEntropy } from '../nn/functional/loss.js';
-import { AdamW } from '../optim/adamw.js';
-import { PolyLR } from '../optim/schedule.js';
 import { saveModule } from '../io/safetensors.js';
 import { revertSyncBatchNorm } from '../parallel/convert.js';
 import { DistributedDataParallel } from '../parallel/ddp.js';
-import { Rng } from '../parallel/rng.js';
-import { DigitScenes, DIGIT_SCENE_CLASSES } from '../data/digit-scenes.js';
-import { IGNORE_INDEX, SegMetrics, argmaxClasses } from '../data/seg-metrics.js';
-import { segNet } from '../models/segnet.js';
 import type { DemoNorm, EpochMetrics } from './types.js';
+import { createRun, evaluate, predictGallery, stateArrays, trainStep } from './train-core.js';
 import type { TrainSettings } from './options.js';
 import { restoreRank, saveRank, type Fingerprint, type RankProgress } from './checkpoint.js';
+
+export { stepIndices } from './train-core.js';
 
 /** What every rank of one configuration needs (JSON: it crosses into the worker threads as a string). */
 export interface RankConfig extends TrainSettings {
@@ -62,49 +56,13 @@ export interface RankResult {
   state?: Record<string, number[]>;
 }
 
-const K = DIGIT_SCENE_CLASSES;
-
-/**
- * The global sample order: the step-s batch of epoch e is perm_e[s·G … (s+1)·G) with G = world · batchPerWorker and
- * perm_e a permutation seeded by (seed, e); rank r takes its r-th block of batchPerWorker. It depends on G, not on
- * the split into workers, so a 1 × G run sees exactly the union of an N × G/N run's samples at every step.
- */
-export function stepIndices(
-  seed: number,
-  epoch: number,
-  length: number,
-  globalBatch: number,
-  step: number,
-  rank: number,
-  perRank: number,
-): number[] {
-  const perm = new Rng(seed * 7_919 + epoch + 1).permutation(length);
-  const start = step * globalBatch + rank * perRank;
-  return perm.slice(start, start + perRank);
-}
-
 /** The rank body of one configuration (see RankConfig); every rank returns its result, rank 0's is the one used. */
 export async function trainRank(pg: ProcessGroup, cfg: RankConfig): Promise<RankResult> {
   const report = pg.rank === 0 && cfg.channel !== undefined ? new BroadcastChannel(cfg.channel) : null;
   const post = (e: RankEvent): void => report?.postMessage(e);
-  const norm = cfg.norm === 'syncbn' ? 'syncbn' : cfg.norm === 'groupnorm' ? 'groupnorm' : 'bn';
-  const model = segNet({
-    size: cfg.size,
-    width: cfg.width,
-    norm,
-    seed: cfg.seed,
-    ...(norm === 'syncbn' ? { group: pg } : {}),
-  });
-  // AdamW: from scratch on a few hundred scenes it finds the digits' shapes in far fewer steps than SGD + momentum
-  const opt = new AdamW(model.parameters(), { lr: cfg.lr, weightDecay: 1e-4 });
-  const train = new DigitScenes({ split: 'train', length: cfg.train, size: cfg.size, seed: cfg.seed });
-  const val = new DigitScenes({ split: 'val', length: cfg.val, size: cfg.size, seed: cfg.seed });
-  const b = cfg.batchPerWorker;
-  const globalBatch = b * pg.size;
-  const stepsPerEpoch = Math.floor(cfg.train / globalBatch);
+  const run = createRun(pg, cfg);
+  const { model, opt, sched, val, globalBatch, stepsPerEpoch } = run;
   const totalSteps = Math.min(cfg.maxSteps ?? Infinity, stepsPerEpoch * cfg.epochs);
-  const sched = new PolyLR(opt, { totalSteps: Math.max(1, stepsPerEpoch * cfg.epochs), power: 0.9 });
-  const hw = cfg.size * cfg.size;
   const res: RankResult = { epochs: [], stepMs: [], interrupted: false, predictions: [] };
   if (cfg.record === true) res.losses = [];
   // the whole state: the data order is a function of (seed, epoch, step) and the scenes of their index
@@ -135,38 +93,20 @@ export async function trainRank(pg: ProcessGroup, cfg: RankConfig): Promise<Rank
     model.train();
     for (let s = steps; s < stepsPerEpoch && done < totalSteps; s++) {
       const ts = performance.now();
-      const ids = stepIndices(cfg.seed, epoch, cfg.train, globalBatch, s, pg.rank, b);
-      const { images, labels } = train.batch(ids);
-      const x = Tensor.from(images, [b, 1, cfg.size, cfg.size]);
-      const ce = crossEntropy(ddp.forward(x), labels, { reduction: 'sum', ignoreIndex: IGNORE_INDEX });
-      // The loss is the mean over every labelled pixel of the global batch: scale this rank's sum by world/total
-      // so that DDP's average of the gradients is that mean's gradient. The third slot carries rank 0's stop flag.
-      const stop = pg.rank === 0 && cfg.stopFile !== undefined && existsSync(cfg.stopFile) ? 1 : 0;
-      const tot = Float64Array.of(
-        labels.reduce((a, v) => a + (v === IGNORE_INDEX ? 0 : 1), 0),
-        ce.item(),
-        stop,
-      );
-      pg.allReduceSync(tot, 'sum', { tag: 'demo.loss' });
-      const loss = ce.mul(pg.size / Math.max(1, tot[0]!));
-      loss.backward();
-      opt.step();
-      opt.zeroGrad();
-      sched.step();
-      x.dispose();
-      const mean = tot[1]! / Math.max(1, tot[0]!);
+      const stopAsked = pg.rank === 0 && cfg.stopFile !== undefined && existsSync(cfg.stopFile);
+      const { loss: mean, stop } = trainStep(run, ddp, pg, epoch, s, stopAsked);
       res.losses?.push(mean);
       lossSum += mean;
       steps++;
       done++;
       res.stepMs.push(performance.now() - ts);
       post({ type: 'step', epoch, step: s + 1, loss: mean });
-      if (ckDir !== undefined && (done % every === 0 || tot[2]! > 0)) {
+      if (ckDir !== undefined && (done % every === 0 || stop)) {
         const trainSeconds = secondsBefore + (performance.now() - t0) / 1000;
         const progress = { epoch, position: s + 1, lossSum, trainSeconds, epochs: res.epochs };
         await saveRank(ckDir, parts, pg, done, globalBatch, progress, cfg.fingerprint);
       }
-      if (tot[2]! > 0) {
+      if (stop) {
         res.interrupted = true;
         break;
       }
@@ -185,18 +125,7 @@ export async function trainRank(pg: ProcessGroup, cfg: RankConfig): Promise<Rank
     post({ type: 'epoch', ...m });
   }
   ddp.close();
-  if (pg.rank === 0 && cfg.gallery > 0 && !res.interrupted) {
-    model.eval();
-    noGrad(() => {
-      for (let i = 0; i < Math.min(cfg.gallery, val.length); i++) {
-        const x = Tensor.from(val.batch([i]).images, [1, 1, cfg.size, cfg.size]);
-        const out = model.forward(x);
-        res.predictions.push(argmaxClasses(out.data, 1, K, hw));
-        out.dispose();
-        x.dispose();
-      }
-    });
-  }
+  if (pg.rank === 0 && cfg.gallery > 0 && !res.interrupted) res.predictions.push(...predictGallery(run, cfg.gallery));
   const plain = revertSyncBatchNorm(model);
   if (pg.rank === 0 && cfg.saveModel !== undefined && !res.interrupted) {
     const tmp = `${cfg.saveModel}.tmp-${process.pid}`;
@@ -209,47 +138,9 @@ export async function trainRank(pg: ProcessGroup, cfg: RankConfig): Promise<Rank
     });
     renameSync(tmp, cfg.saveModel);
   }
-  if (cfg.record === true)
-    res.state = Object.fromEntries(Object.entries(plain.stateDict()).map(([k, t]) => [k, [...t.data]]));
+  if (cfg.record === true) res.state = stateArrays(plain);
   pg.barrierSync({ tag: 'demo.done' });
   report?.close();
   plain.dispose();
   return res;
-}
-
-/** Validation in eval mode (running statistics): rank r takes scenes r, r + world, …; confusion and loss summed. */
-function evaluate(
-  pg: ProcessGroup,
-  model: ReturnType<typeof segNet>,
-  val: DigitScenes,
-  size: number,
-): { valLoss: number; miou: number; pixelAccuracy: number } {
-  model.eval();
-  const m = new SegMetrics(K);
-  let valLoss = 0;
-  const mine: number[] = [];
-  for (let i = pg.rank; i < val.length; i += pg.size) mine.push(i);
-  const chunk = 8;
-  noGrad(() => {
-    for (let c = 0; c < mine.length; c += chunk) {
-      const ids = mine.slice(c, c + chunk);
-      const { images, labels } = val.batch(ids);
-      const x = Tensor.from(images, [ids.length, 1, size, size]);
-      const out = model.forward(x);
-      const ce = crossEntropy(out, labels, { reduction: 'sum', ignoreIndex: IGNORE_INDEX });
-      valLoss += ce.item();
-      m.add(argmaxClasses(out.data, ids.length, K, size * size), labels);
-      ce.dispose();
-      out.dispose();
-      x.dispose();
-    }
-  });
-  const acc = new Float64Array(K * K + 1);
-  acc.set(m.confusion);
-  acc[K * K] = valLoss;
-  pg.allReduceSync(acc, 'sum', { tag: 'demo.eval' });
-  const all = new SegMetrics(K);
-  all.confusion.set(acc.subarray(0, K * K));
-  const counted = all.confusion.reduce((a, v) => a + v, 0);
-  return { valLoss: acc[K * K]! / Math.max(1, counted), miou: all.meanIoU(), pixelAccuracy: all.pixelAccuracy() };
 }

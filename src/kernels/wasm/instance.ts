@@ -1,7 +1,5 @@
 // Loads the one WebAssembly module (built from wasm/ by `npm run build:wasm`) over one shared, growable memory.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { workerData } from 'node:worker_threads';
+import { wasmModule, workerData } from '#platform';
 
 /** 64 KiB WebAssembly pages. The maximum only reserves address space; pages are committed on grow. */
 const INITIAL_PAGES = 32;
@@ -24,7 +22,7 @@ export function createHeapMemory(): WebAssembly.Memory {
  * library, and two allocators must never share one memory); the flag lives on the thread's global.
  */
 const TAKEN = Symbol.for('syncbn.sharedHeapTaken');
-const provided = (workerData as { syncbnHeap?: unknown } | null)?.syncbnHeap;
+const provided = (workerData() as { syncbnHeap?: unknown } | null)?.syncbnHeap;
 const thread = globalThis as unknown as Record<symbol, boolean | undefined>;
 /** This module's heap is the one the launcher shared with the other ranks. */
 export const heapIsShared = provided instanceof WebAssembly.Memory && thread[TAKEN] !== true;
@@ -35,10 +33,7 @@ export const memory = heapIsShared ? (provided as WebAssembly.Memory) : createHe
 export type WasmExports = Record<string, (...args: number[]) => number>;
 
 function load(): WasmExports {
-  const url = new URL('../../../wasm/syncbn.wasm', import.meta.url);
-  const bytes = readFileSync(fileURLToPath(url));
-  const module = new WebAssembly.Module(bytes);
-  const instance = new WebAssembly.Instance(module, {
+  const instance = new WebAssembly.Instance(wasmModule(), {
     env: {
       memory,
       abort(_msg: number, _file: number, line: number, col: number): never {
