@@ -4,6 +4,7 @@ import { runCommand } from './run.js';
 import { demoCommand } from './demo.js';
 import { exportCommand } from './export.js';
 import { predictCommand } from './predict.js';
+import { webCommand } from './web.js';
 
 export interface Command {
   /** One line for `syncbn --help`. */
@@ -19,6 +20,7 @@ export const COMMANDS: Record<string, Command> = {
   demo: demoCommand,
   export: exportCommand,
   predict: predictCommand,
+  web: webCommand,
 };
 
 function help(): string {

@@ -9,4 +9,5 @@ export {
   type DigitPlacement,
 } from './digit-scenes.js';
 export { SegMetrics, IGNORE_INDEX, argmaxClasses } from './seg-metrics.js';
-export { loadDigits, mnistDigitDir, DIGIT_SIDE, type DigitClass } from './mnist.js';
+export { loadDigits, mnistDigitDir } from './mnist.js';
+export { DIGIT_SIDE, packDigits, unpackDigits, type DigitClass } from './digits.js';

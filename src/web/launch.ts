@@ -18,6 +18,8 @@ export interface WebLaunchOptions {
   stop?: Pick<StopPolicy, 'drainMs'>;
   /** Aborting it terminates every rank. */
   signal?: AbortSignal;
+  /** Given to every rank body as `ctx.data` (structured clone: a SharedArrayBuffer in it is shared, not copied). */
+  data?: unknown;
   /** What a rank body sent with its `post()` (progress, pictures); called on the page's event loop. */
   onEvent?: (rank: number, data: unknown) => void;
   /** The rank workers' bootstrap script; default rank-worker.js next to this bundle. */
@@ -43,7 +45,7 @@ type WorkerCtor = new (url: string | URL, o: { type: 'module'; name: string }) =
 
 /**
  * Run the ES module at `body` as `n` ranks, each in a Web Worker of this page. The module's default export is called
- * as `body(pg, args, post)` with the world group (shared memory, as spawnThreads' worker threads in Node); its
+ * as `body(pg, args, ctx)` (RankBody) with the world group (shared memory, as spawnThreads' worker threads in Node); its
  * result is the rank's value. Needs a cross-origin isolated page (SharedArrayBuffer). The page's thread only
  * supervises and never blocks: a rank that throws, or whose worker ends, makes every other rank's collectives fail
  * with PeerDiedError naming it; ranks still running `stop.drainMs` (default 3000) after a failure are terminated.
@@ -96,7 +98,7 @@ export function startThreads<T = unknown>(n: number, body: string | URL, args: s
       end(r, { rank: r, ok: false, error: { name: 'Error', message: `uncaught in rank ${r}'s worker: ${e.message ?? 'unknown error'}` } });
     };
     w.onmessageerror = () => end(r, { rank: r, ok: false, error: { name: 'Error', message: `rank ${r} sent a message that could not be read` } });
-    const init: ToRank = { type: 'init', rank: r, body: bodyUrl, args, module, workerData: { syncbnThreads: { world, rank: r, heaps }, syncbnHeap: heaps[r] } };
+    const init: ToRank = { type: 'init', rank: r, body: bodyUrl, args, data: opts.data, module, workerData: { syncbnThreads: { world, rank: r, heaps }, syncbnHeap: heaps[r] } };
     w.postMessage(init);
   }
   return { outcomes: all, kill: (r) => void (outcomes[r] === undefined && end(r, { rank: r, ok: false, error: { name: 'Error', message: `rank ${r}'s worker was terminated`, code: 'E_RANK_EXIT' } })) };

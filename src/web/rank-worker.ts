@@ -27,7 +27,7 @@ async function run(init: ToRank): Promise<void> {
     if (typeof body !== 'function') throw new TypeError(`rank body ${JSON.stringify(init.body)} has no default export function`);
     const pg = await initProcessGroup();
     const post = (data: unknown, transfer?: ArrayBuffer[]): void => send({ type: 'event', data }, transfer);
-    const value = await (body as RankBody)(pg, init.args, post);
+    const value = await (body as RankBody)(pg, init.args, { post, data: init.data });
     await pg.close();
     send({ type: 'result', value });
   } catch (e) {
