@@ -61,8 +61,7 @@ function publish(result: PageResult): void {
 }
 
 async function train(s: PageSettings): Promise<void> {
-  const { workers, failHow, ...rest } = s;
-  const cfg: WebTrainConfig = rest;
+  const { workers, failHow, failRank, failStep, ...cfg } = s;
   document.body.dataset.state = 'running';
   $<HTMLButtonElement>('start').disabled = true;
   $<HTMLButtonElement>('stop').disabled = false;
@@ -86,7 +85,7 @@ async function train(s: PageSettings): Promise<void> {
       const ms = median(stepMs.slice(-20));
       $('stepms').textContent = `${ms.toFixed(1)} ms`;
       $('ips').textContent = ((1000 * workers * cfg.batchPerWorker) / ms).toFixed(1);
-      if (failHow === 'terminate' && e.done === (s.failStep ?? 0) - 1) current?.kill(s.failRank ?? 0);
+      if (failHow === 'terminate' && e.done === (failStep ?? 0) - 1) current?.kill(failRank ?? 0);
     } else if (e.type === 'epoch') {
       mious.push(e.miou);
       lineChart($('miou-chart') as unknown as SVGSVGElement, mious, { lo: 0, hi: 1 });
@@ -100,7 +99,7 @@ async function train(s: PageSettings): Promise<void> {
       });
     }
   };
-  const inject = failHow === 'throw' ? { failRank: s.failRank, failStep: s.failStep } : {};
+  const inject = failHow === 'throw' ? { failRank, failStep } : {};
   stopper = new AbortController();
   const body = new URL('./train-body.js', import.meta.url);
   current = startThreads<WebTrainResult>(workers, body, [JSON.stringify({ ...cfg, ...inject })], {
@@ -116,8 +115,8 @@ async function train(s: PageSettings): Promise<void> {
 }
 
 function report(s: PageSettings, outcomes: RankOutcome<WebTrainResult>[], stepMs: number[]): void {
-  const { workers, failHow: _f, ...cfg } = s;
-  const base = { config: { ...cfg, workers }, crossOriginIsolated: window.crossOriginIsolated };
+  const { failHow: _h, ...cfg } = s;
+  const base = { config: cfg, crossOriginIsolated: window.crossOriginIsolated };
   const cause = rootCause(outcomes);
   const first = outcomes[0]!;
   if (cause === null && first.ok) {
