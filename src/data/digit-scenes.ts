@@ -132,8 +132,8 @@ export class DigitScenes {
     this.trainFraction = trainFraction;
     if (!(contrast >= 0 && contrast < 1)) fail('contrast', 'a number in [0, 1)', contrast);
     if (!(brightness >= 0 && brightness <= 1)) fail('brightness', 'a number in [0, 1]', brightness);
-    if (digits !== null && (!Array.isArray(digits) || digits.length !== 10))
-      fail('digits', 'an array of 10 digit classes', digits);
+    if (digits !== null && !Array.isArray(digits)) fail('digits', 'an array of 10 digit classes', digits);
+    if (digits !== null && digits.length !== 10) fail('digits', 'an array of 10 digit classes', `${digits.length} classes`);
     this.givenDigits = digits;
     this.grow = grow;
     this.contrast = contrast;
