@@ -1,9 +1,9 @@
-// `npm run bench [-- --json] [-- --only kernels,floor,gemm,comm,train,syncbn,demo,onnx]`: every benchmark section, ratios inside one run.
+// `npm run bench [-- --json] [-- --only kernels,floor,gemm,comm,train,syncbn,demo,onnx,web]`: every benchmark section, ratios inside one run.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Reporter } from './util.js';
 
-const SECTIONS = ['kernels', 'floor', 'gemm', 'comm', 'train', 'syncbn', 'demo', 'onnx'] as const;
+const SECTIONS = ['kernels', 'floor', 'gemm', 'comm', 'train', 'syncbn', 'demo', 'onnx', 'web'] as const;
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
