@@ -54,14 +54,14 @@ export function readSettings(form: HTMLFormElement, params: URLSearchParams): Pa
     norm,
     train: int('training scenes', get('train'), 1, 100_000),
     val: int('validation scenes', get('val'), 1, 10_000),
-    size: int('image side', get('size'), 16, 128),
+    size: int('image side', get('size'), 16, 256),
     width: int('width', get('width'), 2, 64),
     lr,
     seed: int('seed', get('seed'), 0, 2 ** 30),
     gallery: params.has('gallery') ? int('gallery', params.get('gallery'), 0, 32) : 6,
     record: params.get('record') === '1',
   };
-  if (s.size % 8 !== 0) throw new UsageError(`image side must be a multiple of 8, received ${s.size}`);
+  if (s.size % 4 !== 0) throw new UsageError(`image side must be a multiple of 4, received ${s.size}`);
   if (s.train < s.workers * s.batchPerWorker) {
     throw new UsageError(`training scenes must be at least workers × images per worker = ${s.workers * s.batchPerWorker}, received ${s.train}`);
   }

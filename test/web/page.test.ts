@@ -72,6 +72,14 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
     const shot = PNG.sync.read(Buffer.from(await page.screenshot({ fullPage: true, type: 'png' })));
     const px = pixelStats(shot);
     assert.ok(px.variance > 200 && px.inked > 0.03, `screenshot not blank: ${JSON.stringify(px)}`);
+    // Keyboard: Tab reaches every setting and the Train button, in reading order.
+    const order: string[] = [];
+    await page.evaluate('document.activeElement?.blur()');
+    for (let i = 0; i < 6; i++) {
+      await page.keyboard.press('Tab');
+      order.push((await page.evaluate("document.activeElement.id || document.activeElement.tagName + ':' + document.activeElement.value")) as string);
+    }
+    assert.deepEqual(order, ['workers', 'batch', 'epochs', 'INPUT:syncbn', 'SUMMARY:undefined', 'start']);
     await page.setViewport({ width: 375, height: 800 });
     const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
     assert.ok(overflow <= 0, `page overflows a 375 px screen by ${overflow} px`);
