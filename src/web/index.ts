@@ -7,15 +7,7 @@ export * from '../nn/index.js';
 export * from '../optim/index.js';
 export * from '../parallel/index.js';
 export * from '../models/index.js';
-export {
-  DigitScenes,
-  DIGIT_SCENE_CLASSES,
-  DIGIT_SCENE_MEAN,
-  DIGIT_SCENE_STD,
-  type DigitScenesOptions,
-  type DigitScene,
-  type DigitPlacement,
-} from '../data/digit-scenes.js';
+export * from '../data/digit-scenes.js';
 export { SegMetrics, IGNORE_INDEX, argmaxClasses } from '../data/seg-metrics.js';
 export { DIGIT_SIDE, packDigits, unpackDigits, type DigitClass } from '../data/digits.js';
 export type * from '../comm/types.js';

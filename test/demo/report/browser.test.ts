@@ -1,56 +1,20 @@
 // Real browser: the system chromium (headless, puppeteer-core) opens index.html offline and renders all of it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PNG } from 'pngjs';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import { writeReport } from '../../../src/demo/report/index.js';
 import { makeFixture } from './fixture.js';
+import { browserRequired, findChromium, launchChromium, pixelStats } from '../../helpers/chromium.js';
 
-/** The system browser: $SYNCBN_CHROMIUM, else Debian's /usr/bin/chromium, else `chromium` on PATH. Never downloaded. */
-function findChromium(): string | null {
-  const env = process.env.SYNCBN_CHROMIUM;
-  if (env) return existsSync(env) ? env : null;
-  for (const p of ['/usr/bin/chromium', '/usr/bin/chromium-browser']) if (existsSync(p)) return p;
-  try {
-    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim() || null;
-  } catch {
-    return null;
-  }
-}
-
-/** In CI (CI set and not "false"/"0", or SYNCBN_REQUIRE_BROWSER=1) a missing browser fails instead of skipping. */
-const required =
-  ['1', 'true'].includes((process.env.CI ?? '').toLowerCase()) || process.env.SYNCBN_REQUIRE_BROWSER === '1';
+const required = browserRequired;
 const chromium = findChromium();
-const FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
-];
-
-async function launch(userDataDir: string): Promise<Browser> {
-  // headless: true makes puppeteer pass --headless (the new headless mode; Chromium ≥ 132 has no other).
-  return puppeteer.launch({
-    executablePath: chromium!,
-    headless: true,
-    pipe: true,
-    userDataDir,
-    args: FLAGS,
-    timeout: 120_000,
-    protocolTimeout: 120_000,
-  });
-}
+const launch = (userDataDir: string): Promise<Browser> => launchChromium(chromium!, userDataDir);
 
 /** What INSPECT returns from the page. */
 interface Inspection {
@@ -73,22 +37,6 @@ const INSPECT = `(() => ({
   caption: document.querySelector('table.results caption')?.textContent ?? '',
   note: document.querySelector('#results .note')?.textContent ?? '',
 }))()`;
-
-/** Mean and variance of the luminance of an RGBA PNG, and the fraction of pixels that are not near-white. */
-function pixelStats(png: PNG): { variance: number; inked: number } {
-  let sum = 0;
-  let sq = 0;
-  let inked = 0;
-  const n = png.width * png.height;
-  for (let i = 0; i < n; i++) {
-    const y = 0.299 * png.data[4 * i] + 0.587 * png.data[4 * i + 1] + 0.114 * png.data[4 * i + 2];
-    sum += y;
-    sq += y * y;
-    if (y < 235) inked++;
-  }
-  const mean = sum / n;
-  return { variance: sq / n - mean * mean, inked: inked / n };
-}
 
 test(
   'chromium renders the report offline: no console errors, every chart and picture drawn, a non-blank page',
