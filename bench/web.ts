@@ -19,7 +19,9 @@ async function chromiumSteps(chromium: string): Promise<number[]> {
   const browser = await launchChromium(chromium, profile);
   try {
     const page = await browser.newPage();
-    const q = new URLSearchParams(Object.entries({ ...CFG, norm: 'syncbn', gallery: 0, autostart: 1 }).map(([k, v]) => [k, String(v)]));
+    const q = new URLSearchParams(
+      Object.entries({ ...CFG, norm: 'syncbn', gallery: 0, autostart: 1 }).map(([k, v]) => [k, String(v)]),
+    );
     await page.goto(`${server.url}?${q}`, { waitUntil: 'load' });
     await page.waitForFunction("['done', 'failed'].includes(document.body.dataset.state)", { timeout: 600_000 });
     const r = (await page.evaluate('window.syncbnResult')) as PageResult;
@@ -35,7 +37,7 @@ async function chromiumSteps(chromium: string): Promise<number[]> {
 export async function run(rep: Reporter, _argv: string[]): Promise<void> {
   const chromium = findChromium();
   const { workers, batch, ...rest } = CFG;
-  const note = `SegNet ${CFG.size}×${CFG.size}, width ${CFG.width}, ${workers} workers × ${batch}, SyncBN + DDP, AdamW`;
+  const note = `SegNet ${CFG.size}×${CFG.size}, width ${CFG.width}, ${workers} workers × ${batch}, SyncBN, AdamW`;
   const node = await runConfig(workers, { ...rest, norm: 'syncbn', batchPerWorker: batch, gallery: 0 });
   const nodeMs = median(node.stepMs.slice(WARM));
   rep.report('web/step_ms/node', nodeMs, 'ms', `${note}; worker threads`);

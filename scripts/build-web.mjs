@@ -1,4 +1,4 @@
-// `npm run build:web`: bundle the browser build (the page, its rank workers, the library) from tsc's output with esbuild.
+// `npm run build:web`: bundle the browser build (page, rank workers, library) from tsc's output with esbuild.
 // Input is dist/src (after build:ts), so that '#platform' resolves through package.json "imports" under the "browser"
 // condition to dist/src/platform/browser.js and every module exists once. Output: dist/web (served by `syncbn web`).
 import { build } from 'esbuild';
@@ -29,5 +29,8 @@ const result = await build({
 for (const f of readdirSync('src/web/static')) copyFileSync(`src/web/static/${f}`, `${out}/${f}`);
 copyFileSync('dist/wasm/syncbn.wasm', `${out}/syncbn.wasm`);
 // Node builtins must never reach the browser build: a `node:` import here is a bug in the platform seam.
-const leaked = Object.values(result.metafile.inputs).flatMap((i) => i.imports.filter((m) => m.path.startsWith('node:')));
-if (leaked.length > 0) throw new Error(`the browser build imports Node builtins: ${leaked.map((m) => m.path).join(', ')}`);
+const leaked = Object.values(result.metafile.inputs).flatMap((i) =>
+  i.imports.filter((m) => m.path.startsWith('node:')),
+);
+if (leaked.length > 0)
+  throw new Error(`the browser build imports Node builtins: ${leaked.map((m) => m.path).join(', ')}`);

@@ -1,4 +1,4 @@
-// The static server behind `syncbn web`: the browser build (dist/web) with the headers that make a page cross-origin isolated.
+// The server behind `syncbn web`: the browser build (dist/web) with the headers that make a page cross-origin isolated.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize, sep } from 'node:path';
@@ -60,9 +60,12 @@ export async function startWebServer(opts: WebServerOptions = {}): Promise<WebSe
   const port = opts.port ?? 8080;
   const host = opts.host ?? '127.0.0.1';
   const root = opts.root ?? WEB_ROOT;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`syncbn web: port must be an integer in [0, 65535], received ${describe(port)}`);
-  if (typeof host !== 'string' || host === '') throw new UsageError(`syncbn web: host must be a non-empty string, received ${describe(host)}`);
-  if (!existsSync(join(root, 'index.html'))) throw new IOError(`syncbn web: no browser build in ${JSON.stringify(root)} (run \`npm run build\`)`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`syncbn web: port must be an integer in [0, 65535], received ${describe(port)}`);
+  if (typeof host !== 'string' || host === '')
+    throw new UsageError(`syncbn web: host must be a non-empty string, received ${describe(host)}`);
+  if (!existsSync(join(root, 'index.html')))
+    throw new IOError(`syncbn web: no browser build in ${JSON.stringify(root)} (run \`npm run build\`)`);
   let digits: Uint8Array | null = null;
   const server = createServer((req, res) => {
     try {
@@ -114,6 +117,11 @@ export async function startWebServer(opts: WebServerOptions = {}): Promise<WebSe
 
 function send(res: ServerResponse, status: number, type: string, body: string | Uint8Array, headOnly = false): void {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  res.writeHead(status, { ...ISOLATION_HEADERS, 'Content-Type': type, 'Content-Length': bytes.byteLength, 'Cache-Control': 'no-cache' });
+  res.writeHead(status, {
+    ...ISOLATION_HEADERS,
+    'Content-Type': type,
+    'Content-Length': bytes.byteLength,
+    'Cache-Control': 'no-cache',
+  });
   res.end(headOnly ? undefined : bytes);
 }

@@ -1,4 +1,4 @@
-// The digits behind DigitScenes as plain data (portable): 10 classes of 28×28 float images, and their packed binary form.
+// The digits behind DigitScenes as plain data (portable): 10 classes of 28×28 float images; their packed binary form.
 import { IOError } from '../errors.js';
 
 /** Side of an MNIST digit image in pixels. */
@@ -37,7 +37,10 @@ export function unpackDigits(buf: ArrayBufferLike, where = 'packed digits'): Dig
   const counts = [...new Uint32Array(buf, 0, 10)];
   const total = counts.reduce((a, c) => a + c, 0);
   if (buf.byteLength !== HEADER + total * PIXELS * 4) {
-    throw new IOError(`${where}: counts ${JSON.stringify(counts)} need ${HEADER + total * PIXELS * 4} bytes, received ${buf.byteLength}`);
+    throw new IOError(
+      `${where}: counts ${JSON.stringify(counts)} need ${HEADER + total * PIXELS * 4} bytes, ` +
+        `received ${buf.byteLength}`,
+    );
   }
   let at = HEADER;
   return counts.map((count) => {

@@ -36,9 +36,9 @@ export interface DemoRun {
 }
 
 /**
- * The global sample order: the step-s batch of epoch e is perm_e[s·G … (s+1)·G) with G = world · batchPerWorker and
- * perm_e a permutation seeded by (seed, e); rank r takes its r-th block of batchPerWorker. It depends on G, not on
- * the split into workers, so a 1 × G run sees exactly the union of an N × G/N run's samples at every step.
+ * The global sample order: the step-s batch of epoch e is perm_e[s·G … (s+1)·G) with G = world · batchPerWorker
+ * and perm_e a permutation seeded by (seed, e); rank r takes its r-th block of batchPerWorker. It depends on G, not
+ * on the split into workers, so a 1 × G run sees exactly the union of an N × G/N run's samples at every step.
  */
 export function stepIndices(
   seed: number,

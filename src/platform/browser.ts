@@ -50,7 +50,9 @@ export function defaultDigits(): readonly DigitClass[] {
 }
 
 export async function tcpTransport(): Promise<never> {
-  throw new UsageError('initProcessGroup: TCP ranks need Node; in a browser, start ranks with spawnThreads (Web Workers)');
+  throw new UsageError(
+    'initProcessGroup: TCP ranks need Node; in a browser, start ranks with spawnThreads (Web Workers)',
+  );
 }
 
 function noFiles(name: string): () => never {

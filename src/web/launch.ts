@@ -45,21 +45,34 @@ type WorkerCtor = new (url: string | URL, o: { type: 'module'; name: string }) =
 
 /**
  * Run the ES module at `body` as `n` ranks, each in a Web Worker of this page. The module's default export is called
- * as `body(pg, args, ctx)` (RankBody) with the world group (shared memory, as spawnThreads' worker threads in Node); its
+ * as `body(pg, args, ctx)` (RankBody) with the world group (shared memory, as spawnThreads' worker threads in
+ * Node); its
  * result is the rank's value. Needs a cross-origin isolated page (SharedArrayBuffer). The page's thread only
  * supervises and never blocks: a rank that throws, or whose worker ends, makes every other rank's collectives fail
  * with PeerDiedError naming it; ranks still running `stop.drainMs` (default 3000) after a failure are terminated.
  * Resolves with every rank's outcome once all have ended (never rejects for a rank's failure).
  */
-export function startThreads<T = unknown>(n: number, body: string | URL, args: string[] = [], opts: WebLaunchOptions = {}): WebLaunch<T> {
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`spawnThreads: n must be a positive integer number of ranks, received ${describe(n)}`);
-  if (typeof body !== 'string' && !(body instanceof URL)) throw new UsageError(`spawnThreads: body must be a module URL, received ${describe(body)}`);
-  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) throw new UsageError(`spawnThreads: args must be an array of strings, received ${describe(args)}`);
+export function startThreads<T = unknown>(
+  n: number,
+  body: string | URL,
+  args: string[] = [],
+  opts: WebLaunchOptions = {},
+): WebLaunch<T> {
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`spawnThreads: n must be a positive integer number of ranks, received ${describe(n)}`);
+  if (typeof body !== 'string' && !(body instanceof URL))
+    throw new UsageError(`spawnThreads: body must be a module URL, received ${describe(body)}`);
+  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string'))
+    throw new UsageError(`spawnThreads: args must be an array of strings, received ${describe(args)}`);
   const policy = checkStopPolicy('spawnThreads', { drainMs: opts.stop?.drainMs, graceMs: 0 });
   const Ctor = (globalThis as unknown as { Worker?: WorkerCtor }).Worker;
-  if (Ctor === undefined) throw new UsageError('spawnThreads: this browser build needs Web Workers (globalThis.Worker)');
+  if (Ctor === undefined)
+    throw new UsageError('spawnThreads: this browser build needs Web Workers (globalThis.Worker)');
   if (typeof SharedArrayBuffer === 'undefined') {
-    throw new UsageError('spawnThreads: SharedArrayBuffer is unavailable: serve the page cross-origin isolated (COOP same-origin, COEP require-corp)');
+    throw new UsageError(
+      'spawnThreads: SharedArrayBuffer is unavailable: serve the page cross-origin isolated ' +
+        '(COOP same-origin, COEP require-corp)',
+    );
   }
   const world = createThreadsWorld(n, opts.ringBytes);
   const ctl = worldControl(world);
@@ -79,7 +92,8 @@ export function startThreads<T = unknown>(n: number, body: string | URL, args: s
   const all = new Promise<RankOutcome<T>[]>((res) => (resolve = res));
   let left = n;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  if (opts.deadlineMs !== undefined) timer = setTimeout(() => stopper.stop(`deadline of ${opts.deadlineMs} ms passed`), opts.deadlineMs);
+  if (opts.deadlineMs !== undefined)
+    timer = setTimeout(() => stopper.stop(`deadline of ${opts.deadlineMs} ms passed`), opts.deadlineMs);
   const onAbort = (): void => stopper.stop(`the launch was aborted (${String(opts.signal?.reason)})`);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const module = wasmModule();
@@ -95,13 +109,41 @@ export function startThreads<T = unknown>(n: number, body: string | URL, args: s
     };
     w.onerror = (e) => {
       e.preventDefault();
-      end(r, { rank: r, ok: false, error: { name: 'Error', message: `uncaught in rank ${r}'s worker: ${e.message ?? 'unknown error'}` } });
+      end(r, {
+        rank: r,
+        ok: false,
+        error: { name: 'Error', message: `uncaught in rank ${r}'s worker: ${e.message ?? 'unknown error'}` },
+      });
     };
-    w.onmessageerror = () => end(r, { rank: r, ok: false, error: { name: 'Error', message: `rank ${r} sent a message that could not be read` } });
-    const init: ToRank = { type: 'init', rank: r, body: bodyUrl, args, data: opts.data, module, workerData: { syncbnThreads: { world, rank: r, heaps }, syncbnHeap: heaps[r] } };
+    w.onmessageerror = () =>
+      end(r, {
+        rank: r,
+        ok: false,
+        error: { name: 'Error', message: `rank ${r} sent a message that could not be read` },
+      });
+    const init: ToRank = {
+      type: 'init',
+      rank: r,
+      body: bodyUrl,
+      args,
+      data: opts.data,
+      module,
+      workerData: { syncbnThreads: { world, rank: r, heaps }, syncbnHeap: heaps[r] },
+    };
     w.postMessage(init);
   }
-  return { outcomes: all, kill: (r) => void (outcomes[r] === undefined && end(r, { rank: r, ok: false, error: { name: 'Error', message: `rank ${r}'s worker was terminated`, code: 'E_RANK_EXIT' } })) };
+  return {
+    outcomes: all,
+    kill: (r) =>
+      void (
+        outcomes[r] === undefined &&
+        end(r, {
+          rank: r,
+          ok: false,
+          error: { name: 'Error', message: `rank ${r}'s worker was terminated`, code: 'E_RANK_EXIT' },
+        })
+      ),
+  };
 
   /** Rank r has ended (or is being ended): record its outcome once, tell the others, stop its worker. */
   function end(r: number, o: RankOutcome<T>): void {
@@ -132,7 +174,12 @@ function killed(r: number, how: string): RankError {
 }
 
 /** Like Node's spawnThreads: run `body` as `n` Web Worker ranks and resolve with every rank's outcome. */
-export function spawnThreads<T = unknown>(n: number, body: string | URL, args: string[] = [], opts: WebLaunchOptions = {}): Promise<RankOutcome<T>[]> {
+export function spawnThreads<T = unknown>(
+  n: number,
+  body: string | URL,
+  args: string[] = [],
+  opts: WebLaunchOptions = {},
+): Promise<RankOutcome<T>[]> {
   return startThreads<T>(n, body, args, opts).outcomes;
 }
 

@@ -50,7 +50,11 @@ function setStatus(text: string, error = false): void {
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return s.length === 0
+    ? NaN
+    : s.length % 2 === 1
+      ? s[(s.length - 1) / 2]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 function publish(result: PageResult): void {
@@ -92,7 +96,13 @@ async function train(s: PageSettings): Promise<void> {
       $('miou').textContent = e.miou.toFixed(3);
       setStatus(`Epoch ${e.epoch}/${cfg.epochs}: train loss ${e.trainLoss.toFixed(3)}, val mIoU ${e.miou.toFixed(3)}.`);
     } else if (e.type === 'gallery') {
-      const val = new DigitScenes({ split: 'val', length: cfg.val, size: cfg.size, seed: cfg.seed, digits: unpackDigits(digits) });
+      const val = new DigitScenes({
+        split: 'val',
+        length: cfg.val,
+        size: cfg.size,
+        seed: cfg.seed,
+        digits: unpackDigits(digits),
+      });
       e.predictions.forEach((p, i) => {
         const scene = val.get(i);
         $('gallery').append(galleryItem(i, cfg.size, scene.image, p, scene.label));
@@ -121,15 +131,32 @@ function report(s: PageSettings, outcomes: RankOutcome<WebTrainResult>[], stepMs
   const first = outcomes[0]!;
   if (cause === null && first.ok) {
     const v = first.value;
-    publish({ ok: true, ...base, epochs: v.epochs, stepMs: v.stepMs, ...(v.losses ? { losses: v.losses } : {}), ...(v.state ? { state: v.state } : {}) });
+    publish({
+      ok: true,
+      ...base,
+      epochs: v.epochs,
+      stepMs: v.stepMs,
+      ...(v.losses ? { losses: v.losses } : {}),
+      ...(v.state ? { state: v.state } : {}),
+    });
     const last = v.epochs.at(-1);
     setStatus(`Done: ${v.stepMs.length} steps${last ? `, val mIoU ${last.miou.toFixed(3)}` : ''}.`);
     return;
   }
-  const rankErrors = outcomes.flatMap((o) => (o.ok ? [] : [{ rank: o.rank, name: o.error.name, message: o.error.message }]));
-  const error = cause !== null ? { rank: cause.rank, name: cause.error.name, message: cause.error.message } : rankErrors[0]!;
+  const rankErrors = outcomes.flatMap((o) =>
+    o.ok ? [] : [{ rank: o.rank, name: o.error.name, message: o.error.message }],
+  );
+  const error =
+    cause !== null ? { rank: cause.rank, name: cause.error.name, message: cause.error.message } : rankErrors[0]!;
   publish({ ok: false, ...base, epochs: [], stepMs, error, rankErrors });
-  setStatus(`Training failed: rank ${error.rank}: ${error.name}: ${error.message}` + rankErrors.filter((e) => e.rank !== error.rank).map((e) => `; rank ${e.rank}: ${e.name}: ${e.message}`).join(''), true);
+  setStatus(
+    `Training failed: rank ${error.rank}: ${error.name}: ${error.message}` +
+      rankErrors
+        .filter((e) => e.rank !== error.rank)
+        .map((e) => `; rank ${e.rank}: ${e.name}: ${e.message}`)
+        .join(''),
+    true,
+  );
 }
 
 function main(): void {
@@ -152,7 +179,14 @@ function main(): void {
     }
     train(s).catch((e: unknown) => {
       setStatus(`Training failed: ${(e as Error).message}`, true);
-      publish({ ok: false, config: { ...s, workers: s.workers }, crossOriginIsolated: window.crossOriginIsolated, epochs: [], stepMs: [], error: { rank: -1, name: (e as Error).name, message: (e as Error).message } });
+      publish({
+        ok: false,
+        config: { ...s, workers: s.workers },
+        crossOriginIsolated: window.crossOriginIsolated,
+        epochs: [],
+        stepMs: [],
+        error: { rank: -1, name: (e as Error).name, message: (e as Error).message },
+      });
     });
   };
   form.addEventListener('submit', (ev) => {

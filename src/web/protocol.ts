@@ -8,7 +8,7 @@ export interface ToRank {
   /** Absolute URL of the rank body module (its default export is the rank function). */
   body: string;
   args: string[];
-  /** The launch's `data` option: the same value for every rank (a SharedArrayBuffer inside it is shared, not copied). */
+  /** The launch's `data` option, the same for every rank (a SharedArrayBuffer inside it is shared, not copied). */
   data: unknown;
   module: WebAssembly.Module;
   /** What Node's worker_threads would carry as workerData (read through #platform's workerData()). */

@@ -24,7 +24,8 @@ async function run(init: ToRank): Promise<void> {
   const { initProcessGroup, toRankError } = await import('./rank-lib.js');
   try {
     const body = ((await import(/* @vite-ignore */ init.body)) as { default?: unknown }).default;
-    if (typeof body !== 'function') throw new TypeError(`rank body ${JSON.stringify(init.body)} has no default export function`);
+    if (typeof body !== 'function')
+      throw new TypeError(`rank body ${JSON.stringify(init.body)} has no default export function`);
     const pg = await initProcessGroup();
     const post = (data: unknown, transfer?: ArrayBuffer[]): void => send({ type: 'event', data }, transfer);
     const value = await (body as RankBody)(pg, init.args, { post, data: init.data });

@@ -26,7 +26,7 @@ export function environmentProblems(): string[] {
     );
   }
   if (!WebAssembly.validate(SIMD_PROBE)) {
-    out.push('This browser lacks WebAssembly SIMD, which the kernels need (Chrome ≥ 91, Firefox ≥ 89, Safari ≥ 16.4).');
+    out.push('This browser lacks WebAssembly SIMD, which the kernels need (Chrome 91+, Firefox 89+, Safari 16.4+).');
   }
   return out;
 }
@@ -44,7 +44,8 @@ export function readSettings(form: HTMLFormElement, params: URLSearchParams): Pa
   const f = new FormData(form);
   const get = (k: string): string | null => (f.get(k) as string | null) ?? params.get(k);
   const norm = get('norm');
-  if (norm !== 'syncbn' && norm !== 'bn') throw new UsageError(`norm must be "syncbn" or "bn", received ${describe(norm)}`);
+  if (norm !== 'syncbn' && norm !== 'bn')
+    throw new UsageError(`norm must be "syncbn" or "bn", received ${describe(norm)}`);
   const lr = Number(get('lr'));
   if (!(lr > 0 && lr < 1)) throw new UsageError(`lr must be a number in (0, 1), received ${describe(get('lr'))}`);
   const s: PageSettings = {
@@ -63,11 +64,15 @@ export function readSettings(form: HTMLFormElement, params: URLSearchParams): Pa
   };
   if (s.size % 4 !== 0) throw new UsageError(`image side must be a multiple of 4, received ${s.size}`);
   if (s.train < s.workers * s.batchPerWorker) {
-    throw new UsageError(`training scenes must be at least workers × images per worker = ${s.workers * s.batchPerWorker}, received ${s.train}`);
+    throw new UsageError(
+      `training scenes must be at least workers × images per worker = ${s.workers * s.batchPerWorker}, ` +
+        `received ${s.train}`,
+    );
   }
   const how = params.get('failHow') ?? (params.has('failRank') ? 'throw' : null);
   if (how !== null) {
-    if (how !== 'throw' && how !== 'terminate') throw new UsageError(`failHow must be "throw" or "terminate", received ${describe(how)}`);
+    if (how !== 'throw' && how !== 'terminate')
+      throw new UsageError(`failHow must be "throw" or "terminate", received ${describe(how)}`);
     s.failHow = how;
     s.failRank = int('failRank', params.get('failRank'), 0, s.workers - 1);
     s.failStep = int('failStep', params.get('failStep'), 1, 1_000_000);

@@ -36,7 +36,7 @@ export interface WebTrainResult {
 /** The rank body (RankBody): args[0] is the WebTrainConfig as JSON; ctx.data the packed digits (/digits.bin). */
 export default function trainWeb(pg: ProcessGroup, args: string[], ctx: RankContext): WebTrainResult {
   const cfg = JSON.parse(args[0] ?? '{}') as WebTrainConfig;
-  const digits = unpackDigits(ctx.data as ArrayBufferLike, 'the page\'s digits');
+  const digits = unpackDigits(ctx.data as ArrayBufferLike, "the page's digits");
   const post = (e: TrainEvent): void => {
     if (pg.rank === 0) ctx.post(e);
   };

@@ -15,14 +15,17 @@ function el(tag: string, attrs: Record<string, string | number>, text?: string):
   return e;
 }
 
-/** Draw y over x = 1…n into `svg` (its viewBox is 320×140), y axis from `lo` (or the data's minimum) to the maximum. */
+/** Draw y over x = 1…n into `svg` (viewBox 320×140); the y axis spans `lo`…`hi` (default: the data's range). */
 export function lineChart(svg: SVGSVGElement, ys: readonly number[], opts: { lo?: number; hi?: number } = {}): void {
   svg.replaceChildren();
   const x0 = PAD.l;
   const x1 = W - PAD.r;
   const y0 = H - PAD.b;
   const y1 = PAD.t;
-  svg.append(el('line', { class: 'axis', x1: x0, y1: y0, x2: x1, y2: y0 }), el('line', { class: 'axis', x1: x0, y1: y0, x2: x0, y2: y1 }));
+  svg.append(
+    el('line', { class: 'axis', x1: x0, y1: y0, x2: x1, y2: y0 }),
+    el('line', { class: 'axis', x1: x0, y1: y0, x2: x0, y2: y1 }),
+  );
   if (ys.length === 0) return;
   let lo = opts.lo ?? Math.min(...ys);
   let hi = opts.hi ?? Math.max(...ys);
@@ -65,7 +68,13 @@ function canvasOf(side: number, label: string, paint: (px: Uint8ClampedArray) =>
 }
 
 /** One gallery entry: the scene's pixels (grey), the prediction and the ground truth (class colours). */
-export function galleryItem(index: number, side: number, image: Float32Array, predicted: Uint8Array, truth: Uint8Array): HTMLElement {
+export function galleryItem(
+  index: number,
+  side: number,
+  image: Float32Array,
+  predicted: Uint8Array,
+  truth: Uint8Array,
+): HTMLElement {
   const fig = document.createElement('figure');
   const grey = (px: Uint8ClampedArray): void => {
     for (let q = 0; q < image.length; q++) {
@@ -73,9 +82,11 @@ export function galleryItem(index: number, side: number, image: Float32Array, pr
       px.set([v, v, v, 255], q * 4);
     }
   };
-  const classes = (labels: Uint8Array) => (px: Uint8ClampedArray): void => {
-    for (let q = 0; q < labels.length; q++) px.set([...classColour(labels[q]!), 255], q * 4);
-  };
+  const classes =
+    (labels: Uint8Array) =>
+    (px: Uint8ClampedArray): void => {
+      for (let q = 0; q < labels.length; q++) px.set([...classColour(labels[q]!), 255], q * 4);
+    };
   fig.append(
     canvasOf(side, `validation scene ${index}`, grey),
     canvasOf(side, `scene ${index}: predicted classes`, classes(predicted)),

@@ -45,7 +45,10 @@ describe('the web server', () => {
     const bytes = await (await fetch(new URL('/digits.bin', server.url))).arrayBuffer();
     const got = unpackDigits(bytes);
     const want = loadDigits();
-    assert.deepEqual(got.map((c) => c.count), want.map((c) => c.count));
+    assert.deepEqual(
+      got.map((c) => c.count),
+      want.map((c) => c.count),
+    );
     for (let d = 0; d < 10; d++) assert.deepEqual(got[d]!.pixels, want[d]!.pixels, `digit ${d}`);
     assert.equal(bytes.byteLength, packDigits(want).byteLength);
   });
@@ -80,7 +83,13 @@ test('nothing outside the served directory is reachable', async () => {
   const s = await startWebServer({ port: 0, root: join(top, 'web') });
   try {
     assert.equal(await rawGet(s.port, '/inside.json'), 200, 'the control: a file inside is served');
-    for (const p of ['/../secret.json', '/%2e%2e/secret.json', '/..%2fsecret.json', '/%2e%2e%2fsecret.json', '/web/../../secret.json']) {
+    for (const p of [
+      '/../secret.json',
+      '/%2e%2e/secret.json',
+      '/..%2fsecret.json',
+      '/%2e%2e%2fsecret.json',
+      '/web/../../secret.json',
+    ]) {
       assert.equal(await rawGet(s.port, p), 404, p);
     }
     assert.equal(await rawGet(s.port, '/%E0%A4%A'), 400, 'a malformed escape');
@@ -90,14 +99,24 @@ test('nothing outside the served directory is reachable', async () => {
 });
 
 test('startWebServer checks its options and its root', async () => {
-  await assert.rejects(startWebServer({ port: 70000 }), (e: unknown) => e instanceof UsageError && /port must be an integer in \[0, 65535\], received 70000/.test(e.message));
+  await assert.rejects(
+    startWebServer({ port: 70000 }),
+    (e: unknown) =>
+      e instanceof UsageError && /port must be an integer in \[0, 65535\], received 70000/.test(e.message),
+  );
   await assert.rejects(startWebServer({ host: '' }), /host must be a non-empty string, received ""/);
   const empty = mkdtempSync(join(tmpdir(), 'syncbn-web-root-'));
-  await assert.rejects(startWebServer({ port: 0, root: empty }), (e: unknown) => e instanceof IOError && /no browser build in .* \(run `npm run build`\)/.test(e.message));
+  await assert.rejects(
+    startWebServer({ port: 0, root: empty }),
+    (e: unknown) => e instanceof IOError && /no browser build in .* \(run `npm run build`\)/.test(e.message),
+  );
   writeFileSync(join(empty, 'index.html'), '<!doctype html><title>t</title>');
   const s = await startWebServer({ port: 0, root: empty });
   const taken = startWebServer({ port: s.port, root: empty });
-  await assert.rejects(taken, (e: unknown) => e instanceof IOError && new RegExp(`cannot listen on 127.0.0.1:${s.port}`).test(e.message));
+  await assert.rejects(
+    taken,
+    (e: unknown) => e instanceof IOError && new RegExp(`cannot listen on 127.0.0.1:${s.port}`).test(e.message),
+  );
   await s.close();
 });
 

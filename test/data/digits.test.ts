@@ -21,7 +21,10 @@ test('packDigits/unpackDigits round-trip, into a SharedArrayBuffer too, views wi
   const bytes = packDigits(classes);
   assert.equal(bytes.byteLength, 40 + classes.reduce((a, c) => a + c.count, 0) * P * 4);
   const back = unpackDigits(bytes.buffer);
-  assert.deepEqual(back.map((c) => c.count), classes.map((c) => c.count));
+  assert.deepEqual(
+    back.map((c) => c.count),
+    classes.map((c) => c.count),
+  );
   for (let d = 0; d < 10; d++) assert.deepEqual(back[d]!.pixels, classes[d]!.pixels);
   const shared = packDigits(classes, (n) => new SharedArrayBuffer(n));
   assert.ok(shared.buffer instanceof SharedArrayBuffer);
@@ -30,10 +33,16 @@ test('packDigits/unpackDigits round-trip, into a SharedArrayBuffer too, views wi
 });
 
 test('unpackDigits names what is wrong with a damaged buffer', () => {
-  assert.throws(() => unpackDigits(new ArrayBuffer(12), 'x.bin'), (e: unknown) => e instanceof IOError && e.message === 'x.bin: need at least 40 bytes, received 12');
+  assert.throws(
+    () => unpackDigits(new ArrayBuffer(12), 'x.bin'),
+    (e: unknown) => e instanceof IOError && e.message === 'x.bin: need at least 40 bytes, received 12',
+  );
   const bytes = packDigits(tiny());
   const cut = bytes.buffer.slice(0, bytes.byteLength - 4);
-  assert.throws(() => unpackDigits(cut), /^IOError: packed digits: counts \[0,1,2,0,1,2,0,1,2,0\] need 28264 bytes, received 28260$/);
+  assert.throws(
+    () => unpackDigits(cut),
+    /^IOError: packed digits: counts \[0,1,2,0,1,2,0,1,2,0\] need 28264 bytes, received 28260$/,
+  );
 });
 
 test('DigitScenes from given digits: the same scenes as from the installed package; other digits, other scenes', () => {
@@ -52,7 +61,9 @@ test('DigitScenes checks its digits option', () => {
   const bad = (digits: unknown, received: string): void =>
     assert.throws(
       () => new DigitScenes({ split: 'train', length: 1, digits: digits as DigitClass[] }),
-      (e: unknown) => e instanceof UsageError && e.message === `DigitScenes: digits must be an array of 10 digit classes, received ${received}`,
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message === `DigitScenes: digits must be an array of 10 digit classes, received ${received}`,
     );
   bad(tiny().slice(0, 9), '"9 classes"');
   bad('x', '"x"');

@@ -42,7 +42,10 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
   });
 
   /** Open the page with `params` (autostart) and wait for its published result (bounded: a hang fails the test). */
-  async function run(params: Record<string, string | number>, base = server.url): Promise<{ page: Page; result: PageResult }> {
+  async function run(
+    params: Record<string, string | number>,
+    base = server.url,
+  ): Promise<{ page: Page; result: PageResult }> {
     const page = await browser.newPage();
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warn') problems.push(`console.${m.type()}: ${m.text()}`);
@@ -58,13 +61,14 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
     return { page, result };
   }
 
-  test('a 2-worker SyncBN run completes, isolated, with metrics; its weights equal the Node run bit for bit', async () => {
+  test('a 2-worker SyncBN run completes, isolated, with metrics; weights equal the Node run bit for bit', async () => {
     problems.length = 0;
     const { page, result } = await run({ ...TINY, norm: 'syncbn', record: 1, gallery: 2 });
     assert.equal(result.ok, true, JSON.stringify(result.error));
     assert.equal(result.crossOriginIsolated, true);
     assert.equal(result.epochs.length, 2);
-    for (const e of result.epochs) assert.ok(Number.isFinite(e.valLoss) && e.miou >= 0 && e.miou <= 1, JSON.stringify(e));
+    for (const e of result.epochs)
+      assert.ok(Number.isFinite(e.valLoss) && e.miou >= 0 && e.miou <= 1, JSON.stringify(e));
     assert.equal(result.stepMs.length, 4);
     assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
     const gallery = (await page.evaluate("document.querySelectorAll('#gallery canvas').length")) as number;
@@ -77,7 +81,11 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
     await page.evaluate('document.activeElement?.blur()');
     for (let i = 0; i < 6; i++) {
       await page.keyboard.press('Tab');
-      order.push((await page.evaluate("document.activeElement.id || document.activeElement.tagName + ':' + document.activeElement.value")) as string);
+      order.push(
+        (await page.evaluate(
+          "document.activeElement.id || document.activeElement.tagName + ':' + document.activeElement.value",
+        )) as string,
+      );
     }
     assert.deepEqual(order, ['workers', 'batch', 'epochs', 'INPUT:syncbn', 'SUMMARY:undefined', 'start']);
     await page.setViewport({ width: 375, height: 800 });
@@ -91,7 +99,10 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
     assert.deepEqual(result.losses, node.losses, 'every step’s global loss');
     assert.deepEqual(Object.keys(result.state!).sort(), Object.keys(node.state!).sort());
     for (const [k, v] of Object.entries(node.state!)) assert.deepEqual(result.state![k], v, `${k} bit for bit`);
-    assert.deepEqual(result.epochs.map((e) => [e.valLoss, e.miou]), node.epochs.map((e) => [e.valLoss, e.miou]));
+    assert.deepEqual(
+      result.epochs.map((e) => [e.valLoss, e.miou]),
+      node.epochs.map((e) => [e.valLoss, e.miou]),
+    );
   });
 
   test('a worker that throws makes the other rank fail with PeerDiedError on the page, never a hang', async () => {
@@ -110,7 +121,14 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
   });
 
   test('a terminated worker makes the other rank fail with PeerDiedError naming it', async () => {
-    const { page, result } = await run({ ...TINY, train: 64, norm: 'bn', failRank: 1, failStep: 2, failHow: 'terminate' });
+    const { page, result } = await run({
+      ...TINY,
+      train: 64,
+      norm: 'bn',
+      failRank: 1,
+      failStep: 2,
+      failHow: 'terminate',
+    });
     assert.equal(result.ok, false);
     assert.deepEqual(result.error, { rank: 1, name: 'Error', message: "rank 1's worker was terminated" });
     const r0 = result.rankErrors!.find((e) => e.rank === 0)!;
@@ -133,10 +151,13 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
     await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
     try {
       const page = await browser.newPage();
-      await page.goto(`http://127.0.0.1:${(plain.address() as { port: number }).port}/?autostart=1`, { waitUntil: 'load' });
+      await page.goto(`http://127.0.0.1:${(plain.address() as { port: number }).port}/?autostart=1`, {
+        waitUntil: 'load',
+      });
       await page.waitForFunction("document.getElementById('env').textContent !== ''", { timeout: 10_000 });
       const seen = (await page.evaluate(
-        "({ env: document.getElementById('env').textContent, disabled: document.getElementById('start').disabled, state: document.body.dataset.state })",
+        "({ env: document.getElementById('env').textContent, " +
+          "disabled: document.getElementById('start').disabled, state: document.body.dataset.state })",
       )) as { env: string; disabled: boolean; state: string };
       assert.match(seen.env, /^This page is not cross-origin isolated, so SharedArrayBuffer is unavailable/);
       assert.equal(seen.disabled, true);
