@@ -1,7 +1,9 @@
 // The SYNCBN_* table: parsing, each bad value's message, caching, the README's copy, no undocumented variable.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../src/errors.js';
@@ -210,6 +212,27 @@ test("spawnThreads with a bad variable in the ranks' env: every rank fails with 
   }
   const good = await run({ SYNCBN_TCP_DIRECT: '0' });
   assert.deepEqual(good.map((o) => (o.ok ? o.value : o.error.message)), [0, 1]);
+});
+
+test('syncbn run with a bad variable: a usage error (exit 2) naming it, and no rank starts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'syncbn-config-'));
+  try {
+    const script = join(dir, 'rank.mjs');
+    writeFileSync(script, "console.log('rank ran');\n");
+    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    for (const how of ['--threads', '--processes']) {
+      const env = { ...process.env, SYNCBN_PEER_TIMEOUT_MS: '1.5s' };
+      const opts = { encoding: 'utf8', timeout: 60_000, env } as const;
+      const r = spawnSync(process.execPath, [main, 'run', '-n', '2', how, script], opts);
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stdout, '');
+      const first = r.stderr.split('\n')[0];
+      const want = 'must be a positive integer (milliseconds), received "1.5s"';
+      assert.equal(first, `syncbn run: environment variable SYNCBN_PEER_TIMEOUT_MS ${want}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('config.ts stays portable: no node: import, the environment only via globalThis.process (none: defaults)', () => {
