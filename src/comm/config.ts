@@ -26,27 +26,31 @@ export interface EnvVar<T, D extends T | undefined = T | undefined> {
 const INTEGER = /^\d+$/;
 
 /** A non-negative integer (digits only); `unit` is shown in the message, e.g. " (microseconds)". */
-export function nonNegativeInt(unit = ''): EnvParser<number> {
+function nonNegativeInt(unit = ''): EnvParser<number> {
   return {
     expected: `a non-negative integer${unit}`,
     parse: (t) => (INTEGER.test(t) && Number.isSafeInteger(Number(t)) ? Number(t) : undefined),
   };
 }
 
+const NON_NEGATIVE = nonNegativeInt();
+
 /** A positive integer; `unit` as for nonNegativeInt. */
-export function positiveInt(unit = ''): EnvParser<number> {
-  const n = nonNegativeInt();
-  return { expected: `a positive integer${unit}`, parse: (t) => ((n.parse(t) ?? 0) > 0 ? Number(t) : undefined) };
+function positiveInt(unit = ''): EnvParser<number> {
+  return {
+    expected: `a positive integer${unit}`,
+    parse: (t) => ((NON_NEGATIVE.parse(t) ?? 0) > 0 ? Number(t) : undefined),
+  };
 }
 
 /** 0 (false) or 1 (true). */
-export const flag: EnvParser<boolean> = {
+const flag: EnvParser<boolean> = {
   expected: '0 or 1',
   parse: (t) => (t === '1' ? true : t === '0' ? false : undefined),
 };
 
 /** One of `values`, exactly. */
-export function oneOf<const V extends string>(values: readonly V[]): EnvParser<V> {
+function oneOf<const V extends string>(values: readonly V[]): EnvParser<V> {
   return {
     expected: `one of ${values.map((v) => JSON.stringify(v)).join(', ')}`,
     parse: (t) => ((values as readonly string[]).includes(t) ? (t as V) : undefined),
@@ -54,10 +58,10 @@ export function oneOf<const V extends string>(values: readonly V[]): EnvParser<V
 }
 
 /** Any text (empty means unset, as for every variable). */
-export const anyText: EnvParser<string> = { expected: 'a non-empty string', parse: (t) => t };
+const anyText: EnvParser<string> = { expected: 'a non-empty string', parse: (t) => t };
 
 /** A JSON object (what a launcher serialised for its ranks). */
-export const jsonObject: EnvParser<object> = {
+const jsonObject: EnvParser<object> = {
   expected: "a JSON object (syncbn's launchers set it)",
   parse(t) {
     try {
@@ -198,9 +202,8 @@ export function readEnvVar<K extends EnvName>(env: EnvRecord, name: K): SyncbnEn
 export function intFromEnv(env: EnvRecord, name: string): number | undefined {
   const t = env[name];
   if (t === undefined || t === '') return undefined;
-  const p = nonNegativeInt();
-  const v = p.parse(t);
-  if (v === undefined) throw badValue(name, p.expected, t);
+  const v = NON_NEGATIVE.parse(t);
+  if (v === undefined) throw badValue(name, NON_NEGATIVE.expected, t);
   return v;
 }
 
@@ -215,7 +218,8 @@ let cached: SyncbnEnv | null = null;
 
 /**
  * This process's configuration: parseEnv(process.env) on first use, then the same object (a rank's
- * tuning does not change under it). A bad value throws on every call until it is fixed.
+ * tuning does not change under it). A bad value throws on every call until it is fixed. Functions
+ * that take an environment to inspect (rankFromEnv(env), tokenFromEnv(env)) use readEnvVar instead.
  */
 export function envConfig(): SyncbnEnv {
   return (cached ??= parseEnv(processEnv()));
