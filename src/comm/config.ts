@@ -86,7 +86,7 @@ function row<T, D extends T | undefined>(
 /** Per-collective timeout (ms) when neither the options nor SYNCBN_TIMEOUT_MS give one. */
 export const DEFAULT_TIMEOUT_MS = 60_000;
 
-/** The launchers initProcessGroup knows (SYNCBN_ENV picks one when several are present). */
+/** The launchers initProcessGroup knows, in its order of preference (SYNCBN_ENV picks one when several are set). */
 export const ENV_SOURCES = ['torchrun', 'kubernetes', 'openmpi', 'slurm'] as const;
 
 /**
