@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { envConfig } from './config.js';
 import { DTYPE_NAMES, KIND, KIND_NAMES, OPS, type Header } from './wire.js';
 
 /** Collectives each rank remembers (PyTorch's flight recorder keeps a configurable ring too). */
@@ -78,7 +79,7 @@ export class FlightRecorder {
     readonly rank: number,
     readonly size: number,
     readonly transport: string,
-    dir: string | undefined = process.env.SYNCBN_FLIGHT_DIR,
+    dir: string | undefined = envConfig().SYNCBN_FLIGHT_DIR,
   ) {
     this.dir = dir === undefined || dir === '' ? null : dir;
   }
@@ -286,7 +287,7 @@ export interface LaunchFlight {
  */
 export function launchFlight(env: Record<string, string>): LaunchFlight {
   const since = Date.now();
-  const given = env.SYNCBN_FLIGHT_DIR ?? process.env.SYNCBN_FLIGHT_DIR;
+  const given = env.SYNCBN_FLIGHT_DIR ?? envConfig().SYNCBN_FLIGHT_DIR;
   const dir = given !== undefined && given !== '' ? given : mkdtempSync(join(tmpdir(), 'syncbn-flight-'));
   env.SYNCBN_FLIGHT_DIR = dir;
   return {
