@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { formatRankError, launch, type LaunchResult, type RankError, type RestartEvent } from '../comm/index.js';
 import { launchFlight } from '../comm/flight.js';
 import { tokenFromEnv } from '../comm/cluster-env.js';
+import { envConfig } from '../comm/config.js';
 import type { Command } from './main.js';
 import { NODE_FLAGS, nodeOptions } from './run-nodes.js';
 
@@ -106,6 +107,12 @@ async function main(argv: string[]): Promise<number> {
   if (!existsSync(path)) return usage(`script ${JSON.stringify(script)} not found`);
   if (statSync(path).isDirectory()) {
     return usage(`script ${JSON.stringify(script)} is a directory, expected a JavaScript file`);
+  }
+  // The ranks inherit this environment: a bad SYNCBN_* value is a usage error here, not a failure of every rank.
+  try {
+    envConfig();
+  } catch (e) {
+    return usage((e as Error).message);
   }
   const env: Record<string, string> = {};
   if (timeoutMs !== undefined) env.SYNCBN_TIMEOUT_MS = String(timeoutMs);

@@ -1,6 +1,7 @@
 // Rank, world size, rendezvous address/port and token from torchrun/Kubernetes/Open MPI/Slurm variables, validated.
-import { env as hostEnv, readFileSync, statSync } from '#platform';
+import { readFileSync, statSync } from '#platform';
 import { UsageError } from '../errors.js';
+import { ENV_SOURCES, intFromEnv, processEnv, readEnvVar } from './config.js';
 
 /** Every variable initProcessGroup() reads for its rank and rendezvous (manifests are checked against it). */
 export const INIT_ENV_VARS = [
@@ -32,7 +33,7 @@ export const INIT_ENV_VARS = [
   'SYNCBN_PEER_TIMEOUT_MS',
 ] as const;
 
-export type EnvSource = 'torchrun' | 'kubernetes' | 'openmpi' | 'slurm';
+export type EnvSource = (typeof ENV_SOURCES)[number];
 
 export interface RankEnv {
   rank: number;
@@ -46,14 +47,6 @@ export const DERIVED_PORT_BASE = 20000;
 export const DERIVED_PORT_SPAN = 10000;
 
 type Env = NodeJS.ProcessEnv;
-
-function intEnv(env: Env, name: string): number | undefined {
-  const v = env[name];
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v))
-    throw new UsageError(`environment variable ${name} must be a non-negative integer, received ${JSON.stringify(v)}`);
-  return Number(v);
-}
 
 const show = (env: Env, name: string): string => `${name}=${env[name] === undefined ? '(unset)' : env[name]}`;
 
@@ -82,7 +75,7 @@ function read(env: Env, source: EnvSource): Found | undefined {
     if (env.SLURM_PROCID === undefined && env.SLURM_NTASKS === undefined) return undefined;
     // A batch script or salloc shell (no job step) is one process, whatever --ntasks says; only srun starts ranks.
     if (env.SLURM_STEP_ID === undefined) {
-      if ((intEnv(env, 'SLURM_NTASKS') ?? 1) <= 1) return undefined;
+      if ((intFromEnv(env, 'SLURM_NTASKS') ?? 1) <= 1) return undefined;
       throw new UsageError(
         `slurm environment: ${show(env, 'SLURM_NTASKS')} but ${show(env, 'SLURM_STEP_ID')}: ` +
           'this process is the batch script or salloc shell, not a task; ' +
@@ -91,17 +84,15 @@ function read(env: Env, source: EnvSource): Found | undefined {
     }
   }
   if (env[r] === undefined && env[s] === undefined) return undefined;
-  const rank = intEnv(env, r);
-  const size = intEnv(env, s);
+  const rank = intFromEnv(env, r);
+  const size = intFromEnv(env, s);
   if (rank === undefined || size === undefined)
     throw new UsageError(`${source} environment is incomplete: ${show(env, r)} and ${show(env, s)} must both be set`);
   if (size < 1 || rank >= size)
     throw new UsageError(`${source} environment: ${r}=${rank} must be in [0, ${s}=${size})`);
-  const localRank = (l === undefined ? undefined : intEnv(env, l)) ?? (source === 'kubernetes' ? 0 : rank);
+  const localRank = (l === undefined ? undefined : intFromEnv(env, l)) ?? (source === 'kubernetes' ? 0 : rank);
   return { rank, size, localRank, source, vars: [r, s] };
 }
-
-const ORDER: EnvSource[] = ['torchrun', 'kubernetes', 'openmpi', 'slurm'];
 
 /**
  * Rank, size and local rank from torchrun (RANK/WORLD_SIZE/LOCAL_RANK), a Kubernetes Indexed Job
@@ -109,19 +100,14 @@ const ORDER: EnvSource[] = ['torchrun', 'kubernetes', 'openmpi', 'slurm'];
  * Several present must agree on rank and size, or SYNCBN_ENV must name the one to use; Open MPI's
  * variables win over Slurm's silently (mpirun inside an allocation is the inner launcher).
  */
-export function rankFromEnv(env: Env = hostEnv()): RankEnv {
-  const pick = env.SYNCBN_ENV;
-  if (pick !== undefined && pick !== '' && !(ORDER as string[]).includes(pick))
-    throw new UsageError(
-      `environment variable SYNCBN_ENV must be one of ${ORDER.map((o) => JSON.stringify(o)).join(', ')}, ` +
-        `received ${JSON.stringify(pick)}`,
-    );
-  if (pick) {
-    const f = read(env, pick as EnvSource);
+export function rankFromEnv(env: Env = processEnv()): RankEnv {
+  const pick = readEnvVar(env, 'SYNCBN_ENV');
+  if (pick !== undefined) {
+    const f = read(env, pick);
     if (f === undefined) throw new UsageError(`SYNCBN_ENV=${pick} but no ${pick} variables are set`);
     return strip(f);
   }
-  let found = ORDER.map((s) => read(env, s)).filter((f): f is Found => f !== undefined);
+  let found = ENV_SOURCES.map((s) => read(env, s)).filter((f): f is Found => f !== undefined);
   if (found.some((f) => f.source === 'openmpi')) found = found.filter((f) => f.source !== 'slurm');
   if (found.length === 0) return { rank: 0, size: 1, localRank: 0, source: 'default' };
   const first = found[0]!;
@@ -201,9 +187,9 @@ function derivedPort(id: number): number {
  * 127.0.0.1 when every rank is on this host (OMPI_COMM_WORLD_LOCAL_SIZE == SIZE), else MASTER_ADDR is
  * required, and port 20000 + OMPI_MCA_ess_base_jobid mod 10000; others: 127.0.0.1, and MASTER_PORT is required.
  */
-export function rendezvousFromEnv(source: RankEnv['source'], env: Env = hostEnv()): Rendezvous {
+export function rendezvousFromEnv(source: RankEnv['source'], env: Env = processEnv()): Rendezvous {
   let masterAddr = env.MASTER_ADDR || undefined;
-  let masterPort = intEnv(env, 'MASTER_PORT');
+  let masterPort = intFromEnv(env, 'MASTER_PORT');
   if (source === 'slurm') {
     const listVar = env.SLURM_STEP_NODELIST ? 'SLURM_STEP_NODELIST' : 'SLURM_JOB_NODELIST';
     if (masterAddr === undefined) {
@@ -216,7 +202,7 @@ export function rendezvousFromEnv(source: RankEnv['source'], env: Env = hostEnv(
       masterAddr = expandHostlist(list)[0]!;
     }
     if (masterPort === undefined) {
-      const id = intEnv(env, 'SLURM_JOB_ID');
+      const id = intFromEnv(env, 'SLURM_JOB_ID');
       if (id === undefined)
         throw new UsageError(
           `slurm environment: ${show(env, 'SLURM_JOB_ID')} and MASTER_PORT is unset: cannot derive the rendezvous port`,
@@ -225,8 +211,8 @@ export function rendezvousFromEnv(source: RankEnv['source'], env: Env = hostEnv(
     }
   } else if (source === 'openmpi') {
     if (masterAddr === undefined) {
-      const local = intEnv(env, 'OMPI_COMM_WORLD_LOCAL_SIZE');
-      const size = intEnv(env, 'OMPI_COMM_WORLD_SIZE');
+      const local = intFromEnv(env, 'OMPI_COMM_WORLD_LOCAL_SIZE');
+      const size = intFromEnv(env, 'OMPI_COMM_WORLD_SIZE');
       if (local === undefined || local !== size)
         throw new UsageError(
           'openmpi environment: ranks span several hosts ' +
@@ -237,7 +223,7 @@ export function rendezvousFromEnv(source: RankEnv['source'], env: Env = hostEnv(
       masterAddr = '127.0.0.1';
     }
     if (masterPort === undefined) {
-      const id = intEnv(env, 'OMPI_MCA_ess_base_jobid');
+      const id = intFromEnv(env, 'OMPI_MCA_ess_base_jobid');
       if (id !== undefined) masterPort = derivedPort(id);
     }
   }
@@ -248,10 +234,11 @@ export function rendezvousFromEnv(source: RankEnv['source'], env: Env = hostEnv(
  * The shared token: SYNCBN_TOKEN, or the contents of the file SYNCBN_TOKEN_FILE (trailing newline removed),
  * which must not be readable by group or others (mode 0600 or 0400). Undefined when neither is set.
  */
-export function tokenFromEnv(env: Env = hostEnv()): string | undefined {
-  const file = env.SYNCBN_TOKEN_FILE || undefined;
-  if (file === undefined) return env.SYNCBN_TOKEN;
-  if (env.SYNCBN_TOKEN) throw new UsageError('SYNCBN_TOKEN and SYNCBN_TOKEN_FILE are both set: set only one');
+export function tokenFromEnv(env: Env = processEnv()): string | undefined {
+  const file = readEnvVar(env, 'SYNCBN_TOKEN_FILE');
+  const given = readEnvVar(env, 'SYNCBN_TOKEN');
+  if (file === undefined) return given;
+  if (given !== undefined) throw new UsageError('SYNCBN_TOKEN and SYNCBN_TOKEN_FILE are both set: set only one');
   let mode: number;
   let text: string;
   try {

@@ -1,5 +1,6 @@
 // Flight recorder: each rank's last 64 collectives in a ring, attached to a CommError, dumped per rank as JSON.
-import { env as hostEnv, join, mkdirSync, mkdtempSync, pid, readFileSync, renameSync, rmSync, threadId, tmpdir, writeFileSync } from '#platform';
+import { join, mkdirSync, mkdtempSync, pid, readFileSync, renameSync, rmSync, threadId, tmpdir, writeFileSync } from '#platform';
+import { envConfig } from './config.js';
 import { DTYPE_NAMES, KIND, KIND_NAMES, OPS, type Header } from './wire.js';
 
 /** Collectives each rank remembers (PyTorch's flight recorder keeps a configurable ring too). */
@@ -75,7 +76,7 @@ export class FlightRecorder {
     readonly rank: number,
     readonly size: number,
     readonly transport: string,
-    dir: string | undefined = hostEnv().SYNCBN_FLIGHT_DIR,
+    dir: string | undefined = envConfig().SYNCBN_FLIGHT_DIR,
   ) {
     this.dir = dir === undefined || dir === '' ? null : dir;
   }
@@ -283,7 +284,7 @@ export interface LaunchFlight {
  */
 export function launchFlight(env: Record<string, string>): LaunchFlight {
   const since = Date.now();
-  const given = env.SYNCBN_FLIGHT_DIR ?? hostEnv().SYNCBN_FLIGHT_DIR;
+  const given = env.SYNCBN_FLIGHT_DIR ?? envConfig().SYNCBN_FLIGHT_DIR;
   const dir = given !== undefined && given !== '' ? given : mkdtempSync(join(tmpdir(), 'syncbn-flight-'));
   env.SYNCBN_FLIGHT_DIR = dir;
   return {

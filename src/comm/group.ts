@@ -24,7 +24,7 @@ function wireTag(tag: string): { bytes: Uint8Array; text: string } {
   return e;
 }
 
-export const DEFAULT_TIMEOUT_MS = 60_000;
+export { DEFAULT_TIMEOUT_MS } from './config.js';
 
 /** FNV-1a 32-bit, never 0 or 1 (0 marks an empty progress entry, 1 is the world group). */
 export function groupHash(s: string): number {

@@ -1,10 +1,11 @@
 // initProcessGroup(): join the world from a launcher's worker data or from torchrun / Slurm / Open MPI environment variables.
-import { env, tcpTransport, workerData } from '#platform';
+import { tcpTransport, workerData } from '#platform';
 import { UsageError, describe } from '../errors.js';
-import { DEFAULT_TIMEOUT_MS, Group, RankState, checkTimeout } from './group.js';
+import { Group, RankState, checkTimeout } from './group.js';
 import { WORLD_GROUP_ID } from './ops.js';
 import { ThreadsTransport, createThreadsWorld, type ThreadsWorld } from './threads.js';
 import type { ProcessGroup } from './types.js';
+import { envConfig } from './config.js';
 import { rankFromEnv, rendezvousFromEnv, tokenFromEnv } from './cluster-env.js';
 
 export { INIT_ENV_VARS, expandHostlist, rankFromEnv, rendezvousFromEnv, tokenFromEnv, type RankEnv } from './cluster-env.js';
@@ -39,9 +40,7 @@ let worldGroup: Group | null = null;
 
 function defaultTimeout(opts: InitOptions): number {
   if (opts.timeoutMs !== undefined) return checkTimeout('initProcessGroup', opts.timeoutMs);
-  const given = env().SYNCBN_TIMEOUT_MS;
-  if (given !== undefined && given !== '') return checkTimeout('initProcessGroup (SYNCBN_TIMEOUT_MS)', Number(given));
-  return DEFAULT_TIMEOUT_MS;
+  return envConfig().SYNCBN_TIMEOUT_MS;
 }
 
 /**

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { PeerDiedError, UsageError, describe } from '../errors.js';
+import { envConfig } from './config.js';
 import { PEER_DEAD, PEER_LEFT } from './control.js';
 import { OutputSink } from './launch-output.js';
 import { toRankError, type RankError, type RankOutcome } from './outcome.js';
@@ -149,7 +150,7 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
       let uncaught: unknown = null;
       const w = new Worker(RANK_MAIN, {
         workerData: { syncbnThreads: { world, rank: r, heaps }, syncbnHeap: heaps[r], syncbnJob: job },
-        env: rankEnv(r, n, { ...opts.env, SYNCBN_TRANSPORT: 'threads', ...opts.rankEnv?.(r) }),
+        env: rankEnv(r, n, { ...opts.env, ...opts.rankEnv?.(r) }),
         stdout: mode !== 'inherit',
         stderr: mode !== 'inherit',
       });
@@ -217,7 +218,7 @@ export async function spawnProcesses<T = unknown>(n: number, target: string | UR
   const mode = opts.output ?? 'inherit';
   const node = nodeLayout(n, opts);
   const port = opts.masterPort ?? (await freePort());
-  const token = opts.env?.SYNCBN_TOKEN ?? nonEmpty(process.env.SYNCBN_TOKEN) ?? randomBytes(24).toString('hex');
+  const token = opts.env?.SYNCBN_TOKEN ?? envConfig().SYNCBN_TOKEN ?? randomBytes(24).toString('hex');
   const children: ChildProcess[] = [];
   const running = (c: ChildProcess | undefined): boolean => c !== undefined && c.exitCode === null && c.signalCode === null;
   const handles: Stoppable[] = Array.from({ length: n }, (_, r) => ({
@@ -276,8 +277,4 @@ export async function spawnProcesses<T = unknown>(n: number, target: string | UR
   unwatch();
   done();
   return out;
-}
-
-function nonEmpty(s: string | undefined): string | undefined {
-  return s === undefined || s === '' ? undefined : s;
 }

@@ -1,6 +1,7 @@
 // Entry point of a launched rank (worker thread or child process): run the user's script or function, report the outcome.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
+import { envConfig } from './config.js';
 import { toRankError } from './outcome.js';
 
 interface RankJob {
@@ -44,7 +45,7 @@ function watchLauncher(): void {
 async function main(): Promise<void> {
   watchLauncher();
   (globalThis as Record<symbol, unknown>)[JOINED_HOOK] = () => void send({ type: 'joined' });
-  const job: RankJob = isMainThread ? (JSON.parse(process.env.SYNCBN_JOB ?? '{}') as RankJob) : (workerData as { syncbnJob: RankJob }).syncbnJob;
+  const job: RankJob = isMainThread ? ((envConfig().SYNCBN_JOB ?? { args: [] }) as RankJob) : (workerData as { syncbnJob: RankJob }).syncbnJob;
   process.on('uncaughtException', (e) => void fail(e));
   process.on('unhandledRejection', (e) => void fail(e));
   if (job.script !== undefined) {

@@ -69,7 +69,7 @@ export function reduceInto(d: CommArray, at: number, s: CommArray, op: number): 
   reducer(d, op)(d, at, s);
 }
 
-/** Bytes of the per-transport heap scratch large reductions read into (half of this VM's per-core L2). */
+/** Bytes of the per-transport heap scratch large reductions read into (half a per-core L2: docs/tuning.md). */
 export const SCRATCH_BYTES = 512 << 10;
 const scratches = new WeakMap<object, Uint8Array>();
 

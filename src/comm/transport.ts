@@ -1,6 +1,7 @@
 // The Transport contract: per-peer byte channels and a doorbell; algorithms never see a socket, transports never reduce.
-import { env as hostEnv, hardwareThreads } from '#platform';
+import { hardwareThreads } from '#platform';
 import type { CommError } from '../errors.js';
+import { envConfig } from './config.js';
 import type { Control } from './control.js';
 import type { Ring } from './ring.js';
 import type { LinkKind } from './types.js';
@@ -74,20 +75,17 @@ export interface Transport {
 
 /**
  * The spin cap of a rank whose peers are all reached without a helper thread, given how many ranks
- * share this host (SYNCBN_SPIN_US overrides). Spinning only pays when every rank has a core of
- * its own. Then the core has nothing else to do, and a sleep costs a wake-up: on this project's 2-vCPU VM a futex wake takes ~80 µs at the median
- * and ~0.1–0.8 ms at p90, because the sleeper's vCPU halts and the host must reschedule it. The
- * waits a synchronous step sees are the other rank's stalls (this VM: 1–5 ms, p90 of a steady
- * 7 ms step ≈ +40 %), so a cap of 10 ms keeps both vCPUs hot through them; measured on the tiny-CNN
- * DDP + SyncBN step, 2 ranks, 4 alternating runs each: throughput vs two uncommunicating workers
- * 0.80 (10 ms cap) vs 0.70 (1 ms). The engine's budget still halves after misses (floor cap/16).
+ * share this host (SYNCBN_SPIN_US overrides). Spinning only pays when every rank has a core of its
+ * own: then the core has nothing else to do, and a sleep costs a wake-up (on a VM the sleeper's vCPU
+ * halts and the host must reschedule it). A synchronous step waits through the other rank's stalls,
+ * so the cap is long enough to spin through typical ones; the engine halves its budget after misses
+ * (floor cap/16). Measurements behind 10 ms: docs/tuning.md.
  */
 export function coreSpinUs(ranksOnHost: number): number {
   return spinUsFromEnv(ranksOnHost <= hardwareThreads() ? 10_000 : 0);
 }
 
-/** SYNCBN_SPIN_US (a non-negative integer, µs) if set, else `dflt`. */
+/** SYNCBN_SPIN_US (a non-negative integer, µs) if set, else `dflt`; a bad value is a UsageError. */
 export function spinUsFromEnv(dflt: number): number {
-  const env = hostEnv().SYNCBN_SPIN_US;
-  return env !== undefined && /^\d+$/.test(env) ? Number(env) : dflt;
+  return envConfig().SYNCBN_SPIN_US ?? dflt;
 }

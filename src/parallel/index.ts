@@ -3,6 +3,6 @@ export { SyncBatchNorm, type SyncBatchNormOptions } from './syncbn.js';
 export { convertSyncBatchNorm, revertSyncBatchNorm, createSyncBNProcessGroup, nameSyncLayers } from './convert.js';
 export { DistributedDataParallel, type DistributedDataParallelOptions } from './ddp.js';
 export { DistributedSampler, type DistributedSamplerOptions } from './sampler.js';
-export { syncBatchNormTrain, syncBatchNormBackward, syncExchange } from './exchange.js';
-export { exchangeForwardStats, exchangeBackwardSums, reportForwardFailure, type SyncSite, type GlobalBatchStats } from './sync-stats.js';
+export { syncBatchNormTrain, syncBatchNormBackward } from './exchange.js';
+export { exchangeForwardStats, exchangeBackwardSums, reportForwardFailure, syncExchange, type SyncSite } from './sync-stats.js';
 export { Rng, type RngState } from './rng.js';

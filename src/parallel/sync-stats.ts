@@ -1,7 +1,8 @@
-// The SyncBN exchanges: forward packs (count, mean, M2) into one all-gather, backward packs (Σdy, Σdy·(x−μ)) into one all-reduce.
+// The SyncBN exchange: forward packs (count, mean, M2) into one all-gather, backward (Σdy, Σdy·(x−μ)) into one all-reduce.
 import { CollectiveMismatchError, CommError, ValueError } from '../errors.js';
 import type { ProcessGroup } from '../comm/types.js';
-import type { BatchNormKernels } from '../kernels/types.js';
+import type { KernelSet } from '../kernels/types.js';
+import { bnMergeStats, type BNExchange, type BNStats } from '../kernels/batchnorm.js';
 
 /** Where a SyncBN collective runs: the group, and the layer's qualified name carried as the collective's tag. */
 export interface SyncSite {
@@ -12,16 +13,6 @@ export interface SyncSite {
   readonly timeoutMs?: number;
   /** Fail (ValueError, on every rank) when any rank's statistics are not finite, i.e. its input held NaN or ±Inf. */
   readonly checkFinite?: boolean;
-}
-
-/** Statistics of the whole (all-rank) batch, per channel, float64. */
-export interface GlobalBatchStats {
-  /** Σ over ranks of the local per-channel counts. */
-  count: number;
-  mean: Float64Array;
-  varBiased: Float64Array;
-  varUnbiased: Float64Array;
-  invstd: Float64Array;
 }
 
 /** A rank that failed before its statistics were ready sends this instead of 2C + 1 values. */
@@ -56,8 +47,8 @@ function inSite<T>(site: SyncSite, what: string, fn: () => T): T {
  * made from the gathered data, so all ranks throw the same error together instead of hanging.
  */
 export function exchangeForwardStats(
-  site: SyncSite, k: BatchNormKernels, count: number, mean: Float64Array, m2: Float64Array, eps: number,
-): GlobalBatchStats {
+  site: SyncSite, k: KernelSet, count: number, mean: Float64Array, m2: Float64Array, eps: number,
+): BNStats {
   const c = mean.length;
   const packed = new Float64Array(2 * c + 1);
   packed[0] = count;
@@ -69,14 +60,7 @@ export function exchangeForwardStats(
   checkGathered(site, all, c);
   if (site.checkFinite === true) checkFiniteShards(site, all, c);
   const shards = all.map((a) => ({ count: a[0]!, mean: a.subarray(1, 1 + c), m2: a.subarray(1 + c, 1 + 2 * c) }));
-  const out: GlobalBatchStats = {
-    count: 0,
-    mean: new Float64Array(c),
-    varBiased: new Float64Array(c),
-    varUnbiased: new Float64Array(c),
-    invstd: new Float64Array(c),
-  };
-  out.count = k.batchNormGatherStats(out.mean, out.varBiased, out.varUnbiased, out.invstd, shards, eps);
+  const out = bnMergeStats(shards, c, eps, k);
   if (out.count === 1) {
     // PyTorch's rule, on the global count: one value per channel has no variance to normalize by.
     const sizes = all.map((a, r) => `${rankName(site.group, r)}: ${a[0]}`).join(', ');
@@ -157,4 +141,20 @@ export function exchangeBackwardSums(site: SyncSite, sumDy: Float64Array, sumDyX
   inSite(site, 'backward gradient-sum exchange', () => site.group.allReduceSync(packed, 'sum', { tag: site.tag, timeoutMs: site.timeoutMs }));
   sumDy.set(packed.subarray(0, c));
   sumDyXmu.set(packed.subarray(c));
+}
+
+/**
+ * The one BNExchange of SyncBN: the batch-norm pipeline's two seams bound to a group and a layer's tag.
+ * A rank that failed before its statistics were ready joins the forward exchange with a failure marker.
+ */
+export function syncExchange(site: SyncSite): BNExchange {
+  return {
+    mergeStats(local, eps, k) {
+      if ('failed' in local) return reportForwardFailure(site, local.failed);
+      return exchangeForwardStats(site, k, local.count, local.mean, local.m2, eps);
+    },
+    reduceSums(sums) {
+      exchangeBackwardSums(site, sums.sumDy, sums.sumDyXmu);
+    },
+  };
 }

@@ -1,10 +1,9 @@
 // SyncBatchNorm: the BatchNorm layer with a process group; in training its statistics are those of every rank's batch.
 import { UsageError, describe } from '../errors.js';
 import type { ProcessGroup } from '../comm/types.js';
-import { kernels } from '../kernels/index.js';
+import type { BNExchange } from '../kernels/batchnorm.js';
 import { BATCH_NORM_OPTION_KEYS, BatchNorm, type BatchNormLayerOptions } from '../nn/layers/batchnorm.js';
-import type { BatchNormExchange } from '../nn/functional/batchnorm.js';
-import { exchangeBackwardSums, exchangeForwardStats, reportForwardFailure, type SyncSite } from './sync-stats.js';
+import { syncExchange } from './sync-stats.js';
 
 export interface SyncBatchNormOptions extends BatchNormLayerOptions {
   /** The ranks whose batches are normalized together; null/absent ⇒ local statistics (plain BatchNorm). */
@@ -50,14 +49,9 @@ export class SyncBatchNorm extends BatchNorm {
     this.timeoutMs = opts.timeoutMs;
   }
 
-  protected override batchExchange(): BatchNormExchange | null {
+  protected override batchExchange(): BNExchange | null {
     // A group of one has nothing to exchange: the local path is the same math without the packing.
     if (this.group === null || this.group.size === 1 || !this.training) return null;
-    const site: SyncSite = { group: this.group, tag: this.layerName, timeoutMs: this.timeoutMs, checkFinite: this.checkFinite };
-    return {
-      forwardStats: (count, mean, m2, eps) => exchangeForwardStats(site, kernels(), count, mean, m2, eps),
-      backwardSums: (sumDy, sumDyXmu) => exchangeBackwardSums(site, sumDy, sumDyXmu),
-      forwardFailed: (error) => reportForwardFailure(site, error),
-    };
+    return syncExchange({ group: this.group, tag: this.layerName, timeoutMs: this.timeoutMs, checkFinite: this.checkFinite });
   }
 }

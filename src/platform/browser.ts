@@ -17,10 +17,6 @@ export const PLATFORM: 'node' | 'browser' = 'browser';
 export const threadId = 0;
 export const pid = 0;
 
-export function env(): Record<string, string | undefined> {
-  return {};
-}
-
 export function hardwareThreads(): number {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   return nav?.hardwareConcurrency ?? 1;

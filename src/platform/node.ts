@@ -22,11 +22,6 @@ export const threadId: number = nodeThreadId;
 /** This process's id (browsers: 0). */
 export const pid: number = process.pid;
 
-/** The environment variables (browsers: none). */
-export function env(): Record<string, string | undefined> {
-  return process.env;
-}
-
 /** Hardware threads of this machine. */
 export function hardwareThreads(): number {
   return availableParallelism();

@@ -1,7 +1,8 @@
 // SyncBN math on one thread: each rank's forward/backward, with the other ranks' contributions given, equals the whole-batch BatchNorm.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { batchNormBackward, batchNormTrain, bnBackwardReduce, bnGeom, bnLocalStats } from '../../src/kernels/batchnorm.js';
+import { bnBackwardReduce, bnGeom, bnLocalStats } from '../../src/kernels/batchnorm.js';
+import { batchNormBackward, batchNormTrain } from '../../src/kernels/batchnorm-arrays.js';
 import { referenceKernels, setKernels, wasmKernels } from '../../src/kernels/index.js';
 import { syncBatchNormBackward, syncBatchNormTrain } from '../../src/parallel/exchange.js';
 import { Rng } from '../../src/parallel/rng.js';

@@ -1,6 +1,7 @@
 // A TCP key-value store for rendezvous (like torch's TCPStore): rank 0 serves, every rank sets/gets/adds; authenticated.
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { AuthError, CommError, CommTimeoutError, UsageError, describe } from '../../errors.js';
+import { envConfig } from '../config.js';
 import { CONTROL_MAX, Conn, F, acceptHandshake, connectHandshake, writeFrame } from './frames.js';
 
 export interface TCPStoreOptions {
@@ -181,7 +182,7 @@ export class TCPStore {
   static async connect(host: string, port: number, opts: TCPStoreOptions = {}): Promise<TCPStore> {
     if (typeof host !== 'string' || host === '') throw new UsageError(`TCPStore.connect: host must be a non-empty string, received ${describe(host)}`);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`TCPStore.connect: port must be an integer in [1, 65535], received ${describe(port)}`);
-    const token = opts.token ?? process.env.SYNCBN_TOKEN ?? '';
+    const token = opts.token ?? envConfig().SYNCBN_TOKEN ?? '';
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const deadline = Date.now() + timeoutMs;
     let last = '';

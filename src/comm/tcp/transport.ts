@@ -6,6 +6,7 @@ import { PEER_ALIVE, PEER_DEAD, PEER_LEFT, type Control } from '../control.js';
 import type { InitOptions } from '../init.js';
 import type { RankError } from '../outcome.js';
 import type { Ring } from '../ring.js';
+import { envConfig, intFromEnv, processEnv } from '../config.js';
 import { coreSpinUs, spinUsFromEnv, type LinkKind, type Transport } from '../transport.js';
 import { DirectLink } from './direct.js';
 import { DIRECT_FD, INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpBytes, tcpLayout } from './layout.js';
@@ -14,20 +15,13 @@ import type { WorkerInit } from './worker.js';
 const WORKER = new URL('./worker.js', import.meta.url);
 /**
  * Bytes per ring (one outbox and one inbox per peer): larger rings mean fewer hand-offs between the
- * rank and its comm worker per bulk all-reduce (16 MiB moved 16M floats ~15–20% faster than 4 MiB
- * on a 2-vCPU VM), bounded so that all rings of a rank stay near 64 MiB; never below 4 MiB.
+ * rank and its comm worker per bulk all-reduce (docs/tuning.md), bounded so that all rings of a rank
+ * stay near 64 MiB; never below 4 MiB.
  */
 export function tcpRingBytes(size: number): number {
   let b = 16 << 20;
   while (b > 4 << 20 && 2 * (size - 1) * b > 64 << 20) b >>= 1;
   return b;
-}
-
-function envInt(name: string): number | undefined {
-  const v = process.env[name];
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`environment variable ${name} must be a non-negative integer, received ${JSON.stringify(v)}`);
-  return Number(v);
 }
 
 export class TcpTransport implements Transport {
@@ -193,15 +187,17 @@ export class TcpTransport implements Transport {
 
 /** Start this rank's comm worker, rendezvous at the master, connect to every peer (authenticated). */
 export async function connectTcp(o: InitOptions & { rank: number; size: number }): Promise<TcpTransport> {
-  const masterAddr = o.masterAddr ?? process.env.MASTER_ADDR ?? '127.0.0.1';
-  const masterPort = o.masterPort ?? envInt('MASTER_PORT');
+  const env = processEnv();
+  const cfg = envConfig();
+  const masterAddr = o.masterAddr ?? env.MASTER_ADDR ?? '127.0.0.1';
+  const masterPort = o.masterPort ?? intFromEnv(env, 'MASTER_PORT');
   if (masterPort === undefined || !Number.isInteger(masterPort) || masterPort < 1 || masterPort > 65535) throw new UsageError(`initProcessGroup: a world of ${o.size} processes needs MASTER_PORT (or options.masterPort), an integer in [1, 65535], received ${describe(masterPort)}`);
-  const token = o.token ?? process.env.SYNCBN_TOKEN ?? '';
+  const token = o.token ?? cfg.SYNCBN_TOKEN ?? '';
   if (typeof token !== 'string') throw new UsageError(`initProcessGroup: token must be a string, received ${describe(token)}`);
-  const listenAddr = o.listenAddr ?? process.env.SYNCBN_LISTEN_ADDR ?? null;
+  const listenAddr = o.listenAddr ?? cfg.SYNCBN_LISTEN_ADDR ?? null;
   if (token === '' && (!isLoopback(masterAddr) || (listenAddr !== null && !isLoopback(listenAddr)))) throw new UsageError(`initProcessGroup: ranks on a network (MASTER_ADDR=${masterAddr}) must share a secret: set SYNCBN_TOKEN or SYNCBN_TOKEN_FILE (or options.token) to the same value on every rank`);
-  const peerTimeoutMs = o.peerTimeoutMs ?? envInt('SYNCBN_PEER_TIMEOUT_MS') ?? 1500;
-  const rendezvousTimeoutMs = o.rendezvousTimeoutMs ?? envInt('SYNCBN_RENDEZVOUS_TIMEOUT_MS') ?? 60_000;
+  const peerTimeoutMs = o.peerTimeoutMs ?? cfg.SYNCBN_PEER_TIMEOUT_MS;
+  const rendezvousTimeoutMs = o.rendezvousTimeoutMs ?? cfg.SYNCBN_RENDEZVOUS_TIMEOUT_MS;
   for (const [k, v] of [
     ['peerTimeoutMs', peerTimeoutMs],
     ['rendezvousTimeoutMs', rendezvousTimeoutMs],
@@ -210,12 +206,11 @@ export async function connectTcp(o: InitOptions & { rank: number; size: number }
   }
   const ringBytes = tcpRingBytes(o.size);
   // Polling costs a core while waiting: only when this host's ranks do not outnumber its cores.
-  const local = envInt('LOCAL_WORLD_SIZE') ?? o.size;
-  const pollUs = envInt('SYNCBN_TCP_POLL_US') ?? (local <= availableParallelism() ? 1000 : 0);
+  const local = intFromEnv(env, 'LOCAL_WORLD_SIZE') ?? o.size;
+  const pollUs = cfg.SYNCBN_TCP_POLL_US ?? (local <= availableParallelism() ? 1000 : 0);
   // The rank's thread reads and writes its sockets itself (POSIX: it needs the descriptor);
   // SYNCBN_TCP_DIRECT=0 keeps the comm worker relay for every peer of this rank.
-  const directEnv = envInt('SYNCBN_TCP_DIRECT');
-  const direct = process.platform !== 'win32' && directEnv !== 0;
+  const direct = process.platform !== 'win32' && cfg.SYNCBN_TCP_DIRECT;
   const directSpinUs = coreSpinUs(local);
   const sab = new SharedArrayBuffer(tcpBytes(o.size, ringBytes));
   const init: WorkerInit = { sab, rank: o.rank, size: o.size, ringBytes, token, masterAddr, masterPort, listenAddr, rendezvousTimeoutMs, peerTimeoutMs, pollUs, direct };

@@ -1,35 +1,17 @@
-// Differentiable batch norm over the batch-norm kernels, with explicit steps where SyncBN inserts its collectives.
-import { ShapeError, StateError, UsageError, describe } from '../../errors.js';
+// Differentiable batch norm: the batch-norm pipeline (kernels/batchnorm.ts) over tensors, SyncBN's seams included.
+import { ShapeError, StateError, UsageError } from '../../errors.js';
 import { kernels, type BNGeom } from '../../kernels/index.js';
-import { bnGeom, checkTrainingCount } from '../../kernels/batchnorm.js';
+import {
+  bnBackward, bnBatchStats, bnFailBeforeExchange, bnGeom, bnUpdateRunning, checkEps, checkMomentum,
+  type BNExchange, type BNStats,
+} from '../../kernels/batchnorm.js';
 import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { allocF64, heapPointer, release } from '../../tensor/heap.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
 
-/** Statistics of the whole batch (over every participant) after the merge. */
-export interface BNGlobalStats {
-  count: number;
-  mean: Float64Array;
-  varUnbiased: Float64Array;
-  invstd: Float64Array;
-}
-
-/**
- * The two exchanges that turn batch norm into SyncBatchNorm (src/parallel implements them over a
- * process group, e.g. with exchangeForwardStats / exchangeBackwardSums). Without one, the layer
- * normalizes with local statistics.
- */
-export interface BatchNormExchange {
-  /** Forward, between local statistics and normalization: gather every participant's (count, mean, M2) and merge. */
-  forwardStats(count: number, mean: Float64Array, m2: Float64Array, eps: number): BNGlobalStats;
-  /** Backward, between the reduce and the elementwise step: sum Σdy and Σdy·(x − μ) over participants, in place. */
-  backwardSums(sumDy: Float64Array, sumDyXmu: Float64Array): void;
-  /** This participant failed before its forward exchange: tell the others (so they fail, not hang), then throw `error`. */
-  forwardFailed?(error: unknown): never;
-}
-
+/** Options of {@link batchNorm} (torch.nn.functional.batch_norm's, plus layout, fusion and SyncBN's exchange). */
 export interface BatchNormOptions {
   /** batch statistics (true) or running statistics (false; batch ones if there are none) */
   training: boolean;
@@ -44,15 +26,13 @@ export interface BatchNormOptions {
   numBatchesTracked?: Tensor | null;
   /** apply ReLU to the output in the same pass (same result as batchNorm then relu, one tensor less) */
   fuseRelu?: boolean;
-  /** SyncBN's collectives; null = local statistics */
-  exchange?: BatchNormExchange | null;
+  /** SyncBN's collectives at the pipeline's two seams; null = local statistics */
+  exchange?: BNExchange | null;
 }
 
 function validate(x: Tensor, weight: Tensor | null, bias: Tensor | null, opts: BatchNormOptions): BNGeom {
-  const eps = opts.eps ?? 1e-5;
-  const momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
-  if (!(eps >= 0 && Number.isFinite(eps))) throw new UsageError(`batchNorm: eps must be a finite number ≥ 0, received ${describe(eps)}`);
-  if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new UsageError(`batchNorm: momentum must be a number in [0, 1] or null (cumulative average), received ${describe(momentum)}`);
+  checkEps('batchNorm', opts.eps ?? 1e-5);
+  const momentum = checkMomentum('batchNorm', opts.momentum === undefined ? 0.1 : opts.momentum);
   const g = bnGeom(x.shape, opts.channelsLast === true, x.size);
   checkPerChannel('weight', weight, g.c, x);
   checkPerChannel('bias', bias, g.c, x);
@@ -68,20 +48,25 @@ function validate(x: Tensor, weight: Tensor | null, bias: Tensor | null, opts: B
 }
 
 function checkPerChannel(name: string, t: Tensor | null | undefined, c: number, x: Tensor): void {
-  if (t != null && t.size !== c) throw new ShapeError(`batchNorm: ${name} has shape ${fmtShape(t.shape)} but input ${fmtShape(x.shape)} has ${c} channels`);
+  if (t != null && t.size !== c) {
+    throw new ShapeError(`batchNorm: ${name} has shape ${fmtShape(t.shape)} but input ${fmtShape(x.shape)} has ${c} channels`);
+  }
 }
 
 class BatchNormBackward extends Node {
   readonly name = 'BatchNormBackward';
+  private readonly hasW: boolean;
+  private readonly hasY: boolean;
   constructor(
     x: Tensor,
     y: Tensor | null, // fused-ReLU output, to mask dy
     w: Tensor | null,
-    private store: Tensor | null, // heap tensor holding `stats` (freed with the graph, or by GC if never backwarded)
-    private readonly stats: Float64Array, // [mean | invstd], 2C float64 view of store
+    private store: Tensor | null, // heap tensor holding [mean | invstd] (freed with the graph, or by GC)
+    private readonly stats: Float64Array, // the 2C float64 view of store
     private readonly g: BNGeom,
-    private readonly count: number, // global count N (training) or 0 (eval: fixed statistics)
-    private readonly exchange: BatchNormExchange | null,
+    private readonly count: number,
+    private readonly training: boolean, // false: the statistics were constants (running statistics)
+    private readonly exchange: BNExchange | null,
   ) {
     super();
     this.save(x);
@@ -90,53 +75,25 @@ class BatchNormBackward extends Node {
     this.hasW = w !== null;
     this.hasY = y !== null;
   }
-  private readonly hasW: boolean;
-  private readonly hasY: boolean;
 
   backward(dy: Tensor): (Tensor | null)[] {
-    const k = kernels();
     const c = this.g.c;
     const x = this.savedTensor(0);
     const w = this.hasW ? this.savedTensor(1) : null;
     const y = this.hasY ? this.savedTensor(this.hasW ? 2 : 1) : null;
     if (this.store === null || this.store.isDisposed) throw new StateError('BatchNormBackward: its saved statistics were freed');
-    const mean = this.stats.subarray(0, c);
-    const invstd = this.stats.subarray(c, 2 * c);
-    const sums = allocF64(2 * c);
+    const saved = { count: this.count, mean: this.stats.subarray(0, c), invstd: this.stats.subarray(c), training: this.training };
+    const dx = this.inputs[0] !== null ? Tensor._alloc(x.shape) : null;
+    const dw = this.inputs[1] != null ? Tensor._alloc([c]) : null;
+    const db = this.inputs[2] != null ? Tensor._alloc([c]) : null;
+    const work = allocF64(2 * c); // Σdy | Σdy·(x − μ), heap-resident so the wasm kernels use it in place
     try {
-      const sumDy = sums.subarray(0, c);
-      const sumDyXmu = sums.subarray(c, 2 * c);
-      // Step 1: local reduction Σdy, Σdy·(x − μ).
-      k.batchNormBackwardReduce(sumDy, sumDyXmu, dy.data, x.data, mean, this.g, y === null ? null : y.data);
-      // dγ = Σdy·(x − μ)·invstd and dβ = Σdy stay local (DDP all-reduces them with the other gradients).
-      let dw: Tensor | null = null;
-      let db: Tensor | null = null;
-      if (this.inputs[1] != null) {
-        dw = Tensor._alloc([c]);
-        // an empty batch has no statistics (invstd NaN) but nothing to differentiate either: dγ = 0
-        for (let i = 0; i < c; i++) dw.data[i] = sumDyXmu[i] === 0 ? 0 : sumDyXmu[i]! * invstd[i]!;
-      }
-      if (this.inputs[2] != null) {
-        db = Tensor._alloc([c]);
-        for (let i = 0; i < c; i++) db.data[i] = sumDy[i]!;
-      }
-      // Step 2 (SyncBN): sum the reductions over participants (always, so every rank joins the collective).
-      if (this.count > 0 && this.exchange !== null) this.exchange.backwardSums(sumDy, sumDyXmu);
-      let dx: Tensor | null = null;
-      if (this.inputs[0] !== null) {
-        dx = Tensor._alloc(x.shape);
-        if (this.count > 0) {
-          // Step 3: dx = w·invstd·(dy − Σdy/N − (x − μ)·invstd²·Σdy(x − μ)/N).
-          k.batchNormBackwardElemt(dx.data, dy.data, x.data, mean, invstd, w === null ? null : w.data, sumDy, sumDyXmu, this.count, this.g, y === null ? null : y.data);
-        } else {
-          // Fixed (running) statistics: dx = w·invstd·dy, the same kernel with zero sums.
-          sums.fill(0);
-          k.batchNormBackwardElemt(dx.data, dy.data, x.data, mean, invstd, w === null ? null : w.data, sumDy, sumDyXmu, 1, this.g, y === null ? null : y.data);
-        }
-      }
+      const sums = { sumDy: work.subarray(0, c), sumDyXmu: work.subarray(c) };
+      const grads = { dx: dx?.data ?? null, dWeight: dw?.data ?? null, dBias: db?.data ?? null };
+      bnBackward(grads, sums, dy.data, x.data, saved, w?.data ?? null, y?.data ?? null, this.g, this.exchange, kernels());
       return [dx, dw, db];
     } finally {
-      release(heapPointer(sums));
+      release(heapPointer(work));
     }
   }
   override release(): void {
@@ -155,58 +112,32 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   checkTensor('batchNorm', 'weight', weight, true);
   checkTensor('batchNorm', 'bias', bias, true);
   const exchange = opts.exchange ?? null;
+  const k = kernels();
+  const rm = opts.runningMean ?? null;
+  const rv = opts.runningVar ?? null;
+  const useBatch = opts.training || rm === null;
   let g: BNGeom;
   try {
     g = validate(x, weight, bias, opts);
   } catch (e) {
-    // A SyncBN participant that fails here must still show up at the exchange, or the others hang.
-    if (exchange?.forwardFailed !== undefined && (opts.training || opts.runningMean == null)) exchange.forwardFailed(e);
-    throw e;
+    // A SyncBN participant that fails here still shows up at the exchange, or the others would hang.
+    bnFailBeforeExchange(useBatch ? exchange : null, e, k);
   }
   const eps = opts.eps ?? 1e-5;
-  const momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
   const c = g.c;
-  const rm = opts.runningMean ?? null;
-  const rv = opts.runningVar ?? null;
-  const useBatch = opts.training || rm === null;
-  const k = kernels();
-  // stats = [mean | invstd] kept for backward (heap-resident so the wasm kernels read them in place).
+  // [mean | invstd] kept for backward (heap-resident so the wasm kernels read them in place).
   const store = Tensor._alloc([4 * c]); // 2C float64 = 4C float32 slots, 64-byte aligned
-  const stats = new Float64Array(store.data.buffer, store.data.byteOffset, 2 * c);
-  const mean = stats.subarray(0, c);
-  const invstd = stats.subarray(c, 2 * c);
+  const kept = new Float64Array(store.data.buffer, store.data.byteOffset, 2 * c);
+  const mean = kept.subarray(0, c);
+  const invstd = kept.subarray(c);
   let count = 0;
   if (useBatch) {
     const work = allocF64(3 * c); // m2 | varBiased | varUnbiased
     try {
-      const m2 = work.subarray(0, c);
-      // Step 1: local statistics (count, mean, M2) in float64.
-      k.batchNormStats(mean, m2, x.data, g);
-      let varU = work.subarray(2 * c, 3 * c);
-      if (exchange === null) {
-        // Step 2 (local): Chan's merge of the one shard → mean, variances, invstd.
-        count = k.batchNormGatherStats(mean, work.subarray(c, 2 * c), varU, invstd, [{ count: g.n * g.s, mean, m2 }], eps);
-        checkTrainingCount(count, x.shape);
-      } else {
-        // Step 2 (SyncBN): gather + merge over every participant (it checks the global count).
-        const st = exchange.forwardStats(g.n * g.s, mean, m2, eps);
-        count = st.count;
-        mean.set(st.mean);
-        invstd.set(st.invstd);
-        varU = st.varUnbiased;
-      }
-      if (opts.training && rm !== null && rv !== null && count > 0) {
-        const nbt = opts.numBatchesTracked ?? null;
-        let tracked = 0;
-        if (nbt !== null) {
-          tracked = nbt.data[0]! + 1;
-          nbt.data[0] = tracked;
-          nbt.version++;
-        }
-        k.batchNormUpdateRunning(rm.data, rv.data, mean, varU, momentum, tracked);
-        rm.version++;
-        rv.version++;
-      }
+      const stats: BNStats = { count: 0, mean, varBiased: work.subarray(c, 2 * c), varUnbiased: work.subarray(2 * c), invstd };
+      bnBatchStats(stats, work.subarray(0, c), x.data, g, eps, exchange, k, x.shape);
+      count = stats.count;
+      if (opts.training && rm !== null && rv !== null) updateRunning(rm, rv, opts, stats, k);
     } catch (e) {
       store.dispose();
       throw e;
@@ -222,14 +153,28 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
     }
   }
   const out = Tensor._alloc(x.shape);
-  // Step 4: y = (x − μ)·invstd·γ + β (optionally ReLU).
   const relu = opts.fuseRelu === true;
-  k.batchNormElemt(out.data, x.data, mean, invstd, weight === null ? null : weight.data, bias === null ? null : bias.data, g, relu);
+  k.batchNormElemt(out.data, x.data, mean, invstd, weight?.data ?? null, bias?.data ?? null, g, relu);
   traceOp(out, 'batchNorm', [x, weight, bias, rm, rv], { eps, useBatch, fuseRelu: relu, channelsLast: opts.channelsLast === true });
   if (!needsGrad(x, weight, bias)) {
     store.dispose();
     return out;
   }
-  const node = new BatchNormBackward(x, relu ? out : null, weight, store, stats, g, useBatch ? count : 0, exchange);
+  const node = new BatchNormBackward(x, relu ? out : null, weight, store, kept, g, count, useBatch, exchange);
   return record(out, node, x, weight, bias);
+}
+
+/** The running statistics and their batch counter (PyTorch increments the counter before it uses it). */
+function updateRunning(rm: Tensor, rv: Tensor, opts: BatchNormOptions, stats: BNStats, k: ReturnType<typeof kernels>): void {
+  if (stats.count === 0) return;
+  const nbt = opts.numBatchesTracked ?? null;
+  let tracked = 0;
+  if (nbt !== null) {
+    tracked = nbt.data[0]! + 1;
+    nbt.data[0] = tracked;
+    nbt.version++;
+  }
+  bnUpdateRunning(rm.data, rv.data, stats, opts.momentum === undefined ? 0.1 : opts.momentum, tracked, k);
+  rm.version++;
+  rv.version++;
 }

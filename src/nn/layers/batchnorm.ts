@@ -1,10 +1,10 @@
-// BatchNorm1d/2d/3d layers (PyTorch semantics and state-dict names); SyncBatchNorm overrides batchExchange().
+// BatchNorm1d/2d/3d layers (PyTorch semantics and state-dict names); SyncBatchNorm supplies batchExchange().
 import { ShapeError, UsageError, describe } from '../../errors.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { batchNorm, type BatchNormExchange } from '../functional/batchnorm.js';
+import { batchNorm } from '../functional/batchnorm.js';
 import { checkOptionKeys, positiveInt } from '../functional/args.js';
-import { checkAllFinite } from '../../kernels/batchnorm.js';
+import { checkAllFinite, checkEps, checkMomentum, type BNExchange } from '../../kernels/batchnorm.js';
 import { Module } from '../module.js';
 
 export interface BatchNormLayerOptions {
@@ -18,13 +18,19 @@ export interface BatchNormLayerOptions {
   trackRunningStats?: boolean;
   /** input is (N, *, C) instead of (N, C, *) */
   channelsLast?: boolean;
-  /** apply ReLU in the same pass (Sequential turns BatchNorm → ReLU into this) */
+  /** always apply ReLU in the same pass (Sequential fuses BatchNorm → ReLU per call: see BatchNormForwardOptions) */
   fuseRelu?: boolean;
   /**
    * Throw ValueError when the input holds NaN or ±Inf (one pass over it). SyncBatchNorm in training
    * decides it from the gathered statistics, so every rank throws the same error. Default false.
    */
   checkFinite?: boolean;
+}
+
+/** Per-call options of BatchNorm.forward. */
+export interface BatchNormForwardOptions {
+  /** apply ReLU in the same pass (one tensor less; backward masks dy with the output): Sequential's BN → ReLU */
+  fuseRelu?: boolean;
 }
 
 /** The option keys of BatchNorm1d/2d/3d. */
@@ -40,7 +46,8 @@ export class BatchNorm extends Module {
   readonly eps: number;
   momentum: number | null;
   readonly channelsLast: boolean;
-  fuseRelu: boolean;
+  /** ReLU fused into every forward (the constructor option); a call can also ask for it. */
+  readonly fuseRelu: boolean;
   /** Non-finite input is a ValueError (see BatchNormLayerOptions.checkFinite). */
   checkFinite: boolean;
   /** The option keys this class accepts (subclasses with more options extend it). */
@@ -51,11 +58,8 @@ export class BatchNorm extends Module {
     checkOptionKeys(new.target.name, opts, (new.target as typeof BatchNorm).optionKeys);
     opts ??= {};
     positiveInt(numFeatures, `${new.target.name}: numFeatures`);
-    this.eps = opts.eps ?? 1e-5;
-    this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
-    const m = this.momentum;
-    if (!(Number.isFinite(this.eps) && this.eps >= 0)) throw new UsageError(`${new.target.name}: eps must be a finite number ≥ 0, received ${describe(this.eps)}`);
-    if (m !== null && !(m >= 0 && m <= 1)) throw new UsageError(`${new.target.name}: momentum must be a number in [0, 1] or null (cumulative average), received ${describe(m)}`);
+    this.eps = checkEps(new.target.name, opts.eps ?? 1e-5);
+    this.momentum = checkMomentum(new.target.name, opts.momentum === undefined ? 0.1 : opts.momentum);
     this.channelsLast = opts.channelsLast === true;
     this.fuseRelu = opts.fuseRelu === true;
     if (opts.checkFinite !== undefined && typeof opts.checkFinite !== 'boolean') {
@@ -84,8 +88,8 @@ export class BatchNorm extends Module {
     };
   }
 
-  /** The SyncBN hook: the collectives between the steps of forward and backward. Local BN: none. */
-  protected batchExchange(): BatchNormExchange | null {
+  /** The SyncBN hook: the collectives at the pipeline's two seams for this call. Local BN: none. */
+  protected batchExchange(): BNExchange | null {
     return null;
   }
 
@@ -96,7 +100,7 @@ export class BatchNorm extends Module {
     this.numBatchesTracked?.fill_(0);
   }
 
-  forward(x: Tensor): Tensor {
+  forward(x: Tensor, opts: BatchNormForwardOptions = {}): Tensor {
     if (!this.ranks.includes(x.ndim)) {
       throw new ShapeError(`${this.constructor.name}: expected input of rank ${this.ranks.join(' or ')}, received shape ${fmtShape(x.shape)}`);
     }
@@ -111,7 +115,7 @@ export class BatchNorm extends Module {
       runningMean: this.runningMean,
       runningVar: this.runningVar,
       numBatchesTracked: this.numBatchesTracked,
-      fuseRelu: this.fuseRelu,
+      fuseRelu: this.fuseRelu || opts.fuseRelu === true,
       exchange,
     });
   }

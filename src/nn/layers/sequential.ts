@@ -39,13 +39,8 @@ export class Sequential extends Module {
       const next = layers[i + 1];
       const prev = x;
       // BN → ReLU: one pass, and backward masks dy with the output (the same numbers as two layers).
-      if (m instanceof BatchNorm && !m.fuseRelu && next !== undefined && next.constructor === ReLU) {
-        m.fuseRelu = true;
-        try {
-          x = m.forward(x);
-        } finally {
-          m.fuseRelu = false;
-        }
+      if (m instanceof BatchNorm && next !== undefined && next.constructor === ReLU) {
+        x = m.forward(x, { fuseRelu: true });
         i++;
       } else x = m.forward(x);
       if (freeAsWeGo && prev !== input && prev !== x) prev.dispose();
