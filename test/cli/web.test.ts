@@ -3,6 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ISOLATION_HEADERS, startWebServer, type WebServer } from '../../src/cli/web-server.js';
@@ -11,6 +13,8 @@ import { loadDigits } from '../../src/data/mnist.js';
 import { packDigits, unpackDigits } from '../../src/data/digits.js';
 import { IOError, UsageError } from '../../src/errors.js';
 import { syncbn } from './helpers.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 describe('the web server', () => {
   let server: WebServer;
@@ -130,4 +134,27 @@ test('syncbn web: argument errors exit 2 with the usage', () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /usage: syncbn web \[--port P\] \[--host H\]/);
   assert.match(syncbn(['--help'], tmpdir()).stdout, /web\s+serve the browser page/);
+});
+
+test('syncbn web serves until SIGINT, then exits 0', async () => {
+  const child = spawn(process.execPath, [MAIN, 'web', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /serving (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`exited with ${code} before serving: ${out}`)));
+    });
+    const r = await fetch(url);
+    assert.equal(r.status, 200);
+    assert.match(await r.text(), /<title>syncbn in the browser/);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
 });

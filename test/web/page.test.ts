@@ -137,6 +137,26 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
     await page.close();
   });
 
+  test("the library's browser spawnThreads checks its arguments (UsageError, messages as in Node)", async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url, { waitUntil: 'load' });
+    const errors = (await page.evaluate(`(async () => {
+      const m = await import('./syncbn.js');
+      const tryIt = (f) => { try { f(); return 'no error'; } catch (e) { return e.name + ': ' + e.message; } };
+      return [
+        tryIt(() => m.spawnThreads(0, './train-body.js')),
+        tryIt(() => m.spawnThreads(2, 42)),
+        tryIt(() => m.spawnThreads(2, './train-body.js', [1])),
+      ];
+    })()`)) as string[];
+    assert.deepEqual(errors, [
+      'UsageError: spawnThreads: n must be a positive integer number of ranks, received 0',
+      'UsageError: spawnThreads: body must be a module URL, received 42',
+      'UsageError: spawnThreads: args must be an array of strings, received array [1]',
+    ]);
+    await page.close();
+  });
+
   test('served without the isolation headers, the page says so and does not train', async () => {
     const plain: Server = createServer((req, res) => {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
