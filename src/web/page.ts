@@ -149,6 +149,7 @@ function report(s: PageSettings, outcomes: RankOutcome<WebTrainResult>[], stepMs
   const error =
     cause !== null ? { rank: cause.rank, name: cause.error.name, message: cause.error.message } : rankErrors[0]!;
   publish({ ok: false, ...base, epochs: [], stepMs, error, rankErrors });
+  if (stopper?.signal.aborted === true) return setStatus(`Stopped after ${stepMs.length} steps.`);
   setStatus(
     `Training failed: rank ${error.rank}: ${error.name}: ${error.message}` +
       rankErrors

@@ -23,7 +23,7 @@ async function run(init: ToRank): Promise<void> {
   slots[Symbol.for('syncbn.launcher.joined')] = () => send({ type: 'joined' });
   const { initProcessGroup, toRankError } = await import('./rank-lib.js');
   try {
-    const body = ((await import(/* @vite-ignore */ init.body)) as { default?: unknown }).default;
+    const body = ((await import(init.body)) as { default?: unknown }).default;
     if (typeof body !== 'function')
       throw new TypeError(`rank body ${JSON.stringify(init.body)} has no default export function`);
     const pg = await initProcessGroup();
