@@ -137,6 +137,21 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
     await page.close();
   });
 
+  test('Stop (keyboard) ends every worker at once and says so', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}?${query({ ...TINY, train: 4000, autostart: 1 })}`, { waitUntil: 'load' });
+    await page.waitForFunction("document.getElementById('progress').value > 0", { timeout: 30_000 });
+    await page.focus('#stop');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction("document.body.dataset.state === 'failed'", { timeout: 10_000 });
+    const status = (await page.evaluate("document.getElementById('status').textContent")) as string;
+    assert.match(status, /^Stopped after \d+ steps\.$/);
+    const result = (await page.evaluate('window.syncbnResult')) as PageResult;
+    assert.equal(result.rankErrors!.length, 2);
+    for (const e of result.rankErrors!) assert.match(e.message, /ended by the launcher \(the launch was aborted/);
+    await page.close();
+  });
+
   test("the library's browser spawnThreads checks its arguments (UsageError, messages as in Node)", async () => {
     const page = await browser.newPage();
     await page.goto(server.url, { waitUntil: 'load' });
