@@ -1,6 +1,6 @@
 // DigitScenes: semantic-segmentation scenes of real handwritten MNIST digits on a textured, noisy background.
 import { UsageError, describe } from '../errors.js';
-import { Rng } from '../parallel/rng.js';
+import { RandomGenerator } from '../tensor/random.js';
 import { DIGIT_SIDE, loadDigits } from './mnist.js';
 import { IGNORE_INDEX } from './seg-metrics.js';
 
@@ -145,7 +145,7 @@ export class DigitScenes {
     }
     const n = this.size;
     // distinct streams for every (seed, split, i): i < 2·10^6 < 4_194_319 / 2, seed·4_194_319 < 2^53
-    const rng = new Rng(this.seed * 4_194_319 + 2 * i + (this.split === 'val' ? 1 : 0));
+    const rng = new RandomGenerator(this.seed * 4_194_319 + 2 * i + (this.split === 'val' ? 1 : 0));
     const image = background(rng, n);
     const label = new Uint8Array(n * n);
     const digits: DigitPlacement[] = [];
@@ -189,7 +189,7 @@ export class DigitScenes {
 }
 
 /** A smooth texture: a random 5×5 grid of grey levels in [0, amp], bilinearly interpolated over the canvas. */
-function background(rng: Rng, n: number): Float32Array {
+function background(rng: RandomGenerator, n: number): Float32Array {
   const g = 5;
   const amp = 0.15 + 0.3 * rng.float();
   const grid = Float64Array.from({ length: g * g }, () => amp * rng.float());

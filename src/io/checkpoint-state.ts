@@ -13,7 +13,7 @@ interface JsonStateful<S> {
   stateDict(): S;
   loadStateDict(state: S): void;
 }
-/** A seeded generator (Generator, Rng): its full state, JSON-able. */
+/** A seeded generator (RandomGenerator): its full state, JSON-able. */
 interface Seeded<S> {
   getState(): S;
   setState(state: S): unknown;

@@ -34,5 +34,11 @@ export function setKernels(k: KernelSet): KernelSet {
   active = k;
   return prev;
 }
-export * from './batchnorm.js';
-export * from './groupnorm.js';
+// The raw-array batch-norm and group-norm API (argument checks such as checkChannelParam stay internal).
+export {
+  bnGeom, bnLocalStats, bnMergeStats, bnBackwardReduce, bnParamGrads, batchNormTrain, batchNormEval, batchNormBackward,
+  type BNShardStats, type BNBatchStats, type BNBackwardSums, type BatchNormCommon, type BNExchange,
+  type BatchNormTrainOptions, type BNSaved, type BatchNormTrainResult, type BatchNormEvalOptions,
+  type BatchNormBackwardOptions,
+} from './batchnorm.js';
+export { gnGeom, groupNormParamGrads } from './groupnorm.js';

@@ -10,7 +10,7 @@ export interface SamplerState {
   dropLast: boolean;
 }
 import type { ProcessGroup } from '../comm/types.js';
-import { Rng } from './rng.js';
+import { RandomGenerator } from '../tensor/random.js';
 import { checkOptionKeys } from '../nn/functional/args.js';
 
 export interface DistributedSamplerOptions {
@@ -103,7 +103,7 @@ export class DistributedSampler implements Iterable<number> {
   /** This rank's indices for the current epoch. */
   indices(): number[] {
     const n = this.datasetLength;
-    let all = this.shuffle ? new Rng(this.seed + this.epochValue).permutation(n) : Array.from({ length: n }, (_, i) => i);
+    let all = this.shuffle ? new RandomGenerator(this.seed + this.epochValue).permutation(n) : Array.from({ length: n }, (_, i) => i);
     if (this.dropLast) {
       all = all.slice(0, this.totalSize);
     } else {

@@ -1,7 +1,7 @@
 // Tensor: float32, contiguous row-major (activations NCHW), data a view into the wasm heap, with autograd fields.
 import { alloc, heapBuffer, release } from './heap.js';
 import { checkShape, fmtShape, inferShape, numel, type Shape } from './shape.js';
-import { Generator, defaultGenerator } from './random.js';
+import { RandomGenerator, defaultGenerator } from './random.js';
 import { ShapeError, StateError, UsageError, describe } from '../errors.js';
 import type { Node } from '../autograd/node.js';
 import { runBackward, type BackwardOptions } from '../autograd/engine.js';
@@ -155,14 +155,14 @@ export class Tensor {
     return t;
   }
   /** Uniform in [low, high) from a seeded generator (the default one unless given). */
-  static rand(shape: readonly number[], opts: { low?: number; high?: number; generator?: Generator } = {}): Tensor {
+  static rand(shape: readonly number[], opts: { low?: number; high?: number; generator?: RandomGenerator } = {}): Tensor {
     const { low = 0, high = 1, generator = defaultGenerator } = opts;
     const t = Tensor.empty(shape);
     for (let i = 0; i < t.size; i++) t.view[i] = generator.uniform(low, high);
     return t;
   }
   /** Standard normal (times std, plus mean) from a seeded generator. */
-  static randn(shape: readonly number[], opts: { mean?: number; std?: number; generator?: Generator } = {}): Tensor {
+  static randn(shape: readonly number[], opts: { mean?: number; std?: number; generator?: RandomGenerator } = {}): Tensor {
     const { mean = 0, std = 1, generator = defaultGenerator } = opts;
     const t = Tensor.empty(shape);
     for (let i = 0; i < t.size; i++) t.view[i] = mean + std * generator.normal();

@@ -1,7 +1,7 @@
 // Parameter-free layers: ReLU, pooling, bilinear Upsample, Dropout, Flatten, Identity.
 import { Tensor } from '../../tensor/tensor.js';
 import { relu, flatten } from '../../autograd/ops.js';
-import { Generator, defaultGenerator } from '../../tensor/random.js';
+import { RandomGenerator, defaultGenerator } from '../../tensor/random.js';
 import { adaptiveAvgPool2d, avgPool2d, maxPool2d, type Pool2dOptions } from '../functional/pool.js';
 import { dropout, upsampleBilinear } from '../functional/shape_ops.js';
 import { checkOptionKeys, type Pair } from '../functional/args.js';
@@ -66,7 +66,7 @@ export class Upsample extends Module {
 
 /** torch.nn.Dropout: active in training mode only; seeded by its own generator when given. */
 export class Dropout extends Module {
-  constructor(readonly p = 0.5, readonly generator: Generator = defaultGenerator) {
+  constructor(readonly p = 0.5, readonly generator: RandomGenerator = defaultGenerator) {
     super();
     if (!(p >= 0 && p <= 1)) throw new UsageError(`Dropout: p must be in [0, 1], received ${describe(p)}`);
   }
