@@ -23,7 +23,9 @@ export { Sequential, type TensorModule } from './nn/layers/sequential.js';
 export { Conv2d, Linear, type Conv2dLayerOptions } from './nn/layers/conv.js';
 export { BatchNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d, type BatchNormLayerOptions } from './nn/layers/batchnorm.js';
 export { GroupNorm, type GroupNormLayerOptions } from './nn/layers/groupnorm.js';
-export { ReLU, Identity, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample, Dropout, Flatten } from './nn/layers/basic.js';
+export {
+  ReLU, Identity, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample, Dropout, Flatten,
+} from './nn/layers/basic.js';
 export { crossEntropy, type CrossEntropyOptions, type Target } from './nn/functional/loss.js';
 /** Functional ops (torch.nn.functional): `F.conv2d`, `F.batchNorm`, `F.relu`, … */
 export * as F from './nn/functional/index.js';
@@ -53,7 +55,8 @@ export {
   type CheckpointManifest,
 } from './io/checkpoint.js';
 export {
-  captureTrainingState, restoreTrainingState, type TrainingParts, type TrainingProgress, type RestoredProgress,
+  captureTrainingState, restoreTrainingState,
+  type CapturedTrainingState, type TrainingParts, type TrainingProgress, type RestoredProgress,
 } from './io/checkpoint-state.js';
 export { readNpy, writeNpy, parseNpy, formatNpy, type NpyArray, type NpyDtype } from './io/npy.js';
 export {

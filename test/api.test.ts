@@ -14,7 +14,8 @@ const subpaths = Object.entries(pkg.exports).filter(
   (e): e is [string, { types: string; default: string }] => typeof e[1] === 'object',
 );
 const specifier = (sub: string): string => (sub === '.' ? pkg.name : `${pkg.name}/${sub.slice(2)}`);
-const load = (sub: string): Promise<Record<string, unknown>> => import(specifier(sub)) as Promise<Record<string, unknown>>;
+type Exports = Record<string, unknown>;
+const load = (sub: string): Promise<Exports> => import(specifier(sub)) as Promise<Exports>;
 
 const INTERNALS = [
   'describe', 'checkChannelParam', 'checkTrainingCount', 'checkAllFinite', 'checkGroupNormEps', 'freePort',

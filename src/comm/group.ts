@@ -24,6 +24,7 @@ function wireTag(tag: string): { bytes: Uint8Array; text: string } {
   return e;
 }
 
+/** The default per-collective timeout (ms) when neither InitOptions.timeoutMs nor SYNCBN_TIMEOUT_MS sets one. */
 export const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** FNV-1a 32-bit, never 0 or 1 (0 marks an empty progress entry, 1 is the world group). */

@@ -4,6 +4,7 @@ export { initProcessGroup, rankFromEnv, expandHostlist, INIT_ENV_VARS, type Init
 export { spawnThreads, spawnProcesses, type LaunchOptions, type RankFn } from './launch.js';
 export { launch, type SuperviseOptions, type LaunchResult, type RestartEvent, type StartFailure } from './supervise.js';
 export { type StopPolicy } from './stop.js';
+export type { EnvSource } from './cluster-env.js';
 export { rootCause, formatRankError, type RankError, type RankOutcome } from './outcome.js';
 export { DEFAULT_TIMEOUT_MS } from './group.js';
 export { TCPStore, type TCPStoreOptions } from './tcp/store.js';

@@ -9,6 +9,7 @@ import { rankFromEnv, rendezvousFromEnv, tokenFromEnv } from './cluster-env.js';
 
 export { INIT_ENV_VARS, expandHostlist, rankFromEnv, rendezvousFromEnv, tokenFromEnv, type RankEnv } from './cluster-env.js';
 
+/** Options of initProcessGroup (each defaults from the environment the launcher set). */
 export interface InitOptions {
   /** Default per-collective timeout of the world group and its subgroups (ms). Default 60000 or SYNCBN_TIMEOUT_MS. */
   timeoutMs?: number;

@@ -9,8 +9,10 @@ export const DIGIT_SCENE_CLASSES = 11;
 
 /** Mean and standard deviation that `batch()` removes from the pixels (measured over scenes, rounded). */
 export const DIGIT_SCENE_MEAN = 0.22;
+/** See DIGIT_SCENE_MEAN. */
 export const DIGIT_SCENE_STD = 0.23;
 
+/** How a DigitScenes dataset draws its scenes. */
 export interface DigitScenesOptions {
   /** 'train' or 'val': the two splits draw their digits from disjoint MNIST images. */
   split: 'train' | 'val';
@@ -54,6 +56,7 @@ export interface DigitPlacement {
   side: number;
 }
 
+/** One scene: image, per-pixel labels and the digits placed in it. */
 export interface DigitScene {
   /** size·size grayscale pixels in [0, 1], row-major. */
   image: Float32Array;

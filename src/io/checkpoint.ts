@@ -30,6 +30,7 @@ export interface LoadedCheckpoint extends CheckpointState {
   /** The safetensors file and its manifest. */
   path: string;
   manifestPath: string;
+  /** Free the checkpoint's tensors (call once its state is restored). */
   dispose(): void;
 }
 
@@ -43,6 +44,7 @@ export class CheckpointMismatchError extends SyncbnError {
   }
 }
 
+/** Options of saveCheckpoint. */
 export interface SaveCheckpointOptions {
   /** Every rank of this group calls saveCheckpoint; state is checksummed across it and rank 0 writes. */
   group?: ProcessGroup | null;
@@ -50,6 +52,7 @@ export interface SaveCheckpointOptions {
   keep?: number;
 }
 
+/** Options of loadLatestCheckpoint. */
 export interface LoadCheckpointOptions {
   /** Receives the warning when a checkpoint is unusable and an older one is used. Default: process.emitWarning. */
   onWarning?: (message: string) => void;

@@ -11,11 +11,13 @@ import { convertSyncBatchNorm } from '../parallel/convert.js';
 
 /** The normalization layers SegNet can be built with. */
 export type NormKind = 'bn' | 'syncbn' | 'groupnorm';
+/** The normalizations segNet can be built with: BatchNorm, SyncBatchNorm, GroupNorm. */
 export const NORM_KINDS: readonly NormKind[] = ['bn', 'syncbn', 'groupnorm'];
 
 /** Builds the normalization layer that follows a convolution with `channels` output channels. */
 export type NormFactory = (channels: number) => TensorModule;
 
+/** Options of segNet. */
 export interface SegNetOptions {
   /** Input channels (1 for DigitScenes). Default 1. */
   inChannels?: number;

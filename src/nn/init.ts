@@ -12,6 +12,7 @@ export function fans(w: Tensor): { fanIn: number; fanOut: number } {
   return { fanIn: w.shape[1]! * rf, fanOut: w.shape[0]! * rf };
 }
 
+/** Fill `t` in place from U(low, high) (torch.nn.init.uniform_); returns t. */
 export function uniform_(t: Tensor, low: number, high: number, gen: RandomGenerator = defaultGenerator): Tensor {
   const d = t.data;
   for (let i = 0; i < d.length; i++) d[i] = gen.uniform(low, high);
@@ -19,6 +20,7 @@ export function uniform_(t: Tensor, low: number, high: number, gen: RandomGenera
   return t;
 }
 
+/** Fill `t` in place from N(mean, std²) (torch.nn.init.normal_); returns t. */
 export function normal_(t: Tensor, mean = 0, std = 1, gen: RandomGenerator = defaultGenerator): Tensor {
   const d = t.data;
   for (let i = 0; i < d.length; i++) d[i] = mean + std * gen.normal();

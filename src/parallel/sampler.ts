@@ -13,6 +13,7 @@ import type { ProcessGroup } from '../comm/types.js';
 import { RandomGenerator } from '../tensor/random.js';
 import { checkOptionKeys } from '../nn/functional/args.js';
 
+/** How a DistributedSampler shards and shuffles (torch.utils.data.DistributedSampler's arguments). */
 export interface DistributedSamplerOptions {
   /** Take numReplicas and rank from this group (the usual way). */
   group?: ProcessGroup;
@@ -119,6 +120,7 @@ export class DistributedSampler implements Iterable<number> {
     return this.numSamples;
   }
 
+  /** This rank's indices for the current epoch (same as indices()). */
   [Symbol.iterator](): Iterator<number> {
     return this.indices()[Symbol.iterator]();
   }

@@ -28,7 +28,9 @@ export class RandomGenerator {
 
   /** Reset the stream to `seed` (an integer; fractional/huge values are reduced to 32 bits). */
   manualSeed(seed: number): this {
-    if (!Number.isFinite(seed)) throw new UsageError(`manualSeed: seed must be a finite number, received ${describe(seed)}`);
+    if (!Number.isFinite(seed)) {
+      throw new UsageError(`manualSeed: seed must be a finite number, received ${describe(seed)}`);
+    }
     let s = (Math.trunc(seed) >>> 0) ^ (Math.floor(seed / 2 ** 32) >>> 0) * 0x9e3779b9;
     const next = (): number => {
       s = (s + 0x9e3779b9) | 0;
@@ -48,19 +50,24 @@ export class RandomGenerator {
 
   /** The full state (copy), to resume the stream exactly with setState (torch.Generator.get_state). */
   getState(): RandomGeneratorState {
-    return { kind: 'sfc32', words: [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0], spare: Number.isNaN(this.spare) ? null : this.spare };
+    const words: RandomGeneratorState['words'] = [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0];
+    return { kind: 'sfc32', words, spare: Number.isNaN(this.spare) ? null : this.spare };
   }
 
   /** Restore a state from getState(); validated field by field (torch.Generator.set_state). */
   setState(state: RandomGeneratorState): this {
     const s = state as Partial<RandomGeneratorState> | null;
-    if (s === null || typeof s !== 'object') throw new UsageError(`RandomGenerator.setState: state must be an object from getState(), received ${describe(s)}`);
-    if (s.kind !== 'sfc32') throw new UsageError(`RandomGenerator.setState: state.kind must be "sfc32", received ${describe(s.kind)}`);
+    const bad = (what: string, v: unknown): UsageError =>
+      new UsageError(`RandomGenerator.setState: ${what}, received ${describe(v)}`);
+    if (s === null || typeof s !== 'object') throw bad('state must be an object from getState()', s);
+    if (s.kind !== 'sfc32') throw bad('state.kind must be "sfc32"', s.kind);
     const w = s.words;
     if (!Array.isArray(w) || w.length !== 4 || !w.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32)) {
-      throw new UsageError(`RandomGenerator.setState: state.words must be 4 unsigned 32-bit integers, received ${describe(w)}`);
+      throw bad('state.words must be 4 unsigned 32-bit integers', w);
     }
-    if (s.spare !== null && !Number.isFinite(s.spare)) throw new UsageError(`RandomGenerator.setState: state.spare must be a finite number or null, received ${describe(s.spare)}`);
+    if (s.spare !== null && !Number.isFinite(s.spare)) {
+      throw bad('state.spare must be a finite number or null', s.spare);
+    }
     [this.a, this.b, this.c, this.d] = w.map((x) => x | 0) as [number, number, number, number];
     this.spare = s.spare ?? NaN;
     return this;

@@ -8,12 +8,14 @@ import { checkOptionKeys, type Pair } from '../functional/args.js';
 import { Module } from '../module.js';
 import { UsageError, describe } from '../../errors.js';
 
+/** max(x, 0) elementwise (torch.nn.ReLU); a BatchNorm right before it in a Sequential runs fused with it. */
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return relu(x);
   }
 }
 
+/** Returns its input unchanged (torch.nn.Identity): a placeholder layer. */
 export class Identity extends Module {
   forward(x: Tensor): Tensor {
     return x;

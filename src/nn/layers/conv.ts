@@ -8,6 +8,7 @@ import { checkOptionKeys, pair, positiveInt, type Pair } from '../functional/arg
 import { defaultLayerInit } from '../init.js';
 import { Module } from '../module.js';
 
+/** Options of Conv2d: conv2d's options plus bias and the initialization stream. */
 export interface Conv2dLayerOptions extends Conv2dOptions {
   /** add a learned bias (default true) */
   bias?: boolean;
