@@ -1,4 +1,4 @@
-// Collectives: process groups over worker threads (shared memory) and TCP, rendezvous, launcher support (the subpath `syncbn/comm`).
+// syncbn/comm: process groups over worker threads (shared memory) and TCP, rendezvous, launchers, flight recorder.
 export type * from './types.js';
 export { initProcessGroup, rankFromEnv, expandHostlist, INIT_ENV_VARS, type InitOptions, type RankEnv } from './init.js';
 export { spawnThreads, spawnProcesses, type LaunchOptions, type RankFn } from './launch.js';

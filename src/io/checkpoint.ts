@@ -34,7 +34,9 @@ export interface LoadedCheckpoint extends CheckpointState {
   dispose(): void;
 }
 
-/** Ranks hold different training state at a checkpoint; the message lists the ranks and entries that differ from rank 0. */
+/**
+ * Ranks hold different training state at a checkpoint; the message lists the ranks and entries that differ from rank 0.
+ */
 export class CheckpointMismatchError extends SyncbnError {
   /** Ranks whose state differs from rank 0's. */
   readonly ranks: readonly number[];

@@ -8,7 +8,10 @@ export type StateDict = Record<string, Tensor>;
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$|^[0-9]+$/;
 
-/** The base of every layer, like torch.nn.Module: registered parameters, buffers and child modules, PyTorch-named state dicts, train/eval mode. Subclasses register their tensors and children in the constructor and implement forward. */
+/**
+ * The base of every layer, like torch.nn.Module: registered parameters, buffers and child modules, PyTorch-named state
+ * dicts, train/eval mode. Subclasses register their tensors and children in the constructor and implement forward.
+ */
 export abstract class Module {
   /** Training mode (batch statistics, dropout active); switch with train()/eval(). */
   training = true;

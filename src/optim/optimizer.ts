@@ -58,7 +58,10 @@ export abstract class Optimizer<H extends object> {
     }
   }
 
-  /** The per-parameter state tensor `key` of `p`, created on first use (zeros or a copy of the gradient); `fresh` says it was just created. */
+  /**
+   * The per-parameter state tensor `key` of `p`, created on first use (zeros or a copy of the gradient); `fresh` says
+   * it was just created.
+   */
   protected buffer(p: Tensor, key: string, init: 'zeros' | 'grad'): { t: Tensor; fresh: boolean } {
     let s = this.state.get(p);
     if (s === undefined) this.state.set(p, (s = {}));

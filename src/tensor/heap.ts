@@ -112,7 +112,9 @@ export interface HeapStats {
   liveBlocks: number;
 }
 
-/** Current heap usage: a live-bytes count that grows across training steps means tensors are not disposed (use tidy()). */
+/**
+ * Current heap usage: a live-bytes count that grows across training steps means tensors are not disposed (use tidy()).
+ */
 export function heapStats(): HeapStats {
   return { liveBytes, reservedBytes: top - base, memoryBytes: memory.buffer.byteLength, liveBlocks: live.size };
 }

@@ -38,7 +38,10 @@ export type { Shape } from './shape.js';
 // tidy() scopes: each records the tensors created while it is open (innermost last).
 const scopes: Tensor[][] = [];
 
-/** An n-dimensional float32 array (contiguous, row-major; activations NCHW) with reverse-mode autograd, like torch.Tensor. Its data lives in the WebAssembly heap: free it with dispose(), or create it inside tidy(). */
+/**
+ * An n-dimensional float32 array (contiguous, row-major; activations NCHW) with reverse-mode autograd, like
+ * torch.Tensor. Its data lives in the WebAssembly heap: free it with dispose(), or create it inside tidy().
+ */
 export class Tensor {
   private readonly storage: Storage;
   private alive = true;

@@ -5,7 +5,9 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import { RandomGenerator } from '../../src/tensor/random.js';
 import { add, relu } from '../../src/autograd/ops.js';
 import { crossEntropy } from '../../src/index.js';
-import { adaptiveAvgPool2d, avgPool2d, batchNorm, concat, conv2d, flatten, linear, maxPool2d, upsampleBilinear } from '../../src/nn/functional/index.js';
+import {
+  adaptiveAvgPool2d, avgPool2d, batchNorm, concat, conv2d, flatten, linear, maxPool2d, upsampleBilinear,
+} from '../../src/nn/functional/index.js';
 import * as F from '../helpers/f64.js';
 import { builtBackends, withKernels } from '../helpers/backends.js';
 

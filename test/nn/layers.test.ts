@@ -5,7 +5,9 @@ import {
   Tensor, Module, Sequential, Conv2d, BatchNorm1d, BatchNorm2d, BatchNorm3d, ReLU, Linear, Dropout, MaxPool2d,
   Upsample, Identity, crossEntropy, RandomGenerator, noGrad, init, heapStats,
 } from '../../src/index.js';
-import { conv2d, linear, maxPool2d, avgPool2d, adaptiveAvgPool2d, upsampleBilinear, concat, batchNorm, dropout } from '../../src/nn/functional/index.js';
+import {
+  conv2d, linear, maxPool2d, avgPool2d, adaptiveAvgPool2d, upsampleBilinear, concat, batchNorm, dropout,
+} from '../../src/nn/functional/index.js';
 import { assertClose } from '../helpers/close.js';
 
 const g = new RandomGenerator(3);
