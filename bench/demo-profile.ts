@@ -1,6 +1,8 @@
 // `node dist/bench/demo-profile.js`: where one training step of the demo SegNet (bench/demo.ts) spends its time,
 // per kernel call and shape (every kernel wrapped with a timer), the optimizer, and the rest (autograd, TS ops).
-import { Tensor, crossEntropy, AdamW, segNet, DigitScenes } from '../src/index.js';
+import { Tensor, crossEntropy, AdamW } from '../src/index.js';
+import { segNet } from '../src/models/index.js';
+import { DigitScenes } from '../src/data/index.js';
 import { kernels, setKernels } from '../src/kernels/index.js';
 import { traced, convGeomArg } from './ceiling.js';
 import { median } from './util.js';

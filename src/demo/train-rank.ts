@@ -10,7 +10,7 @@ import { PolyLR } from '../optim/schedule.js';
 import { saveModule } from '../io/safetensors.js';
 import { revertSyncBatchNorm } from '../parallel/convert.js';
 import { DistributedDataParallel } from '../parallel/ddp.js';
-import { Rng } from '../parallel/rng.js';
+import { RandomGenerator } from '../tensor/random.js';
 import { DigitScenes, DIGIT_SCENE_CLASSES } from '../data/digit-scenes.js';
 import { IGNORE_INDEX, SegMetrics, argmaxClasses } from '../data/seg-metrics.js';
 import { segNet } from '../models/segnet.js';
@@ -78,7 +78,7 @@ export function stepIndices(
   rank: number,
   perRank: number,
 ): number[] {
-  const perm = new Rng(seed * 7_919 + epoch + 1).permutation(length);
+  const perm = new RandomGenerator(seed * 7_919 + epoch + 1).permutation(length);
   const start = step * globalBatch + rank * perRank;
   return perm.slice(start, start + perRank);
 }

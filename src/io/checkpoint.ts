@@ -30,10 +30,13 @@ export interface LoadedCheckpoint extends CheckpointState {
   /** The safetensors file and its manifest. */
   path: string;
   manifestPath: string;
+  /** Free the checkpoint's tensors (call once its state is restored). */
   dispose(): void;
 }
 
-/** Ranks hold different training state at a checkpoint; the message lists the ranks and entries that differ from rank 0. */
+/**
+ * Ranks hold different training state at a checkpoint; the message lists the ranks and entries that differ from rank 0.
+ */
 export class CheckpointMismatchError extends SyncbnError {
   /** Ranks whose state differs from rank 0's. */
   readonly ranks: readonly number[];
@@ -43,6 +46,7 @@ export class CheckpointMismatchError extends SyncbnError {
   }
 }
 
+/** Options of saveCheckpoint. */
 export interface SaveCheckpointOptions {
   /** Every rank of this group calls saveCheckpoint; state is checksummed across it and rank 0 writes. */
   group?: ProcessGroup | null;
@@ -50,6 +54,7 @@ export interface SaveCheckpointOptions {
   keep?: number;
 }
 
+/** Options of loadLatestCheckpoint. */
 export interface LoadCheckpointOptions {
   /** Receives the warning when a checkpoint is unusable and an older one is used. Default: process.emitWarning. */
   onWarning?: (message: string) => void;

@@ -17,6 +17,7 @@ export {
 export interface Architecture {
   /** One line for listings. */
   summary: string;
+  /** Build a fresh model from `opts` (the architecture validates them). */
   create(opts: Record<string, unknown>): Module;
 }
 

@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { AuthError, CommError } from '../../src/errors.js';
-import { StoreServer, TCPStore, freePort, spawnProcesses } from '../../src/comm/index.js';
+import { TCPStore, spawnProcesses } from '../../src/comm/index.js';
+import { StoreServer } from '../../src/comm/tcp/store.js';
+import { freePort } from '../../src/comm/launch.js';
 import { Conn, F, FrameParser, acceptHandshake, connectHandshake, frameHeader } from '../../src/comm/tcp/frames.js';
 import { values } from './helpers.js';
 

@@ -5,7 +5,7 @@ import { bnBackwardReduce, bnGeom, bnLocalStats } from '../../src/kernels/batchn
 import { batchNormBackward, batchNormTrain } from '../../src/kernels/batchnorm-arrays.js';
 import { referenceKernels, setKernels, wasmKernels } from '../../src/kernels/index.js';
 import { syncBatchNormBackward, syncBatchNormTrain } from '../../src/parallel/exchange.js';
-import { Rng } from '../../src/parallel/rng.js';
+import { RandomGenerator } from '../../src/tensor/random.js';
 import { ValueError, CommError } from '../../src/errors.js';
 import { fakeGroup } from './fake-group.js';
 import { loadFixtures } from '../helpers/bn-fixtures.js';
@@ -46,7 +46,7 @@ function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 function runCase(c: Case): void {
   if (c.given !== undefined) return runGiven(c, c.given);
-  const rng = new Rng(11);
+  const rng = new RandomGenerator(11);
   const per = c.sample.reduce((a, b) => a * b, 1);
   const ch = c.channelsLast ? c.sample[c.sample.length - 1]! : c.sample[0]!;
   const n = c.counts.reduce((a, b) => a + b, 0);
