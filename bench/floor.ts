@@ -3,7 +3,7 @@
 // float64-accumulation contract allows this machine, set against a float32 accumulate (PyTorch's kind).
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Reporter, timeIt } from './util.js';
+import { type Reporter, timeIt } from './util.js';
 
 type Fn = (...a: number[]) => number;
 

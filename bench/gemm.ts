@@ -3,7 +3,7 @@ import { wasmKernels } from '../src/kernels/index.js';
 import type { ConvGeom, KernelSet } from '../src/kernels/index.js';
 import { allocF32, heapPointer, release } from '../src/tensor/heap.js';
 import { wasm } from '../src/kernels/wasm/instance.js';
-import { Reporter, median } from './util.js';
+import { type Reporter, median } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';
 
 // Ours and PyTorch's calls alternate (scripts/bench_torch_conv.py served by bench/torch-server.ts): every figure is

@@ -2,7 +2,7 @@
 import {
   Tensor, Module, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy, relu, add, heapStats, Generator,
 } from '../src/index.js';
-import { Reporter, median } from './util.js';
+import { type Reporter, median } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';
 
 /** The tiny CNN: conv 3×3 3→16 pad 1, BN, ReLU, conv 3×3 16→16 pad 1, BN, ReLU, global avg pool, linear 16→10.

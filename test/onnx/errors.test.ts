@@ -15,7 +15,7 @@ import {
   mul,
   OnnxSession,
   Sequential,
-  Tensor,
+  type Tensor,
   UsageError,
   dropout,
   type ExportableModule,

@@ -2,7 +2,7 @@
 import type { ProcessGroup } from '../../src/comm/types.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { Generator } from '../../src/tensor/random.js';
-import { Module } from '../../src/nn/module.js';
+import { type Module } from '../../src/nn/module.js';
 import { Sequential, type TensorModule } from '../../src/nn/layers/sequential.js';
 import { Conv2d, Linear } from '../../src/nn/layers/conv.js';
 import { BatchNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d } from '../../src/nn/layers/batchnorm.js';
