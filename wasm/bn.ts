@@ -7,5 +7,5 @@
 // the constants never read past their block.
 
 
-export * from "./bn_reduce";
-export * from "./bn_elemt";
+export * from "./bn-reduce";
+export * from "./bn-elemt";

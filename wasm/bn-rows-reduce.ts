@@ -1,5 +1,5 @@
 // Channels-last reductions (statistics, backward sums): rows a quarter / half of the tensor apart summed in registers, one accumulator update per group.
-import { p2, lo, hi, f4, f8, addTo, addTo2, masked, masked1 } from "./bn_simd";
+import { p2, lo, hi, f4, f8, addTo, addTo2, masked, masked1 } from "./bn-simd";
 
 // ---- statistics: s1 = Σ(x − K), s2 = Σ(x − K)² per channel over `rows` rows of c ------------------
 // Rows r, r + q, r + 2q, r + 3q go together (q = rows/4): four sequential streams, and each per-channel

@@ -1,5 +1,5 @@
 // Channels-last elementwise passes (forward y, backward dx): row by row, per-channel constant blocks read at one running channel offset.
-import { f4, masked, masked1, ZERO4 } from "./bn_simd";
+import { f4, masked, masked1, ZERO4 } from "./bn-simd";
 
 // Every pointer that moves with the channel (x, out, dy, each constant block) is fixed once per row or
 // per call, and one byte offset i = 4·ch indexes them all; unrolled blocks add constant offsets, which
@@ -12,7 +12,7 @@ import { f4, masked, masked1, ZERO4 } from "./bn_simd";
   return relu ? f32x4.max(v, ZERO4) : v;
 }
 
-// ---- forward, exact form: y = ((x − μhi) − μlo)·scale + bias (cst blocks 0..3, see bn_elemt.ts) -------
+// ---- forward, exact form: y = ((x − μhi) − μlo)·scale + bias (cst blocks 0..3, see bn-elemt.ts) -------
 
 // @ts-ignore: decorator
 @inline function aff(v: v128, mh: usize, ml: usize, sc: usize, b: usize, i: usize, o: usize): v128 {

@@ -1,6 +1,6 @@
 // Batch-norm elementwise passes (forward, backward dx) in f32x4 with per-channel constants.
-import { f4, masked, masked1, ZERO4 } from "./bn_simd";
-import { elemtRows, elemtRowsFast, bwdRows } from "./bn_rows_elemt";
+import { f4, masked, masked1, ZERO4 } from "./bn-simd";
+import { elemtRows, elemtRowsFast, bwdRows } from "./bn-rows-elemt";
 
 // ---- forward elementwise: y = ((x − μhi) − μlo)·scale + bias, optional max(y, 0) ------------------------
 // μ is split into two floats (μhi + μlo ≈ μ to 2⁻⁴⁸) so x − μ keeps its digits when |μ| ≫ σ.
@@ -17,7 +17,7 @@ import { elemtRows, elemtRowsFast, bwdRows } from "./bn_rows_elemt";
   return relu && y < 0 ? 0 : y;
 }
 
-export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, relu: i32, fast: i32): void {
+export function bnElemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, relu: i32, fast: i32): void {
   if (cl && fast) {
     if (relu) elemtRowsFast(out, x, cst, n * s, c, true);
     else elemtRowsFast(out, x, cst, n * s, c, false);
@@ -70,7 +70,7 @@ export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i3
   return ((g - md) - ((v - mh) - ml) * k) * a;
 }
 
-export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, fast: i32): void {
+export function bnBwdElemt(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, fast: i32): void {
   if (cl && fast) {
     if (y) bwdRows(dx, dy, x, y, cst, n * s, c, true, true);
     else bwdRows(dx, dy, x, y, cst, n * s, c, false, true);

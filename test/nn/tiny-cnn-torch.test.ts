@@ -5,7 +5,7 @@ import {
   Tensor, SGD, crossEntropy, heapStats,
 } from '../../src/index.js';
 import { builtBackends, withKernels } from '../helpers/backends.js';
-import { TinyCNN } from '../helpers/tiny_cnn.js';
+import { TinyCNN } from '../helpers/tiny-cnn.js';
 import { assertMixed, fixture, type Tolerance } from '../helpers/close.js';
 
 interface CnnFixture {
