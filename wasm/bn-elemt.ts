@@ -70,7 +70,9 @@ export function bnElemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i32
   return ((g - md) - ((v - mh) - ml) * k) * a;
 }
 
-export function bnBwdElemt(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, fast: i32): void {
+export function bnBwdElemt(
+  dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, fast: i32,
+): void {
   if (cl && fast) {
     if (y) bwdRows(dx, dy, x, y, cst, n * s, c, true, true);
     else bwdRows(dx, dy, x, y, cst, n * s, c, false, true);
@@ -87,7 +89,9 @@ export function bnBwdElemt(dx: usize, dy: usize, x: usize, y: usize, cst: usize,
 }
 
 // @ts-ignore: decorator
-@inline function bwdPlanes(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, useY: bool, fast: bool): void {
+@inline function bwdPlanes(
+  dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, useY: bool, fast: bool,
+): void {
   const c4 = f4((c + 3) & ~3);
   for (let i = 0; i < n; i++) {
     for (let ch = 0; ch < c; ch++) {

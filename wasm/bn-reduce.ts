@@ -23,7 +23,9 @@ function sumsPlanes(x: usize, n: i32, c: i32, s: i32, shift: usize, s1: usize, s
 
 // ---- backward reduction: sumDy = Σdy, sumDyXmu = Σdy·(x − μ), float64; dy masked by y > 0 when y ≠ 0 ----
 
-export function bnBwdReduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, cl: i32): void {
+export function bnBwdReduce(
+  sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, cl: i32,
+): void {
   memory.fill(sumDy, 0, f8(c));
   memory.fill(sumDyXmu, 0, f8(c));
   if (cl) {
@@ -36,7 +38,9 @@ export function bnBwdReduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, 
 }
 
 // @ts-ignore: decorator
-@inline function reducePlanes(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, useY: bool): void {
+@inline function reducePlanes(
+  sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, useY: bool,
+): void {
   for (let i = 0; i < n; i++) {
     for (let ch = 0; ch < c; ch++) {
       const mu = load<f64>(mean + f8(ch));
@@ -48,7 +52,10 @@ export function bnBwdReduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, 
 // ---- per-channel steps: Chan's merge of k shards and the running-statistics update (scalar f64) ------
 
 /** counts f64[k]; means, m2s f64[k·c] (shard-major). Writes mean, biased/unbiased var, invstd; returns N. */
-export function bnGather(mean: usize, varB: usize, varU: usize, invstd: usize, counts: usize, means: usize, m2s: usize, k: i32, c: i32, eps: f64): f64 {
+export function bnGather(
+  mean: usize, varB: usize, varU: usize, invstd: usize, counts: usize, means: usize, m2s: usize, k: i32, c: i32,
+  eps: f64,
+): f64 {
   let total: f64 = 0;
   for (let sh = 0; sh < k; sh++) total += load<f64>(counts + f8(sh));
   for (let ch = 0; ch < c; ch++) {

@@ -90,7 +90,9 @@ import { f4, masked, masked1, ZERO4 } from "./bn-simd";
 
 /** Both backward forms: `fast` picks dx = dy·a + x·b + d (blocks 5..7), else the exact form (blocks 0..4). */
 // @ts-ignore: decorator
-@inline export function bwdRows(dx: usize, dy: usize, x: usize, y: usize, cst: usize, rows: i32, c: i32, useY: bool, fast: bool): void {
+@inline export function bwdRows(
+  dx: usize, dy: usize, x: usize, y: usize, cst: usize, rows: i32, c: i32, useY: bool, fast: bool,
+): void {
   const cb = f4((c + 3) & ~3);
   const qa = cst + 5 * cb, qb = cst + 6 * cb, qd = cst + 7 * cb;
   const c8 = f4(c & ~7), c4 = f4(c & ~3), cc = f4(c);

@@ -59,7 +59,9 @@ export function sumsRows(x: usize, rows: i32, c: i32, shift: usize, s1: usize, s
 // Rows r and r + rows/2 go together, as in sumsRows.
 
 // @ts-ignore: decorator
-@inline export function reduceRows(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, rows: i32, c: i32, useY: bool): void {
+@inline export function reduceRows(
+  sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, rows: i32, c: i32, useY: bool,
+): void {
   const half = rows >> 1;
   const far = f4(<usize>half * c);
   for (let r = 0; r < half; r++) reduceRowPair(sumDy, sumDyXmu, dy, x, mean, y, f4(<usize>r * c), far, c, useY, true);
@@ -68,7 +70,10 @@ export function sumsRows(x: usize, rows: i32, c: i32, shift: usize, s1: usize, s
 
 
 // @ts-ignore: decorator
-@inline function reduceRowPair(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, base: usize, far: usize, c: i32, useY: bool, pair: bool): void {
+@inline function reduceRowPair(
+  sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, base: usize, far: usize, c: i32,
+  useY: bool, pair: bool,
+): void {
   const c4 = c & ~3;
   let ch = 0;
   for (; ch < c4; ch += 4) {

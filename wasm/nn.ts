@@ -183,7 +183,9 @@ function upsampleSeparable(
 }
 
 /** Forward (out ← x) or backward (x is dx, zeroed here, gets the scatter of out = dy), per plane. */
-export function upsampleBilinear(backward: bool, out: usize, x: usize, planes: i32, h: i32, w: i32, outH: i32, outW: i32): void {
+export function upsampleBilinear(
+  backward: bool, out: usize, x: usize, planes: i32, h: i32, w: i32, outH: i32, outW: i32,
+): void {
   if (backward) memory.fill(x, 0, <usize>(planes * h * w) << 2);
   if (w <= MAXW && outW <= MAXW) {
     upsampleSeparable(backward, out, x, planes, h, w, outH, outW);
