@@ -97,9 +97,12 @@ export function bnBwdElemt(
     for (let ch = 0; ch < c; ch++) {
       const base = f4(<usize>(i * c + ch) * s);
       const q = cst + f4(ch);
-      const mh1 = load<f32>(q), ml1 = load<f32>(q + c4), k1 = load<f32>(q + 2 * c4), md1 = load<f32>(q + 3 * c4), a1 = load<f32>(q + 4 * c4);
-      const mh = f32x4.splat(mh1), ml = f32x4.splat(ml1), k = f32x4.splat(k1), md = f32x4.splat(md1), a = f32x4.splat(a1);
-      const fa = f32x4.splat(load<f32>(q + 5 * c4)), fb = f32x4.splat(load<f32>(q + 6 * c4)), fd = f32x4.splat(load<f32>(q + 7 * c4));
+      const mh1 = load<f32>(q), ml1 = load<f32>(q + c4), k1 = load<f32>(q + 2 * c4);
+      const md1 = load<f32>(q + 3 * c4), a1 = load<f32>(q + 4 * c4);
+      const mh = f32x4.splat(mh1), ml = f32x4.splat(ml1), k = f32x4.splat(k1);
+      const md = f32x4.splat(md1), a = f32x4.splat(a1);
+      const fa = f32x4.splat(load<f32>(q + 5 * c4)), fb = f32x4.splat(load<f32>(q + 6 * c4));
+      const fd = f32x4.splat(load<f32>(q + 7 * c4));
       let j = 0;
       for (; j + 8 <= s; j += 8) {
         const off = base + f4(j);
@@ -117,7 +120,8 @@ export function bnBwdElemt(
       }
       for (; j < s; j++) {
         const off = base + f4(j);
-        store<f32>(dx + off, bwd1(masked1(load<f32>(dy + off), y, off, useY), load<f32>(x + off), mh1, ml1, k1, md1, a1));
+        store<f32>(dx + off,
+          bwd1(masked1(load<f32>(dy + off), y, off, useY), load<f32>(x + off), mh1, ml1, k1, md1, a1));
       }
     }
   }

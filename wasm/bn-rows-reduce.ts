@@ -1,4 +1,5 @@
-// Channels-last reductions (statistics, backward sums): rows a quarter / half of the tensor apart summed in registers, one accumulator update per group.
+// Channels-last reductions (statistics, backward sums): rows a quarter / half of the tensor apart summed in registers,
+// one accumulator update per group.
 import { p2, lo, hi, f4, f8, addTo, addTo2, masked, masked1 } from "./bn-simd";
 
 // ---- statistics: s1 = Σ(x − K), s2 = Σ(x − K)² per channel over `rows` rows of c ------------------
@@ -65,7 +66,8 @@ export function sumsRows(x: usize, rows: i32, c: i32, shift: usize, s1: usize, s
   const half = rows >> 1;
   const far = f4(<usize>half * c);
   for (let r = 0; r < half; r++) reduceRowPair(sumDy, sumDyXmu, dy, x, mean, y, f4(<usize>r * c), far, c, useY, true);
-  for (let r = half << 1; r < rows; r++) reduceRowPair(sumDy, sumDyXmu, dy, x, mean, y, f4(<usize>r * c), 0, c, useY, false);
+  for (let r = half << 1; r < rows; r++)
+    reduceRowPair(sumDy, sumDyXmu, dy, x, mean, y, f4(<usize>r * c), 0, c, useY, false);
 }
 
 

@@ -1,5 +1,8 @@
-// 2-D convolution entry points (AssemblyScript, SIMD): stride 1 runs the direct padded-image path, other strides im2col; both on the 4×8 GEMM micro-kernel.
-import { setGeometry, gN, gC, gH, gW, gO, gKh, gKw, gSh, gSw, gPh, gPw, gDh, gDw, gG, gOutH, gOutW, cg, og, plane } from "./convgeom";
+// 2-D convolution entry points (AssemblyScript, SIMD): stride 1 runs the direct padded-image path, other strides
+// im2col; both on the 4×8 GEMM micro-kernel.
+import {
+  setGeometry, gN, gC, gH, gW, gO, gKh, gKw, gSh, gSw, gPh, gPw, gDh, gDw, gG, gOutH, gOutW, cg, og, plane,
+} from "./convgeom";
 import { im2colScratch, im2colForward, im2colBackwardInput, im2colBackwardWeight } from "./im2col";
 import { directScratch, directForward, directBackwardWeight } from "./direct";
 import { depthwiseForward, depthwiseBackwardWeight } from "./depthwise";
@@ -25,7 +28,10 @@ export function convForceIm2col(on: i32): void {
 // @ts-ignore: decorator
 @inline function stride1(): bool { return gSh == 1 && gSw == 1 && !im2colOnly; }
 
-/** The input gradient of a stride-1 conv is a stride-1 conv of dy with flipped, transposed weights when pad ≤ dil·(k − 1). */
+/**
+ * The input gradient of a stride-1 conv is a stride-1 conv of dy with flipped, transposed weights
+ * when pad ≤ dil·(k − 1).
+ */
 // @ts-ignore: decorator
 @inline function transposable(): bool { return stride1() && gPh <= gDh * (gKh - 1) && gPw <= gDw * (gKw - 1); }
 
@@ -34,7 +40,8 @@ let sN: i32, sC: i32, sH: i32, sW: i32, sO: i32, sPh: i32, sPw: i32, sOutH: i32,
 /** Switch to the transposed convolution's geometry (dy → dx): channels swap, sizes swap, pad' = dil·(k − 1) − pad. */
 function swapToTransposed(): void {
   sN = gN; sC = gC; sH = gH; sW = gW; sO = gO; sPh = gPh; sPw = gPw; sOutH = gOutH; sOutW = gOutW;
-  setGeometry(sN, sO, sOutH, sOutW, sC, gKh, gKw, 1, 1, gDh * (gKh - 1) - sPh, gDw * (gKw - 1) - sPw, gDh, gDw, gG, sH, sW);
+  setGeometry(sN, sO, sOutH, sOutW, sC, gKh, gKw, 1, 1,
+    gDh * (gKh - 1) - sPh, gDw * (gKw - 1) - sPw, gDh, gDw, gG, sH, sW);
 }
 function restore(): void {
   setGeometry(sN, sC, sH, sW, sO, gKh, gKw, 1, 1, sPh, sPw, gDh, gDw, gG, sOutH, sOutW);

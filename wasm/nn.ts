@@ -1,4 +1,5 @@
-// Pooling, bilinear upsample and elementwise kernels (AssemblyScript, SIMD where the data is contiguous); convolution lives in ./conv.
+// Pooling, bilinear upsample and elementwise kernels (AssemblyScript, SIMD where the data is contiguous); convolution
+// lives in ./conv.
 export * from "./conv";
 
 // ---- pooling (NCHW planes; PyTorch semantics, see src/kernels/ref/nn.ts) ----
@@ -340,7 +341,10 @@ export function softmaxPlanesBackward(dx: usize, p: usize, w: usize, tgt: usize,
 
 // ---- elementwise (four lanes at a time, scalar tail) ----
 
-/** op 0: out = a + b; 1: out = a·alpha + b (axpy with out = b); 2: out = a·alpha; 3: out = max(a, 0); 4: out = b where a > 0 else 0. */
+/**
+ * op 0: out = a + b; 1: out = a·alpha + b (axpy with out = b); 2: out = a·alpha; 3: out = max(a, 0);
+ * 4: out = b where a > 0 else 0.
+ */
 export function elementwise(op: i32, out: usize, a: usize, b: usize, alpha: f32, n: i32): void {
   // One loop per op (the op test stays out of the loop); f32x4.max and f32.max propagate NaN like torch.relu.
   const va = f32x4.splat(alpha);

@@ -1,4 +1,5 @@
-// Floor microbenchmark kernels (not part of syncbn.wasm): the bare accumulate loops that bound the batch-norm reductions.
+// Floor microbenchmark kernels (not part of syncbn.wasm): the bare accumulate loops that bound the batch-norm
+// reductions.
 // Built to dist/wasm/floor.wasm by `npm run build:wasm`; run by bench/floor.ts. Each kernel sums n floats at
 // p (n a multiple of 16) and returns a value that depends on every load, so no load is dead code. The
 // f64 loops are deliberately the inner loops of bnSums / bnBwdReduce (wasm/bn-reduce.ts) on their own.
@@ -56,7 +57,8 @@ export function f64Stats(p: usize, n: i32, kk: f64): f64 {
   let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0, q0 = a0, q1 = a0, q2 = a0, q3 = a0;
   const end = p + (<usize>n << 2);
   for (; p < end; p += 32) {
-    const d0 = f64x2.sub(p2(p), K), d1 = f64x2.sub(p2(p + 8), K), d2 = f64x2.sub(p2(p + 16), K), d3 = f64x2.sub(p2(p + 24), K);
+    const d0 = f64x2.sub(p2(p), K), d1 = f64x2.sub(p2(p + 8), K);
+    const d2 = f64x2.sub(p2(p + 16), K), d3 = f64x2.sub(p2(p + 24), K);
     a0 = f64x2.add(a0, d0);
     a1 = f64x2.add(a1, d1);
     a2 = f64x2.add(a2, d2);
@@ -69,7 +71,10 @@ export function f64Stats(p: usize, n: i32, kk: f64): f64 {
   return h(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3))) + h(f64x2.add(f64x2.add(q0, q1), f64x2.add(q2, q3)));
 }
 
-/** The backward loop over dy at p and x at p2: Σdy and Σdy·(x − μ) in float64 (2 converts, sub, mul, 2 adds per 2 values). */
+/**
+ * The backward loop over dy at p and x at p2: Σdy and Σdy·(x − μ) in float64
+ * (2 converts, sub, mul, 2 adds per 2 values).
+ */
 export function f64Bwd(p: usize, px: usize, n: i32, mu: f64): f64 {
   const M = f64x2.splat(mu);
   let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
