@@ -1,4 +1,5 @@
-// Example: train a small CNN end to end from the public API (the README's "Training stack" code), then save and reload it.
+// Example: train a small CNN end to end from the public API (the README's "Training stack" code), then save and
+// reload it.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
