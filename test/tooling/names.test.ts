@@ -47,7 +47,8 @@ test('every source file name is kebab-case', () => {
 
 test('the file-name rule rejects snake_case and camelCase (negative control)', () => {
   for (const bad of ['shape_ops.ts', 'tinyCnn.ts', 'Tensor.ts', 'train_loop.test.ts']) assert.ok(!KEBAB.test(bad), bad);
-  for (const good of ['shape-ops.ts', 'train-loop.test.ts', 'wasm-globals.d.ts', 'run-tests.mjs']) assert.ok(KEBAB.test(good), good);
+  for (const good of ['shape-ops.ts', 'train-loop.test.ts', 'wasm-globals.d.ts', 'run-tests.mjs'])
+    assert.ok(KEBAB.test(good), good);
 });
 
 for (const file of ['syncbn.wasm', 'floor.wasm']) {
@@ -62,7 +63,12 @@ test('every wasm export the kernel bindings call exists in syncbn.wasm', () => {
   const dir = join(ROOT, 'src/kernels/wasm');
   const called = readdirSync(dir)
     .filter((f) => f.endsWith('.ts'))
-    .flatMap((f) => [...readFileSync(join(dir, f), 'utf8').matchAll(/\bwasm\.([A-Za-z_][A-Za-z0-9_]*)!/g)].map((m) => m[1]!));
+    .flatMap((f) =>
+      [...readFileSync(join(dir, f), 'utf8').matchAll(/\bwasm\.([A-Za-z_][A-Za-z0-9_]*)!/g)].map((m) => m[1]!),
+    );
   assert.ok(called.length > 20, `found only ${called.length} calls: the pattern no longer matches the bindings`);
-  assert.deepEqual([...new Set(called)].filter((n) => !exported.has(n)), []);
+  assert.deepEqual(
+    [...new Set(called)].filter((n) => !exported.has(n)),
+    [],
+  );
 });
