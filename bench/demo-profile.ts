@@ -11,7 +11,7 @@ import { median } from './util.js';
 function keyOf(method: string, args: unknown[]): string {
   const g = convGeomArg(args);
   if (g === undefined) {
-    const arr = args.find((a) => a instanceof Float32Array) as Float32Array | undefined;
+    const arr = args.find((a) => a instanceof Float32Array);
     return arr === undefined ? method : `${method} [${arr.length}]`;
   }
   return `${method} c${g.cIn}→${g.cOut} ${g.h}×${g.w} k${g.kh} s${g.strideH} d${g.dilationH}`;

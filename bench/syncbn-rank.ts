@@ -54,7 +54,10 @@ export function layerFwdBwd(pg: ProcessGroup, blocks: number): Rounds {
   };
   const sync = call(new SyncBatchNorm(16, { group: pg, name: 'bench.bn' }));
   const local = call(new SyncBatchNorm(16, { group: null, name: 'bench.bn' }));
-  for (let i = 0; i < 20; i++) (sync(), local());
+  for (let i = 0; i < 20; i++) {
+    sync();
+    local();
+  }
   return interleaved(pg, { sync, local }, blocks, 10);
 }
 
@@ -99,7 +102,12 @@ export function tinyCnnSteps(pg: ProcessGroup, blocks: number): Rounds {
   const local = tinyCnnTrainer(pg, false, pg.rank);
   const alone = tinyCnnTrainer(null, false, pg.rank);
   const one = solo === null ? null : tinyCnnTrainer(solo, true, 0);
-  for (let i = 0; i < 5; i++) (sync.step(), local.step(), alone.step(), one?.step());
+  for (let i = 0; i < 5; i++) {
+    sync.step();
+    local.step();
+    alone.step();
+    one?.step();
+  }
   const out = interleaved(pg, { syncbn: sync.step, localbn: local.step, independent: alone.step, one: one?.step ?? null }, blocks, 3);
   for (const tr of [sync, local, alone, one]) tr?.close();
   return out;

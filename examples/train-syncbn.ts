@@ -1,4 +1,5 @@
-// Example: DDP + SyncBatchNorm training of a small CNN, with checkpoints and (elastic) resume. Run: syncbn run -n 4 dist/examples/train-syncbn.js
+// Example: DDP + SyncBatchNorm training of a small CNN, with checkpoints and (elastic) resume.
+// Run: syncbn run -n 4 dist/examples/train-syncbn.js
 import { parseArgs } from 'node:util';
 import {
   initProcessGroup, Tensor, RandomGenerator, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten,

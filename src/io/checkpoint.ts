@@ -168,22 +168,25 @@ export async function saveCheckpoint(
     const all = (await group.allGather(packed, { tag: 'checkpoint.digest' })) as Float64Array[];
     compareDigests(all, names);
   }
-  let failure: unknown = null;
+  // A flag, not `failure !== null`: a thrown value may itself be null or undefined.
+  let failed = false;
+  let failure: unknown;
   if (group === null || group.rank === 0) {
     try {
       writeCheckpointFiles(dir, state, extraJson, keep);
     } catch (e) {
+      failed = true;
       failure = e;
     }
   }
   if (group !== null && group.size > 1) {
-    const status = Float64Array.of(failure === null ? 0 : 1);
+    const status = Float64Array.of(failed ? 1 : 0);
     await group.broadcast(status, 0, { tag: 'checkpoint.written' });
-    if (failure === null && status[0] !== 0) {
+    if (!failed && status[0] !== 0) {
       throw new IOError(`saveCheckpoint: rank 0 could not write ${manifestPath} (see its error)`);
     }
   }
-  if (failure !== null) throw failure;
+  if (failed) throw failure;
   return manifestPath;
 }
 

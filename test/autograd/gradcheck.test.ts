@@ -34,8 +34,8 @@ function ours(p: Record<string, Tensor>): Tensor {
   const d = conv2d(h, p.w2!, null, { padding: 2, dilation: 2, groups: 2 });
   const u = upsampleBilinear(maxPool2d(d, 3, { stride: 2, padding: 1 }), { size: [7, 7] });
   const a = avgPool2d(concat([u, h], 1), 2);
-  const lp = crossEntropy(conv2d(a, p.w3!, p.b3!), pix, { ignoreIndex: 255 });
-  const lc = crossEntropy(linear(flatten(adaptiveAvgPool2d(a, 1), 1), p.wfc!, p.bfc!), cls);
+  const lp = crossEntropy(conv2d(a, p.w3!, p.b3), pix, { ignoreIndex: 255 });
+  const lc = crossEntropy(linear(flatten(adaptiveAvgPool2d(a, 1), 1), p.wfc!, p.bfc), cls);
   return add(lp, lc);
 }
 

@@ -37,7 +37,7 @@ test('demo --quick writes model.onnx (ONNX Runtime runs it like our engine); ind
       report.artifacts?.map((a) => a.path),
       ['model.safetensors', 'model.onnx'],
     );
-    for (const a of report.artifacts!) assert.ok(existsSync(join(dir, a.path)), a.path);
+    for (const a of report.artifacts) assert.ok(existsSync(join(dir, a.path)), a.path);
     const html = readFileSync(join(dir, 'index.html'), 'utf8');
     const line = /<p class="note" id="trained-model"><strong>Trained model:<\/strong>.*<\/p>/.exec(html)?.[0] ?? '';
     assert.match(line, /<a href="model\.safetensors" download>model\.safetensors<\/a>/);

@@ -129,7 +129,10 @@ function runGiven(c: Case, t: Given): void {
     });
     const b = syncBatchNormBackward(slice(t.dy, r), slice(t.x, r), res.saved, { shape: shapeOf(r), channelsLast: c.channelsLast, weight: t.weight }, { group: fakeGroup(r, othersB), tag: 'bn' });
     assertMixed(b.dx, sliceOf(t.ref.dx, r), F32_BWD, `${c.name}: rank ${r} dx`);
-    for (let j = 0; j < ch && t.weight !== null; j++) (dW[j] += b.dWeight[j]!, dB[j] += b.dBias[j]!);
+    for (let j = 0; j < ch && t.weight !== null; j++) {
+      dW[j] += b.dWeight[j]!;
+      dB[j] += b.dBias[j]!;
+    }
   }
   if (t.ref.dWeight !== null) assertMixed(dW, t.ref.dWeight, F32_BWD, `${c.name}: Σ dγ`);
   if (t.ref.dBias !== null) assertMixed(dB, t.ref.dBias, F32_BWD, `${c.name}: Σ dβ`);

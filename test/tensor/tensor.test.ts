@@ -25,7 +25,7 @@ test('factories fill, infer nested shapes and validate counts', () => {
   assert.equal(Tensor.zeros([0, 3]).size, 0);
   assert.throws(() => Tensor.from([1, 2, 3], [2, 2]), { name: 'ShapeError', message: 'Tensor.from: 3 values do not fill shape [2, 2] (4 elements)' });
   assert.throws(() => Tensor.zeros([2, -1]), { name: 'ShapeError', message: 'Tensor.empty: shape must be an array of non-negative integers, received [2, -1]' });
-  assert.throws(() => Tensor.from([1, 'a' as unknown as number]), UsageError);
+  assert.throws(() => Tensor.from([1, 'a']), UsageError);
   assert.throws(() => Tensor.from([1, 2]).item(), { message: 'item: tensor must have exactly one element, received shape [2]' });
 });
 

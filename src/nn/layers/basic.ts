@@ -3,7 +3,7 @@ import { Tensor } from '../../tensor/tensor.js';
 import { relu, flatten } from '../../autograd/ops.js';
 import { RandomGenerator, defaultGenerator } from '../../tensor/random.js';
 import { adaptiveAvgPool2d, avgPool2d, maxPool2d, type Pool2dOptions } from '../functional/pool.js';
-import { dropout, upsampleBilinear } from '../functional/shape_ops.js';
+import { dropout, upsampleBilinear } from '../functional/shape-ops.js';
 import { checkOptionKeys, type Pair } from '../functional/args.js';
 import { Module } from '../module.js';
 import { UsageError, describe } from '../../errors.js';

@@ -73,7 +73,7 @@ test('stateDict names follow PyTorch and loadStateDict copies values in place', 
 });
 
 test('the README example trains a CNN end to end from the public API (loss falls, eval fits the batch)', async () => {
-  const { trainCnn } = await import('../../examples/train_cnn.js');
+  const { trainCnn } = await import('../../examples/train-cnn.js');
   const { losses, accuracy } = trainCnn(60);
   assert.ok(losses[59]! < 0.3 * losses[0]!, `loss ${losses[0]} → ${losses[59]}`);
   assert.ok(accuracy >= 0.75, `accuracy ${accuracy}`);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor, SGD, crossEntropy, heapStats } from '../../src/index.js';
 import { builtBackends, withKernels } from '../helpers/backends.js';
-import { TinyCNN } from '../helpers/tiny_cnn.js';
+import { TinyCNN } from '../helpers/tiny-cnn.js';
 import { assertMixed, fixture, type Tolerance } from '../helpers/close.js';
 
 interface CnnFixture {
