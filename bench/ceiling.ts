@@ -22,7 +22,7 @@ export function traced(base: KernelSet, seen: (method: string, args: unknown[], 
 
 /** The conv geometry among a kernel call's arguments, if any. */
 export function convGeomArg(args: unknown[]): ConvGeom | undefined {
-  return args.find((a) => a !== null && typeof a === 'object' && 'kh' in (a as object)) as ConvGeom | undefined;
+  return args.find((a) => a !== null && typeof a === 'object' && 'kh' in (a)) as ConvGeom | undefined;
 }
 
 /** The work of one step: conv FLOPs (every pass run) and the bytes the other kernels read and write, each once. */

@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { freePort, launch, type Rng } from '../src/index.js';
+import { launch, type RandomGenerator } from '../src/index.js';
+import { freePort } from '../src/comm/launch.js';
 
 export interface FuzzResult {
   rows: [string, string | number][];
@@ -95,7 +96,7 @@ function probe(port: number, junk: (hello: Buffer | null) => Buffer, wantHello: 
 }
 
 /** Fuzz every listener of a 2-rank group training `example` with `frames` connections of junk; the group must be unaffected or fail cleanly. */
-export async function fuzzListeners(frames: number, example: string, rng: Rng): Promise<FuzzResult> {
+export async function fuzzListeners(frames: number, example: string, rng: RandomGenerator): Promise<FuzzResult> {
   const port = await freePort();
   const ac = new AbortController();
   const before = new Set(children());

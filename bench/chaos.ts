@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadLatestCheckpoint, Rng } from '../src/index.js';
+import { loadLatestCheckpoint, RandomGenerator } from '../src/index.js';
 import { median } from './util.js';
 import { fuzzListeners, type FuzzResult } from './chaos-fuzz.js';
 
@@ -28,7 +28,7 @@ const num = (k: string, d: number): number => {
 const N = { kill: num('kill', 50), stop: num('stop', 50), throw: num('throw', 50), save: num('save', 20), frames: num('frames', 10_000) };
 const STEPS = num('steps', 16);
 const EVERY = num('every', 4);
-const rng = new Rng(num('seed', 1));
+const rng = new RandomGenerator(num('seed', 1));
 const work = mkdtempSync(join(tmpdir(), 'syncbn-chaos-'));
 
 /**

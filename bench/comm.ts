@@ -1,7 +1,7 @@
 // Collective benchmarks: all-reduce latency (median, p99) and bus bandwidth over threads and TCP, 2 ranks, with torch gloo in the same run.
 import { fileURLToPath } from 'node:url';
 import { spawnProcesses, spawnThreads, type ProcessGroup, type RankOutcome } from '../src/comm/index.js';
-import { Reporter, findTorchPython, runPythonBench } from './util.js';
+import { type Reporter, findTorchPython, runPythonBench } from './util.js';
 
 const LAT_SIZES = [129, 2049];
 /** The statistics reported: per-round medians of calls, then the median over rounds. */

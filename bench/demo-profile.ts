@@ -1,6 +1,8 @@
 // `node dist/bench/demo-profile.js`: where one training step of the demo SegNet (bench/demo.ts) spends its time,
 // per kernel call and shape (every kernel wrapped with a timer), the optimizer, and the rest (autograd, TS ops).
-import { Tensor, crossEntropy, AdamW, segNet, DigitScenes } from '../src/index.js';
+import { Tensor, crossEntropy, AdamW } from '../src/index.js';
+import { segNet } from '../src/models/index.js';
+import { DigitScenes } from '../src/data/index.js';
 import { kernels, setKernels } from '../src/kernels/index.js';
 import { traced, convGeomArg } from './ceiling.js';
 import { median } from './util.js';
@@ -9,7 +11,7 @@ import { median } from './util.js';
 function keyOf(method: string, args: unknown[]): string {
   const g = convGeomArg(args);
   if (g === undefined) {
-    const arr = args.find((a) => a instanceof Float32Array) as Float32Array | undefined;
+    const arr = args.find((a) => a instanceof Float32Array);
     return arr === undefined ? method : `${method} [${arr.length}]`;
   }
   return `${method} c${g.cIn}→${g.cOut} ${g.h}×${g.w} k${g.kh} s${g.strideH} d${g.dilationH}`;

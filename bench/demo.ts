@@ -1,6 +1,8 @@
 // Bench section `demo`: one training step (AdamW) of the `syncbn demo` SegNet at batch 8, plain BN, one thread,
 // interleaved with PyTorch 1.13's step of the same network and shapes (scripts/bench_torch_demo.py).
-import { Tensor, crossEntropy, AdamW, segNet, DigitScenes } from '../src/index.js';
+import { Tensor, crossEntropy, AdamW } from '../src/index.js';
+import { segNet } from '../src/models/index.js';
+import { DigitScenes } from '../src/data/index.js';
 import { Reporter, median } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';
 import { stepWork, gemmPeakGflops, streamGBps, ceilingMs } from './ceiling.js';

@@ -1,9 +1,9 @@
 // The kernel floor: bare f32 / f64-widening accumulate loops (dist/wasm/floor.wasm), GB/s of f32 input from L2 and memory.
-// These loops are the reductions of bn_sums and bn_bwd_reduce with nothing around them: what the
+// These loops are the reductions of bnSums and bnBwdReduce with nothing around them: what the
 // float64-accumulation contract allows this machine, set against a float32 accumulate (PyTorch's kind).
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Reporter, timeIt } from './util.js';
+import { type Reporter, timeIt } from './util.js';
 
 type Fn = (...a: number[]) => number;
 
@@ -35,12 +35,12 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
     const sample = (fn: () => void): number[] =>
       timeIt(() => { for (let r = 0; r < reps; r++) fn(); }, { warmup: 2, samples: 15, maxSeconds: 3 }).map((t) => t / reps);
     const rows: Array<[string, () => void, string]> = [
-      ['read_or', () => k.read_or!(a, n), 'v128 loads only'],
-      ['f32_sum', () => k.f32_sum!(a, n), 'Σx in f32x4: 4 values per add'],
-      ['f64_sum', () => k.f64_sum!(a, n), 'Σx widened: convert + f64x2 add per 2 values'],
-      ['f64_stats', () => k.f64_stats!(a, n, 1), 'Σ(x−K), Σ(x−K)²: convert, sub, add, mul, add per 2 values'],
-      ['f64_bwd', () => k.f64_bwd!(a, b, n, 1), 'Σdy, Σdy·(x−μ): 2 converts, sub, mul, 2 adds per 2 values'],
-      ['f32_affine', () => k.f32_affine!(out, a, n, 1.5, 0.5), 'y = x·a + b, read + write'],
+      ['read_or', () => k.readOr!(a, n), 'v128 loads only'],
+      ['f32_sum', () => k.f32Sum!(a, n), 'Σx in f32x4: 4 values per add'],
+      ['f64_sum', () => k.f64Sum!(a, n), 'Σx widened: convert + f64x2 add per 2 values'],
+      ['f64_stats', () => k.f64Stats!(a, n, 1), 'Σ(x−K), Σ(x−K)²: convert, sub, add, mul, add per 2 values'],
+      ['f64_bwd', () => k.f64Bwd!(a, b, n, 1), 'Σdy, Σdy·(x−μ): 2 converts, sub, mul, 2 adds per 2 values'],
+      ['f32_affine', () => k.f32Affine!(out, a, n, 1.5, 0.5), 'y = x·a + b, read + write'],
     ];
     for (const [name, fn, note] of rows) rep.samples(`floor/${name}/${tag}`, sample(fn), (t) => gb / t, 'GB/s', note);
   }

@@ -3,7 +3,7 @@ import { wasmKernels } from '../src/kernels/index.js';
 import type { ConvGeom, KernelSet } from '../src/kernels/index.js';
 import { allocF32, heapPointer, release } from '../src/tensor/heap.js';
 import { wasm } from '../src/kernels/wasm/instance.js';
-import { Reporter, median } from './util.js';
+import { type Reporter, median } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';
 
 // Ours and PyTorch's calls alternate (scripts/bench_torch_conv.py served by bench/torch-server.ts): every figure is
@@ -128,12 +128,12 @@ export async function run(rep: Reporter, argv: string[]): Promise<void> {
         if (torch !== null) rep.samples(`torch/${what}/${s.label}`, t.torch[p], (sec) => f / sec, 'GFLOP/s', note);
       }
       // The same shape through the im2col path (what stride ≠ 1 uses), to show what the direct path buys.
-      wasm.conv_force_im2col!(1);
+      wasm.convForceIm2col!(1);
       try {
         const c = await timeConv(wasmKernels, g, s.label, null);
         rep.samples(`kernels/conv2d_fwd_gflops/${s.label}/im2col`, c.ours.fwd, (sec) => f / sec, 'GFLOP/s');
       } finally {
-        wasm.conv_force_im2col!(0);
+        wasm.convForceIm2col!(0);
       }
       const o = med.get(s.label)!;
       if (o.torch === null) continue;

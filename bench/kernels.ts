@@ -8,7 +8,7 @@
 import { groupNormParamGrads, wasmKernels } from '../src/kernels/index.js';
 import type { BNGeom, KernelSet } from '../src/kernels/index.js';
 import { allocF32, allocF64, heapPointer, release } from '../src/tensor/heap.js';
-import { Reporter, median, timeIt } from './util.js';
+import { type Reporter, median, timeIt } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';
 
 const SHAPES: ReadonlyArray<readonly [number, number, number, number]> = [

@@ -1,21 +1,14 @@
 // Bench section `onnx`: the demo net's eval forward at batch 8, ours vs ONNX Runtime (1 thread each), interleaved.
 import { performance } from 'node:perf_hooks';
-import {
-  createModel,
-  exportOnnx,
-  Generator,
-  noGrad,
-  OnnxSession,
-  Tensor,
-  type ExportableModule,
-} from '../src/index.js';
+import { createModel, exportOnnx, RandomGenerator, noGrad, Tensor, type ExportableModule } from '../src/index.js';
+import { OnnxSession } from '../src/onnx/index.js';
 import { Reporter, median, percentile } from './util.js';
 
 export async function run(rep: Reporter): Promise<void> {
   const model = createModel('demo', { seed: 0 }) as ExportableModule; // 1×64×64 input, 11 classes, width 16
   model.eval();
   const shape = [8, 1, 64, 64];
-  const x = Tensor.rand(shape, { generator: new Generator(1) });
+  const x = Tensor.rand(shape, { generator: new RandomGenerator(1) });
   const bytes = exportOnnx(model, { input: shape });
   let session: OnnxSession;
   try {

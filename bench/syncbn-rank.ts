@@ -1,8 +1,8 @@
 // Rank bodies of the `syncbn` bench section (loaded inside each thread rank): one BN layer, and the tiny-CNN DDP training step.
 import type { ProcessGroup } from '../src/comm/types.js';
 import {
-  Tensor, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy, Generator,
-  SyncBatchNorm, convertSyncBatchNorm, DistributedDataParallel,
+  Tensor, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy,
+  RandomGenerator, SyncBatchNorm, convertSyncBatchNorm, DistributedDataParallel,
 } from '../src/index.js';
 
 /** Per-call times of each configuration, ms, gathered from interleaved blocks (A, B, C, A, B, C, …). */
@@ -39,7 +39,7 @@ function interleaved(pg: ProcessGroup, fns: Record<string, (() => void) | null>,
  * interleaved in short blocks inside the same ranks; ms per call.
  */
 export function layerFwdBwd(pg: ProcessGroup, blocks: number): Rounds {
-  const g = new Generator(pg.rank + 1);
+  const g = new RandomGenerator(pg.rank + 1);
   const x = Tensor.randn([8, 16, 32, 32], { generator: g }).requiresGrad_(true);
   const dy = Tensor.randn([8, 16, 32, 32], { generator: g });
   const call = (bn: SyncBatchNorm) => (): void => {
@@ -54,12 +54,15 @@ export function layerFwdBwd(pg: ProcessGroup, blocks: number): Rounds {
   };
   const sync = call(new SyncBatchNorm(16, { group: pg, name: 'bench.bn' }));
   const local = call(new SyncBatchNorm(16, { group: null, name: 'bench.bn' }));
-  for (let i = 0; i < 20; i++) (sync(), local());
+  for (let i = 0; i < 20; i++) {
+    sync();
+    local();
+  }
   return interleaved(pg, { sync, local }, blocks, 10);
 }
 
 function tinyCnn(): Sequential {
-  const generator = new Generator(0);
+  const generator = new RandomGenerator(0);
   return new Sequential(
     new Conv2d(3, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),
     new Conv2d(16, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),
@@ -76,7 +79,7 @@ function tinyCnnTrainer(group: ProcessGroup | null, sync: boolean, rank: number)
   if (sync && group !== null) convertSyncBatchNorm(model, group);
   const ddp = group === null ? null : new DistributedDataParallel(model, { group });
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-  const x = Tensor.randn([8, 3, 32, 32], { generator: new Generator(rank + 7) });
+  const x = Tensor.randn([8, 3, 32, 32], { generator: new RandomGenerator(rank + 7) });
   const y = Int32Array.from({ length: 8 }, (_, i) => (i * 3 + rank) % 10);
   const step = (): void => {
     opt.zeroGrad();
@@ -99,7 +102,12 @@ export function tinyCnnSteps(pg: ProcessGroup, blocks: number): Rounds {
   const local = tinyCnnTrainer(pg, false, pg.rank);
   const alone = tinyCnnTrainer(null, false, pg.rank);
   const one = solo === null ? null : tinyCnnTrainer(solo, true, 0);
-  for (let i = 0; i < 5; i++) (sync.step(), local.step(), alone.step(), one?.step());
+  for (let i = 0; i < 5; i++) {
+    sync.step();
+    local.step();
+    alone.step();
+    one?.step();
+  }
   const out = interleaved(pg, { syncbn: sync.step, localbn: local.step, independent: alone.step, one: one?.step ?? null }, blocks, 3);
   for (const tr of [sync, local, alone, one]) tr?.close();
   return out;

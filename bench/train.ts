@@ -1,13 +1,15 @@
 // Bench section `train`: whole training steps (forward, backward, SGD) of the tiny CNN and a ResNet-style block, and per-op autograd cost, interleaved with PyTorch (1 thread).
 import {
-  Tensor, Module, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy, relu, add, heapStats, Generator,
+  Tensor, Module, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy,
+  heapStats, RandomGenerator,
 } from '../src/index.js';
+import { relu, add } from '../src/nn/functional/index.js';
 import { Reporter, median } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';
 
 /** The tiny CNN: conv 3×3 3→16 pad 1, BN, ReLU, conv 3×3 16→16 pad 1, BN, ReLU, global avg pool, linear 16→10.
  * Sequential runs each BN → ReLU as one fused pass. */
-function tinyCnn(generator: Generator): Sequential {
+function tinyCnn(generator: RandomGenerator): Sequential {
   return new Sequential(
     new Conv2d(3, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),
     new Conv2d(16, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),
@@ -18,7 +20,7 @@ function tinyCnn(generator: Generator): Sequential {
 /** The same network with BN and ReLU as separate ops (PyTorch eager's work): layers called one by one. */
 class TinyUnfused extends Module {
   private readonly seq: Sequential;
-  constructor(generator: Generator) {
+  constructor(generator: RandomGenerator) {
     super();
     this.seq = this.registerModule('seq', tinyCnn(generator));
   }
@@ -36,7 +38,7 @@ class BasicBlock extends Module {
   conv2: Conv2d;
   bn2 = this.registerModule('bn2', new BatchNorm2d(64));
   /** fused: bn1's ReLU in the same pass (a feature of ours); else a separate relu, as PyTorch eager. */
-  constructor(generator: Generator, private readonly fused: boolean) {
+  constructor(generator: RandomGenerator, private readonly fused: boolean) {
     super();
     this.conv1 = this.registerModule('conv1', new Conv2d(64, 64, 3, { padding: 1, bias: false, generator }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(64, { fuseRelu: fused }));
@@ -85,7 +87,7 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
   if (torch === null) rep.say('(no python3 with torch: PyTorch comparison skipped)');
   const note = 'PyTorch CPU, 1 thread, interleaved (separate ReLU)';
   try {
-    const g = new Generator(0);
+    const g = new RandomGenerator(0);
     const x = Tensor.randn([8, 3, 32, 32], { generator: g });
     const y = Int32Array.from({ length: 8 }, (_, i) => (i * 7) % 10);
     // Like for like: our network with BN and ReLU as separate ops against PyTorch's; then our fused
@@ -97,7 +99,7 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
     const t = await interleave(tinyStep, torch, 'tiny', { warm: 5, rounds: 10, per: 3 });
     const growth = heapStats().reservedBytes - reserved;
     rep.report('train/tiny_cnn_step_ms', ms(t.ours), 'ms', 'batch 8 of 3×32×32, SGD momentum, BN and ReLU separate');
-    const fusedStep = trainStep(tinyCnn(new Generator(0)), x, (out) => crossEntropy(out, y));
+    const fusedStep = trainStep(tinyCnn(new RandomGenerator(0)), x, (out) => crossEntropy(out, y));
     const f = await interleave(fusedStep, torch, 'tiny', { warm: 5, rounds: 10, per: 3 });
     rep.report('train/tiny_cnn_step_ms/fused_bn_relu', ms(f.ours), 'ms', 'feature comparison: BN+ReLU in one pass');
     if (torch !== null) {

@@ -7,7 +7,7 @@ import { startWebServer } from '../src/cli/web-server.js';
 import { runConfig } from '../src/demo/run-config.js';
 import type { PageResult } from '../src/web/page.js';
 import { findChromium, launchChromium } from '../test/helpers/chromium.js';
-import { Reporter, median } from './util.js';
+import { type Reporter, median } from './util.js';
 
 /** 2 workers × 4 scenes of 64 px, width 16, SyncBN: 12 steps, the first 2 not counted (compilation, first touches). */
 const CFG = { workers: 2, batch: 4, epochs: 1, train: 96, val: 8, size: 64, width: 16, seed: 0, lr: 0.003 };

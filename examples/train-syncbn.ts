@@ -1,9 +1,11 @@
-// Example: DDP + SyncBatchNorm training of a small CNN, with checkpoints and (elastic) resume. Run: syncbn run -n 4 dist/examples/train-syncbn.js
+// Example: DDP + SyncBatchNorm training of a small CNN, with checkpoints and (elastic) resume.
+// Run: syncbn run -n 4 dist/examples/train-syncbn.js
 import { parseArgs } from 'node:util';
 import {
-  initProcessGroup, Tensor, Generator, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear,
-  crossEntropy, SGD, convertSyncBatchNorm, DistributedDataParallel, DistributedSampler, Rng, UsageError,
-  saveModule, saveCheckpoint, loadLatestCheckpoint, captureTrainingState, restoreTrainingState, type TrainingParts,
+  initProcessGroup, Tensor, RandomGenerator, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten,
+  Linear, crossEntropy, SGD, convertSyncBatchNorm, DistributedDataParallel, DistributedSampler,
+  UsageError, saveModule, saveCheckpoint, loadLatestCheckpoint, captureTrainingState, restoreTrainingState,
+  type TrainingParts,
 } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -37,7 +39,7 @@ if (every > 0 && ckptDir === undefined) throw new UsageError('train-syncbn: --ch
 
 // A synthetic 10-class task: class k is a 3×32×32 grating of frequency 1 + k/2 in channel k % 3, plus noise.
 function sample(i: number): { x: Float32Array; y: number } {
-  const rng = new Rng(seed * 7919 + i);
+  const rng = new RandomGenerator(seed * 7919 + i);
   const y = rng.int(10);
   const x = new Float32Array(3 * 32 * 32);
   const phase = rng.float() * Math.PI * 2;
@@ -53,7 +55,7 @@ function sample(i: number): { x: Float32Array; y: number } {
 const pg = await initProcessGroup();
 const world = pg.size;
 // The same seed on every rank (DDP also broadcasts rank 0's weights when wrapping).
-const generator = new Generator(seed);
+const generator = new RandomGenerator(seed);
 const model = convertSyncBatchNorm(
   new Sequential(
     new Conv2d(3, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),

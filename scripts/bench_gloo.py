@@ -1,4 +1,5 @@
-# torch.distributed gloo all_reduce on loopback with 2 processes: latency (median, p99) and busbw, as JSON lines for bench/comm.ts.
+# torch.distributed gloo all_reduce on loopback with 2 processes: latency (median, p99) and busbw, as JSON lines for
+# bench/comm.ts.
 import json
 import os
 import socket

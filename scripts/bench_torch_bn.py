@@ -1,4 +1,5 @@
-# PyTorch BatchNorm2d (1 thread, train mode) twins of bench/kernels.ts, served to it request by request (torch_serve.py).
+# PyTorch BatchNorm2d (1 thread, train mode) twins of bench/kernels.ts, served to it request by request
+# (torch_serve.py).
 # Requests: "<what>/<layout>/<NxCxHxW> <count>" with what in bn_forward, bn_backward, bn_forward_backward.
 # Like for like with our kernels bench: no fused ReLU on either side, and forward+backward clears the input
 # gradient every call (ours writes dx into a fresh buffer; an accumulating x.grad would add a read-modify-write).

@@ -1,5 +1,6 @@
 # PyTorch (CPU, 1 thread) twins of bench/gemm.ts, served to it request by request (torch_serve.py).
-# Usage: python3 scripts/bench_torch_conv.py '<json: {"conv": [{label, n, c, h, w, o, k, pad, stride}], "gemm": [[m, n, k]]}>'
+# Usage: python3 scripts/bench_torch_conv.py \
+#   '<json: {"conv": [{label, n, c, h, w, o, k, pad, stride}], "gemm": [[m, n, k]]}>'
 # Requests: "conv/<label>/fwd|bwd_input|bwd_weight <count>", "gemm/<m>x<n>x<k> <count>" → per-call seconds.
 import json
 import sys

@@ -1,4 +1,5 @@
-# PyTorch DDP (gloo, 2 processes on loopback, 1 thread each) twin of bench/syncbn.ts's tiny-CNN configurations, as JSON lines.
+# PyTorch DDP (gloo, 2 processes on loopback, 1 thread each) twin of bench/syncbn.ts's tiny-CNN configurations, as JSON
+# lines.
 # torch 1.13's SyncBatchNorm runs only on CUDA, so the synced configuration is DDP with per-worker BatchNorm
 # (our `localbn`). Same interleaving as ours: inside the same two processes, 40 blocks of (1 warm-up + 3 timed
 # steps) per configuration: `ddp` (both ranks, DDP), `independent` (each rank its own model, no communication)
@@ -57,7 +58,8 @@ def worker(rank, world, port, q):
                 times[k].append((time.perf_counter() - t) * 1e3)
     dist.barrier()
     if rank == 0:
-        q.put([{'name': f'torch/tiny_cnn_step_ms/{k}', 'value': statistics.median(v), 'unit': 'ms'} for k, v in times.items()])
+        q.put([{'name': f'torch/tiny_cnn_step_ms/{k}', 'value': statistics.median(v), 'unit': 'ms'}
+               for k, v in times.items()])
     dist.destroy_process_group()
 
 

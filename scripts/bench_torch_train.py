@@ -1,4 +1,5 @@
-# PyTorch (CPU, 1 thread) twins of bench/train.ts: the tiny CNN step, the ResNet-style block step, per-op autograd overhead.
+# PyTorch (CPU, 1 thread) twins of bench/train.ts: the tiny CNN step, the ResNet-style block step, per-op autograd
+# overhead.
 # Served to bench/train.ts request by request (torch_serve.py): "<what> <count>" → per-call seconds.
 import torch
 import torch.nn as nn

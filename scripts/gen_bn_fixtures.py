@@ -1,4 +1,5 @@
-# Generates fixtures/bn/*.json from PyTorch (1.13) BatchNorm: forward, batch stats, running stats, dx, dγ, dβ. Run: /usr/bin/python3 scripts/gen_bn_fixtures.py
+# Generates fixtures/bn/*.json from PyTorch (1.13) BatchNorm: forward, batch stats, running stats, dx, dγ, dβ.
+# Run: /usr/bin/python3 scripts/gen_bn_fixtures.py
 import json
 import os
 
@@ -116,7 +117,8 @@ def main():
         cases.append(case(gen, shapes[-1], True, 1e-4, 0.1, False, False))
         path = os.path.join(OUT, f'rank{rank}.json')
         with open(path, 'w') as f:
-            json.dump({'generator': 'scripts/gen_bn_fixtures.py', 'torch': torch.__version__, 'cases': cases}, f, separators=(',', ':'))
+            json.dump({'generator': 'scripts/gen_bn_fixtures.py', 'torch': torch.__version__, 'cases': cases}, f,
+                      separators=(',', ':'))
         print(path, len(cases), os.path.getsize(path))
 
 

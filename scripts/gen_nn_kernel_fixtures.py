@@ -1,4 +1,5 @@
-# Generates fixtures/nn_kernels.json: PyTorch conv2d (forward, both gradients), pooling and bilinear upsample cases for test/kernels/nn*.test.ts.
+# Generates fixtures/nn_kernels.json: PyTorch conv2d (forward, both gradients), pooling and bilinear upsample cases for
+# test/kernels/nn*.test.ts.
 # Run with Debian's interpreter (it has torch): /usr/bin/python3 scripts/gen_nn_kernel_fixtures.py
 import json
 import os

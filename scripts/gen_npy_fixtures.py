@@ -1,4 +1,5 @@
-# Writes fixtures/npy/*.npy with NumPy itself, for test/io/npy.test.ts (reader checks, byte-identical writer). Run: /usr/bin/python3 scripts/gen_npy_fixtures.py
+# Writes fixtures/npy/*.npy with NumPy itself, for test/io/npy.test.ts (reader checks, byte-identical writer).
+# Run: /usr/bin/python3 scripts/gen_npy_fixtures.py
 import os
 
 import numpy as np

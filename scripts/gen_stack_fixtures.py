@@ -1,6 +1,8 @@
-# Generates fixtures/stack/*: PyTorch references for the training stack (ops + gradients, losses, optimizers, schedules, a tiny CNN, safetensors).
+# Generates fixtures/stack/*: PyTorch references for the training stack (ops + gradients, losses, optimizers, schedules,
+# a tiny CNN, safetensors).
 # Run with Debian's interpreter (it has torch 1.13): /usr/bin/python3 scripts/gen_stack_fixtures.py
-#   /usr/bin/python3 scripts/gen_stack_fixtures.py --verify FILE.safetensors   checks a file written by syncbn (see test/io).
+#   /usr/bin/python3 scripts/gen_stack_fixtures.py --verify FILE.safetensors
+#     checks a file written by syncbn (see test/io).
 import json
 import math
 import os
@@ -31,7 +33,8 @@ def case(name, fn, inputs, extra=None):
     y = fn(**leaves)
     dy = rnd(*y.shape)
     y.backward(dy)
-    rec = {"name": name, "inputs": {k: {"shape": list(v.shape), "data": f32(v)} for k, v in inputs.items() if v is not None},
+    rec = {"name": name,
+           "inputs": {k: {"shape": list(v.shape), "data": f32(v)} for k, v in inputs.items() if v is not None},
            "out": {"shape": list(y.shape), "data": f32(y)}, "dy": f32(dy),
            "grads": {k: f32(v.grad) for k, v in leaves.items() if v is not None}}
     if extra:
@@ -48,24 +51,34 @@ def ops_cases():
         (1, 4, 5, 5, 4, (3, 3), (2, 2), (1, 1), (1, 1), 4, True),  # depthwise, stride 2
         (3, 1, 4, 4, 2, (1, 1), (1, 1), (0, 0), (1, 1), 1, True),  # 1x1
     ]:
-        cs.append(case("conv2d", lambda x, weight, bias=None, st=st, pd=pd, dl=dl, g=g: F.conv2d(x, weight, bias, st, pd, dl, g),
+        cs.append(case("conv2d",
+                       lambda x, weight, bias=None, st=st, pd=pd, dl=dl, g=g: F.conv2d(x, weight, bias, st, pd, dl, g),
                        {"x": rnd(n, c, h, w), "weight": rnd(o, c // g, *k), "bias": rnd(o) if bias else None},
                        {"stride": list(st), "padding": list(pd), "dilation": list(dl), "groups": g}))
-    cs.append(case("linear", lambda x, weight, bias: F.linear(x, weight, bias), {"x": rnd(5, 7), "weight": rnd(3, 7), "bias": rnd(3)}))
+    cs.append(case("linear", lambda x, weight, bias: F.linear(x, weight, bias),
+                   {"x": rnd(5, 7), "weight": rnd(3, 7), "bias": rnd(3)}))
     cs.append(case("linear", lambda x, weight: F.linear(x, weight), {"x": rnd(2, 3, 4), "weight": rnd(5, 4)}))
-    for (k, st, pd, shape) in [((2, 2), (2, 2), (0, 0), (2, 3, 6, 6)), ((3, 3), (2, 2), (1, 1), (1, 2, 7, 5)), ((3, 2), (1, 2), (1, 0), (2, 1, 5, 6))]:
-        cs.append(case("maxPool2d", lambda x, k=k, st=st, pd=pd: F.max_pool2d(x, k, st, pd), {"x": rnd(*shape)}, {"kernelSize": list(k), "stride": list(st), "padding": list(pd)}))
-        cs.append(case("avgPool2d", lambda x, k=k, st=st, pd=pd: F.avg_pool2d(x, k, st, pd, count_include_pad=True), {"x": rnd(*shape)},
+    for (k, st, pd, shape) in [((2, 2), (2, 2), (0, 0), (2, 3, 6, 6)), ((3, 3), (2, 2), (1, 1), (1, 2, 7, 5)),
+                               ((3, 2), (1, 2), (1, 0), (2, 1, 5, 6))]:
+        cs.append(case("maxPool2d", lambda x, k=k, st=st, pd=pd: F.max_pool2d(x, k, st, pd), {"x": rnd(*shape)},
+                       {"kernelSize": list(k), "stride": list(st), "padding": list(pd)}))
+        cs.append(case("avgPool2d", lambda x, k=k, st=st, pd=pd: F.avg_pool2d(x, k, st, pd, count_include_pad=True),
+                       {"x": rnd(*shape)},
                        {"kernelSize": list(k), "stride": list(st), "padding": list(pd)}))
     for (shape, osz) in [((2, 3, 5, 4), (1, 1)), ((1, 2, 7, 5), (3, 2)), ((1, 1, 4, 6), (4, 6))]:
-        cs.append(case("adaptiveAvgPool2d", lambda x, osz=osz: F.adaptive_avg_pool2d(x, osz), {"x": rnd(*shape)}, {"outputSize": list(osz)}))
+        cs.append(case("adaptiveAvgPool2d", lambda x, osz=osz: F.adaptive_avg_pool2d(x, osz), {"x": rnd(*shape)},
+                       {"outputSize": list(osz)}))
     for (shape, size) in [((1, 2, 4, 5), (7, 9)), ((2, 1, 3, 3), (6, 6)), ((1, 1, 6, 5), (3, 2))]:
-        cs.append(case("upsampleBilinear", lambda x, size=size: F.interpolate(x, size=size, mode="bilinear", align_corners=False), {"x": rnd(*shape)}, {"size": list(size)}))
+        cs.append(case("upsampleBilinear",
+                       lambda x, size=size: F.interpolate(x, size=size, mode="bilinear", align_corners=False),
+                       {"x": rnd(*shape)}, {"size": list(size)}))
     cs.append(case("relu", lambda x: F.relu(x), {"x": rnd(3, 5)}))
     cs.append(case("add", lambda a, b: a + b, {"a": rnd(2, 3), "b": rnd(2, 3)}))
-    cs.append(case("concat", lambda a, b, c: torch.cat([a, b, c], 1), {"a": rnd(2, 1, 3, 2), "b": rnd(2, 3, 3, 2), "c": rnd(2, 2, 3, 2)}, {"dim": 1}))
+    cs.append(case("concat", lambda a, b, c: torch.cat([a, b, c], 1),
+                   {"a": rnd(2, 1, 3, 2), "b": rnd(2, 3, 3, 2), "c": rnd(2, 2, 3, 2)}, {"dim": 1}))
     cs.append(case("concat", lambda a, b: torch.cat([a, b], 0), {"a": rnd(1, 4), "b": rnd(2, 4)}, {"dim": 0}))
-    cs.append(case("flattenLinear", lambda x, weight: F.linear(torch.flatten(x, 1), weight), {"x": rnd(2, 2, 2, 3), "weight": rnd(4, 12)}))
+    cs.append(case("flattenLinear", lambda x, weight: F.linear(torch.flatten(x, 1), weight),
+                   {"x": rnd(2, 2, 2, 3), "weight": rnd(4, 12)}))
     return cs
 
 
@@ -114,16 +127,19 @@ def loss_cases():
     x = rnd(5, 4)
     t = torch.tensor([0, 3, 1, 3, 2])
     for red in ["mean", "sum", "none"]:
-        cs.append(case("crossEntropy", lambda x, red=red: F.cross_entropy(x, t, reduction=red), {"x": x}, {"target": t.tolist(), "reduction": red, "ignoreIndex": -100}))
+        cs.append(case("crossEntropy", lambda x, red=red: F.cross_entropy(x, t, reduction=red), {"x": x},
+                       {"target": t.tolist(), "reduction": red, "ignoreIndex": -100}))
     x = rnd(2, 3, 4, 5) * 3
     t = torch.randint(0, 3, (2, 4, 5))
     t[0, 1, :3] = 255
     t[1, 3, 4] = 255
     for red in ["mean", "sum"]:
-        cs.append(case("crossEntropy", lambda x, red=red: F.cross_entropy(x, t, ignore_index=255, reduction=red), {"x": x},
+        cs.append(case("crossEntropy", lambda x, red=red: F.cross_entropy(x, t, ignore_index=255, reduction=red),
+                       {"x": x},
                        {"target": t.flatten().tolist(), "reduction": red, "ignoreIndex": 255}))
     t2 = torch.tensor([1, -100, 2])
-    cs.append(case("crossEntropy", lambda x: F.cross_entropy(x, t2), {"x": rnd(3, 3) * 10}, {"target": t2.tolist(), "reduction": "mean", "ignoreIndex": -100}))
+    cs.append(case("crossEntropy", lambda x: F.cross_entropy(x, t2), {"x": rnd(3, 3) * 10},
+                   {"target": t2.tolist(), "reduction": "mean", "ignoreIndex": -100}))
     return cs
 
 
@@ -155,7 +171,8 @@ def optim_cases():
 def schedule_cases():
     out = []
     for name, mk in [("PolyLR", lambda o: torch.optim.lr_scheduler.PolynomialLR(o, total_iters=6, power=0.9)),
-                     ("CosineAnnealingLR", lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=6, eta_min=0.01))]:
+                     ("CosineAnnealingLR",
+                      lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=6, eta_min=0.01))]:
         o = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5)
         s = mk(o)
         lrs = [o.param_groups[0]["lr"]]
@@ -198,7 +215,8 @@ def cnn_case():
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    return {"x": {"shape": list(x.shape), "data": f32(x)}, "y": y.tolist(), "sgd": {"lr": 0.1, "momentum": 0.9, "weightDecay": 1e-4},
+    return {"x": {"shape": list(x.shape), "data": f32(x)}, "y": y.tolist(),
+            "sgd": {"lr": 0.1, "momentum": 0.9, "weightDecay": 1e-4},
             "init": init, "losses": losses, "after": {k: f32(v) for k, v in m.state_dict().items()}}
 
 
@@ -242,7 +260,7 @@ def read_safetensors(path):
 
 
 def verify(path):
-    """Load a safetensors file written by syncbn's test (test/io) into TinyCNN with torch and compare to the expected values."""
+    """Load a safetensors file written by syncbn's test (test/io) into torch's TinyCNN; compare to expected values."""
     header, sd = read_safetensors(path)
     m = TinyCNN()
     sd = {k: (v if k.endswith("num_batches_tracked") else v.float()) for k, v in sd.items()}
@@ -252,7 +270,8 @@ def verify(path):
     for k, v in ref.state_dict().items():
         if not torch.equal(m.state_dict()[k].to(v.dtype), v):
             raise SystemExit("verify: %s differs" % k)
-    print("verify: %s loads into torch TinyCNN (%d tensors, metadata %s): OK" % (path, len(sd), header.get("__metadata__")))
+    print("verify: %s loads into torch TinyCNN (%d tensors, metadata %s): OK"
+          % (path, len(sd), header.get("__metadata__")))
 
 
 def dump(name, obj):

@@ -70,7 +70,8 @@ def main():
     out = {
         'generator': 'scripts/gen_syncbn_fixtures.py',
         'torch': torch.__version__,
-        'model': 'conv1 3→4 k3 p1 (bias), bn1 (momentum 0.1), relu, conv2 4→6 k3 p2 d2 (no bias), bn2 (momentum None), relu, mean over H,W, fc 6→3',
+        'model': 'conv1 3→4 k3 p1 (bias), bn1 (momentum 0.1), relu, conv2 4→6 k3 p2 d2 (no bias), bn2 (momentum None), '
+                 'relu, mean over H,W, fc 6→3',
         'optimizer': {'lr': 0.1, 'momentum': 0.9, 'weight_decay': 1e-4},
         'batch': batch, 'size': size, 'eps': 1e-5,
         'inputs': {'shape': [steps, batch, 3, size, size], 'data': flat(xs)},

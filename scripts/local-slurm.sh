@@ -121,7 +121,8 @@ stop() {
 
 status() {
   for d in munged slurmctld slurmd; do
-    if alive "$STATE/$d.pid"; then echo "$d running ($(cat "$STATE/$d.pid"))"; else echo "$d not running (from this script)"; fi
+    if alive "$STATE/$d.pid"; then echo "$d running ($(cat "$STATE/$d.pid"))"
+    else echo "$d not running (from this script)"; fi
   done
 }
 

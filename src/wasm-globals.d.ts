@@ -10,8 +10,13 @@ declare namespace WebAssembly {
     readonly buffer: ArrayBuffer | SharedArrayBuffer;
     grow(delta: number): number;
   }
+  interface ModuleExportDescriptor {
+    name: string;
+    kind: 'function' | 'table' | 'memory' | 'global' | 'tag';
+  }
   class Module {
     constructor(bytes: BufferSource);
+    static exports(module: Module): ModuleExportDescriptor[];
   }
   class Instance {
     constructor(module: Module, importObject?: Record<string, Record<string, unknown>>);

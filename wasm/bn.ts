@@ -1,4 +1,5 @@
-// Batch-norm kernels in AssemblyScript with 128-bit SIMD: f32x4 loads widened to f64x2 for reductions, f32x4 elementwise.
+// Batch-norm kernels in AssemblyScript with 128-bit SIMD: f32x4 loads widened to f64x2 for reductions, f32x4
+// elementwise.
 //
 // Pointers are byte offsets into the shared memory; counts are i32. Layouts (see src/kernels/types.ts):
 // channels-first ("planes": n·c runs of s contiguous values, vectorized along the run) and
@@ -7,5 +8,5 @@
 // the constants never read past their block.
 
 
-export * from "./bn_reduce";
-export * from "./bn_elemt";
+export * from "./bn-reduce";
+export * from "./bn-elemt";

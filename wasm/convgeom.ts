@@ -1,4 +1,4 @@
-// The geometry of the convolution being run (set once per call by conv_geometry), shared by the im2col and direct paths.
+// The geometry of the convolution being run (set once per call by convGeometry), shared by the im2col and direct paths.
 
 export let gN: i32 = 0, gC: i32 = 0, gH: i32 = 0, gW: i32 = 0, gO: i32 = 0, gKh: i32 = 0, gKw: i32 = 0;
 export let gSh: i32 = 1, gSw: i32 = 1, gPh: i32 = 0, gPw: i32 = 0, gDh: i32 = 1, gDw: i32 = 1, gG: i32 = 1;

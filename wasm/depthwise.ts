@@ -1,4 +1,5 @@
-// Depthwise stride-1 convolution (one input and one output channel per group): f32x4 over output columns, one tap at a time; the GEMM tile would waste 3 of its 4 rows here.
+// Depthwise stride-1 convolution (one input and one output channel per group): f32x4 over output columns, one tap at a
+// time; the GEMM tile would waste 3 of its 4 rows here.
 import { zeroF32, moveF32 } from "./simd";
 import { gN, gC, gH, gW, gKh, gKw, gPh, gPw, gDh, gDw, gOutH, gOutW } from "./convgeom";
 
@@ -6,7 +7,8 @@ import { gN, gC, gH, gW, gKh, gKw, gPh, gPw, gDh, gDw, gOutH, gOutW } from "./co
 // directScratch, which covers this case). Borders and slack stay zero; the interior is refilled per plane.
 
 function fillPlane(xp: usize, xc: usize, Wp: i32): void {
-  for (let ih = 0; ih < gH; ih++) moveF32(xp + (<usize>((ih + gPh) * Wp + gPw) << 2), xc + (<usize>(ih * gW) << 2), gW, false);
+  for (let ih = 0; ih < gH; ih++)
+    moveF32(xp + (<usize>((ih + gPh) * Wp + gPw) << 2), xc + (<usize>(ih * gW) << 2), gW, false);
 }
 
 /** out[n][c] = bias[c] + Σ_{i,j} w[c][i][j]·xp[oh + i·dh][ow + j·dw], eight columns at a time. */
@@ -42,7 +44,8 @@ export function depthwiseForward(out: usize, x: usize, wt: usize, bias: usize, s
           let a: f32 = b;
           for (let i = 0; i < gKh; i++)
             for (let j = 0; j < gKw; j++)
-              a += load<f32>(wc + (<usize>(i * gKw + j) << 2)) * load<f32>(xrow + (<usize>(i * gDh * Wp + ow + j * gDw) << 2));
+              a += load<f32>(wc + (<usize>(i * gKw + j) << 2)) *
+                load<f32>(xrow + (<usize>(i * gDh * Wp + ow + j * gDw) << 2));
           store<f32>(yrow + (<usize>ow << 2), a);
         }
       }
@@ -71,10 +74,12 @@ export function depthwiseBackwardWeight(dwt: usize, dy: usize, x: usize, scratch
               const o = <usize>ow << 2;
               acc = f32x4.add(acc, f32x4.mul(v128.load(yrow + o), v128.load(xrow + o)));
             }
-            for (let ow = W4; ow < gOutW; ow++) tail += load<f32>(yrow + (<usize>ow << 2)) * load<f32>(xrow + (<usize>ow << 2));
+            for (let ow = W4; ow < gOutW; ow++)
+              tail += load<f32>(yrow + (<usize>ow << 2)) * load<f32>(xrow + (<usize>ow << 2));
           }
           const d = dwt + (<usize>(c * kk + i * gKw + j) << 2);
-          const sum = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3) + tail;
+          const sum = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) +
+            f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3) + tail;
           store<f32>(d, load<f32>(d) + sum);
         }
       }

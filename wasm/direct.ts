@@ -4,7 +4,9 @@
 import { block4x8, blockStrided, kernel4x8 } from "./gemm";
 import { zeroF32, moveF32 } from "./simd";
 import { addTransposed } from "./im2col";
-import { gN, gC, gH, gW, gO, gKh, gKw, gPh, gPw, gDh, gDw, gG, gOutH, gOutW, cg, og, kdim, plane, ogPad } from "./convgeom";
+import {
+  gN, gC, gH, gW, gO, gKh, gKw, gPh, gPw, gDh, gDw, gG, gOutH, gOutW, cg, og, kdim, plane, ogPad,
+} from "./convgeom";
 
 /** Reduction rows per forward block and positions per weight-gradient block (L1-sized panels). */
 const KB: i32 = 256;
@@ -47,7 +49,9 @@ function fillPadded(xp: usize, xg: usize): void {
   }
 }
 
-/** out[n][o][oh][ow0..ow0+8) = bias + Σ_k W[o][k]·xp[tab[k] + oh·Wp + ow0 …]: 8 positions of one output row per panel. */
+/**
+ * out[n][o][oh][ow0..ow0+8) = bias + Σ_k W[o][k]·xp[tab[k] + oh·Wp + ow0 …]: 8 positions of one output row per panel.
+ */
 export function directForward(out: usize, x: usize, wt: usize, bias: usize, scratch: usize): void {
   const C = cg(), O = og(), K = kdim(), P = plane(), Wp = padW();
   const xp = scratch;
@@ -80,7 +84,8 @@ export function directForward(out: usize, x: usize, wt: usize, bias: usize, scra
                 kernel4x8(kc, a, a + kb, a + 2 * kb, a + 3 * kb, 4, base, 0, tab + (<usize>k0 << 2), true,
                   yp + <usize>i * ldo, ldo, b0, b1, b2, b3, 1, first ? 0 : 1);
               } else {
-                blockStrided(kc, min(4, O - i), nr, a, kb, 4, base, 0, tab + (<usize>k0 << 2), yp + <usize>i * ldo, ldo, bi, 1, first ? 0 : 1);
+                blockStrided(kc, min(4, O - i), nr, a, kb, 4, base, 0,
+                  tab + (<usize>k0 << 2), yp + <usize>i * ldo, ldo, bi, 1, first ? 0 : 1);
               }
             }
           }
@@ -149,7 +154,8 @@ function transposeRows(dyT: usize, yg: usize, O: i32, Wp: i32, ogp: i32): void {
       const s0 = srow + <usize>o * ldy;
       for (let ow = 0; ow < W4; ow += 4) {
         const src = s0 + (<usize>ow << 2);
-        const r0 = v128.load(src), r1 = v128.load(src + ldy), r2 = v128.load(src + 2 * ldy), r3 = v128.load(src + 3 * ldy);
+        const r0 = v128.load(src), r1 = v128.load(src + ldy);
+        const r2 = v128.load(src + 2 * ldy), r3 = v128.load(src + 3 * ldy);
         const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
         const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
         const dst = drow + <usize>ow * ldt + (<usize>o << 2);

@@ -1,4 +1,5 @@
-// GEMM (AssemblyScript, 128-bit SIMD): a 4×8 register-blocked micro-kernel on strided A and B, and the general row-major sgemm over it.
+// GEMM (AssemblyScript, 128-bit SIMD): a 4×8 register-blocked micro-kernel on strided A and B, and the general
+// row-major sgemm over it.
 
 // The micro-kernel computes a 4×8 tile of C = init + A·B over kc steps of the reduction:
 //   row r of A is read at a_r + p·aks (bytes), so one kernel serves A row-major (aks = 4, rows K·4 apart),
@@ -100,7 +101,8 @@ export function block4x8(
   const full = mr == 4 && nr == 8;
   const cc = full ? c : TILE;
   const lc: usize = full ? ldc : 32;
-  if (tab != 0) kernel4x8(kc, a0, a1, a2, a3, aks, b, ldb, tab, true, cc, lc, i0, i1, i2, i3, full ? alpha : 1, full ? beta : 0);
+  if (tab != 0)
+    kernel4x8(kc, a0, a1, a2, a3, aks, b, ldb, tab, true, cc, lc, i0, i1, i2, i3, full ? alpha : 1, full ? beta : 0);
   else kernel4x8(kc, a0, a1, a2, a3, aks, b, ldb, 0, false, cc, lc, i0, i1, i2, i3, full ? alpha : 1, full ? beta : 0);
   if (full) return;
   for (let r = 0; r < mr; r++) {
@@ -120,7 +122,8 @@ export function blockStrided(
   kc: i32, mr: i32, nr: i32, a: usize, ars: usize, aks: usize, b: usize, ldb: usize, tab: usize,
   c: usize, ldc: usize, init: usize, alpha: f32, beta: f32,
 ): void {
-  block4x8(kc, mr, nr, a, a + <usize>min(1, mr - 1) * ars, a + <usize>min(2, mr - 1) * ars, a + <usize>min(3, mr - 1) * ars,
+  block4x8(kc, mr, nr, a,
+    a + <usize>min(1, mr - 1) * ars, a + <usize>min(2, mr - 1) * ars, a + <usize>min(3, mr - 1) * ars,
     aks, b, ldb, tab, c, ldc, init, alpha, beta);
 }
 
@@ -147,7 +150,10 @@ export function packPanel(kc: i32, nr: i32, b: usize, ps: usize, js: usize, dst0
   return panel;
 }
 
-/** C[M×N] = alpha·op(A)·op(B) + beta·C, all row-major (BLAS semantics: beta = 0 never reads C, alpha = 0 never reads A, B). */
+/**
+ * C[M×N] = alpha·op(A)·op(B) + beta·C, all row-major
+ * (BLAS semantics: beta = 0 never reads C, alpha = 0 never reads A, B).
+ */
 export function sgemm(
   c: usize, a: usize, b: usize, m: i32, n: i32, k: i32, transA: bool, transB: bool, alpha: f32, beta: f32,
 ): void {
@@ -181,7 +187,8 @@ export function sgemm(
       }
       for (let i = 0; i < m; i += 4) {
         const mr = min(4, m - i);
-        blockStrided(kc, mr, nr, a + <usize>i * ars + <usize>p0 * aks, ars, aks, bp, ldb, 0, c + <usize>i * ldc + (<usize>j << 2), ldc, 0, alpha, be);
+        blockStrided(kc, mr, nr, a + <usize>i * ars + <usize>p0 * aks, ars, aks, bp, ldb, 0,
+          c + <usize>i * ldc + (<usize>j << 2), ldc, 0, alpha, be);
       }
     }
   }

@@ -3,11 +3,11 @@
 // Layout (see GNGeom in src/kernels/types.ts): (N, C, *) channels-first; group (i, g) is the contiguous run of
 // M = (c/groups)·s floats at (i·groups + g)·M, and plane (i, ch) the run of s floats at (i·c + ch)·s.
 // mean/invstd are f64[n·groups]; sumDy/sumDyXmu are f64[n·c]; weight/bias are f32[c] or 0 (absent).
-import { f4, f8, shiftedRun, bwdRun } from "./bn_simd";
+import { f4, f8, shiftedRun, bwdRun } from "./bn-simd";
 
 // ---- statistics: shifted sums with K = the group's first value (exact in f64; no cancellation at mean 1e4) ----
 
-export function gn_stats(mean: usize, invstd: usize, x: usize, n: i32, c: i32, s: i32, groups: i32, eps: f64): void {
+export function gnStats(mean: usize, invstd: usize, x: usize, n: i32, c: i32, s: i32, groups: i32, eps: f64): void {
   const m = (c / groups) * s;
   for (let k = 0; k < n * groups; k++) {
     if (m == 0) {
@@ -32,7 +32,7 @@ export function gn_stats(mean: usize, invstd: usize, x: usize, n: i32, c: i32, s
 // ---- forward elementwise: y = ((x − μhi) − μlo)·scale + b per plane, scale = invstd·γ ----------------------
 // μ is split into two floats (μhi + μlo ≈ μ to 2⁻⁴⁸) so x − μ keeps its digits when |μ| ≫ σ.
 
-export function gn_elemt(
+export function gnElemt(
   out: usize, x: usize, mean: usize, invstd: usize, w: usize, b: usize, n: i32, c: i32, s: i32, groups: i32,
 ): void {
   const cg = c / groups;
@@ -66,7 +66,7 @@ export function gn_elemt(
 
 // ---- backward reduction per plane: sumDy = Σdy, sumDyXmu = Σdy·(x − μ), float64 ----------------------------
 
-export function gn_bwd_reduce(
+export function gnBwdReduce(
   sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, n: i32, c: i32, s: i32, groups: i32,
 ): void {
   const cg = c / groups;
@@ -85,7 +85,7 @@ export function gn_bwd_reduce(
 // Per group (i, g): A = Σ γ·sumDy, B = Σ γ·sumDyXmu over its channels (f64); per plane a = invstd·γ,
 // d = invstd·A/M, k = invstd³·B/M.
 
-export function gn_bwd_elemt(
+export function gnBwdElemt(
   dx: usize, dy: usize, x: usize, mean: usize, invstd: usize, w: usize, sumDy: usize, sumDyXmu: usize,
   n: i32, c: i32, s: i32, groups: i32,
 ): void {

@@ -1,7 +1,10 @@
-// The general convolution path (any stride): im2col blocks of output positions through the 4×8 GEMM micro-kernel, and col2im for the input gradient.
+// The general convolution path (any stride): im2col blocks of output positions through the 4×8 GEMM micro-kernel, and
+// col2im for the input gradient.
 import { blockStrided, packPanel } from "./gemm";
 import { zeroF32, moveF32 } from "./simd";
-import { gN, gC, gH, gW, gO, gKh, gKw, gSh, gSw, gPh, gPw, gDh, gDw, gG, gOutW, cg, og, kdim, plane, ogPad } from "./convgeom";
+import {
+  gN, gC, gH, gW, gO, gKh, gKw, gSh, gSw, gPh, gPw, gDh, gDw, gG, gOutW, cg, og, kdim, plane, ogPad,
+} from "./convgeom";
 
 /**
  * Output positions per column block: a multiple of 8 (the micro-kernel's width) with K·pb ≤ 64 Ki floats
@@ -149,7 +152,8 @@ export function im2colBackwardInput(dx: usize, dy: usize, wt: usize, scratch: us
             ldb = 32;
           }
           for (let i = 0; i < K; i += 4) {
-            blockStrided(O, min(4, K - i), nr, wg + (<usize>i << 2), 4, kb, b, ldb, 0, scratch + <usize>i * ldcol + (<usize>j << 2), ldcol, 0, 1, 0);
+            blockStrided(O, min(4, K - i), nr, wg + (<usize>i << 2), 4, kb, b, ldb, 0,
+              scratch + <usize>i * ldcol + (<usize>j << 2), ldcol, 0, 1, 0);
           }
         }
         columns(false, scratch, ldcol, xg, p0, cur);
@@ -174,7 +178,8 @@ export function im2colBackwardWeight(dwt: usize, dy: usize, x: usize, scratch: u
         columns(true, scratch, ldcol, xg, p0, cur);
         for (let o = 0; o < O; o++) {
           const src = yg + (<usize>(o * P + p0) << 2);
-          for (let q = 0; q < cur; q++) store<f32>(dyT + <usize>q * ldt + (<usize>o << 2), load<f32>(src + (<usize>q << 2)));
+          for (let q = 0; q < cur; q++)
+            store<f32>(dyT + <usize>q * ldt + (<usize>o << 2), load<f32>(src + (<usize>q << 2)));
         }
         for (let j = 0; j < O; j += 8) {
           const nr = min(8, O - j);

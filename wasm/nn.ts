@@ -1,10 +1,11 @@
-// Pooling, bilinear upsample and elementwise kernels (AssemblyScript, SIMD where the data is contiguous); convolution lives in ./conv.
+// Pooling, bilinear upsample and elementwise kernels (AssemblyScript, SIMD where the data is contiguous); convolution
+// lives in ./conv.
 export * from "./conv";
 
 // ---- pooling (NCHW planes; PyTorch semantics, see src/kernels/ref/nn.ts) ----
 
 /** Max pool: −∞ padding, first maximum wins, NaN wins and stops the scan; argmax = index in the h·w plane. */
-export function max_pool2d_forward(
+export function maxPool2dForward(
   out: usize, argmax: usize, x: usize, planes: i32, h: i32, w: i32, kh: i32, kw: i32,
   sh: i32, sw: i32, ph: i32, pw: i32, outH: i32, outW: i32,
 ): void {
@@ -40,7 +41,7 @@ export function max_pool2d_forward(
 }
 
 /** dx = 0, then dx[plane][argmax] += dy. */
-export function max_pool2d_backward(dx: usize, dy: usize, argmax: usize, planes: i32, hw: i32, outHW: i32): void {
+export function maxPool2dBackward(dx: usize, dy: usize, argmax: usize, planes: i32, hw: i32, outHW: i32): void {
   memory.fill(dx, 0, <usize>(planes * hw) << 2);
   let o: usize = 0;
   for (let p = 0; p < planes; p++) {
@@ -54,7 +55,7 @@ export function max_pool2d_backward(dx: usize, dy: usize, argmax: usize, planes:
 }
 
 /** count_include_pad = true: divide by the window clipped to the padded input (PyTorch). */
-export function avg_pool2d(
+export function avgPool2d(
   backward: bool, out: usize, x: usize, planes: i32, h: i32, w: i32, kh: i32, kw: i32,
   sh: i32, sw: i32, ph: i32, pw: i32, outH: i32, outW: i32,
 ): void {
@@ -183,7 +184,9 @@ function upsampleSeparable(
 }
 
 /** Forward (out ← x) or backward (x is dx, zeroed here, gets the scatter of out = dy), per plane. */
-export function upsample_bilinear(backward: bool, out: usize, x: usize, planes: i32, h: i32, w: i32, outH: i32, outW: i32): void {
+export function upsampleBilinear(
+  backward: bool, out: usize, x: usize, planes: i32, h: i32, w: i32, outH: i32, outW: i32,
+): void {
   if (backward) memory.fill(x, 0, <usize>(planes * h * w) << 2);
   if (w <= MAXW && outW <= MAXW) {
     upsampleSeparable(backward, out, x, planes, h, w, outH, outW);
@@ -258,7 +261,7 @@ function exp4(x: v128): v128 {
  * Per sample i and position j of (n, k, s) logits: p[i, c, j] = e^(x − m)/z over the k planes, m = max_c x,
  * z = Σ_c e^(x − m), both written to mz[i, j] and mz[n·s + i·s + j] (the caller's loss is m + ln z − x[target]).
  */
-export function softmax_planes(p: usize, mz: usize, x: usize, n: i32, k: i32, s: i32): void {
+export function softmaxPlanes(p: usize, mz: usize, x: usize, n: i32, k: i32, s: i32): void {
   if (k <= 0) return;
   const plane = <usize>s << 2;
   const s4 = <usize>(s & ~3) << 2;
@@ -309,7 +312,7 @@ export function softmax_planes(p: usize, mz: usize, x: usize, n: i32, k: i32, s:
  * Cross-entropy's input gradient: dx[i, c, j] = (p[i, c, j] − [c = t]) · w[i, j] with t = tgt[i, j]; a negative t
  * (an ignored position) makes the whole column exactly 0, whatever p holds.
  */
-export function softmax_planes_backward(dx: usize, p: usize, w: usize, tgt: usize, n: i32, k: i32, s: i32): void {
+export function softmaxPlanesBackward(dx: usize, p: usize, w: usize, tgt: usize, n: i32, k: i32, s: i32): void {
   const plane = <usize>s << 2;
   const s4 = <usize>(s & ~3) << 2;
   const zero = f32x4.splat(0), one = f32x4.splat(1);
@@ -338,7 +341,10 @@ export function softmax_planes_backward(dx: usize, p: usize, w: usize, tgt: usiz
 
 // ---- elementwise (four lanes at a time, scalar tail) ----
 
-/** op 0: out = a + b; 1: out = a·alpha + b (axpy with out = b); 2: out = a·alpha; 3: out = max(a, 0); 4: out = b where a > 0 else 0. */
+/**
+ * op 0: out = a + b; 1: out = a·alpha + b (axpy with out = b); 2: out = a·alpha; 3: out = max(a, 0);
+ * 4: out = b where a > 0 else 0.
+ */
 export function elementwise(op: i32, out: usize, a: usize, b: usize, alpha: f32, n: i32): void {
   // One loop per op (the op test stays out of the loop); f32x4.max and f32.max propagate NaN like torch.relu.
   const va = f32x4.splat(alpha);

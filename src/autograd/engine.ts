@@ -5,6 +5,7 @@ import { fmtShape, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { Node } from './node.js';
 
+/** Options of Tensor.backward(). */
 export interface BackwardOptions {
   /** Keep the graph (and its intermediates) so backward can run through it again. Default false. */
   retainGraph?: boolean;

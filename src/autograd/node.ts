@@ -56,6 +56,7 @@ export abstract class Node {
       this.savedVersions.push(t.version);
     }
   }
+  /** A tensor saved by save(), by position (StateError if it was disposed or modified in place since). */
   protected savedTensor(i: number): Tensor {
     const t = this.saved[i]!;
     if (t.isDisposed) throw new StateError(`${this.name}: a tensor ${JSON.stringify(t.shape)} saved for backward was disposed before backward()`);

@@ -117,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
   const env: Record<string, string> = {};
   if (timeoutMs !== undefined) env.SYNCBN_TIMEOUT_MS = String(timeoutMs);
   if (values.token !== undefined) env.SYNCBN_TOKEN = values.token as string;
-  const nodes = nodeOptions(values as Parameters<typeof nodeOptions>[0]);
+  const nodes = nodeOptions(values);
   if (typeof nodes === 'string') return usage(nodes);
   if (nodes !== null && values.threads) return usage('--nnodes/--node-rank/--master-addr/--master-port start processes; drop --threads');
   if (nodes !== null && (nodes.nnodes ?? 1) > 1) {

@@ -33,8 +33,10 @@ export const INIT_ENV_VARS = [
   'SYNCBN_PEER_TIMEOUT_MS',
 ] as const;
 
-export type EnvSource = (typeof ENV_SOURCES)[number];
+/** The launcher whose environment variables gave a rank its place. */
+export type EnvSource = 'torchrun' | 'kubernetes' | 'openmpi' | 'slurm';
 
+/** A rank's place in the job, read from its launcher's environment (see rankFromEnv). */
 export interface RankEnv {
   rank: number;
   size: number;

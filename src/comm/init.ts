@@ -10,6 +10,7 @@ import { rankFromEnv, rendezvousFromEnv, tokenFromEnv } from './cluster-env.js';
 
 export { INIT_ENV_VARS, expandHostlist, rankFromEnv, rendezvousFromEnv, tokenFromEnv, type RankEnv } from './cluster-env.js';
 
+/** Options of initProcessGroup (each defaults from the environment the launcher set). */
 export interface InitOptions {
   /** Default per-collective timeout of the world group and its subgroups (ms). Default 60000 or SYNCBN_TIMEOUT_MS. */
   timeoutMs?: number;
@@ -21,11 +22,16 @@ export interface InitOptions {
   masterPort?: number;
   /** Shared secret for peer authentication; default SYNCBN_TOKEN. */
   token?: string;
-  /** Address this rank listens on for peers; default loopback when the master is loopback, else the interface that reaches the master. SYNCBN_LISTEN_ADDR. */
+  /**
+   * Address this rank listens on for peers; default loopback when the master is loopback, else the interface that
+   * reaches the master. SYNCBN_LISTEN_ADDR.
+   */
   listenAddr?: string;
   /** How long to wait for every rank to join (ms). Default 60000 or SYNCBN_RENDEZVOUS_TIMEOUT_MS. */
   rendezvousTimeoutMs?: number;
-  /** A peer silent for this long (no data, no heartbeat) is declared dead (ms). Default 1500 or SYNCBN_PEER_TIMEOUT_MS. */
+  /**
+   * A peer silent for this long (no data, no heartbeat) is declared dead (ms). Default 1500 or SYNCBN_PEER_TIMEOUT_MS.
+   */
   peerTimeoutMs?: number;
 }
 

@@ -1,6 +1,7 @@
 // Rank outcomes: how a launched rank's result or error crosses a thread/process boundary and is reported once.
 import { CommError, PeerDiedError } from '../errors.js';
 
+/** A rank's error as it crosses a thread or process boundary: the fields of the Error, JSON-able. */
 export interface RankError {
   name: string;
   message: string;

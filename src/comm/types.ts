@@ -1,6 +1,8 @@
 // The collective-communication contract: what SyncBN and DDP call, whatever the transport underneath.
 
+/** How allReduce combines the ranks' values, elementwise. */
 export type ReduceOp = 'sum' | 'max' | 'min';
+/** The arrays collectives move: float32 or float64. */
 export type CommArray = Float32Array | Float64Array;
 
 /**
@@ -9,6 +11,7 @@ export type CommArray = Float32Array | Float64Array;
  */
 export type LinkKind = 'self' | 'shared-memory' | 'socket' | 'relay';
 
+/** Per-call options of every collective. */
 export interface CollectiveOptions {
   /** Names the call site (e.g. a layer name); carried with the collective and compared across ranks. */
   tag?: string;
@@ -33,6 +36,7 @@ export interface PendingCollective<T = void> {
 export interface ProcessGroup {
   /** This process's rank within the group, 0..size−1. */
   readonly rank: number;
+  /** The number of ranks in the group. */
   readonly size: number;
   /** The members' ranks in the world group, in group-rank order. */
   readonly worldRanks: readonly number[];
@@ -46,19 +50,24 @@ export interface ProcessGroup {
 
   /** In place: buf ← op over all ranks' buf. */
   allReduce(buf: CommArray, op?: ReduceOp, opts?: CollectiveOptions): Promise<void>;
+  /** allReduce, blocking the calling thread until done (for code that cannot await, e.g. inside backward). */
   allReduceSync(buf: CommArray, op?: ReduceOp, opts?: CollectiveOptions): void;
   /** Start an all-reduce and return at once (the caller keeps computing). */
   allReduceStart(buf: CommArray, op?: ReduceOp, opts?: CollectiveOptions): PendingCollective;
 
   /** Every rank's contribution (lengths may differ), indexed by group rank; same dtype as buf. */
   allGather(buf: CommArray, opts?: CollectiveOptions): Promise<CommArray[]>;
+  /** allGather, blocking the calling thread until done. */
   allGatherSync(buf: CommArray, opts?: CollectiveOptions): CommArray[];
 
   /** In place: buf ← root's buf. */
   broadcast(buf: CommArray, root: number, opts?: CollectiveOptions): Promise<void>;
+  /** broadcast, blocking the calling thread until done. */
   broadcastSync(buf: CommArray, root: number, opts?: CollectiveOptions): void;
 
+  /** Resolves once every member has entered the barrier. */
   barrier(opts?: CollectiveOptions): Promise<void>;
+  /** barrier, blocking the calling thread until done. */
   barrierSync(opts?: CollectiveOptions): void;
 
   /**
@@ -66,6 +75,7 @@ export interface ProcessGroup {
    * the new group, non-members get null.
    */
   newGroup(ranks: readonly number[]): Promise<ProcessGroup | null>;
+  /** newGroup, blocking the calling thread until done. */
   newGroupSync(ranks: readonly number[]): ProcessGroup | null;
 
   /** Leave: releases transports/threads; later calls throw. */

@@ -1,6 +1,6 @@
 // DigitScenes: semantic-segmentation scenes of real handwritten MNIST digits on a textured, noisy background.
 import { UsageError, describe } from '../errors.js';
-import { Rng } from '../parallel/rng.js';
+import { RandomGenerator } from '../tensor/random.js';
 import { defaultDigits } from '#platform';
 import { DIGIT_SIDE, type DigitClass } from './digits.js';
 import { IGNORE_INDEX } from './seg-metrics.js';
@@ -10,8 +10,10 @@ export const DIGIT_SCENE_CLASSES = 11;
 
 /** Mean and standard deviation that `batch()` removes from the pixels (measured over scenes, rounded). */
 export const DIGIT_SCENE_MEAN = 0.22;
+/** See DIGIT_SCENE_MEAN. */
 export const DIGIT_SCENE_STD = 0.23;
 
+/** How a DigitScenes dataset draws its scenes. */
 export interface DigitScenesOptions {
   /** 'train' or 'val': the two splits draw their digits from disjoint MNIST images. */
   split: 'train' | 'val';
@@ -60,6 +62,7 @@ export interface DigitPlacement {
   side: number;
 }
 
+/** One scene: image, per-pixel labels and the digits placed in it. */
 export interface DigitScene {
   /** size·size grayscale pixels in [0, 1], row-major. */
   image: Float32Array;
@@ -161,7 +164,7 @@ export class DigitScenes {
     }
     const n = this.size;
     // distinct streams for every (seed, split, i): i < 2·10^6 < 4_194_319 / 2, seed·4_194_319 < 2^53
-    const rng = new Rng(this.seed * 4_194_319 + 2 * i + (this.split === 'val' ? 1 : 0));
+    const rng = new RandomGenerator(this.seed * 4_194_319 + 2 * i + (this.split === 'val' ? 1 : 0));
     const image = background(rng, n);
     const label = new Uint8Array(n * n);
     const digits: DigitPlacement[] = [];
@@ -205,7 +208,7 @@ export class DigitScenes {
 }
 
 /** A smooth texture: a random 5×5 grid of grey levels in [0, amp], bilinearly interpolated over the canvas. */
-function background(rng: Rng, n: number): Float32Array {
+function background(rng: RandomGenerator, n: number): Float32Array {
   const g = 5;
   const amp = 0.15 + 0.3 * rng.float();
   const grid = Float64Array.from({ length: g * g }, () => amp * rng.float());

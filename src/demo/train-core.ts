@@ -5,8 +5,8 @@ import { noGrad } from '../autograd/node.js';
 import { crossEntropy } from '../nn/functional/loss.js';
 import { AdamW } from '../optim/adamw.js';
 import { PolyLR } from '../optim/schedule.js';
-import { DistributedDataParallel } from '../parallel/ddp.js';
-import { Rng } from '../parallel/rng.js';
+import { type DistributedDataParallel } from '../parallel/ddp.js';
+import { RandomGenerator } from '../tensor/random.js';
 import { DigitScenes, DIGIT_SCENE_CLASSES } from '../data/digit-scenes.js';
 import type { DigitClass } from '../data/digits.js';
 import { IGNORE_INDEX, SegMetrics, argmaxClasses } from '../data/seg-metrics.js';
@@ -49,7 +49,7 @@ export function stepIndices(
   rank: number,
   perRank: number,
 ): number[] {
-  const perm = new Rng(seed * 7_919 + epoch + 1).permutation(length);
+  const perm = new RandomGenerator(seed * 7_919 + epoch + 1).permutation(length);
   const start = step * globalBatch + rank * perRank;
   return perm.slice(start, start + perRank);
 }

@@ -13,7 +13,7 @@ interface JsonStateful<S> {
   stateDict(): S;
   loadStateDict(state: S): void;
 }
-/** A seeded generator (Generator, Rng): its full state, JSON-able. */
+/** A seeded generator (RandomGenerator): its full state, JSON-able. */
 interface Seeded<S> {
   getState(): S;
   setState(state: S): unknown;
@@ -59,6 +59,12 @@ export interface RestoredProgress {
 
 const PARTS = ['model', 'optimizer', 'scheduler', 'sampler', 'generators'] as const;
 
+/** What captureTrainingState returns: the state to save, and dispose() to free the copies made for it. */
+export interface CapturedTrainingState extends CheckpointState {
+  /** Free the optimizer buffers copied into the state (the model's tensors are not copies). */
+  dispose(): void;
+}
+
 /**
  * Collect a training run's state for saveCheckpoint: tensors "model.<name>" and "optimizer.<key>",
  * extras {epoch, position, optimizer: {paramGroups}, scheduler, sampler, generators, user, parts}.
@@ -67,7 +73,7 @@ const PARTS = ['model', 'optimizer', 'scheduler', 'sampler', 'generators'] as co
  */
 export function captureTrainingState(
   parts: TrainingParts, progress: TrainingProgress,
-): CheckpointState & { dispose(): void } {
+): CapturedTrainingState {
   const { step, worldSize, globalBatch = null, epoch = 0, position = 0, user = {} } = progress;
   for (const [k, v] of [['epoch', epoch], ['position', position]] as const) {
     if (!Number.isSafeInteger(v) || v < 0) {

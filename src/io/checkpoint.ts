@@ -30,10 +30,13 @@ export interface LoadedCheckpoint extends CheckpointState {
   /** The safetensors file and its manifest. */
   path: string;
   manifestPath: string;
+  /** Free the checkpoint's tensors (call once its state is restored). */
   dispose(): void;
 }
 
-/** Ranks hold different training state at a checkpoint; the message lists the ranks and entries that differ from rank 0. */
+/**
+ * Ranks hold different training state at a checkpoint; the message lists the ranks and entries that differ from rank 0.
+ */
 export class CheckpointMismatchError extends SyncbnError {
   /** Ranks whose state differs from rank 0's. */
   readonly ranks: readonly number[];
@@ -43,6 +46,7 @@ export class CheckpointMismatchError extends SyncbnError {
   }
 }
 
+/** Options of saveCheckpoint. */
 export interface SaveCheckpointOptions {
   /** Every rank of this group calls saveCheckpoint; state is checksummed across it and rank 0 writes. */
   group?: ProcessGroup | null;
@@ -50,6 +54,7 @@ export interface SaveCheckpointOptions {
   keep?: number;
 }
 
+/** Options of loadLatestCheckpoint. */
 export interface LoadCheckpointOptions {
   /** Receives the warning when a checkpoint is unusable and an older one is used. Default: process.emitWarning. */
   onWarning?: (message: string) => void;
@@ -163,22 +168,25 @@ export async function saveCheckpoint(
     const all = (await group.allGather(packed, { tag: 'checkpoint.digest' })) as Float64Array[];
     compareDigests(all, names);
   }
-  let failure: unknown = null;
+  // A flag, not `failure !== null`: a thrown value may itself be null or undefined.
+  let failed = false;
+  let failure: unknown;
   if (group === null || group.rank === 0) {
     try {
       writeCheckpointFiles(dir, state, extraJson, keep);
     } catch (e) {
+      failed = true;
       failure = e;
     }
   }
   if (group !== null && group.size > 1) {
-    const status = Float64Array.of(failure === null ? 0 : 1);
+    const status = Float64Array.of(failed ? 1 : 0);
     await group.broadcast(status, 0, { tag: 'checkpoint.written' });
-    if (failure === null && status[0] !== 0) {
+    if (!failed && status[0] !== 0) {
       throw new IOError(`saveCheckpoint: rank 0 could not write ${manifestPath} (see its error)`);
     }
   }
-  if (failure !== null) throw failure;
+  if (failed) throw failure;
   return manifestPath;
 }
 

@@ -2,8 +2,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { IOError, ShapeError, UsageError, describe } from '../errors.js';
 
+/** The element types .npy files are read and written in. */
 export type NpyDtype = 'float32' | 'float64';
 
+/** A .npy array: data in C order, its shape and element type. */
 export interface NpyArray {
   dtype: NpyDtype;
   /** C-order (row-major) shape; [] for a 0-d array */
@@ -88,6 +90,7 @@ export function formatNpy(data: Float32Array | Float64Array, shape: readonly num
   return out;
 }
 
+/** Read a .npy file (float32 or float64, C order); IOError when unreadable, ValueError when malformed. */
 export async function readNpy(path: string): Promise<NpyArray> {
   let bytes: Uint8Array;
   try {
@@ -98,6 +101,7 @@ export async function readNpy(path: string): Promise<NpyArray> {
   return parseNpy(bytes, path);
 }
 
+/** Write `data` with `shape` as a .npy file (C order); IOError when the file cannot be written. */
 export async function writeNpy(path: string, data: Float32Array | Float64Array, shape: readonly number[]): Promise<void> {
   const bytes = formatNpy(data, shape);
   try {

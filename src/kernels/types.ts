@@ -21,6 +21,7 @@ export interface BNGeom {
   readonly channelsLast: boolean;
 }
 
+/** Batch-norm kernels: per-channel statistics, their merge across shards, normalization and its backward. */
 export interface BatchNormKernels {
   /** Local statistics per channel: mean[c] and m2[c] = Σ(x − mean)². Count is n*s (mean=m2=0 when 0). */
   batchNormStats(mean: Float64Array, m2: Float64Array, x: Float32Array, g: BNGeom): void;
@@ -83,6 +84,7 @@ export interface GNGeom {
   readonly groups: number;
 }
 
+/** Group-norm kernels: per-(sample, group) statistics, normalization and its backward. */
 export interface GroupNormKernels {
   /**
    * Per-(sample, group) statistics over its M = (c/groups)·s elements, float64: mean and
@@ -149,6 +151,7 @@ export interface PoolGeom {
   readonly outW: number;
 }
 
+/** The rest of the training stack's kernels: GEMM, convolution, pooling, resize, softmax cross-entropy, elementwise. */
 export interface NNKernels {
   /** Row-major C[M×N] = alpha·op(A)·op(B) + beta·C; op(A) is M×K (A is K×M if transA), op(B) K×N. */
   gemm(
@@ -165,10 +168,13 @@ export interface NNKernels {
   maxPool2dForward(out: Float32Array, argmax: Int32Array, x: Float32Array, g: PoolGeom): void;
   /** dx (zeroed by the kernel) gets dy scattered to argmax positions. */
   maxPool2dBackward(dx: Float32Array, dy: Float32Array, argmax: Int32Array, g: PoolGeom): void;
+  /** Average pool (padding counted in the divisor, like count_include_pad=true); out[N,C,oh,ow]. */
   avgPool2dForward(out: Float32Array, x: Float32Array, g: PoolGeom): void;
+  /** dx (zeroed by the kernel) gets each dy spread evenly over its window. */
   avgPool2dBackward(dx: Float32Array, dy: Float32Array, g: PoolGeom): void;
   /** Bilinear resize NCHW (align_corners = false, PyTorch's source-index rule). */
   upsampleBilinearForward(out: Float32Array, x: Float32Array, n: number, c: number, h: number, w: number, outH: number, outW: number): void;
+  /** The adjoint of upsampleBilinearForward: dx (zeroed by the kernel) accumulates dy through the same weights. */
   upsampleBilinearBackward(dx: Float32Array, dy: Float32Array, n: number, c: number, h: number, w: number, outH: number, outW: number): void;
   /**
    * Softmax over the k channel planes of (n, k, s) logits (cross-entropy): p[i, c, j] = e^(x − m)/z with
@@ -189,6 +195,7 @@ export interface NNKernels {
   axpy(y: Float32Array, alpha: number, x: Float32Array): void;
   /** out = x·alpha */
   scale(out: Float32Array, x: Float32Array, alpha: number): void;
+  /** out = max(x, 0) */
   reluForward(out: Float32Array, x: Float32Array): void;
   /** dx = dy where y > 0 else 0 */
   reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array): void;
@@ -196,4 +203,5 @@ export interface NNKernels {
   sum(x: Float32Array, start?: number, end?: number): number;
 }
 
+/** A complete backend: every kernel, plus the backend's name. */
 export type KernelSet = BatchNormKernels & GroupNormKernels & NNKernels & { readonly name: 'reference' | 'wasm' };

@@ -1,7 +1,7 @@
 // The model registry: named architectures that the CLI (`syncbn demo`) and exporters build by name.
 import { UsageError, describe } from '../errors.js';
 import type { Module } from '../nn/module.js';
-import { segNet, type SegNetOptions } from './segnet.js';
+import { segNet } from './segnet.js';
 
 export {
   segNet,
@@ -17,6 +17,7 @@ export {
 export interface Architecture {
   /** One line for listings. */
   summary: string;
+  /** Build a fresh model from `opts` (the architecture validates them). */
   create(opts: Record<string, unknown>): Module;
 }
 
@@ -24,7 +25,7 @@ export interface Architecture {
 export const architectures: Record<string, Architecture> = {
   demo: {
     summary: 'SegNet: DeepLab-style segmentation CNN of `syncbn demo` (1×64×64 input, 11 classes)',
-    create: (opts) => segNet(opts as SegNetOptions),
+    create: (opts) => segNet(opts),
   },
 };
 

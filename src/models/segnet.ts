@@ -1,7 +1,7 @@
 // SegNet: the demo's small DeepLab-style segmentation network (strided stem, dilated 3×3 convs, bilinear upsampling).
 import { UsageError, describe } from '../errors.js';
 import type { ProcessGroup } from '../comm/types.js';
-import { Generator } from '../tensor/random.js';
+import { RandomGenerator } from '../tensor/random.js';
 import { Sequential, type TensorModule } from '../nn/layers/sequential.js';
 import { Conv2d } from '../nn/layers/conv.js';
 import { BatchNorm2d } from '../nn/layers/batchnorm.js';
@@ -11,11 +11,13 @@ import { convertSyncBatchNorm } from '../parallel/convert.js';
 
 /** The normalization layers SegNet can be built with. */
 export type NormKind = 'bn' | 'syncbn' | 'groupnorm';
+/** The normalizations segNet can be built with: BatchNorm, SyncBatchNorm, GroupNorm. */
 export const NORM_KINDS: readonly NormKind[] = ['bn', 'syncbn', 'groupnorm'];
 
 /** Builds the normalization layer that follows a convolution with `channels` output channels. */
 export type NormFactory = (channels: number) => TensorModule;
 
+/** Options of segNet. */
 export interface SegNetOptions {
   /** Input channels (1 for DigitScenes). Default 1. */
   inChannels?: number;
@@ -77,7 +79,7 @@ export function segNet(opts: SegNetOptions = {}): Sequential {
   if (norm === 'syncbn' && opts.group === undefined)
     throw new UsageError('segNet: norm "syncbn" needs a group, received undefined');
   const make: NormFactory = typeof norm === 'function' ? norm : normFactory(norm, groups);
-  const generator = new Generator(seed);
+  const generator = new RandomGenerator(seed);
   const w2 = 2 * width;
   const block = (
     i: number,

@@ -10,7 +10,7 @@ export { Sequential, type TensorModule } from './layers/sequential.js';
 export { conv2d, type Conv2dOptions } from './functional/conv.js';
 export { linear } from './functional/linear.js';
 export { maxPool2d, avgPool2d, adaptiveAvgPool2d, type Pool2dOptions } from './functional/pool.js';
-export { upsampleBilinear, concat, dropout } from './functional/shape_ops.js';
+export { upsampleBilinear, concat, dropout } from './functional/shape-ops.js';
 export { batchNorm, type BatchNormOptions } from './functional/batchnorm.js';
 export { groupNorm, type GroupNormOptions } from './functional/groupnorm.js';
 export { crossEntropy, type CrossEntropyOptions, type Target } from './functional/loss.js';

@@ -1,7 +1,7 @@
 // Seeded parameter initializers with PyTorch's default formulas (kaiming_uniform with a=√5, uniform bias).
 import { UsageError } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
-import { defaultGenerator, type Generator } from '../tensor/random.js';
+import { defaultGenerator, type RandomGenerator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /** (fan_in, fan_out) of a weight [out, in, *kernel] as torch.nn.init._calculate_fan_in_and_fan_out. */
@@ -12,14 +12,16 @@ export function fans(w: Tensor): { fanIn: number; fanOut: number } {
   return { fanIn: w.shape[1]! * rf, fanOut: w.shape[0]! * rf };
 }
 
-export function uniform_(t: Tensor, low: number, high: number, gen: Generator = defaultGenerator): Tensor {
+/** Fill `t` in place from U(low, high) (torch.nn.init.uniform_); returns t. */
+export function uniform_(t: Tensor, low: number, high: number, gen: RandomGenerator = defaultGenerator): Tensor {
   const d = t.data;
   for (let i = 0; i < d.length; i++) d[i] = gen.uniform(low, high);
   t.version++;
   return t;
 }
 
-export function normal_(t: Tensor, mean = 0, std = 1, gen: Generator = defaultGenerator): Tensor {
+/** Fill `t` in place from N(mean, std²) (torch.nn.init.normal_); returns t. */
+export function normal_(t: Tensor, mean = 0, std = 1, gen: RandomGenerator = defaultGenerator): Tensor {
   const d = t.data;
   for (let i = 0; i < d.length; i++) d[i] = mean + std * gen.normal();
   t.version++;
@@ -32,7 +34,7 @@ export function leakyReluGain(a: number): number {
 }
 
 /** kaiming_uniform_(mode='fan_in', nonlinearity='leaky_relu'): U(±gain·√(3/fan_in)). */
-export function kaimingUniform_(w: Tensor, a = 0, gen: Generator = defaultGenerator): Tensor {
+export function kaimingUniform_(w: Tensor, a = 0, gen: RandomGenerator = defaultGenerator): Tensor {
   const { fanIn } = fans(w);
   const bound = fanIn === 0 ? 0 : leakyReluGain(a) * Math.sqrt(3 / fanIn);
   return uniform_(w, -bound, bound, gen);
@@ -42,7 +44,7 @@ export function kaimingUniform_(w: Tensor, a = 0, gen: Generator = defaultGenera
  * PyTorch's default for Conv*d and Linear (reset_parameters): weight kaiming_uniform(a=√5), which is
  * U(±1/√fan_in), and bias U(±1/√fan_in).
  */
-export function defaultLayerInit(w: Tensor, bias: Tensor | null, gen: Generator = defaultGenerator): void {
+export function defaultLayerInit(w: Tensor, bias: Tensor | null, gen: RandomGenerator = defaultGenerator): void {
   kaimingUniform_(w, Math.sqrt(5), gen);
   if (bias !== null) {
     const { fanIn } = fans(w);

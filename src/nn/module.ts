@@ -8,6 +8,10 @@ export type StateDict = Record<string, Tensor>;
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$|^[0-9]+$/;
 
+/**
+ * The base of every layer, like torch.nn.Module: registered parameters, buffers and child modules, PyTorch-named state
+ * dicts, train/eval mode. Subclasses register their tensors and children in the constructor and implement forward.
+ */
 export abstract class Module {
   /** Training mode (batch statistics, dropout active); switch with train()/eval(). */
   training = true;
@@ -70,9 +74,11 @@ export abstract class Module {
     else throw new UsageError(`setTensor: no parameter or buffer named ${JSON.stringify(name)}`);
   }
 
+  /** Direct children with their registration names. */
   *namedChildren(): Generator<[string, Module]> {
     yield* this.mods;
   }
+  /** Direct children, in registration order. */
   *children(): Generator<Module> {
     yield* this.mods.values();
   }
@@ -81,6 +87,7 @@ export abstract class Module {
     yield [prefix, this];
     for (const [n, m] of this.mods) yield* m.namedModules(prefix === '' ? n : `${prefix}.${n}`);
   }
+  /** This module and every descendant, depth first. */
   *modules(): Generator<Module> {
     for (const [, m] of this.namedModules()) yield m;
   }
@@ -97,9 +104,11 @@ export abstract class Module {
     }
     return out;
   }
+  /** Every parameter of this module and its descendants (what an optimizer takes). */
   parameters(): Tensor[] {
     return this.namedParameters().map(([, t]) => t);
   }
+  /** Every buffer (e.g. BatchNorm's running statistics) with its dotted name. */
   namedBuffers(): [string, Tensor][] {
     const out: [string, Tensor][] = [];
     for (const [p, m] of this.namedModules()) {
@@ -107,6 +116,7 @@ export abstract class Module {
     }
     return out;
   }
+  /** Every buffer of this module and its descendants. */
   buffers(): Tensor[] {
     return this.namedBuffers().map(([, t]) => t);
   }
@@ -116,6 +126,7 @@ export abstract class Module {
     for (const m of this.modules()) m.training = mode;
     return this;
   }
+  /** Switch this module and its descendants to evaluation mode (train(false)); returns this. */
   eval(): this {
     return this.train(false);
   }

@@ -118,7 +118,7 @@ function infer(n: NodeP, ins: (Shape | undefined)[], consts: Map<string, number[
       const t = consts.get(n.input![1]!);
       if (t === undefined) return undefined;
       const known = t.map((d, i) => (d === 0 ? x[i]! : d));
-      const total = x.every((d) => d !== null) ? x.reduce((a, d) => a * d!, 1) : null;
+      const total = x.every((d) => d !== null) ? x.reduce((a, d) => a * d, 1) : null;
       const rest = known.reduce<number | null>((a, d) => (d === -1 || a === null || d === null ? a : a * d), 1);
       return known.map((d) => (d === -1 ? (total === null || rest === null ? null : total / rest) : d));
     }
@@ -152,7 +152,7 @@ const fmt = (s: Shape): string => `[${s.map((d) => (d === null ? '?' : d)).join(
 export function checkOnnxModel(bytes: Uint8Array, source = 'ONNX model'): OnnxModelInfo {
   let m: ModelP;
   try {
-    m = ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, defaults: false, bytes: Uint8Array }) as ModelP;
+    m = ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, defaults: false, bytes: Uint8Array });
   } catch (e) {
     throw new IOError(`${source}: not a valid ONNX model (protobuf decoding failed: ${(e as Error).message})`, {
       cause: e,

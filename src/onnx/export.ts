@@ -12,6 +12,7 @@ import { traceForward, type TraceRecord } from './trace.js';
 /** Opsets the exporter writes: 18 is the first whose Resize takes `axes` (a dynamic batch needs it). */
 export const ONNX_OPSETS = { min: 18, max: 21, default: 18 } as const;
 
+/** Options of exportOnnx. */
 export interface ExportOnnxOptions {
   /** the input's shape [N, C, H, W] (traced with zeros) or a sample tensor; required */
   input: readonly number[] | Tensor;

@@ -33,6 +33,7 @@ export async function loadOnnxRuntime(specifier = 'onnxruntime-node'): Promise<O
   }
 }
 
+/** Options of OnnxSession.create. */
 export interface OnnxSessionOptions {
   /** intra-op threads (default 1: one thread, comparable with our single-threaded kernels) */
   threads?: number;
@@ -101,6 +102,7 @@ export class OnnxSession {
     return { data: out.data as Float32Array, shape: [...out.dims] };
   }
 
+  /** Release the ONNX Runtime session. */
   async close(): Promise<void> {
     await this.session.release();
   }

@@ -3,6 +3,7 @@ import { UsageError, describe } from '../errors.js';
 import { checkOptionKeys } from '../nn/functional/args.js';
 import { checkLr, Optimizer, type ParamsArg } from './optimizer.js';
 
+/** AdamW hyper-parameters (torch.optim.AdamW's, camelCased). */
 export interface AdamWOptions {
   lr?: number;
   betas?: readonly [number, number];

@@ -13,8 +13,10 @@ export interface ParamGroup<H> {
   hp: H;
 }
 
+/** What an optimizer is built from: a list of parameters, or parameter groups each with its own overrides. */
 export type ParamsArg<H> = readonly Tensor[] | readonly ({ params: readonly Tensor[]; lr?: number } & Partial<H>)[];
 
+/** The base of SGD and AdamW (torch.optim.Optimizer): parameter groups, per-parameter state, zeroGrad, state dicts. */
 export abstract class Optimizer<H extends object> {
   readonly paramGroups: ParamGroup<H>[] = [];
   /** Per-parameter buffers (momentum, Adam moments), heap tensors freed by dispose(). */
@@ -56,6 +58,10 @@ export abstract class Optimizer<H extends object> {
     }
   }
 
+  /**
+   * The per-parameter state tensor `key` of `p`, created on first use (zeros or a copy of the gradient); `fresh` says
+   * it was just created.
+   */
   protected buffer(p: Tensor, key: string, init: 'zeros' | 'grad'): { t: Tensor; fresh: boolean } {
     let s = this.state.get(p);
     if (s === undefined) this.state.set(p, (s = {}));

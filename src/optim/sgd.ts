@@ -3,6 +3,7 @@ import { UsageError, describe } from '../errors.js';
 import { checkOptionKeys } from '../nn/functional/args.js';
 import { checkLr, Optimizer, type ParamsArg } from './optimizer.js';
 
+/** SGD hyper-parameters (torch.optim.SGD's, camelCased). */
 export interface SGDOptions {
   lr: number;
   momentum?: number;

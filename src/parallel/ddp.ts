@@ -8,6 +8,9 @@ import { GradBuckets } from './buckets.js';
 import { checkOptionKeys } from '../nn/functional/args.js';
 import { nameSyncLayers } from './convert.js';
 
+/**
+ * How DistributedDataParallel averages gradients (torch.nn.parallel.DistributedDataParallel's arguments, camelCased).
+ */
 export interface DistributedDataParallelOptions {
   /** The ranks that train together (usually the world group). */
   group: ProcessGroup;

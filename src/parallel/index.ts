@@ -5,4 +5,3 @@ export { DistributedDataParallel, type DistributedDataParallelOptions } from './
 export { DistributedSampler, type DistributedSamplerOptions } from './sampler.js';
 export { syncBatchNormTrain, syncBatchNormBackward } from './exchange.js';
 export { exchangeForwardStats, exchangeBackwardSums, reportForwardFailure, syncExchange, type SyncSite } from './sync-stats.js';
-export { Rng, type RngState } from './rng.js';

@@ -10,9 +10,10 @@ export interface SamplerState {
   dropLast: boolean;
 }
 import type { ProcessGroup } from '../comm/types.js';
-import { Rng } from './rng.js';
+import { RandomGenerator } from '../tensor/random.js';
 import { checkOptionKeys } from '../nn/functional/args.js';
 
+/** How a DistributedSampler shards and shuffles (torch.utils.data.DistributedSampler's arguments). */
 export interface DistributedSamplerOptions {
   /** Take numReplicas and rank from this group (the usual way). */
   group?: ProcessGroup;
@@ -89,7 +90,10 @@ export class DistributedSampler implements Iterable<number> {
     return { epoch: this.epochValue, seed: this.seed, datasetLength: this.datasetLength, shuffle: this.shuffle, dropLast: this.dropLast };
   }
 
-  /** Restore the epoch; seed, dataset length, shuffle and dropLast must equal this sampler's (else UsageError naming the field). */
+  /**
+   * Restore the epoch; seed, dataset length, shuffle and dropLast must equal this sampler's (else UsageError naming the
+   * field).
+   */
   loadStateDict(state: SamplerState): void {
     if (state === null || typeof state !== 'object') throw new UsageError(`DistributedSampler.loadStateDict: state must be an object, received ${describe(state)}`);
     for (const k of ['seed', 'datasetLength', 'shuffle', 'dropLast'] as const) {
@@ -103,7 +107,9 @@ export class DistributedSampler implements Iterable<number> {
   /** This rank's indices for the current epoch. */
   indices(): number[] {
     const n = this.datasetLength;
-    let all = this.shuffle ? new Rng(this.seed + this.epochValue).permutation(n) : Array.from({ length: n }, (_, i) => i);
+    let all = this.shuffle
+      ? new RandomGenerator(this.seed + this.epochValue).permutation(n)
+      : Array.from({ length: n }, (_, i) => i);
     if (this.dropLast) {
       all = all.slice(0, this.totalSize);
     } else {
@@ -119,6 +125,7 @@ export class DistributedSampler implements Iterable<number> {
     return this.numSamples;
   }
 
+  /** This rank's indices for the current epoch (same as indices()). */
   [Symbol.iterator](): Iterator<number> {
     return this.indices()[Symbol.iterator]();
   }

@@ -5,6 +5,7 @@ import type { BNExchange } from '../kernels/batchnorm.js';
 import { BATCH_NORM_OPTION_KEYS, BatchNorm, type BatchNormLayerOptions } from '../nn/layers/batchnorm.js';
 import { syncExchange } from './sync-stats.js';
 
+/** Options of SyncBatchNorm: BatchNorm's plus the process group, the collectives' tag and their timeout. */
 export interface SyncBatchNormOptions extends BatchNormLayerOptions {
   /** The ranks whose batches are normalized together; null/absent ⇒ local statistics (plain BatchNorm). */
   group?: ProcessGroup | null;

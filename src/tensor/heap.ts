@@ -101,6 +101,7 @@ export function allocF64(length: number): Float64Array {
   return f64View(alloc(length * 8), length);
 }
 
+/** The WebAssembly heap that holds tensor data, by the numbers (see heapStats). */
 export interface HeapStats {
   /** bytes handed out and not yet released */
   liveBytes: number;
@@ -111,6 +112,9 @@ export interface HeapStats {
   liveBlocks: number;
 }
 
+/**
+ * Current heap usage: a live-bytes count that grows across training steps means tensors are not disposed (use tidy()).
+ */
 export function heapStats(): HeapStats {
   return { liveBytes, reservedBytes: top - base, memoryBytes: memory.buffer.byteLength, liveBlocks: live.size };
 }

@@ -2,5 +2,5 @@
 export { Tensor, tidy } from './tensor.js';
 export type { Shape } from './shape.js';
 export { fmtShape } from './shape.js';
-export { Generator, defaultGenerator, manualSeed, type GeneratorState } from './random.js';
+export { RandomGenerator, defaultGenerator, manualSeed, type RandomGeneratorState } from './random.js';
 export { heapStats, type HeapStats } from './heap.js';

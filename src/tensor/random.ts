@@ -1,31 +1,36 @@
-// Seeded deterministic random numbers (sfc32 seeded by splitmix32): uniform, normal, and a global default generator.
+// The one seeded PRNG (sfc32 seeded by splitmix32): uniform, normal, integers, permutations, and the global default.
 import { UsageError, describe } from '../errors.js';
 
-/** A Generator's full state, JSON-able: the four sfc32 words and the cached second normal (null if none). */
-export interface GeneratorState {
+/** A RandomGenerator's full state, JSON-able: the four sfc32 words and the cached second normal (null if none). */
+export interface RandomGeneratorState {
   kind: 'sfc32';
   words: [number, number, number, number];
   spare: number | null;
 }
 
 /**
- * A small fast PRNG with explicit state. sfc32 passes PractRand to 2^64 bytes and uses only 32-bit
- * integer ops (fast in V8); seeds are expanded by splitmix32 so nearby seeds give unrelated streams.
+ * The library's seeded PRNG (torch.Generator's role): weight initialization, rand/randn, dropout, the sampler's
+ * shuffles and the demo's data all draw from instances of it. sfc32 passes PractRand to 2^64 bytes and uses only
+ * 32-bit integer ops (fast in V8); seeds are expanded by splitmix32 so nearby seeds give unrelated streams. Named
+ * RandomGenerator rather than Generator so that it does not shadow TypeScript's built-in `Generator<T>`.
  */
-export class Generator {
+export class RandomGenerator {
   private a = 0;
   private b = 0;
   private c = 0;
   private d = 0;
   private spare = NaN; // second Box–Muller value
 
+  /** @param seed a finite number; see manualSeed */
   constructor(seed = 0) {
     this.manualSeed(seed);
   }
 
   /** Reset the stream to `seed` (an integer; fractional/huge values are reduced to 32 bits). */
   manualSeed(seed: number): this {
-    if (!Number.isFinite(seed)) throw new UsageError(`manualSeed: seed must be a finite number, received ${describe(seed)}`);
+    if (!Number.isFinite(seed)) {
+      throw new UsageError(`manualSeed: seed must be a finite number, received ${describe(seed)}`);
+    }
     let s = (Math.trunc(seed) >>> 0) ^ (Math.floor(seed / 2 ** 32) >>> 0) * 0x9e3779b9;
     const next = (): number => {
       s = (s + 0x9e3779b9) | 0;
@@ -44,20 +49,25 @@ export class Generator {
   }
 
   /** The full state (copy), to resume the stream exactly with setState (torch.Generator.get_state). */
-  getState(): GeneratorState {
-    return { kind: 'sfc32', words: [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0], spare: Number.isNaN(this.spare) ? null : this.spare };
+  getState(): RandomGeneratorState {
+    const words: RandomGeneratorState['words'] = [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0];
+    return { kind: 'sfc32', words, spare: Number.isNaN(this.spare) ? null : this.spare };
   }
 
   /** Restore a state from getState(); validated field by field (torch.Generator.set_state). */
-  setState(state: GeneratorState): this {
-    const s = state as Partial<GeneratorState> | null;
-    if (s === null || typeof s !== 'object') throw new UsageError(`Generator.setState: state must be an object from getState(), received ${describe(s)}`);
-    if (s.kind !== 'sfc32') throw new UsageError(`Generator.setState: state.kind must be "sfc32", received ${describe(s.kind)}`);
+  setState(state: RandomGeneratorState): this {
+    const s = state as Partial<RandomGeneratorState> | null;
+    const bad = (what: string, v: unknown): UsageError =>
+      new UsageError(`RandomGenerator.setState: ${what}, received ${describe(v)}`);
+    if (s === null || typeof s !== 'object') throw bad('state must be an object from getState()', s);
+    if (s.kind !== 'sfc32') throw bad('state.kind must be "sfc32"', s.kind);
     const w = s.words;
     if (!Array.isArray(w) || w.length !== 4 || !w.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32)) {
-      throw new UsageError(`Generator.setState: state.words must be 4 unsigned 32-bit integers, received ${describe(w)}`);
+      throw bad('state.words must be 4 unsigned 32-bit integers', w);
     }
-    if (s.spare !== null && !Number.isFinite(s.spare)) throw new UsageError(`Generator.setState: state.spare must be a finite number or null, received ${describe(s.spare)}`);
+    if (s.spare !== null && !Number.isFinite(s.spare)) {
+      throw bad('state.spare must be a finite number or null', s.spare);
+    }
     [this.a, this.b, this.c, this.d] = w.map((x) => x | 0) as [number, number, number, number];
     this.spare = s.spare ?? NaN;
     return this;
@@ -81,9 +91,38 @@ export class Generator {
     return (hi * 67108864 + lo) / 9007199254740992;
   }
 
+  /** Uniform in [0, 1) from one 32-bit draw: float32-resolution data at half the cost of random(). */
+  float(): number {
+    return this.nextU32() / 4294967296;
+  }
+
   /** Uniform in [low, high). */
   uniform(low: number, high: number): number {
     return low + (high - low) * this.random();
+  }
+
+  /** Uniform integer in [0, n), unbiased (rejection of the short top range). */
+  int(n: number): number {
+    if (!Number.isInteger(n) || n <= 0 || n > 4294967296) {
+      throw new UsageError(`RandomGenerator.int: n must be an integer in [1, 2^32], received ${describe(n)}`);
+    }
+    const limit = 4294967296 - (4294967296 % n);
+    for (;;) {
+      const u = this.nextU32();
+      if (u < limit) return u % n;
+    }
+  }
+
+  /** A uniformly random permutation of 0..n−1 (Fisher–Yates), like torch.randperm. */
+  permutation(n: number): number[] {
+    const p = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = p[i]!;
+      p[i] = p[j]!;
+      p[j] = t;
+    }
+    return p;
   }
 
   /** Standard normal (Box–Muller; the second value of each pair is kept for the next call). */
@@ -103,7 +142,7 @@ export class Generator {
 }
 
 /** The generator used when none is passed (initializers, rand/randn, dropout). */
-export const defaultGenerator = new Generator(0);
+export const defaultGenerator = new RandomGenerator(0);
 
 /** Seed the default generator, like torch.manual_seed. */
 export function manualSeed(seed: number): void {

@@ -1,6 +1,7 @@
 // Shape helpers: validation, element counts, and the "[2, 3, 4]" form every shape error message uses.
 import { ShapeError } from '../errors.js';
 
+/** A tensor shape: one non-negative integer size per dimension. */
 export type Shape = readonly number[];
 
 /** "[2, 3, 4]" */

@@ -1,7 +1,7 @@
 // Tensor: float32, contiguous row-major (activations NCHW), data a view into the wasm heap, with autograd fields.
 import { alloc, heapBuffer, release } from './heap.js';
 import { checkShape, fmtShape, inferShape, numel, type Shape } from './shape.js';
-import { Generator, defaultGenerator } from './random.js';
+import { RandomGenerator, defaultGenerator } from './random.js';
 import { ShapeError, StateError, UsageError, describe } from '../errors.js';
 import type { Node } from '../autograd/node.js';
 import { runBackward, type BackwardOptions } from '../autograd/engine.js';
@@ -38,6 +38,10 @@ export type { Shape } from './shape.js';
 // tidy() scopes: each records the tensors created while it is open (innermost last).
 const scopes: Tensor[][] = [];
 
+/**
+ * An n-dimensional float32 array (contiguous, row-major; activations NCHW) with reverse-mode autograd, like
+ * torch.Tensor. Its data lives in the WebAssembly heap: free it with dispose(), or create it inside tidy().
+ */
 export class Tensor {
   private readonly storage: Storage;
   private alive = true;
@@ -96,20 +100,25 @@ export class Tensor {
     const st = heapF32(numel(shape));
     return new Tensor(st, st.data, shape);
   }
+  /** A new tensor of `shape` filled with 0. */
   static zeros(shape: readonly number[]): Tensor {
     return Tensor.full(shape, 0);
   }
+  /** A new tensor of `shape` filled with 1. */
   static ones(shape: readonly number[]): Tensor {
     return Tensor.full(shape, 1);
   }
+  /** A new tensor of `shape` filled with `value`. */
   static full(shape: readonly number[], value: number): Tensor {
     const t = Tensor.empty(shape);
     t.view.fill(value);
     return t;
   }
+  /** A 0-dimensional tensor holding `value`. */
   static scalar(value: number): Tensor {
     return Tensor.full([], value);
   }
+  /** A new tensor of `t`'s shape filled with 0. */
   static zerosLike(t: Tensor): Tensor {
     const o = Tensor._alloc(t.shape);
     o.view.fill(0);
@@ -155,14 +164,14 @@ export class Tensor {
     return t;
   }
   /** Uniform in [low, high) from a seeded generator (the default one unless given). */
-  static rand(shape: readonly number[], opts: { low?: number; high?: number; generator?: Generator } = {}): Tensor {
+  static rand(shape: readonly number[], opts: { low?: number; high?: number; generator?: RandomGenerator } = {}): Tensor {
     const { low = 0, high = 1, generator = defaultGenerator } = opts;
     const t = Tensor.empty(shape);
     for (let i = 0; i < t.size; i++) t.view[i] = generator.uniform(low, high);
     return t;
   }
   /** Standard normal (times std, plus mean) from a seeded generator. */
-  static randn(shape: readonly number[], opts: { mean?: number; std?: number; generator?: Generator } = {}): Tensor {
+  static randn(shape: readonly number[], opts: { mean?: number; std?: number; generator?: RandomGenerator } = {}): Tensor {
     const { mean = 0, std = 1, generator = defaultGenerator } = opts;
     const t = Tensor.empty(shape);
     for (let i = 0; i < t.size; i++) t.view[i] = mean + std * generator.normal();
@@ -225,10 +234,12 @@ export class Tensor {
     return this.alive && this.storage.refs === 1;
   }
 
+  /** The value of a one-element tensor (ShapeError otherwise). */
   item(): number {
     if (this.size !== 1) throw new ShapeError(`item: tensor must have exactly one element, received shape ${fmtShape(this.shape)}`);
     return this.data[0]!;
   }
+  /** The values as a plain array (row-major). */
   toArray(): number[] {
     return Array.from(this.data);
   }
@@ -236,6 +247,7 @@ export class Tensor {
   toFloat32Array(): Float32Array {
     return this.data.slice();
   }
+  /** `Tensor(shape, [first 8 values, …])`, for logs. */
   toString(): string {
     const d = this.data;
     const vals = Array.from(d.subarray(0, 8), (x) => x.toPrecision(4)).join(', ');
@@ -244,19 +256,23 @@ export class Tensor {
 
   // ---- in-place (no autograd; bump version) ----------------------------------------------------
 
+  /** Set requiresGrad in place (only leaves may stop requiring grad); returns this. */
   requiresGrad_(on = true): this {
     if (!this.isLeaf && !on) throw new StateError('requiresGrad_: only leaf tensors can stop requiring grad; use detach()');
     this.requiresGrad = on;
     return this;
   }
+  /** Fill with `v` in place (no autograd); returns this. */
   fill_(v: number): this {
     this.data.fill(v);
     this.version++;
     return this;
   }
+  /** Fill with 0 in place (no autograd); returns this. */
   zero_(): this {
     return this.fill_(0);
   }
+  /** Copy `src`'s values (same element count) in place (no autograd); returns this. */
   copy_(src: Tensor): this {
     if (src.size !== this.size) throw new ShapeError(`copy_: source shape ${fmtShape(src.shape)} does not match destination ${fmtShape(this.shape)}`);
     this.data.set(src.data);
@@ -276,6 +292,7 @@ export class Tensor {
 
   // ---- autograd ops (functional forms live in src/autograd/ops.ts and src/nn/functional) --------
 
+  /** The same values with a new shape (one dimension may be -1); a view where possible, differentiable. */
   reshape(shape: readonly number[]): Tensor {
     return ops.reshape(this, shape);
   }
@@ -283,21 +300,27 @@ export class Tensor {
   flatten(startDim = 0, endDim = -1): Tensor {
     return ops.flatten(this, startDim, endDim);
   }
+  /** Elementwise this + b (same shape), differentiable. */
   add(b: Tensor): Tensor {
     return ops.add(this, b);
   }
+  /** Elementwise this − b (same shape), differentiable. */
   sub(b: Tensor): Tensor {
     return ops.sub(this, b);
   }
+  /** Elementwise this × b (a tensor of the same shape, or a number), differentiable. */
   mul(b: Tensor | number): Tensor {
     return ops.mul(this, b);
   }
+  /** max(this, 0) elementwise, differentiable. */
   relu(): Tensor {
     return ops.relu(this);
   }
+  /** The sum of all elements (a 0-d tensor), differentiable. */
   sum(): Tensor {
     return ops.sum(this);
   }
+  /** The mean of all elements (a 0-d tensor), differentiable. */
   mean(): Tensor {
     return ops.mean(this);
   }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkOnnxModel } from '../../src/index.js';
+import { checkOnnxModel } from '../../src/onnx/index.js';
 import { demoModelDir, syncbn } from './helpers.js';
 
 test('export writes an ONNX file with the weights under their names and a dynamic batch', () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { Generator, parseNpy, Tensor, writeNpy } from '../../src/index.js';
+import { RandomGenerator, parseNpy, Tensor, writeNpy } from '../../src/index.js';
 import { classColour } from '../../src/cli/images.js';
 import { demoModelDir, syncbn } from './helpers.js';
 
@@ -15,7 +15,7 @@ async function setup(): Promise<string> {
     dir,
   );
   assert.equal(e.code, 0, e.stderr);
-  const img = Tensor.rand([1, 64, 64], { generator: new Generator(5) });
+  const img = Tensor.rand([1, 64, 64], { generator: new RandomGenerator(5) });
   await writeNpy(join(dir, 'a.npy'), img.data, [1, 64, 64]);
   const png = new PNG({ width: 64, height: 64 });
   for (let p = 0; p < 64 * 64; p++) png.data.set([(p * 7) % 256, (p * 7) % 256, (p * 7) % 256, 255], 4 * p);

@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { AuthError, CommError } from '../../src/errors.js';
-import { StoreServer, TCPStore, freePort, spawnProcesses } from '../../src/comm/index.js';
+import { TCPStore, spawnProcesses } from '../../src/comm/index.js';
+import { StoreServer } from '../../src/comm/tcp/store.js';
+import { freePort } from '../../src/comm/launch.js';
 import { Conn, F, FrameParser, acceptHandshake, connectHandshake, frameHeader } from '../../src/comm/tcp/frames.js';
 import { values } from './helpers.js';
 
@@ -30,11 +32,11 @@ test('handshake: the right token authenticates both ways; a wrong one is rejecte
     const [a, c, done] = await pair();
     const [acc, con] = await Promise.allSettled([acceptHandshake(new Conn(a), 'secret', { purpose: 'mesh', size: 4 }, 2000), connectHandshake(new Conn(c), 'guess', { purpose: 'mesh', rank: 1, size: 4 }, 2000)]);
     assert.equal(acc.status, 'rejected');
-    assert.ok((acc as PromiseRejectedResult).reason instanceof AuthError);
-    assert.match(String((acc as PromiseRejectedResult).reason.message), /authentication failed: the peer does not know the shared token/);
+    assert.ok((acc).reason instanceof AuthError);
+    assert.match(String((acc).reason.message), /authentication failed: the peer does not know the shared token/);
     assert.equal(con.status, 'rejected');
-    assert.ok((con as PromiseRejectedResult).reason instanceof AuthError);
-    assert.match(String((con as PromiseRejectedResult).reason.message), /rejected: authentication failed/);
+    assert.ok((con).reason instanceof AuthError);
+    assert.match(String((con).reason.message), /rejected: authentication failed/);
     a.destroy();
     c.destroy();
     done();

@@ -28,11 +28,11 @@ export function startCli(args: string[], env: Record<string, string> = {}, hardM
   let out = '';
   let err = '';
   const waiters: (() => void)[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+  child.stdout.setEncoding('utf8').on('data', (s: string) => {
     out += s;
     for (const w of waiters) w();
   });
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
   const hard = setTimeout(() => child.kill('SIGKILL'), hardMs);
   const exited = new Promise<{ code: number; ms: number }>((res) =>
     child.on('close', (code, sig) => {

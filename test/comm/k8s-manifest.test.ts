@@ -11,6 +11,7 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MANIFEST = join(ROOT, 'examples/k8s/syncbn-job.yaml');
 
 // Parsed YAML: shapes are asserted field by field below.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- navigating untyped YAML; every field read is asserted
 type Obj = Record<string, any>;
 
 function load(): { service: Obj; job: Obj } {

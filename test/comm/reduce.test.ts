@@ -13,7 +13,7 @@ function random(n: number, seed: number): Float32Array {
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     // wide exponent range, so additions round (and cancel) in every way they can
-    a[i] = ((s / 2 ** 32 - 0.5) * 2 ** ((s >>> 7) % 40 - 20)) as number;
+    a[i] = ((s / 2 ** 32 - 0.5) * 2 ** ((s >>> 7) % 40 - 20));
   }
   return a;
 }

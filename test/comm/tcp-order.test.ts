@@ -69,7 +69,10 @@ for (const [n, relay] of [[3, false], [3, true], [4, false], [8, false]] as cons
       for (let i = 0; i < vals.length; i++) {
         let exact = 0;
         let mag = 0;
-        for (const y of ys) (exact += y[i]!, mag += Math.abs(y[i]!));
+        for (const y of ys) {
+          exact += y[i]!;
+          mag += Math.abs(y[i]!);
+        }
         if (Math.abs(vals[i]! - exact) > n * mag * 2 ** -23) assert.fail(`${path}[${i}] = ${vals[i]}, exact ${exact}`);
       }
     }

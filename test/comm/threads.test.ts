@@ -27,7 +27,7 @@ test('threads: results are bitwise identical on every rank and follow the fixed 
         let x = (pg.rank + 1) * 2654435761;
         const a = new Float32Array(len).map(() => {
           x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-          return ((x / 2 ** 32 - 0.5) * 10 ** ((x >>> 8) % 7)) as number;
+          return ((x / 2 ** 32 - 0.5) * 10 ** ((x >>> 8) % 7));
         });
         await pg.allReduce(a);
         return Array.from(new Uint32Array(a.buffer));
@@ -82,7 +82,7 @@ test('threads: subgroups — members get a group in the given order, non-members
     res.w = w[0];
     return res;
   });
-  const v = values(outs) as Record<string, unknown>[];
+  const v = values<Record<string, unknown>>(outs);
   assert.deepEqual(
     v.map((x) => [x.inG, x.inH]),
     [
@@ -162,7 +162,7 @@ test('threads: overlapped all-reduces (allReduceStart) complete in order with co
     let x = (r + 1) * 2654435761;
     const v = make(Float32Array, Number(args[2]), () => {
       x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-      return ((x / 2 ** 32 - 0.5) * 10 ** ((x >>> 8) % 7)) as number;
+      return ((x / 2 ** 32 - 0.5) * 10 ** ((x >>> 8) % 7));
     });
     await pg.allReduce(v);
     return { bad: bad.slice(0, 5), bits: Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length)) };

@@ -26,8 +26,10 @@ test('labels match pixels: digits brighter than background, labels in their digi
         const l = label[y * n + x]!;
         const v = image[y * n + x]!;
         assert.ok(v >= 0 && v <= 1);
-        if (l === 0) (bg += v), nb++;
-        else if (l === IGNORE_INDEX) {
+        if (l === 0) {
+          bg += v;
+          nb++;
+        } else if (l === IGNORE_INDEX) {
           rims++;
           // a rim pixel is just outside a digit's region: in a digit's box grown by grow + 1, next to a labelled pixel
           assert.ok(

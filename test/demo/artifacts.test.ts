@@ -13,7 +13,7 @@ import { ValueError } from '../../src/errors.js';
 import { segNet } from '../../src/models/segnet.js';
 import { loadModule } from '../../src/io/safetensors.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/parallel/rng.js';
+import { RandomGenerator } from '../../src/tensor/random.js';
 import type { DemoReport } from '../../src/demo/types.js';
 import { assertMatch, ort, ours } from '../onnx/roundtrip.js';
 
@@ -37,7 +37,7 @@ test('demo --quick writes model.onnx (ONNX Runtime runs it like our engine); ind
       report.artifacts?.map((a) => a.path),
       ['model.safetensors', 'model.onnx'],
     );
-    for (const a of report.artifacts!) assert.ok(existsSync(join(dir, a.path)), a.path);
+    for (const a of report.artifacts) assert.ok(existsSync(join(dir, a.path)), a.path);
     const html = readFileSync(join(dir, 'index.html'), 'utf8');
     const line = /<p class="note" id="trained-model"><strong>Trained model:<\/strong>.*<\/p>/.exec(html)?.[0] ?? '';
     assert.match(line, /<a href="model\.safetensors" download>model\.safetensors<\/a>/);
@@ -50,7 +50,7 @@ test('demo --quick writes model.onnx (ONNX Runtime runs it like our engine); ind
     const model = segNet({ size: 32 });
     loadModule(join(dir, 'model.safetensors'), model);
     const bytes = new Uint8Array(readFileSync(join(dir, 'model.onnx')));
-    const rng = new Rng(7);
+    const rng = new RandomGenerator(7);
     for (const n of [1, 3]) {
       const x = Tensor.from(Float32Array.from({ length: n * 32 * 32 }, () => rng.normal()), [n, 1, 32, 32]);
       const theirs = await ort(bytes, x);

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import puppeteer, { type Browser } from 'puppeteer-core';
-import { PNG } from 'pngjs';
+import { type PNG } from 'pngjs';
 
 /** The system browser: $SYNCBN_CHROMIUM, else Debian's /usr/bin/chromium, else `chromium` on PATH. */
 export function findChromium(): string | null {

@@ -53,7 +53,10 @@ export function assertMixed(actual: ArrayLike<number>, expected: ArrayLike<numbe
     const e = expected[i]!;
     if (Number.isNaN(a) && Number.isNaN(e)) continue;
     const r = Math.abs(a - e) / (tol.atol + tol.rtol * Math.abs(e));
-    if (!(r <= ratio)) (ratio = Number.isNaN(r) ? Infinity : r, worst = i);
+    if (!(r <= ratio)) {
+      ratio = Number.isNaN(r) ? Infinity : r;
+      worst = i;
+    }
   }
   if (ratio > 1) {
     assert.fail(`${what}: element ${worst}: ${actual[worst]} vs expected ${expected[worst]} (atol ${tol.atol}, rtol ${tol.rtol}: ${ratio.toFixed(1)}× the tolerance)`);

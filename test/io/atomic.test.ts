@@ -13,7 +13,7 @@ import { removeStaleTemps, tempPathFor, writeFileAtomic } from '../../src/io/ato
 /** A pid that is certainly dead: a child that has exited and been reaped. */
 function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', ''], { stdio: 'ignore' });
-  return r.pid!;
+  return r.pid;
 }
 
 test('temp files are hidden and named after their target and writer: .<name>.tmp-<pid>-<8 hex>', () => {

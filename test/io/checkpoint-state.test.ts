@@ -5,8 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { Generator } from '../../src/tensor/random.js';
-import { Rng } from '../../src/parallel/rng.js';
+import { RandomGenerator } from '../../src/tensor/random.js';
 import { DistributedSampler } from '../../src/parallel/sampler.js';
 import { AdamW, PolyLR, SGD, type Optimizer } from '../../src/optim/index.js';
 import { BatchNorm1d, Linear, ReLU, Sequential } from '../../src/nn/index.js';
@@ -18,20 +17,20 @@ interface Run {
   opt: Optimizer<object>;
   sched: PolyLR;
   sampler: DistributedSampler;
-  gen: Generator;
-  rng: Rng;
+  gen: RandomGenerator;
+  rng: RandomGenerator;
   parts: TrainingParts;
 }
 
 function build(kind: 'sgd' | 'adamw'): Run {
-  const gen = new Generator(5);
+  const gen = new RandomGenerator(5);
   const model = new Sequential(new Linear(4, 6, { generator: gen }), new BatchNorm1d(6), new ReLU(), new Linear(6, 2, { generator: gen }));
   const opt = kind === 'sgd'
     ? new SGD(model.parameters(), { lr: 0.1, momentum: 0.9, nesterov: true })
     : new AdamW(model.parameters(), { lr: 0.01, amsgrad: true });
   const sched = new PolyLR(opt, { totalSteps: 20, power: 0.9 });
   const sampler = new DistributedSampler(50, { numReplicas: 1, rank: 0, seed: 3 });
-  const rng = new Rng(9);
+  const rng = new RandomGenerator(9);
   return { model, opt, sched, sampler, gen, rng, parts: { model, optimizer: opt, scheduler: sched, sampler, generators: { init: gen, data: rng } } };
 }
 
@@ -89,27 +88,27 @@ for (const kind of ['sgd', 'adamw'] as const) {
   });
 }
 
-test('Generator and Rng getState/setState continue the stream exactly; bad states are refused by field', () => {
-  const g = new Generator(1);
+test('RandomGenerator getState/setState continue the stream exactly; bad states are refused by field', () => {
+  const g = new RandomGenerator(1);
   g.normal();
   const s = g.getState();
   const want = [g.normal(), g.random(), g.nextU32()];
-  const h = new Generator(99).setState(JSON.parse(JSON.stringify(s)) as typeof s);
+  const h = new RandomGenerator(99).setState(JSON.parse(JSON.stringify(s)) as typeof s);
   assert.deepEqual([h.normal(), h.random(), h.nextU32()], want);
-  const r = new Rng(7);
-  r.uint32();
+  const r = new RandomGenerator(7);
+  r.nextU32();
   const rs = r.getState();
-  const rw = [r.uint32(), r.float(), r.int(10)];
-  const q = new Rng(0).setState(rs);
-  assert.deepEqual([q.uint32(), q.float(), q.int(10)], rw);
-  assert.throws(() => new Generator().setState({ kind: 'sfc32', words: [1, 2, 3], spare: null } as never), {
-    name: 'UsageError', message: 'Generator.setState: state.words must be 4 unsigned 32-bit integers, received array [1, 2, 3]',
+  const rw = [r.nextU32(), r.float(), r.int(10)];
+  const q = new RandomGenerator(0).setState(rs);
+  assert.deepEqual([q.nextU32(), q.float(), q.int(10)], rw);
+  assert.throws(() => new RandomGenerator().setState({ kind: 'sfc32', words: [1, 2, 3], spare: null } as never), {
+    name: 'UsageError', message: 'RandomGenerator.setState: state.words must be 4 unsigned 32-bit integers, received array [1, 2, 3]',
   });
-  assert.throws(() => new Generator().setState({ kind: 'xoshiro128**' } as never), {
-    message: 'Generator.setState: state.kind must be "sfc32", received "xoshiro128**"',
+  assert.throws(() => new RandomGenerator().setState({ kind: 'xoshiro128**' } as never), {
+    message: 'RandomGenerator.setState: state.kind must be "sfc32", received "xoshiro128**"',
   });
-  assert.throws(() => new Rng(1).setState({ kind: 'xoshiro128**', words: [0, 0, 0, 0] }), {
-    message: 'Rng.setState: state.words must be 4 unsigned 32-bit integers, not all 0, received array [0, 0, 0, 0]',
+  assert.throws(() => new RandomGenerator(1).setState({ kind: 'sfc32', words: [0, 0, 0, 0], spare: Infinity }), {
+    message: 'RandomGenerator.setState: state.spare must be a finite number or null, received Infinity',
   });
 });
 

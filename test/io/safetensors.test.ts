@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { decodeSafetensors, encodeSafetensors, loadModule, loadSafetensors, saveModule, saveSafetensors } from '../../src/io/safetensors.js';
-import { TinyCNN } from '../helpers/tiny_cnn.js';
+import { TinyCNN } from '../helpers/tiny-cnn.js';
 import { findTorchPython } from '../helpers/python.js';
 import { fixture } from '../helpers/close.js';
 

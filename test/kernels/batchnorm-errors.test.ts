@@ -1,7 +1,8 @@
 // Every validation message of the batch-norm functions: typed error, the argument named, expected and received.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { batchNormBackward, batchNormEval, batchNormTrain, bnGeom, checkTrainingCount} from '../../src/kernels/index.js';
+import { bnGeom, checkTrainingCount } from '../../src/kernels/batchnorm.js';
+import { batchNormBackward, batchNormEval, batchNormTrain } from '../../src/kernels/batchnorm-arrays.js';
 import { ShapeError, UsageError, ValueError } from '../../src/errors.js';
 import { throwsLike } from '../helpers/errors.js';
 

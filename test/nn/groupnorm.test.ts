@@ -2,8 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Conv2d, GroupNorm, Generator, ReLU, SGD, Sequential, Tensor, crossEntropy, groupNorm, heapStats, noGrad, ShapeError, UsageError,
+  Conv2d, GroupNorm, RandomGenerator, ReLU, SGD, Sequential, Tensor, crossEntropy, heapStats, noGrad, ShapeError,
+  UsageError,
 } from '../../src/index.js';
+import { groupNorm } from '../../src/nn/functional/index.js';
 import { builtBackends, withKernels } from '../helpers/backends.js';
 import { throwsLike } from '../helpers/errors.js';
 import { GN_FIXTURES, assertMixed, groupNormF64, maxAbs } from '../helpers/groupnorm.js';
@@ -33,7 +35,7 @@ for (const K of builtBackends()) {
   }));
 
   test(`groupNorm gradients agree with float64 central differences (${K.name} kernels)`, () => withKernels(K, () => {
-    const gen = new Generator(11);
+    const gen = new RandomGenerator(11);
     // loss = Σ r·y with fixed random r; shapes: C % 4 ≠ 0 with odd spatial, one-channel groups, rank 2
     for (const [shape, groups] of [[[2, 6, 3, 5], 3], [[3, 4, 7], 4], [[4, 6], 2]] as Array<[number[], number]>) {
       const c = shape[1]!;
@@ -83,7 +85,7 @@ test('GroupNorm: state dict names, affine off, train = eval, groups = 1 and = C 
   const plain = new GroupNorm(3, 6, { affine: false });
   assert.deepEqual(Object.keys(plain.stateDict()), []);
   assert.equal(plain.weight, null);
-  const x = Tensor.randn([2, 6, 4], { generator: new Generator(4), mean: 3 });
+  const x = Tensor.randn([2, 6, 4], { generator: new RandomGenerator(4), mean: 3 });
   gn.weight!.data.set([0.5, 1, 1.5, 2, 2.5, 3]);
   const yTrain = gn.forward(x).toFloat32Array();
   gn.eval();
@@ -96,7 +98,7 @@ test('GroupNorm: state dict names, affine off, train = eval, groups = 1 and = C 
 });
 
 test('groupNorm: only the gradients asked for; no graph and no leaked heap under noGrad or after backward()', () => {
-  const gen = new Generator(8);
+  const gen = new RandomGenerator(8);
   const x = Tensor.randn([2, 4, 5], { generator: gen });
   const w = Tensor.randn([4], { generator: gen }).requiresGrad_();
   const dy = Tensor.randn([2, 4, 5], { generator: gen });
@@ -117,7 +119,7 @@ test('groupNorm: only the gradients asked for; no graph and no leaked heap under
 });
 
 test('a conv → GroupNorm → ReLU net trains at batch 1 (SGD lowers the loss) and its heap use stays flat over steps', () => {
-  const gen = new Generator(9);
+  const gen = new RandomGenerator(9);
   const net = new Sequential(new Conv2d(3, 8, 3, { padding: 1 }), new GroupNorm(4, 8), new ReLU(), new Conv2d(8, 3, 1));
   const opt = new SGD(net.parameters(), { lr: 0.1 });
   const x = Tensor.randn([1, 3, 6, 6], { generator: gen });

@@ -2,12 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Tensor, Module, Sequential, Conv2d, BatchNorm1d, BatchNorm2d, BatchNorm3d, ReLU, Linear, Dropout, MaxPool2d, Upsample, Identity,
-  conv2d, linear, maxPool2d, avgPool2d, adaptiveAvgPool2d, upsampleBilinear, concat, crossEntropy, batchNorm, dropout, Generator, noGrad, init, heapStats,
+  Tensor, Module, Sequential, Conv2d, BatchNorm1d, BatchNorm2d, BatchNorm3d, ReLU, Linear, Dropout, MaxPool2d,
+  Upsample, Identity, crossEntropy, RandomGenerator, noGrad, init, heapStats,
 } from '../../src/index.js';
+import {
+  conv2d, linear, maxPool2d, avgPool2d, adaptiveAvgPool2d, upsampleBilinear, concat, batchNorm, dropout,
+} from '../../src/nn/functional/index.js';
 import { assertClose } from '../helpers/close.js';
 
-const g = new Generator(3);
+const g = new RandomGenerator(3);
 const rnd = (s: number[]): Tensor => Tensor.randn(s, { generator: g });
 
 test('shape errors name both shapes (conv, linear, pooling, concat, cross-entropy)', () => {
@@ -84,7 +87,7 @@ test('BatchNorm: one value per channel in training is a ValueError; eval uses ru
 test('Sequential fuses BatchNorm → ReLU with the same outputs and gradients as the two layers apart', () => {
   const x = rnd([2, 3, 4, 4]);
   const run = (fused: boolean): number[][] => {
-    const conv = new Conv2d(3, 4, 3, { padding: 1, generator: new Generator(9) });
+    const conv = new Conv2d(3, 4, 3, { padding: 1, generator: new RandomGenerator(9) });
     const bn = new BatchNorm2d(4);
     const m = fused ? new Sequential(conv, bn, new ReLU()) : new Sequential(new Sequential(conv, bn), new ReLU());
     const w = rnd([2, 4, 4, 4]);
@@ -101,11 +104,11 @@ test('Sequential fuses BatchNorm → ReLU with the same outputs and gradients as
 
 test('dropout: seeded, scaled by 1/(1−p), identity in eval and with p = 0; gradient uses the same mask', () => {
   const x = Tensor.ones([10000]).requiresGrad_();
-  const y = dropout(x, 0.3, true, new Generator(1)).keep();
+  const y = dropout(x, 0.3, true, new RandomGenerator(1)).keep();
   const kept = y.toArray().filter((v) => v !== 0);
   assert.ok(Math.abs(kept.length / 10000 - 0.7) < 0.02);
   assert.ok(kept.every((v) => Math.abs(v - 1 / 0.7) < 1e-6));
-  assert.deepEqual(dropout(Tensor.ones([50]), 0.3, true, new Generator(1)).toArray(), y.toArray().slice(0, 50));
+  assert.deepEqual(dropout(Tensor.ones([50]), 0.3, true, new RandomGenerator(1)).toArray(), y.toArray().slice(0, 50));
   y.sum().backward();
   assert.deepEqual(x.grad!.toArray(), y.toArray());
   const d = new Dropout(0.5).eval();
@@ -142,14 +145,14 @@ test('Module: named parameters/buffers/modules, train/eval everywhere, apply, ze
 });
 
 test("initialization follows PyTorch's defaults: conv/linear weights and biases U(±1/√fan_in), BN γ = 1, β = 0", () => {
-  const c = new Conv2d(4, 64, 3, { generator: new Generator(2) });
+  const c = new Conv2d(4, 64, 3, { generator: new RandomGenerator(2) });
   const bound = 1 / Math.sqrt(4 * 9);
   const w = c.weight.toArray();
   assert.ok(w.every((v) => Math.abs(v) <= bound));
   assert.ok(Math.max(...w) > 0.9 * bound && Math.min(...w) < -0.9 * bound);
   assert.ok(c.bias!.toArray().every((v) => Math.abs(v) <= bound));
-  assert.deepEqual(new Conv2d(4, 8, 3, { generator: new Generator(2) }).weight.toArray().slice(0, 5), new Conv2d(4, 8, 3, { generator: new Generator(2) }).weight.toArray().slice(0, 5));
-  const l = new Linear(100, 50, { generator: new Generator(1) });
+  assert.deepEqual(new Conv2d(4, 8, 3, { generator: new RandomGenerator(2) }).weight.toArray().slice(0, 5), new Conv2d(4, 8, 3, { generator: new RandomGenerator(2) }).weight.toArray().slice(0, 5));
+  const l = new Linear(100, 50, { generator: new RandomGenerator(1) });
   assert.ok(l.weight.toArray().every((v) => Math.abs(v) <= 0.1));
   const bn = new BatchNorm2d(3);
   assert.deepEqual([bn.weight!.toArray(), bn.bias!.toArray(), bn.runningMean!.toArray(), bn.runningVar!.toArray()], [[1, 1, 1], [0, 0, 0], [0, 0, 0], [1, 1, 1]]);

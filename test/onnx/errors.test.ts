@@ -5,21 +5,10 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import {
-  BatchNorm2d,
-  checkOnnxModel,
-  Conv2d,
-  exportOnnx,
-  IOError,
-  loadOnnxRuntime,
-  Module,
-  mul,
-  OnnxSession,
-  Sequential,
-  Tensor,
-  UsageError,
-  dropout,
-  type ExportableModule,
+  BatchNorm2d, Conv2d, exportOnnx, IOError, Module, Sequential, Tensor, UsageError, type ExportableModule,
 } from '../../src/index.js';
+import { checkOnnxModel, loadOnnxRuntime, OnnxSession } from '../../src/onnx/index.js';
+import { mul, dropout } from '../../src/nn/functional/index.js';
 import { ModelProto } from '../../src/onnx/schema.js';
 import { throwsLike } from '../helpers/errors.js';
 import { segStandIn } from './models.js';

@@ -1,11 +1,12 @@
 // ONNX export round trips: ONNX Runtime's output equals ours (eval mode) for every exportable op and the segmentation net.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkOnnxModel, createModel, exportOnnx, Generator, Tensor, type ExportableModule } from '../../src/index.js';
+import { createModel, exportOnnx, RandomGenerator, Tensor, type ExportableModule } from '../../src/index.js';
+import { checkOnnxModel } from '../../src/onnx/index.js';
 import { AllOps, Functional, randomizeNorms, segStandIn } from './models.js';
 import { assertMatch, ort, ours } from './roundtrip.js';
 
-const rnd = (shape: number[], seed: number): Tensor => Tensor.randn(shape, { generator: new Generator(seed) });
+const rnd = (shape: number[], seed: number): Tensor => Tensor.randn(shape, { generator: new RandomGenerator(seed) });
 
 test('every exportable op: ONNX Runtime equals ours to 1e-4 (odd sizes, groups, dilation, stride 2, SyncBN, BN+ReLU)', async () => {
   const m = new AllOps(1).eval();

@@ -1,33 +1,13 @@
 // Test models for ONNX round trips: every exportable op in one network, and a DeepLab-like segmentation stand-in.
 import {
-  Module,
-  Sequential,
-  Conv2d,
-  BatchNorm2d,
-  BatchNorm1d,
-  ReLU,
-  Linear,
-  Dropout,
-  MaxPool2d,
-  AvgPool2d,
-  AdaptiveAvgPool2d,
-  Upsample,
-  Flatten,
-  SyncBatchNorm,
-  GroupNorm,
-  Tensor,
-  Generator,
-  add,
-  concat,
-  reshape,
-  relu,
-  upsampleBilinear,
-  adaptiveAvgPool2d,
+  Module, Sequential, Conv2d, BatchNorm2d, BatchNorm1d, ReLU, Linear, Dropout, MaxPool2d, AvgPool2d,
+  AdaptiveAvgPool2d, Upsample, Flatten, SyncBatchNorm, GroupNorm, Tensor, RandomGenerator,
 } from '../../src/index.js';
+import { add, concat, reshape, relu, upsampleBilinear, adaptiveAvgPool2d } from '../../src/nn/functional/index.js';
 
 /** Give every BN layer non-trivial running statistics and affine parameters (so a BN mapping error shows). */
 export function randomizeNorms(m: Module, seed: number): void {
-  const g = new Generator(seed);
+  const g = new RandomGenerator(seed);
   for (const [name, t] of [...m.namedParameters(), ...m.namedBuffers()]) {
     if (name.endsWith('running_mean') || name.endsWith('bias'))
       t.copy_(Tensor.randn(t.shape, { generator: g, std: 0.3 }));
@@ -61,7 +41,7 @@ export class AllOps extends Module {
   readonly norm1d: BatchNorm1d;
   constructor(seed = 0) {
     super();
-    const generator = new Generator(seed);
+    const generator = new RandomGenerator(seed);
     this.stem = this.registerModule(
       'stem',
       new Sequential(new Conv2d(3, 6, 3, { stride: 2, padding: 1, generator }), new BatchNorm2d(6), new ReLU()),
@@ -101,7 +81,7 @@ export class AllOps extends Module {
 
 /** DeepLab-like segmentation net (dilated convs, BN+ReLU, 1×1 classifier, bilinear ×4), as the demo's. */
 export function segStandIn(seed = 0, classes = 4): Sequential {
-  const generator = new Generator(seed);
+  const generator = new RandomGenerator(seed);
   return new Sequential(
     new Conv2d(3, 16, 3, { stride: 2, padding: 1, bias: false, generator }),
     new BatchNorm2d(16),
@@ -123,7 +103,7 @@ export class Functional extends Module {
   readonly gn: GroupNorm;
   constructor() {
     super();
-    this.conv = this.registerModule('conv', new Conv2d(2, 3, 1, { generator: new Generator(1) }));
+    this.conv = this.registerModule('conv', new Conv2d(2, 3, 1, { generator: new RandomGenerator(1) }));
     this.gn = this.registerModule('gn', new GroupNorm(1, 3, { affine: false }));
   }
   forward(x: Tensor): Tensor {

@@ -1,6 +1,7 @@
 // Test helper: run a model with our engine and with ONNX Runtime, and compare per element.
 import assert from 'node:assert/strict';
-import { noGrad, OnnxSession, Tensor, type ExportableModule } from '../../src/index.js';
+import { noGrad, Tensor, type ExportableModule } from '../../src/index.js';
+import { OnnxSession } from '../../src/onnx/index.js';
 
 /** Our eval-mode output for x (a copy off the heap). */
 export function ours(model: ExportableModule, x: Tensor): { data: Float32Array; shape: readonly number[] } {

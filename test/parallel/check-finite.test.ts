@@ -31,6 +31,6 @@ test('checkFinite on: every rank throws the same ValueError naming rank 1; off: 
   const off = await spawnThreads(3, body, [LIB, 'off'], { deadlineMs: 60_000 });
   for (const o of off) {
     assert.ok(o.ok && Array.isArray(o.value));
-    assert.ok(Number.isNaN((o.value as number[])[1]!), 'the NaN of rank 1 reached every rank');
+    assert.ok(Number.isNaN((o.value)[1]!), 'the NaN of rank 1 reached every rank');
   }
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CollectiveOptions, CommArray, ProcessGroup, ReduceOp } from '../../src/comm/types.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { Generator } from '../../src/tensor/random.js';
+import { RandomGenerator } from '../../src/tensor/random.js';
 import { Sequential } from '../../src/nn/layers/sequential.js';
 import { Linear } from '../../src/nn/layers/conv.js';
 import { BatchNorm1d } from '../../src/nn/layers/batchnorm.js';
@@ -48,7 +48,7 @@ function recordingGroup(root0: (len: number) => Float32Array | null = () => null
 }
 
 const mlp = (): Sequential => {
-  const generator = new Generator(1);
+  const generator = new RandomGenerator(1);
   return new Sequential(new Linear(4, 8, { generator }), new BatchNorm1d(8), new ReLU(), new Linear(8, 3, { generator }));
 };
 

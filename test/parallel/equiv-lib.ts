@@ -1,7 +1,7 @@
 // Shared by the equivalence tests: small models, per-step data, the per-rank DDP run and the single-thread reference.
 import type { ProcessGroup } from '../../src/comm/types.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { Generator } from '../../src/tensor/random.js';
+import { RandomGenerator } from '../../src/tensor/random.js';
 import { Module } from '../../src/nn/module.js';
 import { Sequential, type TensorModule } from '../../src/nn/layers/sequential.js';
 import { Conv2d, Linear } from '../../src/nn/layers/conv.js';
@@ -9,7 +9,6 @@ import { BatchNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d } from '../../src/nn/l
 import { ReLU, AdaptiveAvgPool2d, Flatten } from '../../src/nn/layers/basic.js';
 import { crossEntropy } from '../../src/nn/functional/loss.js';
 import { SGD } from '../../src/optim/sgd.js';
-import { Rng } from '../../src/parallel/rng.js';
 import { convertSyncBatchNorm, createSyncBNProcessGroup } from '../../src/parallel/convert.js';
 import { DistributedDataParallel } from '../../src/parallel/ddp.js';
 
@@ -57,7 +56,7 @@ export function sampleShape(kind: ModelKind): number[] {
 
 /** Same seed ⇒ same weights, on any rank. The BatchNorms are plain; convertSyncBatchNorm makes them SyncBN. */
 export function buildModel(kind: ModelKind, seed: number): Sequential {
-  const generator = new Generator(seed);
+  const generator = new RandomGenerator(seed);
   const layers: TensorModule[] = [];
   if (kind === 'mlp') {
     layers.push(new Linear(6, 5, { generator }), new BatchNorm1d(5), new ReLU(), new Linear(5, CLASSES, { generator }));
@@ -82,7 +81,7 @@ export function buildModel(kind: ModelKind, seed: number): Sequential {
     );
   }
   // perturb BN affine parameters off (1, 0) so their gradients matter
-  const rng = new Rng(seed + 17);
+  const rng = new RandomGenerator(seed + 17);
   for (const m of layers) {
     if (m instanceof BatchNorm && m.weight !== null) {
       m.weight.data.forEach((_, i, a) => (a[i] = 0.5 + rng.float()));
@@ -95,7 +94,7 @@ export function buildModel(kind: ModelKind, seed: number): Sequential {
 /** The global batch of a step: inputs (B, …sample) and class targets (B). */
 export function batchOf(kind: ModelKind, b: number, step: number, seed: number, spec?: RunSpec): { x: Float32Array; y: Int32Array } {
   const per = sampleShape(kind).reduce((p, d) => p * d, 1);
-  const rng = new Rng(seed * 1000 + step);
+  const rng = new RandomGenerator(seed * 1000 + step);
   const x = Float32Array.from({ length: b * per }, () => 0.5 + 2 * rng.normal());
   const y = Int32Array.from({ length: b }, () => rng.int(CLASSES));
   if (spec?.offsets !== undefined) {

@@ -20,7 +20,7 @@ test('--max-restarts: a rank SIGKILLed midway; the restarted run resumes from it
     const clean = startCli(args('clean'));
     assert.equal((await clean.exited).code, 0, clean.err());
     const killed = startCli(args('killed'), {}, 120_000);
-    await killed.waitFor(/^\[rank 0\] step   9 /m, 60_000);
+    await killed.waitFor(/^\[rank 0\] step {3}9 /m, 60_000);
     const ranks = childPids(killed.child.pid!);
     assert.equal(ranks.length, 2);
     process.kill(ranks[1]!, 'SIGKILL');

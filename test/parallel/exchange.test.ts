@@ -5,7 +5,7 @@ import { bnBackwardReduce, bnGeom, bnLocalStats } from '../../src/kernels/batchn
 import { batchNormBackward, batchNormTrain } from '../../src/kernels/batchnorm-arrays.js';
 import { referenceKernels, setKernels, wasmKernels } from '../../src/kernels/index.js';
 import { syncBatchNormBackward, syncBatchNormTrain } from '../../src/parallel/exchange.js';
-import { Rng } from '../../src/parallel/rng.js';
+import { RandomGenerator } from '../../src/tensor/random.js';
 import { ValueError, CommError } from '../../src/errors.js';
 import { fakeGroup } from './fake-group.js';
 import { loadFixtures } from '../helpers/bn-fixtures.js';
@@ -46,7 +46,7 @@ function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 function runCase(c: Case): void {
   if (c.given !== undefined) return runGiven(c, c.given);
-  const rng = new Rng(11);
+  const rng = new RandomGenerator(11);
   const per = c.sample.reduce((a, b) => a * b, 1);
   const ch = c.channelsLast ? c.sample[c.sample.length - 1]! : c.sample[0]!;
   const n = c.counts.reduce((a, b) => a + b, 0);
@@ -129,7 +129,10 @@ function runGiven(c: Case, t: Given): void {
     });
     const b = syncBatchNormBackward(slice(t.dy, r), slice(t.x, r), res.saved, { shape: shapeOf(r), channelsLast: c.channelsLast, weight: t.weight }, { group: fakeGroup(r, othersB), tag: 'bn' });
     assertMixed(b.dx, sliceOf(t.ref.dx, r), F32_BWD, `${c.name}: rank ${r} dx`);
-    for (let j = 0; j < ch && t.weight !== null; j++) (dW[j] += b.dWeight[j]!, dB[j] += b.dBias[j]!);
+    for (let j = 0; j < ch && t.weight !== null; j++) {
+      dW[j] += b.dWeight[j]!;
+      dB[j] += b.dBias[j]!;
+    }
   }
   if (t.ref.dWeight !== null) assertMixed(dW, t.ref.dWeight, F32_BWD, `${c.name}: Σ dγ`);
   if (t.ref.dBias !== null) assertMixed(dB, t.ref.dBias, F32_BWD, `${c.name}: Σ dβ`);

@@ -18,7 +18,7 @@ async function runProcs(spec: RunSpec): Promise<RunRecord[]> {
   );
   return outs.map((o) => {
     if (!o.ok) assert.fail(`rank ${o.rank} failed: ${o.error.name}: ${o.error.message}\n${o.error.stack ?? ''}`);
-    return o.value as RunRecord;
+    return o.value;
   });
 }
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DistributedSampler } from '../../src/parallel/sampler.js';
-import { Rng } from '../../src/parallel/rng.js';
+import { RandomGenerator } from '../../src/tensor/random.js';
 import { UsageError } from '../../src/errors.js';
 
 const shards = (n: number, R: number, o: { shuffle?: boolean; dropLast?: boolean; seed?: number; epoch?: number } = {}): number[][] =>
@@ -72,7 +72,7 @@ test('shuffle is a function of seed + epoch only: same on every call and rank, d
 test('the permutation is uniform enough: every position sees every value over many seeds', () => {
   const n = 5;
   const seen = Array.from({ length: n }, () => new Array<number>(n).fill(0));
-  for (let seed = 0; seed < 2000; seed++) new Rng(seed).permutation(n).forEach((v, pos) => seen[pos]![v]!++);
+  for (let seed = 0; seed < 2000; seed++) new RandomGenerator(seed).permutation(n).forEach((v, pos) => seen[pos]![v]!++);
   for (const row of seen) for (const c of row) assert.ok(c > 300 && c < 500, `count ${c} far from 400`);
 });
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { exchangeForwardStats, exchangeBackwardSums, reportForwardFailure } from '../../src/parallel/sync-stats.js';
 import { referenceKernels } from '../../src/kernels/index.js';
 import { CollectiveMismatchError, CommError, CommTimeoutError, ValueError } from '../../src/errors.js';
-import { Rng } from '../../src/parallel/rng.js';
+import { RandomGenerator } from '../../src/tensor/random.js';
 import { fakeGroup } from './fake-group.js';
 
 const k = referenceKernels;
@@ -20,7 +20,7 @@ function stats(rows: number[][], c: number): { count: number; mean: Float64Array
 const pack = (s: { count: number; mean: Float64Array; m2: Float64Array }): Float64Array => Float64Array.from([s.count, ...s.mean, ...s.m2]);
 
 test('forward: one all-gather of 2C+1 values tagged with the layer; merge of unequal and empty shards equals the whole batch', () => {
-  const rng = new Rng(5);
+  const rng = new RandomGenerator(5);
   const c = 3;
   // shards of 1, 0, 4 and 2 rows, with a large offset that would break Σx² − (Σx)² in float32
   const shardsRows = [1, 0, 4, 2].map((n) => Array.from({ length: n }, () => Array.from({ length: c }, () => 1e4 + rng.normal())));

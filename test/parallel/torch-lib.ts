@@ -151,6 +151,6 @@ export async function torchRun(how: 'threads' | 'processes', counts: number[]): 
   );
   return outs.map((o) => {
     if (!o.ok) throw new Error(`rank ${o.rank}: ${o.error.name}: ${o.error.message}\n${o.error.stack ?? ''}`);
-    return o.value as TorchRunRecord;
+    return o.value;
   });
 }

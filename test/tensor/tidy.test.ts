@@ -1,12 +1,15 @@
 // tidy(): tensors created in the scope are freed unless returned, in a graph, kept, or persistent (params, buffers, optimizer state, grads).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tensor, tidy, heapStats, noGrad, Module, Conv2d, BatchNorm2d, Linear, SGD, crossEntropy, relu, flatten, adaptiveAvgPool2d, Generator } from '../../src/index.js';
+import {
+  Tensor, tidy, heapStats, noGrad, Module, Conv2d, BatchNorm2d, Linear, SGD, crossEntropy, RandomGenerator,
+} from '../../src/index.js';
+import { relu, flatten, adaptiveAvgPool2d } from '../../src/nn/functional/index.js';
 
 class Net extends Module {
-  conv = this.registerModule('conv', new Conv2d(3, 4, 3, { padding: 1, generator: new Generator(1) }));
+  conv = this.registerModule('conv', new Conv2d(3, 4, 3, { padding: 1, generator: new RandomGenerator(1) }));
   bn = this.registerModule('bn', new BatchNorm2d(4));
-  fc = this.registerModule('fc', new Linear(4, 3, { generator: new Generator(2) }));
+  fc = this.registerModule('fc', new Linear(4, 3, { generator: new RandomGenerator(2) }));
   forward(x: Tensor): Tensor {
     return this.fc.forward(flatten(adaptiveAvgPool2d(relu(this.bn.forward(this.conv.forward(x))), 1), 1));
   }

@@ -19,7 +19,7 @@ test('a bundler under the "browser" condition gets dist/web/syncbn.js for `syncb
       logLevel: 'silent',
       external: ['node:*', 'mnist', 'pngjs', 'protobufjs', 'onnxruntime-node', 'cli-progress', 'vega', 'vega-lite'],
     }).catch((e: Error) => ({ metafile: { inputs: { [`error: ${e.message}`]: {} } } }));
-    return Object.keys(r.metafile!.inputs);
+    return Object.keys(r.metafile.inputs);
   };
   const browser = await bundle('browser');
   assert.ok(browser.includes('dist/web/syncbn.js'), browser.join(', '));

@@ -110,7 +110,7 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
     const { page, result } = await run({ ...TINY, norm: 'syncbn', failRank: 1, failStep: 2 });
     assert.equal(result.ok, false);
     assert.equal(result.error?.rank, 1);
-    assert.match(result.error!.message, /^injected failure: rank 1 at step 2/);
+    assert.match(result.error.message, /^injected failure: rank 1 at step 2/);
     const r0 = result.rankErrors!.find((e) => e.rank === 0)!;
     assert.equal(r0.name, 'PeerDiedError');
     assert.match(r0.message, /rank 1 died \(Error: injected failure: rank 1 at step 2/);

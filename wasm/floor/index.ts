@@ -1,12 +1,13 @@
-// Floor microbenchmark kernels (not part of syncbn.wasm): the bare accumulate loops that bound the batch-norm reductions.
+// Floor microbenchmark kernels (not part of syncbn.wasm): the bare accumulate loops that bound the batch-norm
+// reductions.
 // Built to dist/wasm/floor.wasm by `npm run build:wasm`; run by bench/floor.ts. Each kernel sums n floats at
 // p (n a multiple of 16) and returns a value that depends on every load, so no load is dead code. The
-// f64 loops are deliberately the inner loops of bn_sums / bn_bwd_reduce (wasm/bn_reduce.ts) on their own.
+// f64 loops are deliberately the inner loops of bnSums / bnBwdReduce (wasm/bn-reduce.ts) on their own.
 
-import { p2, hsum as h } from "../bn_simd";
+import { p2, hsum as h } from "../bn-simd";
 
 /** Read bandwidth: OR of every 16-byte load (integer ops, no floating point). */
-export function read_or(p: usize, n: i32): f64 {
+export function readOr(p: usize, n: i32): f64 {
   let a = i32x4.splat(0), b = a, c = a, d = a;
   const end = p + (<usize>n << 2);
   for (; p < end; p += 64) {
@@ -20,7 +21,7 @@ export function read_or(p: usize, n: i32): f64 {
 }
 
 /** Σx in float32 lanes (4 values per add): what an f32-accumulating kernel needs per value. */
-export function f32_sum(p: usize, n: i32): f64 {
+export function f32Sum(p: usize, n: i32): f64 {
   let a = f32x4.splat(0), b = a, c = a, d = a;
   const end = p + (<usize>n << 2);
   for (; p < end; p += 64) {
@@ -34,7 +35,7 @@ export function f32_sum(p: usize, n: i32): f64 {
 }
 
 /** Σx widened to float64 (2 values per convert and per add): the bare f64-widening accumulate. */
-export function f64_sum(p: usize, n: i32): f64 {
+export function f64Sum(p: usize, n: i32): f64 {
   let a = f64x2.splat(0), b = a, c = a, d = a, e = a, f = a, g = a, k = a;
   const end = p + (<usize>n << 2);
   for (; p < end; p += 64) {
@@ -51,12 +52,13 @@ export function f64_sum(p: usize, n: i32): f64 {
 }
 
 /** The statistics loop: Σ(x − K) and Σ(x − K)² in float64 (convert, sub, add, mul, add per 2 values). */
-export function f64_stats(p: usize, n: i32, kk: f64): f64 {
+export function f64Stats(p: usize, n: i32, kk: f64): f64 {
   const K = f64x2.splat(kk);
   let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0, q0 = a0, q1 = a0, q2 = a0, q3 = a0;
   const end = p + (<usize>n << 2);
   for (; p < end; p += 32) {
-    const d0 = f64x2.sub(p2(p), K), d1 = f64x2.sub(p2(p + 8), K), d2 = f64x2.sub(p2(p + 16), K), d3 = f64x2.sub(p2(p + 24), K);
+    const d0 = f64x2.sub(p2(p), K), d1 = f64x2.sub(p2(p + 8), K);
+    const d2 = f64x2.sub(p2(p + 16), K), d3 = f64x2.sub(p2(p + 24), K);
     a0 = f64x2.add(a0, d0);
     a1 = f64x2.add(a1, d1);
     a2 = f64x2.add(a2, d2);
@@ -69,8 +71,11 @@ export function f64_stats(p: usize, n: i32, kk: f64): f64 {
   return h(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3))) + h(f64x2.add(f64x2.add(q0, q1), f64x2.add(q2, q3)));
 }
 
-/** The backward loop over dy at p and x at p2: Σdy and Σdy·(x − μ) in float64 (2 converts, sub, mul, 2 adds per 2 values). */
-export function f64_bwd(p: usize, px: usize, n: i32, mu: f64): f64 {
+/**
+ * The backward loop over dy at p and x at p2: Σdy and Σdy·(x − μ) in float64
+ * (2 converts, sub, mul, 2 adds per 2 values).
+ */
+export function f64Bwd(p: usize, px: usize, n: i32, mu: f64): f64 {
   const M = f64x2.splat(mu);
   let a0 = f64x2.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
   const end = p + (<usize>n << 2);
@@ -89,7 +94,7 @@ export function f64_bwd(p: usize, px: usize, n: i32, mu: f64): f64 {
 }
 
 /** The f32 elementwise pass y = x·a + b (load, mul, add, store per 4 values): streaming read + write. */
-export function f32_affine(out: usize, p: usize, n: i32, a: f32, b: f32): void {
+export function f32Affine(out: usize, p: usize, n: i32, a: f32, b: f32): void {
   const A = f32x4.splat(a), B = f32x4.splat(b);
   const end = p + (<usize>n << 2);
   for (; p < end; p += 64, out += 64) {

@@ -4,6 +4,7 @@ import { AuthError, CommError, CommTimeoutError, UsageError, describe } from '..
 import { envConfig } from '../config.js';
 import { CONTROL_MAX, Conn, F, acceptHandshake, connectHandshake, writeFrame } from './frames.js';
 
+/** Options of TCPStore.connect. */
 export interface TCPStoreOptions {
   /** Shared secret (default SYNCBN_TOKEN, else empty: loopback only). */
   token?: string;
@@ -179,6 +180,7 @@ export class TCPStore {
     private readonly timeoutMs: number,
   ) {}
 
+  /** Connect to the store at host:port, retrying until its server is up or the timeout passes (CommTimeoutError). */
   static async connect(host: string, port: number, opts: TCPStoreOptions = {}): Promise<TCPStore> {
     if (typeof host !== 'string' || host === '') throw new UsageError(`TCPStore.connect: host must be a non-empty string, received ${describe(host)}`);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`TCPStore.connect: port must be an integer in [1, 65535], received ${describe(port)}`);
@@ -261,6 +263,7 @@ export class TCPStore {
     });
   }
 
+  /** Set `key` to `value` (waiters on get(key) wake up). */
   set(key: string, value: string): Promise<void> {
     return this.request({ op: 'set', key, value: String(value) }).then(() => undefined);
   }
@@ -273,6 +276,7 @@ export class TCPStore {
     if (!Number.isFinite(delta)) throw new UsageError(`TCPStore.add: delta must be a finite number, received ${describe(delta)}`);
     return Number(await this.request({ op: 'add', key, delta }));
   }
+  /** Close the connection; pending and later requests fail with CommError. */
   close(): void {
     this.closedErr ??= new CommError('TCP store client closed');
     this.socket.destroy();

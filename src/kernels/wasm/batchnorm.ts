@@ -38,7 +38,7 @@ function shiftedSums(sum: Float64Array, sumSq: Float64Array, shift: Float64Array
     const kp = putF64(take, shift);
     const s1 = take(g.c * 8);
     const s2 = take(g.c * 8);
-    wasm.bn_sums!(xp, g.n, g.c, g.s, layoutCL(g), kp, s1, s2);
+    wasm.bnSums!(xp, g.n, g.c, g.s, layoutCL(g), kp, s1, s2);
     sum.set(f64View(s1, g.c));
     sumSq.set(f64View(s2, g.c));
   });
@@ -87,7 +87,7 @@ function batchNormGatherStats(
       f64View(m2s + i * c * 8, c).set(sh.m2);
     });
     const out = take(4 * c * 8);
-    const total = wasm.bn_gather!(out, out + c * 8, out + 2 * c * 8, out + 3 * c * 8, counts, means, m2s, k, c, eps);
+    const total = wasm.bnGather!(out, out + c * 8, out + 2 * c * 8, out + 3 * c * 8, counts, means, m2s, k, c, eps);
     mean.set(f64View(out, c));
     varBiased.set(f64View(out + c * 8, c));
     varUnbiased.set(f64View(out + 2 * c * 8, c));
@@ -117,7 +117,7 @@ function batchNormElemt(
       // x·scale + shift rounds x·scale, an error of |μ|·invstd·2⁻²⁴ in units of σ: allowed up to 16
       if (!(Math.abs(mean[ch]! * invstd[ch]!) <= 16)) fast = 0;
     });
-    wasm.bn_elemt!(op, xp, cst, g.n, g.c, g.s, layoutCL(g), relu ? 1 : 0, fast);
+    wasm.bnElemt!(op, xp, cst, g.n, g.c, g.s, layoutCL(g), relu ? 1 : 0, fast);
     land(out, op);
   });
 }
@@ -138,7 +138,7 @@ function batchNormBackwardReduce(
     const mp = putF64(take, mean);
     const a = take(g.c * 8);
     const b = take(g.c * 8);
-    wasm.bn_bwd_reduce!(a, b, dyp, xp, mp, yp, g.n, g.c, g.s, layoutCL(g));
+    wasm.bnBwdReduce!(a, b, dyp, xp, mp, yp, g.n, g.c, g.s, layoutCL(g));
     sumDy.set(f64View(a, g.c));
     sumDyXmu.set(f64View(b, g.c));
   });
@@ -174,7 +174,7 @@ function batchNormBackwardElemt(
       v[7 * st + ch] = a * (k * mu - md);
       if (!(Math.abs(mu * is) <= 16)) fast = 0;
     });
-    wasm.bn_bwd_elemt!(dxp, dyp, xp, yp, cst, g.n, g.c, g.s, layoutCL(g), fast);
+    wasm.bnBwdElemt!(dxp, dyp, xp, yp, cst, g.n, g.c, g.s, layoutCL(g), fast);
     land(dx, dxp);
   });
 }
@@ -187,7 +187,7 @@ function batchNormUpdateRunning(
   withScratch((take) => {
     const rm = place(take, runningMean, true);
     const rv = place(take, runningVar, true);
-    wasm.bn_update_running!(rm, rv, putF64(take, mean), putF64(take, varUnbiased), c, momentum === null ? 1 / numBatchesTracked : momentum);
+    wasm.bnUpdateRunning!(rm, rv, putF64(take, mean), putF64(take, varUnbiased), c, momentum === null ? 1 / numBatchesTracked : momentum);
     land(runningMean, rm);
     land(runningVar, rv);
   });

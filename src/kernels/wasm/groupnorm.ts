@@ -9,7 +9,7 @@ function groupNormStats(mean: Float64Array, invstd: Float64Array, x: Float32Arra
   withScratch((take) => {
     const mp = place(take, mean, false);
     const ip = place(take, invstd, false);
-    wasm.gn_stats!(mp, ip, place(take, x, true), g.n, g.c, g.s, g.groups, eps);
+    wasm.gnStats!(mp, ip, place(take, x, true), g.n, g.c, g.s, g.groups, eps);
     land(mean, mp);
     land(invstd, ip);
   });
@@ -25,7 +25,7 @@ function groupNormElemt(
     const op = out === x ? xp : place(take, out, false);
     const wp = weight === null ? 0 : place(take, weight, true);
     const bp = bias === null ? 0 : place(take, bias, true);
-    wasm.gn_elemt!(op, xp, place(take, mean, true), place(take, invstd, true), wp, bp, g.n, g.c, g.s, g.groups);
+    wasm.gnElemt!(op, xp, place(take, mean, true), place(take, invstd, true), wp, bp, g.n, g.c, g.s, g.groups);
     land(out, op);
   });
 }
@@ -38,7 +38,7 @@ function groupNormBackwardReduce(
     const ap = place(take, sumDy, false);
     const bp = place(take, sumDyXmu, false);
     const [dyp, xp, mp] = [place(take, dy, true), place(take, x, true), place(take, mean, true)];
-    wasm.gn_bwd_reduce!(ap, bp, dyp, xp, mp, g.n, g.c, g.s, g.groups);
+    wasm.gnBwdReduce!(ap, bp, dyp, xp, mp, g.n, g.c, g.s, g.groups);
     land(sumDy, ap);
     land(sumDyXmu, bp);
   });
@@ -54,7 +54,7 @@ function groupNormBackwardElemt(
     const xp = place(take, x, true);
     const dxp = dx === dy ? dyp : dx === x ? xp : place(take, dx, false);
     const wp = weight === null ? 0 : place(take, weight, true);
-    wasm.gn_bwd_elemt!(
+    wasm.gnBwdElemt!(
       dxp, dyp, xp, place(take, mean, true), place(take, invstd, true), wp,
       place(take, sumDy, true), place(take, sumDyXmu, true), g.n, g.c, g.s, g.groups,
     );

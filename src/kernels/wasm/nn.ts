@@ -55,8 +55,8 @@ function scratch(bytes: number): number {
 
 /** Hand the geometry to the module and size the scratch (0 forward, 1 input gradient, 2 weight gradient). */
 function setup(g: ConvGeom, which: number): number {
-  wasm.conv_geometry!(g.n, g.cIn, g.h, g.w, g.cOut, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.groups, g.outH, g.outW);
-  return scratch(wasm.conv2d_scratch_bytes!(which));
+  wasm.convGeometry!(g.n, g.cIn, g.h, g.w, g.cOut, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.groups, g.outH, g.outW);
+  return scratch(wasm.conv2dScratchBytes!(which));
 }
 
 function poolArgs(g: PoolGeom): number[] {
@@ -72,39 +72,39 @@ export const nnWasm: NNKernels = {
   },
   conv2dForward(out, x, weight, bias, g) {
     const s = setup(g, 0);
-    call(() => wasm.conv2d_forward!(O(out), I(x), I(weight), bias === null ? 0 : I(bias), s));
+    call(() => wasm.conv2dForward!(O(out), I(x), I(weight), bias === null ? 0 : I(bias), s));
   },
   conv2dBackwardInput(dx, dy, weight, g) {
     const s = setup(g, 1);
-    call(() => wasm.conv2d_backward_input!(O(dx), I(dy), I(weight), s));
+    call(() => wasm.conv2dBackwardInput!(O(dx), I(dy), I(weight), s));
   },
   conv2dBackwardWeight(dw, dbias, dy, x, g) {
     const s = setup(g, 2);
-    call(() => wasm.conv2d_backward_weight!(IO(dw), dbias === null ? 0 : IO(dbias), I(dy), I(x), s));
+    call(() => wasm.conv2dBackwardWeight!(IO(dw), dbias === null ? 0 : IO(dbias), I(dy), I(x), s));
   },
   maxPool2dForward(out, argmax, x, g) {
-    call(() => wasm.max_pool2d_forward!(O(out), O(argmax), I(x), ...poolArgs(g)));
+    call(() => wasm.maxPool2dForward!(O(out), O(argmax), I(x), ...poolArgs(g)));
   },
   maxPool2dBackward(dx, dy, argmax, g) {
-    call(() => wasm.max_pool2d_backward!(O(dx), I(dy), I(argmax), g.n * g.c, g.h * g.w, g.outH * g.outW));
+    call(() => wasm.maxPool2dBackward!(O(dx), I(dy), I(argmax), g.n * g.c, g.h * g.w, g.outH * g.outW));
   },
   avgPool2dForward(out, x, g) {
-    call(() => wasm.avg_pool2d!(0, O(out), I(x), ...poolArgs(g)));
+    call(() => wasm.avgPool2d!(0, O(out), I(x), ...poolArgs(g)));
   },
   avgPool2dBackward(dx, dy, g) {
-    call(() => wasm.avg_pool2d!(1, I(dy), O(dx), ...poolArgs(g)));
+    call(() => wasm.avgPool2d!(1, I(dy), O(dx), ...poolArgs(g)));
   },
   upsampleBilinearForward(out, x, n, c, h, w, outH, outW) {
-    call(() => wasm.upsample_bilinear!(0, O(out), I(x), n * c, h, w, outH, outW));
+    call(() => wasm.upsampleBilinear!(0, O(out), I(x), n * c, h, w, outH, outW));
   },
   upsampleBilinearBackward(dx, dy, n, c, h, w, outH, outW) {
-    call(() => wasm.upsample_bilinear!(1, I(dy), O(dx), n * c, h, w, outH, outW));
+    call(() => wasm.upsampleBilinear!(1, I(dy), O(dx), n * c, h, w, outH, outW));
   },
   softmaxPlanes(p, mz, x, n, k, s) {
-    call(() => wasm.softmax_planes!(O(p), O(mz), I(x), n, k, s));
+    call(() => wasm.softmaxPlanes!(O(p), O(mz), I(x), n, k, s));
   },
   softmaxPlanesBackward(dx, p, w, tgt, n, k, s) {
-    call(() => wasm.softmax_planes_backward!(O(dx), I(p), I(w), I(tgt), n, k, s));
+    call(() => wasm.softmaxPlanesBackward!(O(dx), I(p), I(w), I(tgt), n, k, s));
   },
   add(out, a, b) {
     call(() => wasm.elementwise!(ADD, O(out), I(a), I(b), 0, out.length));
@@ -126,7 +126,7 @@ export const nnWasm: NNKernels = {
   },
   sum(x, start = 0, end = x.length) {
     const p = heapPointer(x); // heap arrays go straight in: no staging closure on this per-plane hot path
-    if (p >= 0) return wasm.sum_f32!(p + start * 4, end - start);
-    return call(() => wasm.sum_f32!(I(x) + start * 4, end - start));
+    if (p >= 0) return wasm.sumF32!(p + start * 4, end - start);
+    return call(() => wasm.sumF32!(I(x) + start * 4, end - start));
   },
 };

@@ -3,6 +3,7 @@ import { ShapeError, UsageError, describe } from '../../errors.js';
 import { fmtShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 
+/** A size or stride for both spatial dimensions (one number) or for each ([height, width]). */
 export type Pair = number | readonly [number, number];
 
 /** Expand `v` (n or [h, w]) to [h, w] of integers ≥ min. */

@@ -7,6 +7,7 @@ import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
 import { expectRank, pair, positiveInt, type Pair } from './args.js';
 
+/** Options of conv2d (torch.nn.functional.conv2d's, camelCased). */
 export interface Conv2dOptions {
   stride?: Pair;
   padding?: Pair;

@@ -8,6 +8,7 @@ import { allocF64, heapPointer, release } from '../../tensor/heap.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
 
+/** Options of groupNorm. */
 export interface GroupNormOptions {
   /** added to the variance before the square root; default 1e-5 */
   eps?: number;

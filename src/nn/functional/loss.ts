@@ -7,6 +7,7 @@ import { Tensor, checkTensor } from '../../tensor/tensor.js';
 import { allocF32, heapPointer, release } from '../../tensor/heap.js';
 import { kernels } from '../../kernels/index.js';
 
+/** Options of crossEntropy (torch.nn.functional.cross_entropy's, camelCased). */
 export interface CrossEntropyOptions {
   /** target value whose positions contribute neither loss nor gradient (PyTorch default −100) */
   ignoreIndex?: number;

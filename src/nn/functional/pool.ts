@@ -7,6 +7,7 @@ import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
 import { expectRank, pair, type Pair } from './args.js';
 
+/** Options of maxPool2d and avgPool2d. */
 export interface Pool2dOptions {
   /** default: kernelSize */
   stride?: Pair;

@@ -1,19 +1,21 @@
 // Parameter-free layers: ReLU, pooling, bilinear Upsample, Dropout, Flatten, Identity.
 import { Tensor } from '../../tensor/tensor.js';
 import { relu, flatten } from '../../autograd/ops.js';
-import { Generator, defaultGenerator } from '../../tensor/random.js';
+import { RandomGenerator, defaultGenerator } from '../../tensor/random.js';
 import { adaptiveAvgPool2d, avgPool2d, maxPool2d, type Pool2dOptions } from '../functional/pool.js';
-import { dropout, upsampleBilinear } from '../functional/shape_ops.js';
+import { dropout, upsampleBilinear } from '../functional/shape-ops.js';
 import { checkOptionKeys, type Pair } from '../functional/args.js';
 import { Module } from '../module.js';
 import { UsageError, describe } from '../../errors.js';
 
+/** max(x, 0) elementwise (torch.nn.ReLU); a BatchNorm right before it in a Sequential runs fused with it. */
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return relu(x);
   }
 }
 
+/** Returns its input unchanged (torch.nn.Identity): a placeholder layer. */
 export class Identity extends Module {
   forward(x: Tensor): Tensor {
     return x;
@@ -66,7 +68,7 @@ export class Upsample extends Module {
 
 /** torch.nn.Dropout: active in training mode only; seeded by its own generator when given. */
 export class Dropout extends Module {
-  constructor(readonly p = 0.5, readonly generator: Generator = defaultGenerator) {
+  constructor(readonly p = 0.5, readonly generator: RandomGenerator = defaultGenerator) {
     super();
     if (!(p >= 0 && p <= 1)) throw new UsageError(`Dropout: p must be in [0, 1], received ${describe(p)}`);
   }

@@ -7,6 +7,7 @@ import { checkOptionKeys, positiveInt } from '../functional/args.js';
 import { checkAllFinite, checkEps, checkMomentum, type BNExchange } from '../../kernels/batchnorm.js';
 import { Module } from '../module.js';
 
+/** Options of BatchNorm1d/2d/3d (PyTorch's, plus layout, fusion and a finiteness check). */
 export interface BatchNormLayerOptions {
   /** default 1e-5 */
   eps?: number;

@@ -1,6 +1,6 @@
 // Conv2d and Linear layers: weights OIHW / [out, in] with PyTorch's default seeded initialization.
 import { UsageError } from '../../errors.js';
-import type { Generator } from '../../tensor/random.js';
+import type { RandomGenerator } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { conv2d, type Conv2dOptions } from '../functional/conv.js';
 import { linear } from '../functional/linear.js';
@@ -8,11 +8,12 @@ import { checkOptionKeys, pair, positiveInt, type Pair } from '../functional/arg
 import { defaultLayerInit } from '../init.js';
 import { Module } from '../module.js';
 
+/** Options of Conv2d: conv2d's options plus bias and the initialization stream. */
 export interface Conv2dLayerOptions extends Conv2dOptions {
   /** add a learned bias (default true) */
   bias?: boolean;
   /** initialization stream (default: the global generator, see manualSeed) */
-  generator?: Generator;
+  generator?: RandomGenerator;
 }
 
 /** torch.nn.Conv2d: input (N, C, H, W) → (N, O, oh, ow). */
@@ -50,7 +51,7 @@ export class Conv2d extends Module {
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean; generator?: Generator } = {}) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean; generator?: RandomGenerator } = {}) {
     super();
     checkOptionKeys('Linear', opts, ['bias', 'generator']);
     opts ??= {};

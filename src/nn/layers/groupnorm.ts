@@ -7,6 +7,7 @@ import { positiveInt } from '../functional/args.js';
 import { checkOptionKeys, groupNorm } from '../functional/groupnorm.js';
 import { Module } from '../module.js';
 
+/** Options of GroupNorm (torch.nn.GroupNorm's, camelCased). */
 export interface GroupNormLayerOptions {
   /** added to the variance; default 1e-5 */
   eps?: number;

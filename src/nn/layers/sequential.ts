@@ -25,6 +25,7 @@ export class Sequential extends Module {
   get length(): number {
     return this.layers.length;
   }
+  /** The i-th child (0-based), like `seq[i]` in PyTorch. */
   at(i: number): TensorModule {
     return this.layers[i]!;
   }

@@ -1,6 +1,6 @@
 // Batch-norm elementwise passes (forward, backward dx) in f32x4 with per-channel constants.
-import { f4, masked, masked1, ZERO4 } from "./bn_simd";
-import { elemtRows, elemtRowsFast, bwdRows } from "./bn_rows_elemt";
+import { f4, masked, masked1, ZERO4 } from "./bn-simd";
+import { elemtRows, elemtRowsFast, bwdRows } from "./bn-rows-elemt";
 
 // ---- forward elementwise: y = ((x − μhi) − μlo)·scale + bias, optional max(y, 0) ------------------------
 // μ is split into two floats (μhi + μlo ≈ μ to 2⁻⁴⁸) so x − μ keeps its digits when |μ| ≫ σ.
@@ -17,7 +17,7 @@ import { elemtRows, elemtRowsFast, bwdRows } from "./bn_rows_elemt";
   return relu && y < 0 ? 0 : y;
 }
 
-export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, relu: i32, fast: i32): void {
+export function bnElemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, relu: i32, fast: i32): void {
   if (cl && fast) {
     if (relu) elemtRowsFast(out, x, cst, n * s, c, true);
     else elemtRowsFast(out, x, cst, n * s, c, false);
@@ -70,7 +70,9 @@ export function bn_elemt(out: usize, x: usize, cst: usize, n: i32, c: i32, s: i3
   return ((g - md) - ((v - mh) - ml) * k) * a;
 }
 
-export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, fast: i32): void {
+export function bnBwdElemt(
+  dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, cl: i32, fast: i32,
+): void {
   if (cl && fast) {
     if (y) bwdRows(dx, dy, x, y, cst, n * s, c, true, true);
     else bwdRows(dx, dy, x, y, cst, n * s, c, false, true);
@@ -87,15 +89,20 @@ export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usiz
 }
 
 // @ts-ignore: decorator
-@inline function bwdPlanes(dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, useY: bool, fast: bool): void {
+@inline function bwdPlanes(
+  dx: usize, dy: usize, x: usize, y: usize, cst: usize, n: i32, c: i32, s: i32, useY: bool, fast: bool,
+): void {
   const c4 = f4((c + 3) & ~3);
   for (let i = 0; i < n; i++) {
     for (let ch = 0; ch < c; ch++) {
       const base = f4(<usize>(i * c + ch) * s);
       const q = cst + f4(ch);
-      const mh1 = load<f32>(q), ml1 = load<f32>(q + c4), k1 = load<f32>(q + 2 * c4), md1 = load<f32>(q + 3 * c4), a1 = load<f32>(q + 4 * c4);
-      const mh = f32x4.splat(mh1), ml = f32x4.splat(ml1), k = f32x4.splat(k1), md = f32x4.splat(md1), a = f32x4.splat(a1);
-      const fa = f32x4.splat(load<f32>(q + 5 * c4)), fb = f32x4.splat(load<f32>(q + 6 * c4)), fd = f32x4.splat(load<f32>(q + 7 * c4));
+      const mh1 = load<f32>(q), ml1 = load<f32>(q + c4), k1 = load<f32>(q + 2 * c4);
+      const md1 = load<f32>(q + 3 * c4), a1 = load<f32>(q + 4 * c4);
+      const mh = f32x4.splat(mh1), ml = f32x4.splat(ml1), k = f32x4.splat(k1);
+      const md = f32x4.splat(md1), a = f32x4.splat(a1);
+      const fa = f32x4.splat(load<f32>(q + 5 * c4)), fb = f32x4.splat(load<f32>(q + 6 * c4));
+      const fd = f32x4.splat(load<f32>(q + 7 * c4));
       let j = 0;
       for (; j + 8 <= s; j += 8) {
         const off = base + f4(j);
@@ -113,7 +120,8 @@ export function bn_bwd_elemt(dx: usize, dy: usize, x: usize, y: usize, cst: usiz
       }
       for (; j < s; j++) {
         const off = base + f4(j);
-        store<f32>(dx + off, bwd1(masked1(load<f32>(dy + off), y, off, useY), load<f32>(x + off), mh1, ml1, k1, md1, a1));
+        store<f32>(dx + off,
+          bwd1(masked1(load<f32>(dy + off), y, off, useY), load<f32>(x + off), mh1, ml1, k1, md1, a1));
       }
     }
   }

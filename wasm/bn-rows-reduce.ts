@@ -1,5 +1,6 @@
-// Channels-last reductions (statistics, backward sums): rows a quarter / half of the tensor apart summed in registers, one accumulator update per group.
-import { p2, lo, hi, f4, f8, addTo, addTo2, masked, masked1 } from "./bn_simd";
+// Channels-last reductions (statistics, backward sums): rows a quarter / half of the tensor apart summed in registers,
+// one accumulator update per group.
+import { p2, lo, hi, f4, f8, addTo, addTo2, masked, masked1 } from "./bn-simd";
 
 // ---- statistics: s1 = Σ(x − K), s2 = Σ(x − K)² per channel over `rows` rows of c ------------------
 // Rows r, r + q, r + 2q, r + 3q go together (q = rows/4): four sequential streams, and each per-channel
@@ -59,16 +60,22 @@ export function sumsRows(x: usize, rows: i32, c: i32, shift: usize, s1: usize, s
 // Rows r and r + rows/2 go together, as in sumsRows.
 
 // @ts-ignore: decorator
-@inline export function reduceRows(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, rows: i32, c: i32, useY: bool): void {
+@inline export function reduceRows(
+  sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, rows: i32, c: i32, useY: bool,
+): void {
   const half = rows >> 1;
   const far = f4(<usize>half * c);
   for (let r = 0; r < half; r++) reduceRowPair(sumDy, sumDyXmu, dy, x, mean, y, f4(<usize>r * c), far, c, useY, true);
-  for (let r = half << 1; r < rows; r++) reduceRowPair(sumDy, sumDyXmu, dy, x, mean, y, f4(<usize>r * c), 0, c, useY, false);
+  for (let r = half << 1; r < rows; r++)
+    reduceRowPair(sumDy, sumDyXmu, dy, x, mean, y, f4(<usize>r * c), 0, c, useY, false);
 }
 
 
 // @ts-ignore: decorator
-@inline function reduceRowPair(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, base: usize, far: usize, c: i32, useY: bool, pair: bool): void {
+@inline function reduceRowPair(
+  sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, base: usize, far: usize, c: i32,
+  useY: bool, pair: bool,
+): void {
   const c4 = c & ~3;
   let ch = 0;
   for (; ch < c4; ch += 4) {

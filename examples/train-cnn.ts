@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Tensor, Sequential, Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d, Flatten, Linear, Dropout,
-  SGD, PolyLR, crossEntropy, noGrad, manualSeed, saveModule, loadModule,
+  Tensor, Sequential, Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d, Flatten, Linear, Dropout, SGD, PolyLR,
+  crossEntropy, noGrad, manualSeed, saveModule, loadModule,
 } from '../src/index.js';
 
 /** Train `steps` steps on a fixed learnable batch; returns the losses and the eval accuracy. */

@@ -2,12 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Tensor, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy, heapStats, Generator, noGrad,
+  Tensor, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy, heapStats,
+  RandomGenerator, noGrad,
 } from '../../src/index.js';
 import { builtBackends, withKernels } from '../helpers/backends.js';
 
 function tinyCnn(seed: number): Sequential {
-  const generator = new Generator(seed);
+  const generator = new RandomGenerator(seed);
   return new Sequential(
     new Conv2d(3, 8, 3, { padding: 1, generator }),
     new BatchNorm2d(8),
@@ -23,7 +24,7 @@ function tinyCnn(seed: number): Sequential {
 
 for (const k of builtBackends()) test(`tiny CNN (${k.name} kernels): loss falls over SGD steps and the heap does not grow after the first step`, () => withKernels(k, () => {
   const model = tinyCnn(1);
-  const g = new Generator(2);
+  const g = new RandomGenerator(2);
   const x = Tensor.randn([8, 3, 8, 8], { generator: g });
   const y = [0, 1, 2, 3, 0, 1, 2, 3];
   // make the classes learnable: shift channel 0 by the class
@@ -72,7 +73,7 @@ test('stateDict names follow PyTorch and loadStateDict copies values in place', 
 });
 
 test('the README example trains a CNN end to end from the public API (loss falls, eval fits the batch)', async () => {
-  const { trainCnn } = await import('../../examples/train_cnn.js');
+  const { trainCnn } = await import('../../examples/train-cnn.js');
   const { losses, accuracy } = trainCnn(60);
   assert.ok(losses[59]! < 0.3 * losses[0]!, `loss ${losses[0]} → ${losses[59]}`);
   assert.ok(accuracy >= 0.75, `accuracy ${accuracy}`);

@@ -1,12 +1,12 @@
 // Batch-norm reductions (statistics, backward sums) and per-channel steps (merge, running stats): f64x2 accumulation.
-import { f4, f8, shiftedRun, bwdRun } from "./bn_simd";
-import { sumsRows, reduceRows } from "./bn_rows_reduce";
+import { f4, f8, shiftedRun, bwdRun } from "./bn-simd";
+import { sumsRows, reduceRows } from "./bn-rows-reduce";
 
 // ---- statistics: shifted sums s1 = Σ(x − K), s2 = Σ(x − K)² per channel, one pass, float64 -----------
 // With K a sample of the channel, x − K is exact in f64 and M2 = s2 − s1²/count loses no more than a
 // factor (μ − K)²/σ² of precision: no catastrophic cancellation at mean 1e4, std 1.
 
-export function bn_sums(x: usize, n: i32, c: i32, s: i32, cl: i32, shift: usize, s1: usize, s2: usize): void {
+export function bnSums(x: usize, n: i32, c: i32, s: i32, cl: i32, shift: usize, s1: usize, s2: usize): void {
   memory.fill(s1, 0, f8(c));
   memory.fill(s2, 0, f8(c));
   if (cl) sumsRows(x, n * s, c, shift, s1, s2);
@@ -23,7 +23,9 @@ function sumsPlanes(x: usize, n: i32, c: i32, s: i32, shift: usize, s1: usize, s
 
 // ---- backward reduction: sumDy = Σdy, sumDyXmu = Σdy·(x − μ), float64; dy masked by y > 0 when y ≠ 0 ----
 
-export function bn_bwd_reduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, cl: i32): void {
+export function bnBwdReduce(
+  sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, cl: i32,
+): void {
   memory.fill(sumDy, 0, f8(c));
   memory.fill(sumDyXmu, 0, f8(c));
   if (cl) {
@@ -36,7 +38,9 @@ export function bn_bwd_reduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize
 }
 
 // @ts-ignore: decorator
-@inline function reducePlanes(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, useY: bool): void {
+@inline function reducePlanes(
+  sumDy: usize, sumDyXmu: usize, dy: usize, x: usize, mean: usize, y: usize, n: i32, c: i32, s: i32, useY: bool,
+): void {
   for (let i = 0; i < n; i++) {
     for (let ch = 0; ch < c; ch++) {
       const mu = load<f64>(mean + f8(ch));
@@ -48,7 +52,10 @@ export function bn_bwd_reduce(sumDy: usize, sumDyXmu: usize, dy: usize, x: usize
 // ---- per-channel steps: Chan's merge of k shards and the running-statistics update (scalar f64) ------
 
 /** counts f64[k]; means, m2s f64[k·c] (shard-major). Writes mean, biased/unbiased var, invstd; returns N. */
-export function bn_gather(mean: usize, varB: usize, varU: usize, invstd: usize, counts: usize, means: usize, m2s: usize, k: i32, c: i32, eps: f64): f64 {
+export function bnGather(
+  mean: usize, varB: usize, varU: usize, invstd: usize, counts: usize, means: usize, m2s: usize, k: i32, c: i32,
+  eps: f64,
+): f64 {
   let total: f64 = 0;
   for (let sh = 0; sh < k; sh++) total += load<f64>(counts + f8(sh));
   for (let ch = 0; ch < c; ch++) {
@@ -73,7 +80,7 @@ export function bn_gather(mean: usize, varB: usize, varU: usize, invstd: usize, 
 }
 
 /** r = (1 − m)·r + m·batch for running mean (f32) and running var (f32, from the unbiased batch variance). */
-export function bn_update_running(rm: usize, rv: usize, mean: usize, varU: usize, c: i32, m: f64): void {
+export function bnUpdateRunning(rm: usize, rv: usize, mean: usize, varU: usize, c: i32, m: f64): void {
   for (let ch = 0; ch < c; ch++) {
     store<f32>(rm + f4(ch), <f32>((1 - m) * <f64>load<f32>(rm + f4(ch)) + m * load<f64>(mean + f8(ch))));
     store<f32>(rv + f4(ch), <f32>((1 - m) * <f64>load<f32>(rv + f4(ch)) + m * load<f64>(varU + f8(ch))));

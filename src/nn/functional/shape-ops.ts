@@ -5,7 +5,7 @@ import { traceOp } from '../../autograd/trace.js';
 import { Node, isGradEnabled, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
-import { defaultGenerator, type Generator } from '../../tensor/random.js';
+import { defaultGenerator, type RandomGenerator } from '../../tensor/random.js';
 import { expectRank, pair, type Pair } from './args.js';
 
 class UpsampleBackward extends Node {
@@ -130,7 +130,7 @@ class DropoutBackward extends Node {
  * Inverted dropout: in training each element is zeroed with probability p and the rest scaled by
  * 1/(1−p); identity when not training or p = 0. Seeded through `generator` (default: the global one).
  */
-export function dropout(x: Tensor, p = 0.5, training = true, generator: Generator = defaultGenerator): Tensor {
+export function dropout(x: Tensor, p = 0.5, training = true, generator: RandomGenerator = defaultGenerator): Tensor {
   checkTensor('dropout', 'input', x);
   if (!(p >= 0 && p <= 1)) throw new UsageError(`dropout: p must be in [0, 1], received ${describe(p)}`);
   if (!training || p === 0) return x;

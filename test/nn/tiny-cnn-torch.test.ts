@@ -1,11 +1,9 @@
 // The tiny CNN, started from PyTorch's weights, matches PyTorch's losses and every parameter and buffer after 5 SGD steps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  Tensor, SGD, crossEntropy, heapStats,
-} from '../../src/index.js';
+import { Tensor, SGD, crossEntropy, heapStats } from '../../src/index.js';
 import { builtBackends, withKernels } from '../helpers/backends.js';
-import { TinyCNN } from '../helpers/tiny_cnn.js';
+import { TinyCNN } from '../helpers/tiny-cnn.js';
 import { assertMixed, fixture, type Tolerance } from '../helpers/close.js';
 
 interface CnnFixture {

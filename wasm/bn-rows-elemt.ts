@@ -1,5 +1,6 @@
-// Channels-last elementwise passes (forward y, backward dx): row by row, per-channel constant blocks read at one running channel offset.
-import { f4, masked, masked1, ZERO4 } from "./bn_simd";
+// Channels-last elementwise passes (forward y, backward dx): row by row, per-channel constant blocks read at one
+// running channel offset.
+import { f4, masked, masked1, ZERO4 } from "./bn-simd";
 
 // Every pointer that moves with the channel (x, out, dy, each constant block) is fixed once per row or
 // per call, and one byte offset i = 4·ch indexes them all; unrolled blocks add constant offsets, which
@@ -12,11 +13,12 @@ import { f4, masked, masked1, ZERO4 } from "./bn_simd";
   return relu ? f32x4.max(v, ZERO4) : v;
 }
 
-// ---- forward, exact form: y = ((x − μhi) − μlo)·scale + bias (cst blocks 0..3, see bn_elemt.ts) -------
+// ---- forward, exact form: y = ((x − μhi) − μlo)·scale + bias (cst blocks 0..3, see bn-elemt.ts) -------
 
 // @ts-ignore: decorator
 @inline function aff(v: v128, mh: usize, ml: usize, sc: usize, b: usize, i: usize, o: usize): v128 {
-  return f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v, v128.load(mh + i + o)), v128.load(ml + i + o)), v128.load(sc + i + o)), v128.load(b + i + o));
+  return f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v, v128.load(mh + i + o)), v128.load(ml + i + o)),
+    v128.load(sc + i + o)), v128.load(b + i + o));
 }
 
 // @ts-ignore: decorator
@@ -79,18 +81,22 @@ import { f4, masked, masked1, ZERO4 } from "./bn_simd";
 @inline function bwd4(g: v128, v: v128, cst: usize, cb: usize, i: usize, o: usize): v128 {
   const q = cst + i + o;
   const xm = f32x4.sub(f32x4.sub(v, v128.load(q)), v128.load(q + cb));
-  return f32x4.mul(f32x4.sub(f32x4.sub(g, v128.load(q + 3 * cb)), f32x4.mul(xm, v128.load(q + 2 * cb))), v128.load(q + 4 * cb));
+  return f32x4.mul(f32x4.sub(f32x4.sub(g, v128.load(q + 3 * cb)), f32x4.mul(xm, v128.load(q + 2 * cb))),
+    v128.load(q + 4 * cb));
 }
 
 // Fast form: dx = dy·a + x·b + d (blocks 5, 6, 7), when every |μ|·invstd ≤ 16.
 // @ts-ignore: decorator
 @inline function bwdFast4(g: v128, v: v128, qa: usize, qb: usize, qd: usize, i: usize, o: usize): v128 {
-  return f32x4.add(f32x4.add(f32x4.mul(g, v128.load(qa + i + o)), f32x4.mul(v, v128.load(qb + i + o))), v128.load(qd + i + o));
+  return f32x4.add(f32x4.add(f32x4.mul(g, v128.load(qa + i + o)), f32x4.mul(v, v128.load(qb + i + o))),
+    v128.load(qd + i + o));
 }
 
 /** Both backward forms: `fast` picks dx = dy·a + x·b + d (blocks 5..7), else the exact form (blocks 0..4). */
 // @ts-ignore: decorator
-@inline export function bwdRows(dx: usize, dy: usize, x: usize, y: usize, cst: usize, rows: i32, c: i32, useY: bool, fast: bool): void {
+@inline export function bwdRows(
+  dx: usize, dy: usize, x: usize, y: usize, cst: usize, rows: i32, c: i32, useY: bool, fast: bool,
+): void {
   const cb = f4((c + 3) & ~3);
   const qa = cst + 5 * cb, qb = cst + 6 * cb, qd = cst + 7 * cb;
   const c8 = f4(c & ~7), c4 = f4(c & ~3), cc = f4(c);
