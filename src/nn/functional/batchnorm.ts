@@ -4,9 +4,10 @@ import { kernels, type BNGeom } from '../../kernels/index.js';
 import { bnGeom, checkTrainingCount } from '../../kernels/batchnorm.js';
 import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
-import { allocF64, heapPointer, release } from '../../tensor/heap.js';
+import { allocF64, heapPointer, release } from '../../kernels/wasm/heap.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { allocTensor } from '../../tensor/internal.js';
 
 /** Statistics of the whole batch (over every participant) after the merge. */
 export interface BNGlobalStats {
@@ -112,19 +113,19 @@ class BatchNormBackward extends Node {
       let dw: Tensor | null = null;
       let db: Tensor | null = null;
       if (this.inputs[1] != null) {
-        dw = Tensor._alloc([c]);
+        dw = allocTensor([c]);
         // an empty batch has no statistics (invstd NaN) but nothing to differentiate either: dγ = 0
         for (let i = 0; i < c; i++) dw.data[i] = sumDyXmu[i] === 0 ? 0 : sumDyXmu[i]! * invstd[i]!;
       }
       if (this.inputs[2] != null) {
-        db = Tensor._alloc([c]);
+        db = allocTensor([c]);
         for (let i = 0; i < c; i++) db.data[i] = sumDy[i]!;
       }
       // Step 2 (SyncBN): sum the reductions over participants (always, so every rank joins the collective).
       if (this.count > 0 && this.exchange !== null) this.exchange.backwardSums(sumDy, sumDyXmu);
       let dx: Tensor | null = null;
       if (this.inputs[0] !== null) {
-        dx = Tensor._alloc(x.shape);
+        dx = allocTensor(x.shape);
         if (this.count > 0) {
           // Step 3: dx = w·invstd·(dy − Σdy/N − (x − μ)·invstd²·Σdy(x − μ)/N).
           k.batchNormBackwardElemt(dx.data, dy.data, x.data, mean, invstd, w === null ? null : w.data, sumDy, sumDyXmu, this.count, this.g, y === null ? null : y.data);
@@ -171,7 +172,7 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const useBatch = opts.training || rm === null;
   const k = kernels();
   // stats = [mean | invstd] kept for backward (heap-resident so the wasm kernels read them in place).
-  const store = Tensor._alloc([4 * c]); // 2C float64 = 4C float32 slots, 64-byte aligned
+  const store = allocTensor([4 * c]); // 2C float64 = 4C float32 slots, 64-byte aligned
   const stats = new Float64Array(store.data.buffer, store.data.byteOffset, 2 * c);
   const mean = stats.subarray(0, c);
   const invstd = stats.subarray(c, 2 * c);
@@ -221,7 +222,7 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
       invstd[i] = 1 / Math.sqrt(v[i]! + eps);
     }
   }
-  const out = Tensor._alloc(x.shape);
+  const out = allocTensor(x.shape);
   // Step 4: y = (x − μ)·invstd·γ + β (optionally ReLU).
   const relu = opts.fuseRelu === true;
   k.batchNormElemt(out.data, x.data, mean, invstd, weight === null ? null : weight.data, bias === null ? null : bias.data, g, relu);
