@@ -22,7 +22,7 @@ const layers = [
 ];
 // Shape checks and their "[2, 3, 4]" message form: a leaf (it imports errors.ts only) that every layer may use.
 const SHAPE = '^src/tensor/shape\\.ts$';
-// Tensor.gradFn is typed with autograd's Node (and backward() with its options): types only, erased at runtime.
+// Tensor.gradFn is typed with autograd's Node, backward() with its options: types only, erased at runtime.
 const TENSOR_TYPES_FROM_AUTOGRAD = '^src/autograd/(node|engine)\\.ts$';
 const TYPE_ONLY = ['type-only', 'type-import'];
 
@@ -57,7 +57,7 @@ module.exports = {
     {
       name: 'internals-not-public',
       severity: 'error',
-      comment: "the engine's bookkeeping (tensor/internal.ts) is for the library's modules, never re-exported by an index",
+      comment: "the engine's bookkeeping (tensor/internal.ts) is the library's, never re-exported by an index",
       from: { path: '(^|/)index\\.ts$' },
       to: { path: '^src/tensor/internal\\.ts$' },
     },

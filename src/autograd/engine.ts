@@ -3,7 +3,9 @@ import { ShapeError, StateError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { allocTensor, disposeAs, installAutograd, isExclusive, isKept, passMark, setPassMark } from '../tensor/internal.js';
+import {
+  allocTensor, disposeAs, installAutograd, isExclusive, isKept, passMark, setPassMark,
+} from '../tensor/internal.js';
 import type { Node } from './node.js';
 
 export interface BackwardOptions {
@@ -152,7 +154,10 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, opts: Backwa
 function freeNode(node: Node, root: Tensor): void {
   node.release();
   const out = node.output;
-  if (out !== null && out !== root && !isKept(out)) disposeAs(out, 'it was an intermediate of an autograd graph freed by backward(); call keep() on it before backward() to read it afterwards');
+  if (out !== null && out !== root && !isKept(out)) {
+    const why = 'it was an intermediate of an autograd graph freed by backward()';
+    disposeAs(out, `${why}; call keep() on it before backward() to read it afterwards`);
+  }
   node.output = null;
 }
 

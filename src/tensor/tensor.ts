@@ -5,6 +5,7 @@ import { Generator, defaultGenerator } from './random.js';
 import { ShapeError, StateError, UsageError, describe } from '../errors.js';
 import type { Node } from '../autograd/node.js';
 import type { BackwardOptions } from '../autograd/engine.js';
+import { method } from './methods.js';
 
 /**
  * One heap block shared by a tensor and its reshaped views; released when its last holder lets go.
@@ -33,37 +34,6 @@ function heapF32(n: number): Storage {
 const registry = new FinalizationRegistry<Storage>((s) => s.drop());
 
 export type { Shape } from './shape.js';
-
-/**
- * The differentiable methods of Tensor (reshape, add, …, backward) are implemented by the autograd layer,
- * which sits above this one: it installs them here when it loads (src/autograd/ops.ts, engine.ts), so the
- * imports run one way (autograd → tensor) and no module cycle exists.
- */
-export interface TensorAutograd {
-  reshape(x: Tensor, shape: readonly number[]): Tensor;
-  flatten(x: Tensor, startDim: number, endDim: number): Tensor;
-  add(a: Tensor, b: Tensor): Tensor;
-  sub(a: Tensor, b: Tensor): Tensor;
-  mul(a: Tensor, b: Tensor | number): Tensor;
-  relu(x: Tensor): Tensor;
-  sum(x: Tensor): Tensor;
-  mean(x: Tensor): Tensor;
-  backward(root: Tensor, grad: Tensor | undefined, opts: BackwardOptions): void;
-}
-const autograd: Partial<TensorAutograd> = {};
-
-/** Called by the autograd layer when it loads. @internal */
-export function installAutograd(methods: Partial<TensorAutograd>): void {
-  Object.assign(autograd, methods);
-}
-
-function method<K extends keyof TensorAutograd>(name: K): TensorAutograd[K] {
-  const f = autograd[name];
-  if (f === undefined) {
-    throw new StateError(`Tensor.${name}: the autograd layer is not loaded; import the package root ('syncbn') or src/autograd/index.js`);
-  }
-  return f as TensorAutograd[K];
-}
 
 // Library-internal access to the engine's bookkeeping (src/tensor/internal.ts re-exports these; the package
 // root does not). Assigned in Tensor's static block, the one place that may reach its private members.

@@ -41,9 +41,12 @@ test('replaceTensor swaps the registry entry and the field that held the old ten
   assert.deepEqual(m.parameters(), [scale]);
 });
 
-test('replaceTensor: an unknown name is a UsageError, a slot registered absent a StateError, the same tensor a no-op', () => {
+test('replaceTensor: unknown name → UsageError, a slot registered absent → StateError, the same tensor → no-op', () => {
   const m = new Affine(false);
-  assert.throws(() => replaceTensor(m, 'bias', null), { name: 'UsageError', message: 'setTensor: no parameter or buffer named "bias"' });
+  assert.throws(() => replaceTensor(m, 'bias', null), {
+    name: 'UsageError',
+    message: 'setTensor: no parameter or buffer named "bias"',
+  });
   assert.throws(() => replaceTensor(m, 'shift', Tensor.zeros([3])), {
     name: 'StateError',
     message: 'setTensor: "shift" was registered as absent (null), so it cannot be set',
