@@ -1,7 +1,7 @@
 // The wasm ceiling of a training step: its convolution FLOPs at our GEMM micro-kernel's best in-cache rate plus the
 // rest of its traffic at our streaming bandwidth, the work taken from the kernel calls one step actually makes.
 import { kernels, setKernels, wasmKernels, type KernelSet, type ConvGeom } from '../src/kernels/index.js';
-import { allocF32, heapPointer, release } from '../src/tensor/heap.js';
+import { allocF32, heapPointer, release } from '../src/kernels/wasm/heap.js';
 import { median, timeIt } from './util.js';
 import { convFlops } from './gemm.js';
 

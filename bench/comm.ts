@@ -58,7 +58,7 @@ function median(xs: number[]): number {
 
 export async function run(rep: Reporter, argv: string[]): Promise<void> {
   const quick = argv.includes('--quick');
-  const heap = new URL('../src/tensor/heap.js', import.meta.url).href;
+  const heap = new URL('../src/kernels/wasm/heap.js', import.meta.url).href;
   // Rounds alternate threads, TCP and gloo: this VM's speed moves by up to 2× over minutes, so
   // each figure is the median over rounds and each ratio the median of per-round ratios.
   const rounds = quick ? 1 : 5;

@@ -1,7 +1,7 @@
 // Bench section `gemm`: GEMM and conv2d (forward, input and weight gradients) GFLOP/s of the wasm kernels, and PyTorch's (1 thread) on the same shapes.
 import { wasmKernels } from '../src/kernels/index.js';
 import type { ConvGeom, KernelSet } from '../src/kernels/index.js';
-import { allocF32, heapPointer, release } from '../src/tensor/heap.js';
+import { allocF32, heapPointer, release } from '../src/kernels/wasm/heap.js';
 import { wasm } from '../src/kernels/wasm/instance.js';
 import { type Reporter, median } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';

@@ -7,7 +7,7 @@
 // ours with an allocation and release of every output per call, to show what that difference is worth.
 import { groupNormParamGrads, wasmKernels } from '../src/kernels/index.js';
 import type { BNGeom, KernelSet } from '../src/kernels/index.js';
-import { allocF32, allocF64, heapPointer, release } from '../src/tensor/heap.js';
+import { allocF32, allocF64, heapPointer, release } from '../src/kernels/wasm/heap.js';
 import { type Reporter, median, timeIt } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';
 

@@ -13,7 +13,7 @@ export { CheckpointMismatchError } from './io/checkpoint.js';
 export { Tensor, tidy } from './tensor/tensor.js';
 export type { Shape } from './tensor/shape.js';
 export { RandomGenerator, defaultGenerator, manualSeed, type RandomGeneratorState } from './tensor/random.js';
-export { heapStats, type HeapStats } from './tensor/heap.js';
+export { heapStats, type HeapStats } from './kernels/wasm/heap.js';
 export { noGrad, isGradEnabled, setGradEnabled } from './autograd/node.js';
 export type { BackwardOptions } from './autograd/engine.js';
 

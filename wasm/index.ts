@@ -1,7 +1,7 @@
 // Entry of the one WebAssembly module: every kernel area re-exported. Pointers are byte offsets into the imported
 // shared memory.
 
-/** First free byte after static data; the TypeScript heap allocator (src/tensor/heap.ts) starts above it. */
+/** First free byte after static data; the TypeScript heap allocator (src/kernels/wasm/heap.ts) starts above it. */
 export function heapBase(): usize {
   return __heap_base;
 }

@@ -2,7 +2,10 @@
 import { ShapeError, StateError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
+import {
+  allocTensor, disposeAs, installAutograd, isExclusive, isKept, passMark, setPassMark,
+} from '../tensor/internal.js';
 import type { Node } from './node.js';
 
 /** Options of Tensor.backward(). */
@@ -49,19 +52,19 @@ function topoSort(root: Node, mark: number): void {
 function accumulate(slot: Tensor | null, g: Tensor, mark: number): Tensor {
   if (slot === null) {
     // The same tensor object may be handed to two inputs (add's backward): copy on the second use.
-    if (g.mark === mark) g = g.clone();
-    g.mark = mark;
+    if (passMark(g) === mark) g = g.clone();
+    setPassMark(g, mark);
     return g;
   }
-  if (slot._exclusive) {
+  if (isExclusive(slot)) {
     kernels().axpy(slot.data, 1, g.data);
     slot.version++;
     return slot;
   }
   // The slot shares storage with another tensor (a view): accumulate out of place.
-  const s = Tensor._alloc(slot.shape);
+  const s = allocTensor(slot.shape);
   kernels().add(s.data, slot.data, g.data);
-  s.mark = mark;
+  setPassMark(s, mark);
   slot.dispose();
   return s;
 }
@@ -93,14 +96,14 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, opts: Backwa
   let g: Tensor;
   if (grad === undefined) {
     if (root.size !== 1) throw new ShapeError(`backward: a gradient can be implied only for a single-element output; pass grad for output shape ${fmtShape(root.shape)}`);
-    g = Tensor._alloc(root.shape);
+    g = allocTensor(root.shape);
     g.data[0] = 1;
   } else {
     if (!sameShape(grad.shape, root.shape)) throw new ShapeError(`backward: grad shape ${fmtShape(grad.shape)} does not match output shape ${fmtShape(root.shape)}`);
     g = grad.clone();
   }
   const mark = ++pass;
-  g.mark = mark;
+  setPassMark(g, mark);
   const rootFn = root.gradFn;
   if (rootFn === null) {
     root.grad = root.grad === null ? g : accumulate(root.grad, g, mark);
@@ -119,7 +122,7 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, opts: Backwa
       if (dy === null) continue;
       if (node.freed) throw freedError(node);
       const outs = node.backward(dy);
-      dy.mark = 0; // dy may pass through to an input (add, reshape): then it moves instead of being copied
+      setPassMark(dy, 0); // dy may pass through to an input (add, reshape): then it moves instead of being copied
       for (let i = 0; i < node.inputs.length; i++) {
         const inp = node.inputs[i];
         const o = outs[i];
@@ -134,8 +137,8 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, opts: Backwa
         }
       }
       // Whatever was not moved into a slot is garbage now (dispose is idempotent for repeats).
-      for (const o of outs) if (o != null && o.mark !== mark) o.dispose();
-      if (dy.mark !== mark) dy.dispose();
+      for (const o of outs) if (o != null && passMark(o) !== mark) o.dispose();
+      if (passMark(dy) !== mark) dy.dispose();
       if (!retain) freeNode(node, root);
     }
     for (let cb = callbacks.shift(); cb !== undefined; cb = callbacks.shift()) cb();
@@ -152,7 +155,10 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, opts: Backwa
 function freeNode(node: Node, root: Tensor): void {
   node.release();
   const out = node.output;
-  if (out !== null && out !== root && !out.kept) out.disposeAs('it was an intermediate of an autograd graph freed by backward(); call keep() on it before backward() to read it afterwards');
+  if (out !== null && out !== root && !isKept(out)) {
+    const why = 'it was an intermediate of an autograd graph freed by backward()';
+    disposeAs(out, `${why}; call keep() on it before backward() to read it afterwards`);
+  }
   node.output = null;
 }
 
@@ -161,3 +167,6 @@ function freedError(node: Node): StateError {
     `backward: trying to backward through the graph a second time (${node.name} was freed by the previous backward()); pass { retainGraph: true } to the first backward() to do that`,
   );
 }
+
+// Tensor.backward() is runBackward: the tensor layer calls what is installed here.
+installAutograd({ backward: runBackward });

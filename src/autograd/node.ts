@@ -1,6 +1,8 @@
 // Autograd graph nodes: one per differentiable op application; the grad-mode switch (noGrad).
 import { StateError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
+// A graph recorded here is run by the engine: loading it installs Tensor.backward().
+import './engine.js';
 
 let gradEnabled = true;
 

@@ -3,6 +3,7 @@ import { ShapeError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
 import { Tensor, checkTensor } from '../tensor/tensor.js';
+import { allocTensor, installAutograd, viewOf } from '../tensor/internal.js';
 import { Node, needsGrad, record } from './node.js';
 import { traceOp } from './trace.js';
 
@@ -16,14 +17,14 @@ class ReshapeBackward extends Node {
     super();
   }
   backward(dy: Tensor): Tensor[] {
-    return [dy._view(this.inShape)];
+    return [viewOf(dy, this.inShape)];
   }
 }
 
 /** A view with another shape (no copy); one dim may be -1. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('reshape', 'input', x);
-  const out = x._view(shape);
+  const out = viewOf(x, shape);
   traceOp(out, 'reshape', [x], { shape: out.shape });
   return needsGrad(x) ? record(out, new ReshapeBackward(x.shape), x) : out;
 }
@@ -57,7 +58,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
   checkTensor('add', 'a', a);
   checkTensor('add', 'b', b);
   checkSame('add', a, b);
-  const out = Tensor._alloc(a.shape);
+  const out = allocTensor(a.shape);
   kernels().add(out.data, a.data, b.data);
   traceOp(out, 'add', [a, b]);
   return needsGrad(a, b) ? record(out, new AddBackward(), a, b) : out;
@@ -66,7 +67,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
 class SubBackward extends Node {
   readonly name = 'SubBackward';
   backward(dy: Tensor): Tensor[] {
-    const nb = Tensor._alloc(dy.shape);
+    const nb = allocTensor(dy.shape);
     kernels().scale(nb.data, dy.data, -1);
     return [dy, nb];
   }
@@ -77,7 +78,7 @@ export function sub(a: Tensor, b: Tensor): Tensor {
   checkTensor('sub', 'a', a);
   checkTensor('sub', 'b', b);
   checkSame('sub', a, b);
-  const out = Tensor._alloc(a.shape);
+  const out = allocTensor(a.shape);
   const o = out.data;
   const x = a.data;
   const y = b.data;
@@ -92,7 +93,7 @@ class MulScalarBackward extends Node {
     super();
   }
   backward(dy: Tensor): Tensor[] {
-    const g = Tensor._alloc(dy.shape);
+    const g = allocTensor(dy.shape);
     kernels().scale(g.data, dy.data, this.s);
     return [g];
   }
@@ -112,7 +113,7 @@ class MulBackward extends Node {
 }
 
 function times(a: Tensor, b: Tensor): Tensor {
-  const out = Tensor._alloc(a.shape);
+  const out = allocTensor(a.shape);
   const o = out.data;
   const x = a.data;
   const y = b.data;
@@ -125,7 +126,7 @@ export function mul(a: Tensor, b: Tensor | number): Tensor {
   checkTensor('mul', 'a', a);
   if (typeof b !== 'number') checkTensor('mul', 'b', b);
   if (typeof b === 'number') {
-    const out = Tensor._alloc(a.shape);
+    const out = allocTensor(a.shape);
     kernels().scale(out.data, a.data, b);
     traceOp(out, 'mul', [a], { scalar: b });
     return needsGrad(a) ? record(out, new MulScalarBackward(b), a) : out;
@@ -143,7 +144,7 @@ class ReluBackward extends Node {
     this.save(y);
   }
   backward(dy: Tensor): Tensor[] {
-    const dx = Tensor._alloc(dy.shape);
+    const dx = allocTensor(dy.shape);
     kernels().reluBackward(dx.data, dy.data, this.savedTensor(0).data);
     return [dx];
   }
@@ -152,7 +153,7 @@ class ReluBackward extends Node {
 /** max(x, 0). The gradient at 0 is 0 (PyTorch's convention). */
 export function relu(x: Tensor): Tensor {
   checkTensor('relu', 'input', x);
-  const out = Tensor._alloc(x.shape);
+  const out = allocTensor(x.shape);
   kernels().reluForward(out.data, x.data);
   traceOp(out, 'relu', [x]);
   return needsGrad(x) ? record(out, new ReluBackward(out), x) : out;
@@ -164,7 +165,7 @@ class SumBackward extends Node {
     super();
   }
   backward(dy: Tensor): Tensor[] {
-    const g = Tensor._alloc(this.inShape);
+    const g = allocTensor(this.inShape);
     g.data.fill(dy.data[0]! * this.scale);
     return [g];
   }
@@ -173,7 +174,7 @@ class SumBackward extends Node {
 /** Σ of all elements (accumulated in float64), a 0-d tensor. */
 export function sum(x: Tensor): Tensor {
   checkTensor('sum', 'input', x);
-  const out = Tensor._alloc([]);
+  const out = allocTensor([]);
   out.data[0] = kernels().sum(x.data);
   traceOp(out, 'sum', [x]);
   return needsGrad(x) ? record(out, new SumBackward(x.shape, 1), x) : out;
@@ -182,8 +183,11 @@ export function sum(x: Tensor): Tensor {
 /** Mean of all elements, a 0-d tensor (NaN for an empty tensor, as PyTorch). */
 export function mean(x: Tensor): Tensor {
   checkTensor('mean', 'input', x);
-  const out = Tensor._alloc([]);
+  const out = allocTensor([]);
   out.data[0] = kernels().sum(x.data) / x.size;
   traceOp(out, 'mean', [x]);
   return needsGrad(x) ? record(out, new SumBackward(x.shape, 1 / x.size), x) : out;
 }
+
+// Tensor's methods x.add(y), x.reshape(s), … are these functions: the tensor layer calls what is installed here.
+installAutograd({ reshape, flatten, add, sub, mul, relu, sum, mean });

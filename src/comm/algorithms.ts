@@ -3,7 +3,7 @@ import { CommError } from '../errors.js';
 import { EMPTY, RecvOp, SendOp, exchangeAll, expectBytes, progressAll, progressOrdered, type Op, type Sink, type TaskCtx } from './ops.js';
 import type { Ring } from './ring.js';
 import type { CommArray } from './types.js';
-import { allocF32 } from '../tensor/heap.js';
+import { allocF32 } from '../kernels/wasm/heap.js';
 import { heapScratch, reduceInto, reducer, seg } from './reduce.js';
 import { allReduceShared } from './shared.js';
 

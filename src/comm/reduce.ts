@@ -1,6 +1,6 @@
 // Element-wise reductions of the collectives (fixed, per-element: every rank computes the same bits) and how buffers are split among ranks.
 import { nnWasm } from '../kernels/wasm/nn.js';
-import { allocF32 } from '../tensor/heap.js';
+import { allocF32 } from '../kernels/wasm/heap.js';
 import type { CommArray } from './types.js';
 
 export type Reducer = (d: CommArray, at: number, s: CommArray) => void;

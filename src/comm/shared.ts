@@ -1,6 +1,6 @@
 // Large all-reduce between thread ranks that share their wasm heaps: each segment's owner reduces it straight from the peers' buffers, then every rank copies the others' segments.
 import { heapIsShared } from '../kernels/wasm/instance.js';
-import { heapPointer } from '../tensor/heap.js';
+import { heapPointer } from '../kernels/wasm/heap.js';
 import { EMPTY, exchangeAll, type TaskCtx } from './ops.js';
 import { SCRATCH_BYTES, heapScratch, reducer, seg } from './reduce.js';
 import type { CommArray } from './types.js';

@@ -3,7 +3,7 @@
 // Conventions for every kernel:
 // - outputs first, then inputs, then geometry/options;
 // - big activations are float32 (`Float32Array`); the fast backend runs on them in place when they
-//   live in the wasm heap (src/tensor/heap.ts) and stages a copy otherwise (correct, slower);
+//   live in the wasm heap (src/kernels/wasm/heap.ts) and stages a copy otherwise (correct, slower);
 // - per-channel statistics are float64 (`Float64Array`, length C) and every reduction accumulates
 //   in float64, so N shards merged equal one batch up to float32 rounding of the inputs;
 // - kernels validate nothing: the layer/op that calls them validates shapes once (src/nn, src/tensor).

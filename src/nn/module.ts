@@ -1,5 +1,5 @@
 // Module: the base of every layer — parameters, buffers, children, named state dict, train/eval, apply.
-import { ShapeError, UsageError } from '../errors.js';
+import { ShapeError, StateError, UsageError } from '../errors.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 
@@ -7,6 +7,12 @@ import { Tensor } from '../tensor/tensor.js';
 export type StateDict = Record<string, Tensor>;
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$|^[0-9]+$/;
+
+/**
+ * Module.setTensor from outside the module's class, for the library's layer conversions (src/parallel/convert.ts);
+ * not re-exported from the package root. Returns the replaced tensor, not disposed. @internal
+ */
+export let replaceTensor!: (m: Module, name: string, t: Tensor | null) => Tensor | null;
 
 /**
  * The base of every layer, like torch.nn.Module: registered parameters, buffers and child modules, PyTorch-named state
@@ -64,14 +70,31 @@ export abstract class Module {
   }
   /** Called after a child is registered or replaced (containers drop cached child lists here). */
   protected childrenChanged(): void {}
-  /** Replace a parameter or buffer tensor by name (the old one is not disposed). */
-  protected setTensor(name: string, t: Tensor | null): void {
-    if (t !== null) t.persistent = true;
-    if (this.params.has(name)) {
-      if (t !== null) t.requiresGrad_(true);
-      this.params.set(name, t);
-    } else if (this.bufs.has(name)) this.bufs.set(name, t);
-    else throw new UsageError(`setTensor: no parameter or buffer named ${JSON.stringify(name)}`);
+  /**
+   * Replace the parameter or buffer `name` by `t`: the registry entry and the field of this module that held the
+   * old tensor (a layer's `weight`, `runningMean`, …), so the field, parameters() and stateDict() name one tensor.
+   * Returns the old tensor, not disposed (the caller decides). A parameter becomes a leaf that requires grad.
+   */
+  protected setTensor(name: string, t: Tensor | null): Tensor | null {
+    const reg = this.params.has(name) ? this.params : this.bufs.has(name) ? this.bufs : null;
+    if (reg === null) throw new UsageError(`setTensor: no parameter or buffer named ${JSON.stringify(name)}`);
+    const old = reg.get(name) ?? null;
+    if (old === t) return old;
+    if (old === null) {
+      // no field can be told apart by holding null: the slot must have been built present
+      throw new StateError(`setTensor: ${JSON.stringify(name)} was registered as absent (null), so it cannot be set`);
+    }
+    if (t !== null) {
+      t.persistent = true;
+      if (reg === this.params) t.requiresGrad_(true);
+    }
+    reg.set(name, t);
+    const fields = this as unknown as Record<string, unknown>;
+    for (const k of Object.keys(fields)) if (fields[k] === old) fields[k] = t;
+    return old;
+  }
+  static {
+    replaceTensor = (m, name, t) => m.setTensor(name, t);
   }
 
   /** Direct children with their registration names. */

@@ -3,6 +3,7 @@ import { ShapeError, UsageError, describe } from '../errors.js';
 import { fmtShape } from '../tensor/shape.js';
 import { checkOptionKeys } from '../nn/functional/args.js';
 import { Tensor } from '../tensor/tensor.js';
+import { viewOf } from '../tensor/internal.js';
 
 /** A set of parameters sharing hyperparameters (lr, …); `lr` is what schedules change. */
 export interface ParamGroup<H> {
@@ -106,7 +107,7 @@ export abstract class Optimizer<H extends object> {
       if (m[2] === 'step') s.step = t.item(); // counters are numbers; everything else is a per-element buffer
       else {
         if (t.size !== p.size) throw new ShapeError(`optimizer loadStateDict: ${key} has shape ${fmtShape(t.shape)} but its parameter has shape ${fmtShape(p.shape)}`);
-        const c = t._view(p.shape).clone();
+        const c = viewOf(t, p.shape).clone();
         c.persistent = true;
         s[m[2]!] = c;
       }

@@ -1,7 +1,7 @@
 // convertSyncBatchNorm / revertSyncBatchNorm (weights and running statistics kept), layer naming, apex-style SyncBN subgroups.
 import { UsageError, describe } from '../errors.js';
 import type { ProcessGroup } from '../comm/types.js';
-import { Module } from '../nn/module.js';
+import { Module, replaceTensor } from '../nn/module.js';
 import { BatchNorm, type BatchNormLayerOptions } from '../nn/layers/batchnorm.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { SyncBatchNorm } from './syncbn.js';
@@ -10,20 +10,11 @@ type BNClass = new (numFeatures: number, opts?: BatchNormLayerOptions) => BatchN
 
 /** Make `to` hold the very tensors of `from` (parameters keep their identity, so optimizers keep working). */
 function adoptTensors(to: BatchNorm, from: BatchNorm): void {
-  const fields = [
-    ['weight', 'weight'],
-    ['bias', 'bias'],
-    ['runningMean', 'running_mean'],
-    ['runningVar', 'running_var'],
-    ['numBatchesTracked', 'num_batches_tracked'],
-  ] as const;
-  const mutable = to as unknown as Record<string, Tensor | null>;
-  const setTensor = (to as unknown as { setTensor(name: string, t: Tensor | null): void }).setTensor.bind(to);
-  for (const [field, name] of fields) {
-    mutable[field]?.dispose();
-    const t = (from as unknown as Record<string, Tensor | null>)[field] ?? null;
-    mutable[field] = t;
-    setTensor(name, t);
+  const theirs = new Map<string, Tensor>([...from.namedParameters(), ...from.namedBuffers()]);
+  for (const name of ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']) {
+    const t = theirs.get(name) ?? null;
+    const mine = replaceTensor(to, name, t);
+    if (mine !== t) mine?.dispose();
   }
   to.training = from.training;
 }

@@ -3,4 +3,4 @@ export { Tensor, tidy } from './tensor.js';
 export type { Shape } from './shape.js';
 export { fmtShape } from './shape.js';
 export { RandomGenerator, defaultGenerator, manualSeed, type RandomGeneratorState } from './random.js';
-export { heapStats, type HeapStats } from './heap.js';
+export { heapStats, type HeapStats } from '../kernels/wasm/heap.js';

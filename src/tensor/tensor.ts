@@ -1,11 +1,11 @@
 // Tensor: float32, contiguous row-major (activations NCHW), data a view into the wasm heap, with autograd fields.
-import { alloc, heapBuffer, release } from './heap.js';
+import { alloc, heapBuffer, release } from '../kernels/wasm/heap.js';
 import { checkShape, fmtShape, inferShape, numel, type Shape } from './shape.js';
 import { RandomGenerator, defaultGenerator } from './random.js';
 import { ShapeError, StateError, UsageError, describe } from '../errors.js';
 import type { Node } from '../autograd/node.js';
-import { runBackward, type BackwardOptions } from '../autograd/engine.js';
-import * as ops from '../autograd/ops.js';
+import type { BackwardOptions } from '../autograd/engine.js';
+import { method } from './methods.js';
 
 /**
  * One heap block shared by a tensor and its reshaped views; released when its last holder lets go.
@@ -34,6 +34,23 @@ function heapF32(n: number): Storage {
 const registry = new FinalizationRegistry<Storage>((s) => s.drop());
 
 export type { Shape } from './shape.js';
+
+// Library-internal access to the engine's bookkeeping (src/tensor/internal.ts re-exports these; the package
+// root does not). Assigned in Tensor's static block, the one place that may reach its private members.
+/** A tensor of a validated, frozen shape (the ops' fast path; contents arbitrary). @internal */
+export let allocTensor!: (shape: Shape) => Tensor;
+/** A tensor over the same storage with another shape (no copy, no autograd; one dim may be -1). @internal */
+export let viewOf!: (t: Tensor, shape: readonly number[]) => Tensor;
+/** True when `t` alone holds its storage, so it may be changed in place without touching another tensor. @internal */
+export let isExclusive!: (t: Tensor) => boolean;
+/** dispose(), recording why the data is gone (for the error a later read raises). @internal */
+export let disposeAs!: (t: Tensor, why: string) => void;
+/** True when keep() was called on `t`, so backward() does not free it. @internal */
+export let isKept!: (t: Tensor) => boolean;
+/** The backward pass that last took ownership of `t` (engine scratch). @internal */
+export let passMark!: (t: Tensor) => number;
+/** Record that backward pass `mark` owns `t`. @internal */
+export let setPassMark!: (t: Tensor, mark: number) => void;
 
 // tidy() scopes: each records the tensors created while it is open (innermost last).
 const scopes: Tensor[][] = [];
@@ -64,9 +81,9 @@ export class Tensor {
   /** The autograd node that produced this tensor (null for leaves). */
   gradFn: Node | null = null;
   /** Kept through backward() even though it is an intermediate of the graph (see keep()). */
-  kept = false;
+  #kept = false;
   /** engine scratch: the backward pass that last took ownership of this tensor */
-  mark = 0;
+  #mark = 0;
   /** State that outlives any tidy() scope: parameters, buffers, optimizer state, leaf gradients. */
   persistent = false;
 
@@ -76,6 +93,21 @@ export class Tensor {
   }
   set version(v: number) {
     this.storage.version = v;
+  }
+
+  static {
+    allocTensor = (shape) => {
+      const st = heapF32(numel(shape));
+      return new Tensor(st, st.data, shape);
+    };
+    viewOf = (t, shape) => t.viewAs(shape);
+    isExclusive = (t) => t.alive && t.storage.refs === 1;
+    disposeAs = (t, why) => t.disposeAs(why);
+    isKept = (t) => t.#kept;
+    passMark = (t) => t.#mark;
+    setPassMark = (t, mark) => {
+      t.#mark = mark;
+    };
   }
 
   private constructor(storage: Storage, view: Float32Array, shape: Shape) {
@@ -94,11 +126,6 @@ export class Tensor {
     const s = checkShape(shape, 'Tensor.empty');
     const st = heapF32(numel(s));
     return new Tensor(st, st.data, s);
-  }
-  /** @internal fast path for ops: shape already validated and frozen */
-  static _alloc(shape: Shape): Tensor {
-    const st = heapF32(numel(shape));
-    return new Tensor(st, st.data, shape);
   }
   /** A new tensor of `shape` filled with 0. */
   static zeros(shape: readonly number[]): Tensor {
@@ -120,7 +147,7 @@ export class Tensor {
   }
   /** A new tensor of `t`'s shape filled with 0. */
   static zerosLike(t: Tensor): Tensor {
-    const o = Tensor._alloc(t.shape);
+    const o = allocTensor(t.shape);
     o.view.fill(0);
     return o;
   }
@@ -142,7 +169,7 @@ export class Tensor {
     }
     const s = checkShape(shape ?? inferred, 'Tensor.from');
     if (numel(s) !== flat.length) throw new ShapeError(`Tensor.from: ${flat.length} values do not fill shape ${fmtShape(s)} (${numel(s)} elements)`);
-    const t = Tensor._alloc(s);
+    const t = allocTensor(s);
     if (ArrayBuffer.isView(flat) && !(flat instanceof DataView)) {
       t.view.set(flat as unknown as ArrayLike<number>); // typed arrays: one converting copy
       return t;
@@ -159,7 +186,7 @@ export class Tensor {
     if (end === undefined) [start, end] = [0, start];
     if (!(step !== 0 && Number.isFinite(step))) throw new UsageError(`Tensor.arange: step must be a finite non-zero number, received ${describe(step)}`);
     const n = Math.max(0, Math.ceil((end - start) / step));
-    const t = Tensor._alloc(Object.freeze([n]));
+    const t = allocTensor(Object.freeze([n]));
     for (let i = 0; i < n; i++) t.view[i] = start + i * step;
     return t;
   }
@@ -204,8 +231,7 @@ export class Tensor {
   dispose(): void {
     this.disposeAs('it was disposed');
   }
-  /** @internal */
-  disposeAs(why: string): void {
+  private disposeAs(why: string): void {
     if (!this.alive) return;
     registry.unregister(this);
     this.storage.drop();
@@ -218,20 +244,15 @@ export class Tensor {
   }
   /** Keep this intermediate alive through backward() (which otherwise frees the graph's intermediates). */
   keep(): this {
-    this.kept = true;
+    this.#kept = true;
     return this;
   }
-  /** A tensor over the same storage with another shape (no copy; -1 infers one dim). @internal no autograd */
-  _view(shape: readonly number[]): Tensor {
+  private viewAs(shape: readonly number[]): Tensor {
     const s = inferShape(shape, this.size, this.shape);
     const st = this.storage;
     if (!this.alive) this.throwFreed();
     st.refs++;
     return new Tensor(st, this.view, s);
-  }
-  /** Shares storage with this tensor only (safe to modify in place without touching another tensor). */
-  get _exclusive(): boolean {
-    return this.alive && this.storage.refs === 1;
   }
 
   /** The value of a one-element tensor (ShapeError otherwise). */
@@ -281,48 +302,48 @@ export class Tensor {
   }
   /** A new leaf with a copy of the data (no graph). */
   clone(): Tensor {
-    const t = Tensor._alloc(this.shape);
+    const t = allocTensor(this.shape);
     t.view.set(this.data);
     return t;
   }
   /** A leaf sharing this tensor's storage, cut from the graph. */
   detach(): Tensor {
-    return this._view(this.shape);
+    return this.viewAs(this.shape);
   }
 
   // ---- autograd ops (functional forms live in src/autograd/ops.ts and src/nn/functional) --------
 
   /** The same values with a new shape (one dimension may be -1); a view where possible, differentiable. */
   reshape(shape: readonly number[]): Tensor {
-    return ops.reshape(this, shape);
+    return method('reshape')(this, shape);
   }
   /** Flatten dims startDim…endDim into one (torch.flatten; default all). */
   flatten(startDim = 0, endDim = -1): Tensor {
-    return ops.flatten(this, startDim, endDim);
+    return method('flatten')(this, startDim, endDim);
   }
   /** Elementwise this + b (same shape), differentiable. */
   add(b: Tensor): Tensor {
-    return ops.add(this, b);
+    return method('add')(this, b);
   }
   /** Elementwise this − b (same shape), differentiable. */
   sub(b: Tensor): Tensor {
-    return ops.sub(this, b);
+    return method('sub')(this, b);
   }
   /** Elementwise this × b (a tensor of the same shape, or a number), differentiable. */
   mul(b: Tensor | number): Tensor {
-    return ops.mul(this, b);
+    return method('mul')(this, b);
   }
   /** max(this, 0) elementwise, differentiable. */
   relu(): Tensor {
-    return ops.relu(this);
+    return method('relu')(this);
   }
   /** The sum of all elements (a 0-d tensor), differentiable. */
   sum(): Tensor {
-    return ops.sum(this);
+    return method('sum')(this);
   }
   /** The mean of all elements (a 0-d tensor), differentiable. */
   mean(): Tensor {
-    return ops.mean(this);
+    return method('mean')(this);
   }
 
   /**
@@ -331,7 +352,7 @@ export class Tensor {
    * tensors are freed afterwards unless `retainGraph` (or `keep()` on an intermediate).
    */
   backward(grad?: Tensor, opts: BackwardOptions = {}): void {
-    runBackward(this, grad, opts);
+    method('backward')(this, grad, opts);
   }
 }
 
@@ -372,7 +393,7 @@ export function tidy<T>(fn: () => T): T {
     // a tensor of a graph not yet backwarded may still be needed by backward(): its graph owns it
     const inLiveGraph = t.gradFn !== null && !t.gradFn.freed;
     if (keep.has(t)) parent?.push(t);
-    else if (!t.kept && !t.persistent && !inLiveGraph) t.dispose();
+    else if (!isKept(t) && !t.persistent && !inLiveGraph) t.dispose();
     else if (parent !== null && inLiveGraph) parent.push(t);
   }
   return result;

@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { noGrad } from '../../src/autograd/node.js';
-import { heapStats } from '../../src/tensor/heap.js';
+import { noGrad } from '../../src/autograd/index.js';
+import { heapStats } from '../../src/kernels/wasm/heap.js';
 
 const close = (a: number[], b: number[], tol = 1e-6): void => {
   assert.equal(a.length, b.length);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FAST_SUM_MIN, reduceInto } from '../../src/comm/reduce.js';
 import { OPS } from '../../src/comm/wire.js';
-import { allocF32, heapPointer, release } from '../../src/tensor/heap.js';
+import { allocF32, heapPointer, release } from '../../src/kernels/wasm/heap.js';
 
 const sumF32Into = (d: Float32Array, at: number, s: Float32Array): void => reduceInto(d, at, s, OPS.indexOf('sum'));
 

@@ -167,7 +167,7 @@ test('threads: overlapped all-reduces (allReduceStart) complete in order with co
     await pg.allReduce(v);
     return { bad: bad.slice(0, 5), bits: Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length)) };
   };
-  const heap = new URL('../../src/tensor/heap.js', import.meta.url).href;
+  const heap = new URL('../../src/kernels/wasm/heap.js', import.meta.url).href;
   const inputs = (n: number): Float32Array[] =>
     [...Array(n).keys()].map((rank) => {
       let x = (rank + 1) * 2654435761;

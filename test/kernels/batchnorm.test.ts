@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { batchNormTrain, batchNormBackward, bnGeom, bnLocalStats, bnMergeStats, referenceKernels } from '../../src/kernels/index.js';
 import type { BNGeom, KernelSet } from '../../src/kernels/index.js';
-import { allocF32, heapPointer, release } from '../../src/tensor/heap.js';
+import { allocF32, heapPointer, release } from '../../src/kernels/wasm/heap.js';
 import { BACKENDS, assertClose, randn, rng } from './helpers.js';
 import { loadFixtures, type Fixture } from '../helpers/bn-fixtures.js';
 import { backwardElemtF64, elemtF64, reduceF64, statsF64 } from '../helpers/bn-f64.js';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { groupNormParamGrads, referenceKernels } from '../../src/kernels/index.js';
 import type { GNGeom, KernelSet } from '../../src/kernels/index.js';
-import { allocF32, allocF64, heapPointer, release } from '../../src/tensor/heap.js';
+import { allocF32, allocF64, heapPointer, release } from '../../src/kernels/wasm/heap.js';
 import { BACKENDS, randn } from './helpers.js';
 import { GN_FIXTURES, assertMixed, groupNormF64, maxAbs } from '../helpers/groupnorm.js';
 

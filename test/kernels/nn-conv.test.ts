@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, Placer, assertClose, convGeom, dot, loadFixtures, randn } from './nn-util.js';
 import { referenceKernels, wasmKernels } from '../../src/kernels/index.js';
-import { heapStats } from '../../src/tensor/heap.js';
+import { heapStats } from '../../src/kernels/wasm/heap.js';
 import type { ConvGeom, KernelSet } from '../../src/kernels/index.js';
 
 const fx = loadFixtures();

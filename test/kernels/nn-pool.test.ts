@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, Placer, assertClose, dot, loadFixtures, randn } from './nn-util.js';
-import { allocF32, heapPointer, release } from '../../src/tensor/heap.js';
+import { allocF32, heapPointer, release } from '../../src/kernels/wasm/heap.js';
 import { referenceKernels, wasmKernels } from '../../src/kernels/index.js';
 
 const fx = loadFixtures();

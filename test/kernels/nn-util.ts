@@ -1,7 +1,7 @@
 // Shared helpers for the nn kernel tests: seeded data, float64 naive math, float32-aware closeness, heap staging.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { allocF32, heapPointer, release } from '../../src/tensor/heap.js';
+import { allocF32, heapPointer, release } from '../../src/kernels/wasm/heap.js';
 import { referenceKernels, wasmKernels } from '../../src/kernels/index.js';
 import type { ConvGeom, KernelSet } from '../../src/kernels/index.js';
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { RandomGenerator, manualSeed } from '../../src/tensor/random.js';
-import { heapPointer, heapStats } from '../../src/tensor/heap.js';
+import { heapPointer, heapStats } from '../../src/kernels/wasm/heap.js';
 import { ShapeError, UsageError } from '../../src/errors.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';

@@ -1,7 +1,7 @@
 // WebAssembly SIMD batch-norm kernels (bindings over wasm/bn.ts): heap arrays by pointer, others staged through scratch.
 import type { BatchNormKernels, BNGeom } from '../types.js';
 import { wasm } from './instance.js';
-import { f32View, f64View, withScratch } from '../../tensor/heap.js';
+import { f32View, f64View, withScratch } from './heap.js';
 import { land, place, putF64, type Take } from './stage.js';
 
 /**

@@ -1,7 +1,7 @@
 // WebAssembly SIMD group-norm kernels (bindings over wasm/gn.ts): heap arrays by pointer, others staged.
 import type { GNGeom, GroupNormKernels } from '../types.js';
 import { wasm } from './instance.js';
-import { withScratch } from '../../tensor/heap.js';
+import { withScratch } from './heap.js';
 import { land, place } from './stage.js';
 
 function groupNormStats(mean: Float64Array, invstd: Float64Array, x: Float32Array, g: GNGeom, eps: number): void {

@@ -1,7 +1,7 @@
 // WebAssembly SIMD GEMM, convolution, pooling and elementwise kernels (bindings over wasm/gemm.ts, wasm/conv.ts, wasm/nn.ts). OWNER: issue 4.
 import type { ConvGeom, NNKernels, PoolGeom } from '../types.js';
 import { memory, wasm } from './instance.js';
-import { alloc, heapPointer, release } from '../../tensor/heap.js';
+import { alloc, heapPointer, release } from './heap.js';
 
 // ---- argument staging: heap arrays go by pointer; others are copied through heap blocks (correct, slower) ----
 

@@ -1,5 +1,5 @@
 // Argument staging for the wasm kernel bindings: heap arrays go by pointer, any other array through withScratch blocks.
-import { f64View, heapBuffer, heapPointer } from '../../tensor/heap.js';
+import { f64View, heapBuffer, heapPointer } from './heap.js';
 
 /** A withScratch allocator: bytes → heap pointer, freed when the call returns. */
 export type Take = (bytes: number) => number;

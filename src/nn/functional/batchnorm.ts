@@ -7,9 +7,10 @@ import {
 } from '../../kernels/batchnorm.js';
 import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
-import { allocF64, heapPointer, release } from '../../tensor/heap.js';
+import { allocF64, heapPointer, release } from '../../kernels/wasm/heap.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { allocTensor } from '../../tensor/internal.js';
 
 /** Options of {@link batchNorm} (torch.nn.functional.batch_norm's, plus layout, fusion and SyncBN's exchange). */
 export interface BatchNormOptions {
@@ -83,9 +84,9 @@ class BatchNormBackward extends Node {
     const y = this.hasY ? this.savedTensor(this.hasW ? 2 : 1) : null;
     if (this.store === null || this.store.isDisposed) throw new StateError('BatchNormBackward: its saved statistics were freed');
     const saved = { count: this.count, mean: this.stats.subarray(0, c), invstd: this.stats.subarray(c), training: this.training };
-    const dx = this.inputs[0] !== null ? Tensor._alloc(x.shape) : null;
-    const dw = this.inputs[1] != null ? Tensor._alloc([c]) : null;
-    const db = this.inputs[2] != null ? Tensor._alloc([c]) : null;
+    const dx = this.inputs[0] !== null ? allocTensor(x.shape) : null;
+    const dw = this.inputs[1] != null ? allocTensor([c]) : null;
+    const db = this.inputs[2] != null ? allocTensor([c]) : null;
     const work = allocF64(2 * c); // Σdy | Σdy·(x − μ), heap-resident so the wasm kernels use it in place
     try {
       const sums = { sumDy: work.subarray(0, c), sumDyXmu: work.subarray(c) };
@@ -126,7 +127,7 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const eps = opts.eps ?? 1e-5;
   const c = g.c;
   // [mean | invstd] kept for backward (heap-resident so the wasm kernels read them in place).
-  const store = Tensor._alloc([4 * c]); // 2C float64 = 4C float32 slots, 64-byte aligned
+  const store = allocTensor([4 * c]); // 2C float64 = 4C float32 slots, 64-byte aligned
   const kept = new Float64Array(store.data.buffer, store.data.byteOffset, 2 * c);
   const mean = kept.subarray(0, c);
   const invstd = kept.subarray(c);
@@ -152,7 +153,7 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
       invstd[i] = 1 / Math.sqrt(v[i]! + eps);
     }
   }
-  const out = Tensor._alloc(x.shape);
+  const out = allocTensor(x.shape);
   const relu = opts.fuseRelu === true;
   k.batchNormElemt(out.data, x.data, mean, invstd, weight?.data ?? null, bias?.data ?? null, g, relu);
   traceOp(out, 'batchNorm', [x, weight, bias, rm, rv], { eps, useBatch, fuseRelu: relu, channelsLast: opts.channelsLast === true });

@@ -5,6 +5,7 @@ import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { allocTensor } from '../../tensor/internal.js';
 import { expectRank, pair, positiveInt, type Pair } from './args.js';
 
 /** Options of conv2d (torch.nn.functional.conv2d's, camelCased). */
@@ -55,7 +56,7 @@ class Conv2dBackward extends Node {
     const k = kernels();
     let dx: Tensor | null = null;
     if (this.inputs[0] !== null) {
-      dx = Tensor._alloc(x.shape);
+      dx = allocTensor(x.shape);
       k.conv2dBackwardInput(dx.data, dy.data, w.data, this.g);
     }
     let dw: Tensor | null = null;
@@ -63,7 +64,7 @@ class Conv2dBackward extends Node {
     const wantB = this.hasBias && this.inputs[2] != null;
     if (this.inputs[1] !== null || wantB) {
       dw = Tensor.zerosLike(w);
-      if (wantB) db = Tensor._alloc([this.g.cOut]).zero_();
+      if (wantB) db = allocTensor([this.g.cOut]).zero_();
       k.conv2dBackwardWeight(dw.data, db === null ? null : db.data, dy.data, x.data, this.g);
     }
     return [dx, dw, db];
@@ -73,7 +74,7 @@ class Conv2dBackward extends Node {
 /** out[N, O, oh, ow] = conv(x[N, C, H, W], weight[O, C/groups, kH, kW]) + bias[O], as torch.nn.functional.conv2d. */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
   const g = convGeom(x, weight, bias, opts);
-  const out = Tensor._alloc([g.n, g.cOut, g.outH, g.outW]);
+  const out = allocTensor([g.n, g.cOut, g.outH, g.outW]);
   kernels().conv2dForward(out.data, x.data, weight.data, bias === null ? null : bias.data, g);
   traceOp(out, 'conv2d', [x, weight, bias], g);
   if (!needsGrad(x, weight, bias)) return out;

@@ -4,9 +4,10 @@ import { kernels, type GNGeom } from '../../kernels/index.js';
 import { checkGroupNormEps, gnGeom, groupNormParamGrads } from '../../kernels/groupnorm.js';
 import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
-import { allocF64, heapPointer, release } from '../../tensor/heap.js';
+import { allocF64, heapPointer, release } from '../../kernels/wasm/heap.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { allocTensor } from '../../tensor/internal.js';
 
 /** Options of groupNorm. */
 export interface GroupNormOptions {
@@ -72,12 +73,12 @@ class GroupNormBackward extends Node {
       const sumDyXmu = sums.subarray(n * c, 2 * n * c);
       // Per (sample, channel): Σdy and Σdy·(x − μ); dγ, dβ and the group terms of dx all come from these.
       k.groupNormBackwardReduce(sumDy, sumDyXmu, dy.data, x.data, mean, this.g);
-      const dw = this.inputs[1] != null ? Tensor._alloc([c]) : null;
-      const db = this.inputs[2] != null ? Tensor._alloc([c]) : null;
+      const dw = this.inputs[1] != null ? allocTensor([c]) : null;
+      const db = this.inputs[2] != null ? allocTensor([c]) : null;
       groupNormParamGrads(dw?.data ?? null, db?.data ?? null, sumDy, sumDyXmu, invstd, this.g);
       let dx: Tensor | null = null;
       if (this.inputs[0] !== null) {
-        dx = Tensor._alloc(x.shape);
+        dx = allocTensor(x.shape);
         const wd = w === null ? null : w.data;
         k.groupNormBackwardElemt(dx.data, dy.data, x.data, mean, invstd, wd, sumDy, sumDyXmu, this.g);
       }
@@ -113,12 +114,12 @@ export function groupNorm(
   const k = kernels();
   const ng = g.n * g.groups;
   // stats = [mean | invstd] kept for backward, heap-resident so the wasm kernels read them in place.
-  const store = Tensor._alloc([4 * ng]); // 2·ng float64 = 4·ng float32 slots, 64-byte aligned
+  const store = allocTensor([4 * ng]); // 2·ng float64 = 4·ng float32 slots, 64-byte aligned
   const stats = new Float64Array(store.data.buffer, store.data.byteOffset, 2 * ng);
   const mean = stats.subarray(0, ng);
   const invstd = stats.subarray(ng, 2 * ng);
   k.groupNormStats(mean, invstd, x.data, g, eps);
-  const out = Tensor._alloc(x.shape);
+  const out = allocTensor(x.shape);
   k.groupNormElemt(out.data, x.data, mean, invstd, weight?.data ?? null, bias?.data ?? null, g);
   traceOp(out, 'groupNorm', [x, weight, bias], { numGroups: g.groups, eps });
   if (!needsGrad(x, weight, bias)) {

@@ -5,6 +5,7 @@ import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { allocTensor } from '../../tensor/internal.js';
 
 class LinearBackward extends Node {
   readonly name = 'LinearBackward';
@@ -20,17 +21,17 @@ class LinearBackward extends Node {
     const k = kernels();
     let dx: Tensor | null = null;
     if (this.inputs[0] !== null) {
-      dx = Tensor._alloc(x.shape);
+      dx = allocTensor(x.shape);
       k.gemm(dx.data, dy.data, w.data, m, i, o, false, false, 1, 0); // dx[m×i] = dy[m×o]·W[o×i]
     }
     let dw: Tensor | null = null;
     if (this.inputs[1] !== null) {
-      dw = Tensor._alloc(w.shape);
+      dw = allocTensor(w.shape);
       k.gemm(dw.data, dy.data, x.data, o, i, m, true, false, 1, 0); // dW[o×i] = dyᵀ·x
     }
     let db: Tensor | null = null;
     if (this.inputs[2] != null) {
-      db = Tensor._alloc([o]);
+      db = allocTensor([o]);
       const g = dy.data;
       const d = db.data;
       for (let j = 0; j < o; j++) {
@@ -57,7 +58,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     throw new ShapeError(`linear: bias must have shape [${o}] for weight ${fmtShape(weight.shape)}, received ${fmtShape(bias.shape)}`);
   }
   const rows = i === 0 ? x.size : x.size / i;
-  const out = Tensor._alloc([...x.shape.slice(0, -1), o]);
+  const out = allocTensor([...x.shape.slice(0, -1), o]);
   const k = kernels();
   k.gemm(out.data, x.data, weight.data, rows, o, i, false, true, 1, 0);
   if (bias !== null) {

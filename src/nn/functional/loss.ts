@@ -4,7 +4,8 @@ import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
-import { allocF32, heapPointer, release } from '../../tensor/heap.js';
+import { allocTensor } from '../../tensor/internal.js';
+import { allocF32, heapPointer, release } from '../../kernels/wasm/heap.js';
 import { kernels } from '../../kernels/index.js';
 
 /** Options of crossEntropy (torch.nn.functional.cross_entropy's, camelCased). */
@@ -33,7 +34,7 @@ class CrossEntropyBackward extends Node {
   }
   backward(dy: Tensor): Tensor[] {
     const p = this.prob!.data;
-    const dx = Tensor._alloc(this.prob!.shape);
+    const dx = allocTensor(this.prob!.shape);
     const g = dx.data;
     const { tgt, k, s } = this;
     const n = tgt.length / s;
@@ -96,9 +97,9 @@ export function crossEntropy(input: Tensor, target: Target, opts: CrossEntropyOp
     tgt[i] = t;
   }
   const x = input.data;
-  const prob = Tensor._alloc(input.shape);
+  const prob = allocTensor(input.shape);
   const p = prob.data;
-  const losses = reduction === 'none' ? Tensor._alloc(expected) : null;
+  const losses = reduction === 'none' ? allocTensor(expected) : null;
   let total = 0;
   let count = 0;
   // Softmax, max and normalizer per position by the kernel (wasm: SIMD over positions); the loss
@@ -123,7 +124,7 @@ export function crossEntropy(input: Tensor, target: Target, opts: CrossEntropyOp
   let scale = 1;
   if (losses !== null) out = losses;
   else {
-    out = Tensor._alloc([]);
+    out = allocTensor([]);
     if (reduction === 'mean') {
       out.data[0] = total / count; // NaN when every position is ignored, as PyTorch
       scale = count > 0 ? 1 / count : 0;

@@ -5,6 +5,7 @@ import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { allocTensor } from '../../tensor/internal.js';
 import { expectRank, pair, type Pair } from './args.js';
 
 /** Options of maxPool2d and avgPool2d. */
@@ -36,7 +37,7 @@ class MaxPool2dBackward extends Node {
   }
   backward(dy: Tensor): Tensor[] {
     const g = this.g;
-    const dx = Tensor._alloc([g.n, g.c, g.h, g.w]);
+    const dx = allocTensor([g.n, g.c, g.h, g.w]);
     if (this.store === null || this.store.isDisposed) throw new StateError('MaxPool2dBackward: its saved argmax was freed');
     kernels().maxPool2dBackward(dx.data, dy.data, this.argmax, g);
     return [dx];
@@ -51,9 +52,9 @@ class MaxPool2dBackward extends Node {
 /** torch.nn.functional.max_pool2d (ceil_mode=false, dilation 1). Padding counts as −∞. */
 export function maxPool2d(x: Tensor, kernelSize: Pair, opts: Pool2dOptions = {}): Tensor {
   const g = poolGeom('maxPool2d', x, kernelSize, opts);
-  const out = Tensor._alloc([g.n, g.c, g.outH, g.outW]);
+  const out = allocTensor([g.n, g.c, g.outH, g.outW]);
   // argmax lives in the heap as int32 so the wasm kernel writes it in place
-  const store = Tensor._alloc([out.size]);
+  const store = allocTensor([out.size]);
   const argmax = new Int32Array(store.data.buffer, store.data.byteOffset, out.size);
   kernels().maxPool2dForward(out.data, argmax, x.data, g);
   traceOp(out, 'maxPool2d', [x], g);
@@ -71,7 +72,7 @@ class AvgPool2dBackward extends Node {
   }
   backward(dy: Tensor): Tensor[] {
     const g = this.g;
-    const dx = Tensor._alloc([g.n, g.c, g.h, g.w]);
+    const dx = allocTensor([g.n, g.c, g.h, g.w]);
     kernels().avgPool2dBackward(dx.data, dy.data, g);
     return [dx];
   }
@@ -80,7 +81,7 @@ class AvgPool2dBackward extends Node {
 /** torch.nn.functional.avg_pool2d (count_include_pad=true, ceil_mode=false). */
 export function avgPool2d(x: Tensor, kernelSize: Pair, opts: Pool2dOptions = {}): Tensor {
   const g = poolGeom('avgPool2d', x, kernelSize, opts);
-  const out = Tensor._alloc([g.n, g.c, g.outH, g.outW]);
+  const out = allocTensor([g.n, g.c, g.outH, g.outW]);
   kernels().avgPool2dForward(out.data, x.data, g);
   traceOp(out, 'avgPool2d', [x], g);
   return needsGrad(x) ? record(out, new AvgPool2dBackward(g), x) : out;
@@ -132,7 +133,7 @@ class AdaptiveAvgPool2dBackward extends Node {
   }
   backward(dy: Tensor): Tensor[] {
     const [n, c, h, w] = this.inShape as [number, number, number, number];
-    const dx = Tensor._alloc(this.inShape);
+    const dx = allocTensor(this.inShape);
     if (dy.shape[2] !== 1 || dy.shape[3] !== 1) dx.data.fill(0); // the general case accumulates
     adaptiveLoop(dx.data, dy.data, n * c, h, w, dy.shape[2]!, dy.shape[3]!, true);
     return [dx];
@@ -146,7 +147,7 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
   const [oh, ow] = pair(outputSize, 'adaptiveAvgPool2d: outputSize', 1);
   const [n, c, h, w] = x.shape as [number, number, number, number];
   if (h === 0 || w === 0) throw new ShapeError(`adaptiveAvgPool2d: input ${fmtShape(x.shape)} has an empty spatial size`);
-  const out = Tensor._alloc([n, c, oh, ow]);
+  const out = allocTensor([n, c, oh, ow]);
   adaptiveLoop(x.data, out.data, n * c, h, w, oh, ow, false);
   traceOp(out, 'adaptiveAvgPool2d', [x], { outH: oh, outW: ow });
   return needsGrad(x) ? record(out, new AdaptiveAvgPool2dBackward(x.shape), x) : out;

@@ -5,6 +5,7 @@ import { traceOp } from '../../autograd/trace.js';
 import { Node, isGradEnabled, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
 import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { allocTensor } from '../../tensor/internal.js';
 import { defaultGenerator, type RandomGenerator } from '../../tensor/random.js';
 import { expectRank, pair, type Pair } from './args.js';
 
@@ -15,7 +16,7 @@ class UpsampleBackward extends Node {
   }
   backward(dy: Tensor): Tensor[] {
     const [n, c, h, w] = this.inShape as [number, number, number, number];
-    const dx = Tensor._alloc(this.inShape);
+    const dx = allocTensor(this.inShape);
     kernels().upsampleBilinearBackward(dx.data, dy.data, n, c, h, w, dy.shape[2]!, dy.shape[3]!);
     return [dx];
   }
@@ -44,7 +45,7 @@ export function upsampleBilinear(x: Tensor, opts: { size?: Pair; scaleFactor?: n
     }
   } else throw new UsageError('upsampleBilinear: give size or scaleFactor');
   if (h === 0 || w === 0) throw new ShapeError(`upsampleBilinear: input ${fmtShape(x.shape)} has an empty spatial size`);
-  const out = Tensor._alloc([n, c, oh, ow]);
+  const out = allocTensor([n, c, oh, ow]);
   kernels().upsampleBilinearForward(out.data, x.data, n, c, h, w, oh, ow);
   traceOp(out, 'upsampleBilinear', [x], { outH: oh, outW: ow });
   return needsGrad(x) ? record(out, new UpsampleBackward(x.shape), x) : out;
@@ -63,7 +64,7 @@ class ConcatBackward extends Node {
       const at = off;
       off += inner;
       if (this.inputs[k] === null) return null;
-      const g = Tensor._alloc(s);
+      const g = allocTensor(s);
       const src = dy.data;
       for (let o = 0; o < this.outer; o++) g.data.set(src.subarray(o * total + at, o * total + at + inner), o * inner);
       return g;
@@ -92,7 +93,7 @@ export function concat(xs: readonly Tensor[], dim = 1): Tensor {
   }
   const outShape = first.shape.slice();
   outShape[d] = sizeD;
-  const out = Tensor._alloc(outShape);
+  const out = allocTensor(outShape);
   const total = inners.reduce((a, b) => a + b, 0);
   let at = 0;
   for (let k = 0; k < xs.length; k++) {
@@ -112,7 +113,7 @@ class DropoutBackward extends Node {
     super();
   }
   backward(dy: Tensor): Tensor[] {
-    const dx = Tensor._alloc(dy.shape);
+    const dx = allocTensor(dy.shape);
     const m = this.mask!.data;
     const g = dy.data;
     const o = dx.data;
@@ -134,11 +135,11 @@ export function dropout(x: Tensor, p = 0.5, training = true, generator: RandomGe
   checkTensor('dropout', 'input', x);
   if (!(p >= 0 && p <= 1)) throw new UsageError(`dropout: p must be in [0, 1], received ${describe(p)}`);
   if (!training || p === 0) return x;
-  const mask = Tensor._alloc(x.shape);
+  const mask = allocTensor(x.shape);
   const scale = p === 1 ? 0 : 1 / (1 - p);
   const m = mask.data;
   for (let i = 0; i < m.length; i++) m[i] = generator.random() < p ? 0 : scale;
-  const out = Tensor._alloc(x.shape);
+  const out = allocTensor(x.shape);
   const o = out.data;
   const xs = x.data;
   for (let i = 0; i < o.length; i++) o[i] = xs[i]! * m[i]!;

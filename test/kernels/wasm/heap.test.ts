@@ -1,8 +1,10 @@
 // The wasm heap allocator: alignment, reuse by size class, views that survive memory growth, double free.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { alloc, release, allocF32, f32View, heapPointer, heapStats, sizeClass, withScratch } from '../../src/tensor/heap.js';
-import { UsageError } from '../../src/errors.js';
+import {
+  alloc, release, allocF32, f32View, heapPointer, heapStats, sizeClass, withScratch,
+} from '../../../src/kernels/wasm/heap.js';
+import { UsageError } from '../../../src/errors.js';
 
 test('blocks are 64-byte aligned and sized by class', () => {
   for (const n of [0, 1, 63, 64, 65, 4096, 4097, 100_000]) {

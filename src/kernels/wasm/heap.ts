@@ -1,6 +1,6 @@
 // The allocator for the wasm heap: tensors live here so WebAssembly kernels run on them by pointer.
-import { memory, wasm } from '../kernels/wasm/instance.js';
-import { UsageError, describe } from '../errors.js';
+import { memory, wasm } from './instance.js';
+import { UsageError, describe } from '../../errors.js';
 
 const ALIGN = 64; // cache line; also satisfies v128 alignment
 
