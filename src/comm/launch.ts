@@ -4,14 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { PeerDiedError, UsageError, describe } from '../errors.js';
+import { UsageError, describe } from '../errors.js';
 import { envConfig } from './config.js';
-import { PEER_DEAD, PEER_LEFT } from './control.js';
 import { OutputSink } from './launch-output.js';
 import { toRankError, type RankError, type RankOutcome } from './outcome.js';
 import { GroupStopper, checkStopPolicy, watchStopped, type StopPolicy, type Stoppable } from './stop.js';
-import { createThreadsWorld, worldControl } from './threads.js';
-import { createHeapMemory } from '../kernels/wasm/instance.js';
+import { createThreadRanks } from './thread-world.js';
 import type { ProcessGroup } from './types.js';
 import { checkNodes, nodeLayout, type NodeLayout } from './multinode.js';
 
@@ -127,10 +125,8 @@ function exitOutcome<T>(r: number, how: string, stopper: GroupStopper): RankOutc
 export function spawnThreads<T = unknown>(n: number, target: string | URL | RankFn<T>, args: string[] = [], opts: LaunchOptions = {}): Promise<RankOutcome<T>[]> {
   checkLaunch('spawnThreads', n, target, args);
   checkStopPolicy('spawnThreads', opts.stop);
-  const world = createThreadsWorld(n, opts.ringBytes);
-  const ctl = worldControl(world);
-  // Every rank's wasm heap, made here so that each rank can be given all of them.
-  const heaps = Array.from({ length: n }, () => createHeapMemory());
+  // The rings, the control block and every rank's wasm heap, made here so that each rank can be given all of them.
+  const ranks = createThreadRanks(n, opts.ringBytes);
   const job = jobOf(target as RankFn<unknown>, args);
   const mode = opts.output ?? 'inherit';
   const outcomes: RankOutcome<T>[] = new Array(n);
@@ -149,7 +145,7 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
       let joined = false;
       let uncaught: unknown = null;
       const w = new Worker(RANK_MAIN, {
-        workerData: { syncbnThreads: { world, rank: r, heaps }, syncbnHeap: heaps[r], syncbnJob: job },
+        workerData: { ...ranks.workerData(r), syncbnJob: job },
         env: rankEnv(r, n, { ...opts.env, ...opts.rankEnv?.(r) }),
         stdout: mode !== 'inherit',
         stderr: mode !== 'inherit',
@@ -159,15 +155,12 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
       w.on('message', (m: Msg) => (m.type === 'joined' ? (joined = true) : (msg = m)));
       w.on('error', (e) => {
         uncaught = e;
-        markDead(r, `${(e as Error).name ?? 'Error'}: ${(e as Error).message ?? String(e)}`);
+        ranks.died(r, `${(e as Error).name ?? 'Error'}: ${(e as Error).message ?? String(e)}`);
       });
       w.on('exit', (code) => {
-        if (msg?.type === 'error') markDead(r, `${msg.error.name}: ${msg.error.message}`);
-        else if (uncaught === null && code !== 0) markDead(r, `exited with code ${code}`);
-        else if (uncaught === null) {
-          ctl.setPeerState(r, PEER_LEFT);
-          ctl.ringAll();
-        }
+        if (msg?.type === 'error') ranks.died(r, `${msg.error.name}: ${msg.error.message}`);
+        else if (uncaught === null && code !== 0) ranks.died(r, `exited with code ${code}`);
+        else if (uncaught === null) ranks.left(r);
         let o: RankOutcome<T>;
         if (msg?.type === 'error') o = { rank: r, ok: false, error: msg.error };
         else if (uncaught !== null) o = { rank: r, ok: false, error: toRankError(uncaught) };
@@ -184,11 +177,6 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
       });
     }
   });
-  function markDead(r: number, why: string): void {
-    // The reason first: a rank that sees the state first would otherwise store its own, vaguer one.
-    ctl.abort(new PeerDiedError(`rank ${r} died (${why})`, r));
-    ctl.setPeerState(r, PEER_DEAD);
-  }
 }
 
 /** A free TCP port on the loopback interface (for MASTER_PORT). */

@@ -1,11 +1,9 @@
 // spawnThreads for browsers: N ranks in Web Workers over the same shared-memory rings, doorbells and failure rules.
 import { wasmModule } from '#platform';
-import { PeerDiedError, UsageError, describe } from '../errors.js';
-import { PEER_DEAD, PEER_LEFT } from '../comm/control.js';
+import { UsageError, describe } from '../errors.js';
 import { toRankError, type RankError, type RankOutcome } from '../comm/outcome.js';
 import { GroupStopper, checkStopPolicy, type StopPolicy, type Stoppable } from '../comm/stop.js';
-import { createThreadsWorld, worldControl } from '../comm/threads.js';
-import { createHeapMemory } from '../kernels/wasm/instance.js';
+import { createThreadRanks } from '../comm/thread-world.js';
 import type { FromRank, ToRank } from './protocol.js';
 
 /** Options of the browser `spawnThreads`. */
@@ -74,9 +72,7 @@ export function startThreads<T = unknown>(
         '(COOP same-origin, COEP require-corp)',
     );
   }
-  const world = createThreadsWorld(n, opts.ringBytes);
-  const ctl = worldControl(world);
-  const heaps = Array.from({ length: n }, () => createHeapMemory());
+  const ranks = createThreadRanks(n, opts.ringBytes);
   const bodyUrl = new URL(body, (globalThis as { location?: { href: string } }).location?.href).href;
   const workerUrl = opts.workerUrl ?? new URL('./rank-worker.js', import.meta.url);
   const outcomes: RankOutcome<T>[] = new Array(n);
@@ -128,7 +124,7 @@ export function startThreads<T = unknown>(
       args,
       data: opts.data,
       module,
-      workerData: { syncbnThreads: { world, rank: r, heaps }, syncbnHeap: heaps[r] },
+      workerData: ranks.workerData(r),
     };
     w.postMessage(init);
   }
@@ -150,12 +146,9 @@ export function startThreads<T = unknown>(
     if (outcomes[r] !== undefined) return;
     workers[r]?.terminate();
     if (o.ok) {
-      ctl.setPeerState(r, PEER_LEFT);
-      ctl.ringAll();
+      ranks.left(r);
     } else {
-      // The reason first: a rank that sees the state first would otherwise store its own, vaguer one.
-      ctl.abort(new PeerDiedError(`rank ${r} died (${o.error.name}: ${o.error.message})`, r));
-      ctl.setPeerState(r, PEER_DEAD);
+      ranks.died(r, `${o.error.name}: ${o.error.message}`);
       if (!stopper.ended.has(r)) stopper.rankFailed(r);
     }
     o.joined = joined[r];
