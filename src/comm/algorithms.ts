@@ -33,8 +33,8 @@ function reduceSink(ctx: TaskCtx, dst: CommArray, elemAt: number, op: number): S
   const es = dst.BYTES_PER_ELEMENT;
   const f = reducer(dst, op);
   const sink: Sink = (r, pos, n, off) => f(dst, elemAt + off / es, viewOf(dst, r, pos, n));
-  if (ctx.t.recvNow !== undefined) {
-    // A transport that reads for us fills this heap scratch: float32 sums then run on it by pointer,
+  if (ctx.zeroCopy !== null) {
+    // A transport that reads for us (zero-copy) fills this heap scratch: float32 sums then run on it by pointer,
     // without first staging the ring's chunk into the heap.
     const scratch = (sink.scratch = heapScratch(ctx.t));
     sink.take = (n, off) => f(dst, elemAt + off / es, dst instanceof Float64Array ? new Float64Array(scratch.buffer, scratch.byteOffset, n / 8) : new Float32Array(scratch.buffer, scratch.byteOffset, n / 4));
@@ -65,7 +65,10 @@ export function* allReduce(ctx: TaskCtx, buf: CommArray, op: number): Generator<
   const n = ctx.worldRanks.length;
   if (n === 1) return;
   if (buf.byteLength <= DIRECT_MAX_BYTES) yield* allReduceDirect(ctx, buf, op);
-  else if (!(yield* allReduceShared(ctx, buf, op))) yield* allReduceRing(ctx, buf, op);
+  else {
+    const heaps = ctx.sharedHeaps;
+    if (heaps === null || !(yield* allReduceShared(ctx, heaps, buf, op))) yield* allReduceRing(ctx, buf, op);
+  }
 }
 
 /**

@@ -204,8 +204,11 @@ export class Group implements ProcessGroup {
     const seq = ++this.seq;
     const { bytes: tagBytes, text: tagText } = wireTag(tag);
     const hdr: Header = { groupId: this.id, seq, kind, dtype: buf ? dtypeOf(buf) : 0, op, len, bytes: 0, extra, src: this.rank, tag: tagText };
+    const t = this.st.t;
     const ctx: TaskCtx = {
-      t: this.st.t,
+      t,
+      zeroCopy: t.zeroCopy,
+      sharedHeaps: t.sharedHeaps,
       hdr,
       tagBytes,
       groupRank: this.rank,

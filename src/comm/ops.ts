@@ -2,12 +2,19 @@
 import { CollectiveMismatchError, CommError, CommTimeoutError, PeerDiedError } from '../errors.js';
 import { PEER_ALIVE, PEER_LEFT } from './control.js';
 import type { Ring } from './ring.js';
-import type { Transport } from './transport.js';
+import type { SharedHeaps, TransportCore, ZeroCopy } from './transport.js';
 import { HEADER_BYTES, KIND, KIND_NAMES, MAX_TAG_BYTES, decodeFixed, decodeTag, describeCall, encodeHeaderInto, headerBytes, headerMismatch, pad8, type Header } from './wire.js';
 
-/** What one collective call knows: its header, deadline, and the group's rank mapping. */
+/**
+ * What one collective call knows: the transport's core, its capabilities (passed in explicitly:
+ * null when the transport lacks one), the header, deadline, and the group's rank mapping.
+ */
 export interface TaskCtx {
-  readonly t: Transport;
+  readonly t: TransportCore;
+  /** Zero-copy sends and receives of large payloads (TCP with direct sockets), or null. */
+  readonly zeroCopy: ZeroCopy | null;
+  /** Peers' wasm heaps readable from this thread (threads started by spawnThreads), or null. */
+  readonly sharedHeaps: SharedHeaps | null;
   readonly hdr: Header;
   readonly tagBytes: Uint8Array;
   readonly groupRank: number;
@@ -30,7 +37,8 @@ export const WORLD_GROUP_ID = 1;
 
 /**
  * A piece of payload is ready at ring.data[pos, pos+n); it is bytes [off, off+n) of the message.
- * A transport with recvNow may instead read the payload straight to where it is used: `into`, when
+ * With a zero-copy transport (ZeroCopy.recvNow) the payload may instead be read straight to where it
+ * is used: `into`, when
  * set, says the sink is a plain copy to into[off, off+n); `scratch` and `take`, that payload bytes
  * [off, off+n) may be read into scratch[0, n) (n ≤ its length, a multiple of 8) and then `take(n, off)`.
  */
@@ -54,7 +62,10 @@ export interface Op {
 const scratch = new Uint8Array(headerBytes(MAX_TAG_BYTES));
 const scratchView = new DataView(scratch.buffer);
 
-/** Payload left to send from which a transport's zero-copy send is tried (below it, one copy and one write are cheaper than two writes). */
+/**
+ * Payload left to send from which zero-copy (ZeroCopy.sendNow) is tried (below it, one copy and one
+ * write are cheaper than two writes).
+ */
 const SEND_NOW_MIN = 64 << 10;
 
 export class SendOp implements Op {
@@ -65,7 +76,8 @@ export class SendOp implements Op {
   private readonly world: number;
   private headSent = false;
   private off = 0;
-  private zeroCopy: boolean;
+  /** The zero-copy capability while this payload may still use it (null: the ring only). */
+  private zc: ZeroCopy | null;
 
   constructor(
     private readonly ctx: TaskCtx,
@@ -75,7 +87,7 @@ export class SendOp implements Op {
     this.headLen = headerBytes(ctx.tagBytes.length);
     this.world = ctx.worldRanks[peer]!;
     this.ring = ctx.t.out(this.world);
-    this.zeroCopy = ctx.t.sendNow !== undefined && payload.length >= SEND_NOW_MIN;
+    this.zc = payload.length >= SEND_NOW_MIN ? ctx.zeroCopy : null;
   }
 
   step(): boolean {
@@ -97,18 +109,19 @@ export class SendOp implements Op {
     // A large payload goes to the socket from where it is once what precedes it has left (the copy
     // into the outbox was a third of the memory traffic of a bulk all-reduce over TCP); its last
     // partial 8 bytes and the padding take the ring.
-    if (this.zeroCopy) {
+    const zc = this.zc;
+    if (zc !== null) {
       const end = p.length & ~7;
       if (this.off < end) {
         if (r.pending() !== 0) t.notifySent(this.world);
-        const to = t.sendNow!(this.world, p, this.off, end);
-        if (to < 0) this.zeroCopy = false;
+        const to = zc.sendNow(this.world, p, this.off, end);
+        if (to < 0) this.zc = null;
         else {
           if (to > this.off) {
             this.off = to;
             moved = true;
           }
-          if (this.off < end) return moved; // pump() carries it on
+          if (this.off < end) return moved; // the waiter's pump carries it on
         }
       }
     }
@@ -137,6 +150,8 @@ export class RecvOp implements Op {
   private total = 0;
   /** Zero-copy receive (into sink.into or sink.scratch) up to this payload offset (0: not used). */
   private fastEnd = 0;
+  /** The zero-copy capability this receive uses (set with fastEnd). */
+  private zc: ZeroCopy | null = null;
 
   /** `onHeader` checks the header's payload size and returns where the payload goes. */
   constructor(
@@ -169,12 +184,17 @@ export class RecvOp implements Op {
       this.hdr = h;
       this.total = pad8(h.bytes);
       this.sink = this.onHeader(h);
-      if ((this.sink.into !== undefined || this.sink.scratch !== undefined) && this.ctx.t.recvNow !== undefined && h.bytes >= SEND_NOW_MIN) this.fastEnd = h.bytes & ~7;
+      const direct = this.sink.into !== undefined || this.sink.scratch !== undefined;
+      if (direct && this.ctx.zeroCopy !== null && h.bytes >= SEND_NOW_MIN) {
+        this.zc = this.ctx.zeroCopy;
+        this.fastEnd = h.bytes & ~7;
+      }
       moved = true;
     }
     // First what the transport read straight to its use; bytes already in the ring came before.
-    while (this.off < this.fastEnd) {
-      const got = this.recvDirect();
+    const zc = this.zc;
+    while (zc !== null && this.off < this.fastEnd) {
+      const got = this.recvDirect(zc);
       if (got < 0) this.fastEnd = 0;
       if (got <= 0) break;
       this.off += got;
@@ -197,16 +217,15 @@ export class RecvOp implements Op {
   }
 
   /** Payload bytes the transport delivered straight to the sink (−1: it cannot for this peer). */
-  private recvDirect(): number {
+  private recvDirect(zc: ZeroCopy): number {
     const s = this.sink!;
-    const t = this.ctx.t;
     if (s.into !== undefined) {
-      const to = t.recvNow!(this.world, s.into, this.off, this.fastEnd);
+      const to = zc.recvNow(this.world, s.into, this.off, this.fastEnd);
       return to < 0 ? -1 : to - this.off;
     }
     // Into the scratch, whole: its bytes are consumed (reduced) together.
     const n = Math.min(s.scratch!.length, this.fastEnd - this.off);
-    const to = t.recvNow!(this.world, s.scratch!, 0, n);
+    const to = zc.recvNow(this.world, s.scratch!, 0, n);
     if (to < 0) return -1;
     if (to < n) return 0;
     s.take!(n, this.off);

@@ -7,7 +7,8 @@ import type { InitOptions } from '../init.js';
 import type { RankError } from '../outcome.js';
 import type { Ring } from '../ring.js';
 import { envConfig, intFromEnv, processEnv } from '../config.js';
-import { coreSpinUs, spinUsFromEnv, type LinkKind, type Transport } from '../transport.js';
+import { coreSpinUs, spinUsFromEnv, type LinkKind, type Transport, type ZeroCopy } from '../transport.js';
+import { Waiter } from '../waiter.js';
 import { DirectLink } from './direct.js';
 import { DIRECT_FD, INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpBytes, tcpLayout } from './layout.js';
 import type { WorkerInit } from './worker.js';
@@ -24,11 +25,32 @@ export function tcpRingBytes(size: number): number {
   return b;
 }
 
+/** Zero-copy over the direct sockets: a relayed peer (no socket on this thread) answers −1. */
+class DirectZeroCopy implements ZeroCopy {
+  constructor(private readonly links: readonly (DirectLink | undefined)[]) {}
+  sendNow(peer: number, src: Uint8Array, off: number, end: number): number {
+    const l = this.links[peer];
+    return l === undefined ? -1 : l.write(src, off, end);
+  }
+  recvNow(peer: number, dst: Uint8Array, off: number, end: number): number {
+    const l = this.links[peer];
+    return l === undefined ? -1 : l.readInto(dst, off, end);
+  }
+}
+
+/**
+ * Rings between this rank's thread and its peers' sockets: a peer with a direct socket is served by
+ * this thread (the waiter pumps it; zero-copy available), any other through the comm worker's relay
+ * (which rings this rank's doorbell).
+ */
 export class TcpTransport implements Transport {
   readonly kind = 'tcp' as const;
-  readonly ctl: Control;
-  readonly slot: number;
-  readonly spinUs: number;
+  readonly waiter: Waiter;
+  /** Present when some peer has a direct socket. */
+  readonly zeroCopy: ZeroCopy | null;
+  readonly sharedHeaps = null;
+  private readonly ctl: Control;
+  private readonly spinUs: number;
   private readonly outs: Ring[];
   private readonly ins: Ring[];
   private readonly query: Int32Array;
@@ -57,7 +79,6 @@ export class TcpTransport implements Transport {
     this.ins = l.ins;
     this.query = l.query;
     this.wslot = l.workerSlot;
-    this.slot = rank;
     for (let p = 0; p < size; p++) {
       const fd = p === rank ? -1 : Atomics.load(this.ctl.i32, this.ctl.doorbellIndex(p) + DIRECT_FD) - 1;
       if (fd < 0) continue;
@@ -66,18 +87,16 @@ export class TcpTransport implements Transport {
       this.direct.push(link);
     }
     this.relayed = this.direct.length < size - 1;
-    if (this.direct.length > 0) this.pump = () => this.pumpDirect();
+    const pumped = this.direct.length > 0;
     // A relay needs the comm worker to run: then spin only briefly, leaving it a core.
     this.spinUs = this.relayed ? spinUsFromEnv(25) : directSpinUs;
+    // Direct sockets: nobody rings our doorbell when their bytes arrive, so the waiter pumps them
+    // while it spins and between short naps. All relayed: the comm worker rings the doorbell.
+    this.waiter = new Waiter(this.ctl, rank, this.spinUs, pumped ? () => this.pumpDirect() : null);
+    this.zeroCopy = pumped ? new DirectZeroCopy(this.links) : null;
   }
 
-  /**
-   * Move the direct sockets' bytes: write the outboxes, fill the inboxes. The engine calls this
-   * while it spins and between timed sleeps (no thread rings our doorbell when bytes arrive). Absent
-   * when every peer is relayed: then the comm worker rings the doorbell and the rank sleeps on it.
-   */
-  readonly pump?: () => boolean;
-
+  /** Move the direct sockets' bytes: write the outboxes, fill the inboxes; true if any moved. */
   private pumpDirect(): boolean {
     let moved = false;
     for (const l of this.direct) {
@@ -98,21 +117,13 @@ export class TcpTransport implements Transport {
   in(peer: number): Ring {
     return this.ins[peer]!;
   }
-  sendNow(peer: number, src: Uint8Array, off: number, end: number): number {
-    const l = this.links[peer];
-    return l === undefined ? -1 : l.write(src, off, end);
-  }
-  recvNow(peer: number, dst: Uint8Array, off: number, end: number): number {
-    const l = this.links[peer];
-    return l === undefined ? -1 : l.readInto(dst, off, end);
-  }
   notifySent(peer: number): void {
     const l = this.links[peer];
     if (l !== undefined) l.send();
     else this.ctl.ring(this.wslot);
   }
   notifyConsumed(peer: number): void {
-    if (this.links[peer] !== undefined) return; // pump() refills it
+    if (this.links[peer] !== undefined) return; // the pump refills it
     if (Atomics.load(this.ctl.i32, this.ctl.doorbellIndex(peer) + INBOX_BLOCKED) !== 0) this.ctl.ring(this.wslot);
   }
   peerState(peer: number): number {
