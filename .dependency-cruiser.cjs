@@ -29,10 +29,16 @@ const TYPE_ONLY = ['type-only', 'type-import'];
 const layerRules = layers.slice(0, -1).map(([name, path], i) => ({
   name: `layer-${name}`,
   severity: 'error',
-  comment: `${name} may import only ${layers.slice(0, i + 1).map(([n]) => n).join(', ')} (docs/architecture.md)`,
+  comment: `${name} may import only ${layers
+    .slice(0, i + 1)
+    .map(([n]) => n)
+    .join(', ')} (docs/architecture.md)`,
   from: { path },
   to: {
-    path: layers.slice(i + 1).map(([, p]) => p).join('|'),
+    path: layers
+      .slice(i + 1)
+      .map(([, p]) => p)
+      .join('|'),
     pathNot: name === 'tensor' ? `${SHAPE}|${TENSOR_TYPES_FROM_AUTOGRAD}` : SHAPE,
   },
 }));

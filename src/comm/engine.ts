@@ -10,6 +10,8 @@ export class Task<T = unknown> {
   settled = false;
   value: T | undefined;
   error: unknown;
+  /** Settled by fail() (error may be any value, even undefined). */
+  failed = false;
   private p: Promise<T> | null = null;
   private resolveP: ((v: T) => void) | null = null;
   private rejectP: ((e: unknown) => void) | null = null;
@@ -34,7 +36,7 @@ export class Task<T = unknown> {
           this.resolveP = res;
           this.rejectP = rej;
         });
-      } else this.p = this.error !== undefined ? Promise.reject(this.error) : Promise.resolve(this.value as T);
+      } else this.p = this.failed ? Promise.reject(this.error) : Promise.resolve(this.value as T);
       // A failed collective nobody awaits must not crash the process as an unhandled rejection:
       // the sync forms and waitSync report it by throwing.
       this.p.catch(noop);
@@ -67,7 +69,10 @@ export class Task<T = unknown> {
     } catch (e) {
       // Store the reason world-wide first (the first one wins), so that every rank — this one
       // included — reports the same error even when several detect a problem at once.
-      const err = e instanceof CommError ? e : new CommError(`${describeTask(this.ctx)} failed: ${String(e)}`, 'E_COMM', { cause: e });
+      const err =
+        e instanceof CommError
+          ? e
+          : new CommError(`${describeTask(this.ctx)} failed: ${String(e)}`, 'E_COMM', { cause: e });
       this.fail(this.ctx.t.abort(err));
       return true;
     }
@@ -76,6 +81,7 @@ export class Task<T = unknown> {
   fail(e: unknown): void {
     if (this.settled) return;
     this.settled = true;
+    this.failed = true;
     this.error = e;
     this.flight?.end(this.fid, e, this.ctx.waitingOn);
     this.rejectP?.(e);
@@ -88,7 +94,7 @@ export class Task<T = unknown> {
   }
 
   result(): T {
-    if (this.error !== undefined) throw this.error;
+    if (this.failed) throw this.error;
     return this.value as T;
   }
 }
@@ -163,7 +169,7 @@ export class Engine {
   private advance(head: Task<unknown>): boolean {
     if (!head.step()) return false;
     this.queue.shift();
-    if (head.error !== undefined) {
+    if (head.failed) {
       this.failAll(head);
       this.flight.failed(head.error);
     }

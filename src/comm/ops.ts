@@ -3,7 +3,20 @@ import { CollectiveMismatchError, CommError, CommTimeoutError, PeerDiedError } f
 import { PEER_ALIVE, PEER_LEFT } from './control.js';
 import type { Ring } from './ring.js';
 import type { SharedHeaps, TransportCore, ZeroCopy } from './transport.js';
-import { HEADER_BYTES, KIND, KIND_NAMES, MAX_TAG_BYTES, decodeFixed, decodeTag, describeCall, encodeHeaderInto, headerBytes, headerMismatch, pad8, type Header } from './wire.js';
+import {
+  HEADER_BYTES,
+  KIND,
+  KIND_NAMES,
+  MAX_TAG_BYTES,
+  decodeFixed,
+  decodeTag,
+  describeCall,
+  encodeHeaderInto,
+  headerBytes,
+  headerMismatch,
+  pad8,
+  type Header,
+} from './wire.js';
 
 /**
  * What one collective call knows: the transport's core, its capabilities (passed in explicitly:
@@ -171,12 +184,18 @@ export class RecvOp implements Op {
       if (avail < HEADER_BYTES) return false;
       r.peekInto(scratch, HEADER_BYTES);
       const h = decodeFixed(scratch, scratchView);
-      if (h === null) throw new CommError(`${describeTask(this.ctx)}: corrupt message stream from rank ${this.peer} (bad magic); the transport is out of sync`);
+      if (h === null)
+        throw new CommError(
+          `${describeTask(this.ctx)}: corrupt message stream from rank ${this.peer} (bad magic); the transport is ` +
+            `out of sync`,
+        );
       const hlen = headerBytes(h.tagLen);
       if (avail < hlen) return false;
       r.peekInto(scratch, h.tagLen, HEADER_BYTES);
       // The common case, the same tag as ours, is recognised from the bytes without decoding them.
-      h.tag = sameBytes(scratch, this.ctx.tagBytes, h.tagLen) ? this.ctx.hdr.tag : decodeTag(scratch.subarray(0, h.tagLen));
+      h.tag = sameBytes(scratch, this.ctx.tagBytes, h.tagLen)
+        ? this.ctx.hdr.tag
+        : decodeTag(scratch.subarray(0, h.tagLen));
       const bad = headerMismatch(this.ctx.hdr, h);
       if (bad !== null || h.src !== this.peer) throw mismatchError(this.ctx, h, this.peer);
       r.consume(hlen);
@@ -241,18 +260,29 @@ const drop: Sink = () => {};
  * Every member sends `payload` to every other and receives one of the same length from each
  * (given to `sinkOf(g)`, else dropped): an all-to-all exchange, and so a barrier.
  */
-export function* exchangeAll(ctx: TaskCtx, payload: Uint8Array, sinkOf?: (g: number) => Sink): Generator<void, void, void> {
+export function* exchangeAll(
+  ctx: TaskCtx,
+  payload: Uint8Array,
+  sinkOf?: (g: number) => Sink,
+): Generator<void, void, void> {
   const ops: Op[] = [];
   for (let g = 0; g < ctx.worldRanks.length; g++) {
     if (g === ctx.groupRank) continue;
-    ops.push(new SendOp(ctx, g, payload), new RecvOp(ctx, g, (h) => (expectBytes(ctx, h, payload.length), sinkOf?.(g) ?? drop)));
+    ops.push(
+      new SendOp(ctx, g, payload),
+      new RecvOp(ctx, g, (h) => (expectBytes(ctx, h, payload.length), sinkOf?.(g) ?? drop)),
+    );
   }
   yield* progressAll(ctx, ops);
 }
 
 /** A message's payload size must be what the collective expects (a protocol error otherwise). */
 export function expectBytes(ctx: TaskCtx, h: Header, bytes: number): void {
-  if (h.bytes !== bytes) throw new CommError(`collective #${ctx.hdr.seq}: rank ${h.src} sent ${h.bytes} payload bytes where ${bytes} were expected (protocol error)`);
+  if (h.bytes !== bytes)
+    throw new CommError(
+      `collective #${ctx.hdr.seq}: rank ${h.src} sent ${h.bytes} payload bytes where ${bytes} were expected ` +
+        `(protocol error)`,
+    );
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
@@ -266,7 +296,10 @@ function mismatchError(ctx: TaskCtx, theirs: Header, peer: number): CollectiveMi
   const me = ctx.groupRank;
   const a = describeCall(mine, theirs, ctx.groupName);
   const b = describeCall(theirs, mine, ctx.groupName);
-  const [first, second] = me < peer ? [`rank ${me} called ${a}`, `rank ${peer} called ${b}`] : [`rank ${peer} called ${b}`, `rank ${me} called ${a}`];
+  const [first, second] =
+    me < peer
+      ? [`rank ${me} called ${a}`, `rank ${peer} called ${b}`]
+      : [`rank ${peer} called ${b}`, `rank ${me} called ${a}`];
   const group = mine.groupId === WORLD_GROUP_ID ? '' : ` (group ${ctx.groupName(mine.groupId)})`;
   const title = mine.kind === theirs.kind ? KIND_NAMES[mine.kind] : 'collective';
   ctx.waitingOn = [peer];
@@ -291,7 +324,11 @@ export function* progressAll(ctx: TaskCtx, ops: readonly Op[]): Generator<void, 
 }
 
 /** Run ops one after another (e.g. receive contributions in rank order), sends all at once. */
-export function* progressOrdered(ctx: TaskCtx, sends: readonly Op[], recvs: readonly Op[]): Generator<void, void, void> {
+export function* progressOrdered(
+  ctx: TaskCtx,
+  sends: readonly Op[],
+  recvs: readonly Op[],
+): Generator<void, void, void> {
   let i = 0;
   for (;;) {
     let moved = false;
@@ -332,7 +369,10 @@ function* checkBlocked(ctx: TaskCtx, ops: readonly Op[]): Generator<void, void, 
     if (op.recv && t.in(w).avail() > 0) continue;
     const how = st === PEER_LEFT ? 'left the group (closed it or exited)' : 'died';
     ctx.waitingOn = waitingPeers(ops);
-    throw new PeerDiedError(`${describeTask(ctx)} failed on rank ${ctx.groupRank}: rank ${op.peer} ${how} before completing it`, w);
+    throw new PeerDiedError(
+      `${describeTask(ctx)} failed on rank ${ctx.groupRank}: rank ${op.peer} ${how} before completing it`,
+      w,
+    );
   }
   if (performance.now() >= ctx.deadline) yield* timeout(ctx, ops);
 }
@@ -345,7 +385,10 @@ function waitingPeers(ops: readonly Op[]): number[] {
 function* timeout(ctx: TaskCtx, ops: readonly Op[]): Generator<void, never, void> {
   const members = ctx.worldRanks;
   const others = members.map((_, g) => g).filter((g) => g !== ctx.groupRank);
-  const seen = yield* ctx.t.queryProgress(ctx.hdr.groupId, others.map((g) => members[g]!));
+  const seen = yield* ctx.t.queryProgress(
+    ctx.hdr.groupId,
+    others.map((g) => members[g]!),
+  );
   const missing: number[] = [];
   const unreachable: number[] = [];
   others.forEach((g, i) => {
@@ -357,8 +400,12 @@ function* timeout(ctx: TaskCtx, ops: readonly Op[]): Generator<void, never, void
   ctx.waitingOn = [...new Set([...missing, ...unreachable, ...waiting])].sort((a, b) => a - b);
   let why: string;
   if (missing.length > 0) why = `rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} never arrived`;
-  else if (unreachable.length > 0) why = `rank${unreachable.length > 1 ? 's' : ''} ${unreachable.join(', ')} did not answer`;
-  else why = `every rank arrived; rank ${ctx.groupRank} was still waiting on data from rank${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')}`;
+  else if (unreachable.length > 0)
+    why = `rank${unreachable.length > 1 ? 's' : ''} ${unreachable.join(', ')} did not answer`;
+  else
+    why =
+      `every rank arrived; rank ${ctx.groupRank} was still waiting on data from ` +
+      `rank${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')}`;
   const all = [...missing, ...unreachable].sort((a, b) => a - b);
   throw new CommTimeoutError(`${describeTask(ctx)} timed out after ${ctx.timeoutMs} ms: ${why}`, all);
 }

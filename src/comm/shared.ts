@@ -1,4 +1,5 @@
-// Large all-reduce between thread ranks that share their wasm heaps: each segment's owner reduces it straight from the peers' buffers, then every rank copies the others' segments.
+// Large all-reduce between thread ranks that share their wasm heaps: each segment's owner reduces it straight from the
+// peers' buffers, then every rank copies the others' segments.
 import { heapIsShared } from '../kernels/wasm/instance.js';
 import { heapPointer } from '../kernels/wasm/heap.js';
 import { EMPTY, exchangeAll, type TaskCtx } from './ops.js';
@@ -29,11 +30,16 @@ import type { CommArray } from './types.js';
  */
 export const SHARED_MIN_BYTES = 1 << 20;
 
-/** Bytes of a peer's segment copied into the heap at a time (half the scratch; the other half accumulates): the copy stays in L2 for the add. */
+/**
+ * Bytes of a peer's segment copied into the heap at a time (half the scratch; the other half accumulates): the copy
+ * stays in L2 for the add.
+ */
 const CHUNK_BYTES = SCRATCH_BYTES / 2;
 
 function view(like: CommArray, sab: ArrayBufferLike, byteOffset: number, length: number): CommArray {
-  return like instanceof Float64Array ? new Float64Array(sab, byteOffset, length) : new Float32Array(sab, byteOffset, length);
+  return like instanceof Float64Array
+    ? new Float64Array(sab, byteOffset, length)
+    : new Float32Array(sab, byteOffset, length);
 }
 
 /**
@@ -57,7 +63,11 @@ export function* allReduceShared(
   for (let g = 0; g < n && ptr >= 0; g++) if (g !== me && heaps.heap(world[g]!) === null) ptr = -1;
   const ptrs = new Float64Array(n);
   ptrs[me] = ptr;
-  yield* exchangeAll(ctx, new Uint8Array(ptrs.buffer, me * 8, 8), (g) => (r, pos) => (ptrs[g] = new Float64Array(r.sab, r.dataOffset + pos, 1)[0]!));
+  yield* exchangeAll(
+    ctx,
+    new Uint8Array(ptrs.buffer, me * 8, 8),
+    (g) => (r, pos) => (ptrs[g] = new Float64Array(r.sab, r.dataOffset + pos, 1)[0]!),
+  );
   for (let g = 0; g < n; g++) if (ptrs[g]! < 0) return false;
 
   const es = buf.BYTES_PER_ELEMENT;
