@@ -67,7 +67,7 @@ export default tseslint.config(
     rules: { ...common, ...typeAware },
   },
   {
-    files: ['**/*.mjs', '**/*.js'],
+    files: ['**/*.mjs', '**/*.js', '**/*.cjs'],
     languageOptions: { globals: { ...globals.node } },
   },
 );

@@ -22,7 +22,7 @@ export function traced(base: KernelSet, seen: (method: string, args: unknown[], 
 
 /** The conv geometry among a kernel call's arguments, if any. */
 export function convGeomArg(args: unknown[]): ConvGeom | undefined {
-  return args.find((a) => a !== null && typeof a === 'object' && 'kh' in (a)) as ConvGeom | undefined;
+  return args.find((a) => a !== null && typeof a === 'object' && 'kh' in a) as ConvGeom | undefined;
 }
 
 /** The work of one step: conv FLOPs (every pass run) and the bytes the other kernels read and write, each once. */
@@ -35,11 +35,13 @@ export interface StepWork {
 export function stepWork(step: () => void): StepWork {
   const w: StepWork = { convFlops: 0, otherBytes: 0 };
   const base = kernels();
-  setKernels(traced(base, (m, args) => {
-    const g = convGeomArg(args);
-    if (g !== undefined && m.startsWith('conv2d')) w.convFlops += convFlops(g);
-    else for (const a of args) if (ArrayBuffer.isView(a)) w.otherBytes += a.byteLength;
-  }));
+  setKernels(
+    traced(base, (m, args) => {
+      const g = convGeomArg(args);
+      if (g !== undefined && m.startsWith('conv2d')) w.convFlops += convFlops(g);
+      else for (const a of args) if (ArrayBuffer.isView(a)) w.otherBytes += a.byteLength;
+    }),
+  );
   try {
     step();
   } finally {
@@ -49,7 +51,11 @@ export function stepWork(step: () => void): StepWork {
 }
 
 /** In-cache GEMMs (M×N×K, K ≤ the micro-kernel's KC = 256, ≤ 200 KB in all): its sustained rate. */
-const PEAK_SHAPES: ReadonlyArray<[number, number, number]> = [[64, 256, 64], [32, 512, 128], [128, 128, 256]];
+const PEAK_SHAPES: ReadonlyArray<[number, number, number]> = [
+  [64, 256, 64],
+  [32, 512, 128],
+  [128, 128, 256],
+];
 
 function filled(len: number): Float32Array {
   const a = allocF32(len);
@@ -61,7 +67,9 @@ function filled(len: number): Float32Array {
 export function gemmPeakGflops(): number {
   let best = 0;
   for (const [m, n, k] of PEAK_SHAPES) {
-    const a = filled(m * k), b = filled(k * n), c = allocF32(m * n);
+    const a = filled(m * k),
+      b = filled(k * n),
+      c = allocF32(m * n);
     const gemm = (): void => wasmKernels.gemm(c, a, b, m, n, k, false, false, 1, 0);
     const t = timeIt(gemm, { warmup: 20, samples: 15, inner: 20, maxSeconds: 2 });
     best = Math.max(best, (2 * m * n * k) / median(t) / 1e9);
@@ -72,7 +80,9 @@ export function gemmPeakGflops(): number {
 
 /** GB/s of our SIMD add (two reads, one write) on arrays of `len` floats. */
 export function streamGBps(len: number): number {
-  const a = filled(len), b = filled(len), c = allocF32(len);
+  const a = filled(len),
+    b = filled(len),
+    c = allocF32(len);
   const t = timeIt(() => wasmKernels.add(c, a, b), { warmup: 10, samples: 15, inner: 10, maxSeconds: 2 });
   for (const x of [a, b, c]) release(heapPointer(x));
   return (3 * 4 * len) / median(t) / 1e9;

@@ -1,4 +1,5 @@
-// Collective benchmarks: all-reduce latency (median, p99) and bus bandwidth over threads and TCP, 2 ranks, with torch gloo in the same run.
+// Collective benchmarks: all-reduce latency (median, p99) and bus bandwidth over threads and TCP, 2 ranks, with torch
+// gloo in the same run.
 import { fileURLToPath } from 'node:url';
 import { spawnProcesses, spawnThreads, type ProcessGroup, type RankOutcome } from '../src/comm/index.js';
 import { type Reporter, findTorchPython, runPythonBench } from './util.js';
@@ -11,7 +12,12 @@ const BW_SIZES = [65536, 1 << 20, 1 << 24];
 
 /** Runs in each rank (stringified): timings measured on rank 0 after a barrier, per size. */
 const body = async (pg: ProcessGroup, args: string[]): Promise<Record<string, number>> => {
-  const { latSizes, bwSizes, latIters, heap } = JSON.parse(args[0]!) as { latSizes: number[]; bwSizes: number[]; latIters: number; heap: string };
+  const { latSizes, bwSizes, latIters, heap } = JSON.parse(args[0]!) as {
+    latSizes: number[];
+    bwSizes: number[];
+    latIters: number;
+    heap: string;
+  };
   // Buffers live in the wasm heap, as tensors' data and DDP's gradient buckets do.
   const { allocF32 } = (await import(heap)) as { allocF32(n: number): Float32Array };
   const out: Record<string, number> = {};
@@ -46,7 +52,8 @@ const body = async (pg: ProcessGroup, args: string[]): Promise<Record<string, nu
 
 function first(outs: RankOutcome<Record<string, number>>[], what: string): Record<string, number> {
   const bad = outs.find((o) => !o.ok);
-  if (bad && !bad.ok) throw new Error(`${what} benchmark: rank ${bad.rank} failed: ${bad.error.name}: ${bad.error.message}`);
+  if (bad && !bad.ok)
+    throw new Error(`${what} benchmark: rank ${bad.rank} failed: ${bad.error.name}: ${bad.error.message}`);
   return (outs[0] as { value: Record<string, number> }).value;
 }
 
@@ -66,7 +73,10 @@ export async function run(rep: Reporter, argv: string[]): Promise<void> {
   const cfg = JSON.stringify({ latSizes: LAT_SIZES, bwSizes: BW_SIZES, latIters, heap });
   const script = fileURLToPath(new URL('../../scripts/bench_gloo.py', import.meta.url));
   const withGloo = findTorchPython() !== null;
-  rep.say(`(2 ranks; buffers in the wasm heap, like tensors; latency = median/p99 of one blocking allReduce; busbw = algbw·2(n−1)/n; ${rounds} rounds of threads, TCP${withGloo ? ', gloo' : ''} in turn, medians over rounds)`);
+  rep.say(
+    `(2 ranks; buffers in the wasm heap, like tensors; latency = median/p99 of one blocking allReduce; busbw = ` +
+      `algbw·2(n−1)/n; ${rounds} rounds of threads, TCP${withGloo ? ', gloo' : ''} in turn, medians over rounds)`,
+  );
   if (!withGloo) rep.say('(torch not found: no gloo comparison)');
   const per: { threads: Record<string, number>; tcp: Record<string, number>; gloo: Record<string, number> }[] = [];
   for (let i = 0; i < rounds; i++) {
@@ -84,25 +94,72 @@ export async function run(rep: Reporter, argv: string[]): Promise<void> {
   for (const kind of ['threads', 'tcp'] as const) {
     for (const n of LAT_SIZES) {
       const gl = g(`gloo/allreduce_latency_us/${n}`);
-      const note = kind === 'threads' && n === 129 ? 'target ≤ 20' : kind === 'tcp' && gl !== undefined ? `gloo/4 = ${(gl / 4).toFixed(0)}` : '';
-      rep.report(`comm/allreduce_latency_us/${kind}/${n}`, med((r) => r[kind][`lat/${n}`])!, 'us', note, ROUNDS_MEDIAN);
-      rep.report(`comm/allreduce_p99_us/${kind}/${n}`, med((r) => r[kind][`p99/${n}`])!, 'us', '', 'median of rounds\' p99');
+      const note =
+        kind === 'threads' && n === 129
+          ? 'target ≤ 20'
+          : kind === 'tcp' && gl !== undefined
+            ? `gloo/4 = ${(gl / 4).toFixed(0)}`
+            : '';
+      rep.report(
+        `comm/allreduce_latency_us/${kind}/${n}`,
+        med((r) => r[kind][`lat/${n}`])!,
+        'us',
+        note,
+        ROUNDS_MEDIAN,
+      );
+      rep.report(
+        `comm/allreduce_p99_us/${kind}/${n}`,
+        med((r) => r[kind][`p99/${n}`])!,
+        'us',
+        '',
+        "median of rounds' p99",
+      );
     }
     for (const n of BW_SIZES) {
       const gl = g(`gloo/allreduce_busbw/${n}`);
       const note = n === 1 << 24 && gl !== undefined ? `target ≥ ${(kind === 'threads' ? 2 * gl : gl).toFixed(2)}` : '';
-      rep.report(`comm/allreduce_busbw/${kind}/${n}`, med((r) => r[kind][`busbw/${n}`])!, 'GB/s', note, ROUNDS_MEDIAN);
+      rep.report(
+        `comm/allreduce_busbw/${kind}/${n}`,
+        med((r) => r[kind][`busbw/${n}`])!,
+        'GB/s',
+        note,
+        ROUNDS_MEDIAN,
+      );
     }
   }
-  for (const k of Object.keys(per[0]!.gloo)) rep.report(k, g(k)!, k.includes('busbw') ? 'GB/s' : 'us', '', ROUNDS_MEDIAN);
+  for (const k of Object.keys(per[0]!.gloo))
+    rep.report(k, g(k)!, k.includes('busbw') ? 'GB/s' : 'us', '', ROUNDS_MEDIAN);
   if (!withGloo) return;
-  const ratio = (kind: 'threads' | 'tcp', ours: string, theirs: string): number | undefined => med((r) => r[kind][ours]! / r.gloo[theirs]!);
+  const ratio = (kind: 'threads' | 'tcp', ours: string, theirs: string): number | undefined =>
+    med((r) => r[kind][ours]! / r.gloo[theirs]!);
   const big = 1 << 24;
   const lat = ratio('tcp', 'lat/129', 'gloo/allreduce_latency_us/129');
   const tcpBw = ratio('tcp', `busbw/${big}`, `gloo/allreduce_busbw/${big}`);
   const thrBw = ratio('threads', `busbw/${big}`, `gloo/allreduce_busbw/${big}`);
-  const each = (kind: 'threads' | 'tcp', ours: string, theirs: string): string => `rounds: ${per.map((r) => (r[kind][ours]! / r.gloo[theirs]!).toFixed(2)).join(', ')}`;
-  if (lat !== undefined) rep.report('comm/allreduce_latency_ratio/tcp_over_gloo/129', lat, 'x', `target ≤ 0.25; ${each('tcp', 'lat/129', 'gloo/allreduce_latency_us/129')}`, RATIO);
-  if (tcpBw !== undefined) rep.report(`comm/allreduce_busbw_ratio/tcp_over_gloo/${big}`, tcpBw, 'x', `target ≥ 1; ${each('tcp', `busbw/${big}`, `gloo/allreduce_busbw/${big}`)}`, RATIO);
-  if (thrBw !== undefined) rep.report(`comm/allreduce_busbw_ratio/threads_over_gloo/${big}`, thrBw, 'x', `target ≥ 2; ${each('threads', `busbw/${big}`, `gloo/allreduce_busbw/${big}`)}`, RATIO);
+  const each = (kind: 'threads' | 'tcp', ours: string, theirs: string): string =>
+    `rounds: ${per.map((r) => (r[kind][ours]! / r.gloo[theirs]!).toFixed(2)).join(', ')}`;
+  if (lat !== undefined)
+    rep.report(
+      'comm/allreduce_latency_ratio/tcp_over_gloo/129',
+      lat,
+      'x',
+      `target ≤ 0.25; ${each('tcp', 'lat/129', 'gloo/allreduce_latency_us/129')}`,
+      RATIO,
+    );
+  if (tcpBw !== undefined)
+    rep.report(
+      `comm/allreduce_busbw_ratio/tcp_over_gloo/${big}`,
+      tcpBw,
+      'x',
+      `target ≥ 1; ${each('tcp', `busbw/${big}`, `gloo/allreduce_busbw/${big}`)}`,
+      RATIO,
+    );
+  if (thrBw !== undefined)
+    rep.report(
+      `comm/allreduce_busbw_ratio/threads_over_gloo/${big}`,
+      thrBw,
+      'x',
+      `target ≥ 2; ${each('threads', `busbw/${big}`, `gloo/allreduce_busbw/${big}`)}`,
+      RATIO,
+    );
 }

@@ -28,10 +28,12 @@ function main(): void {
   const parts: Record<string, number[]> = {};
   const per: Map<string, number[]> = new Map();
   const push = (k: string, v: number): void => void (parts[k] ??= []).push(v);
-  setKernels(traced(base, (m, args, ms) => {
-    const key = keyOf(m, args);
-    acc.set(key, (acc.get(key) ?? 0) + ms);
-  }));
+  setKernels(
+    traced(base, (m, args, ms) => {
+      const key = keyOf(m, args);
+      acc.set(key, (acc.get(key) ?? 0) + ms);
+    }),
+  );
   try {
     for (let r = 0; r < rounds + 3; r++) {
       acc.clear();

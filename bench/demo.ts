@@ -3,7 +3,7 @@
 import { Tensor, crossEntropy, AdamW } from '../src/index.js';
 import { segNet } from '../src/models/index.js';
 import { DigitScenes } from '../src/data/index.js';
-import { Reporter, median } from './util.js';
+import { type Reporter, median } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';
 import { stepWork, gemmPeakGflops, streamGBps, ceilingMs } from './ceiling.js';
 

@@ -1,4 +1,5 @@
-// The kernel floor: bare f32 / f64-widening accumulate loops (dist/wasm/floor.wasm), GB/s of f32 input from L2 and memory.
+// The kernel floor: bare f32 / f64-widening accumulate loops (dist/wasm/floor.wasm), GB/s of f32 input from L2 and
+// memory.
 // These loops are the reductions of bnSums and bnBwdReduce with nothing around them: what the
 // float64-accumulation contract allows this machine, set against a float32 accumulate (PyTorch's kind).
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,14 +19,22 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
     rep.say(`${path} missing: npm run build:wasm builds it`);
     return;
   }
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(path)), { env: { abort: () => { throw new Error('abort'); } } });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(path)), {
+    env: {
+      abort: () => {
+        throw new Error('abort');
+      },
+    },
+  });
   const k = inst.exports as unknown as Record<string, Fn> & { memory: WebAssembly.Memory };
   const big = SIZES[SIZES.length - 1]![1] * 4;
   const base = 1 << 16;
   const need = base + 3 * big + 256;
   const have = k.memory.buffer.byteLength;
   if (need > have) k.memory.grow(Math.ceil((need - have) / 65536));
-  const a = base, b = base + big + 64, out = base + 2 * big + 128;
+  const a = base,
+    b = base + big + 64,
+    out = base + 2 * big + 128;
   const f = new Float32Array(k.memory.buffer);
   for (let i = 0; i < (3 * big + 128) / 4; i++) f[a / 4 + i] = Math.sin(i) + 1;
   for (const [tag, n] of SIZES) {
@@ -33,7 +42,12 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
     const reps = Math.max(1, Math.round(0.004 / gb));
     // Per-call seconds of `reps` back-to-back calls (one sample), 15 samples: reported as median and p90.
     const sample = (fn: () => void): number[] =>
-      timeIt(() => { for (let r = 0; r < reps; r++) fn(); }, { warmup: 2, samples: 15, maxSeconds: 3 }).map((t) => t / reps);
+      timeIt(
+        () => {
+          for (let r = 0; r < reps; r++) fn();
+        },
+        { warmup: 2, samples: 15, maxSeconds: 3 },
+      ).map((t) => t / reps);
     const rows: Array<[string, () => void, string]> = [
       ['read_or', () => k.readOr!(a, n), 'v128 loads only'],
       ['f32_sum', () => k.f32Sum!(a, n), 'Σx in f32x4: 4 values per add'],

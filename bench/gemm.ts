@@ -1,4 +1,5 @@
-// Bench section `gemm`: GEMM and conv2d (forward, input and weight gradients) GFLOP/s of the wasm kernels, and PyTorch's (1 thread) on the same shapes.
+// Bench section `gemm`: GEMM and conv2d (forward, input and weight gradients) GFLOP/s of the wasm kernels, and
+// PyTorch's (1 thread) on the same shapes.
 import { wasmKernels } from '../src/kernels/index.js';
 import type { ConvGeom, KernelSet } from '../src/kernels/index.js';
 import { allocF32, heapPointer, release } from '../src/kernels/wasm/heap.js';
@@ -31,14 +32,32 @@ export const CONV_SHAPES: readonly ConvShape[] = [
 
 /** GEMM shapes: a square one and the tiny-CNN conv2 / ResNet conv reductions seen as GEMMs (M×N×K). */
 export const GEMM_SHAPES: ReadonlyArray<[number, number, number]> = [
-  [256, 256, 256], [16, 1024, 144], [144, 1024, 16], [144, 16, 1024], [64, 3136, 576],
+  [256, 256, 256],
+  [16, 1024, 144],
+  [144, 1024, 16],
+  [144, 16, 1024],
+  [64, 3136, 576],
 ];
 
 export function convGeom(s: ConvShape): ConvGeom {
   const out = Math.floor((s.h + 2 * s.pad - s.k) / s.stride) + 1;
   return {
-    n: s.n, cIn: s.c, h: s.h, w: s.w, cOut: s.o, kh: s.k, kw: s.k, strideH: s.stride, strideW: s.stride,
-    padH: s.pad, padW: s.pad, dilationH: 1, dilationW: 1, groups: 1, outH: out, outW: out,
+    n: s.n,
+    cIn: s.c,
+    h: s.h,
+    w: s.w,
+    cOut: s.o,
+    kh: s.k,
+    kw: s.k,
+    strideH: s.stride,
+    strideW: s.stride,
+    padH: s.pad,
+    padW: s.pad,
+    dilationH: 1,
+    dilationW: 1,
+    groups: 1,
+    outH: out,
+    outW: out,
   };
 }
 
@@ -82,7 +101,10 @@ const SAMPLING = { warm: 3, rounds: 10, per: 3, maxSeconds: 3 };
 
 /** Median seconds per call of each part (ours and, with a server, PyTorch's), sampled alternately. */
 async function timeConv(
-  k: KernelSet, g: ConvGeom, label: string, torch: TorchServer | null,
+  k: KernelSet,
+  g: ConvGeom,
+  label: string,
+  torch: TorchServer | null,
 ): Promise<{ ours: Record<ConvPart, number[]>; torch: Record<ConvPart, number[]> }> {
   const { calls, free } = convCalls(k, g);
   const ours = {} as Record<ConvPart, number[]>;
@@ -107,9 +129,16 @@ export async function run(rep: Reporter, argv: string[]): Promise<void> {
   const note = 'PyTorch 1 thread, interleaved';
   try {
     for (const [m, n, k] of GEMM_SHAPES) {
-      const a = filled(m * k, 1), b = filled(k * n, 2), c = allocF32(m * n);
+      const a = filled(m * k, 1),
+        b = filled(k * n, 2),
+        c = allocF32(m * n);
       const gflops = (s: number): number => (2 * m * n * k) / s / 1e9;
-      const t = await interleave(() => wasmKernels.gemm(c, a, b, m, n, k, false, false, 1, 0), torch, `gemm/${m}x${n}x${k}`, SAMPLING);
+      const t = await interleave(
+        () => wasmKernels.gemm(c, a, b, m, n, k, false, false, 1, 0),
+        torch,
+        `gemm/${m}x${n}x${k}`,
+        SAMPLING,
+      );
       rep.samples(`kernels/gemm_gflops/${m}x${n}x${k}`, t.ours, gflops, 'GFLOP/s');
       if (torch !== null) rep.samples(`torch/gemm_gflops/${m}x${n}x${k}`, t.torch, gflops, 'GFLOP/s', note);
       for (const x of [a, b, c]) release(heapPointer(x));
@@ -119,8 +148,11 @@ export async function run(rep: Reporter, argv: string[]): Promise<void> {
       const g = convGeom(s);
       const f = convFlops(g) / 1e9;
       const t = await timeConv(wasmKernels, g, s.label, torch);
-      const m = (r: Record<ConvPart, number[]>): Record<ConvPart, number> =>
-        ({ fwd: median(r.fwd), bwd_input: median(r.bwd_input), bwd_weight: median(r.bwd_weight) });
+      const m = (r: Record<ConvPart, number[]>): Record<ConvPart, number> => ({
+        fwd: median(r.fwd),
+        bwd_input: median(r.bwd_input),
+        bwd_weight: median(r.bwd_weight),
+      });
       med.set(s.label, { ours: m(t.ours), torch: torch === null ? null : m(t.torch) });
       for (const p of PARTS) {
         const what = p === 'fwd' ? 'conv2d_fwd_gflops' : `conv2d_${p}_gflops`;
@@ -137,9 +169,21 @@ export async function run(rep: Reporter, argv: string[]): Promise<void> {
       }
       const o = med.get(s.label)!;
       if (o.torch === null) continue;
-      rep.report(`kernels/conv2d_fwd_time_vs_torch/${s.label}`, o.ours.fwd / o.torch.fwd, 'x', 'ours/torch time, < 1 = faster', 'ratio of medians');
+      rep.report(
+        `kernels/conv2d_fwd_time_vs_torch/${s.label}`,
+        o.ours.fwd / o.torch.fwd,
+        'x',
+        'ours/torch time, < 1 = faster',
+        'ratio of medians',
+      );
       const bwd = (r: Record<ConvPart, number>): number => r.bwd_input + r.bwd_weight;
-      rep.report(`kernels/conv2d_bwd_time_vs_torch/${s.label}`, bwd(o.ours) / bwd(o.torch), 'x', '', 'ratio of medians');
+      rep.report(
+        `kernels/conv2d_bwd_time_vs_torch/${s.label}`,
+        bwd(o.ours) / bwd(o.torch),
+        'x',
+        '',
+        'ratio of medians',
+      );
     }
     // The tiny CNN's convolution work per training step: conv1 forward + weight gradient (the image needs no
     // gradient), conv2 forward + both gradients.
@@ -150,7 +194,7 @@ export async function run(rep: Reporter, argv: string[]): Promise<void> {
       return (c1.fwd + c1.bwd_weight + c2.fwd + c2.bwd_input + c2.bwd_weight) * 1e3;
     };
     const mine = tiny('ours')!;
-    rep.report('kernels/tiny_cnn_conv_ms', mine, 'ms', 'sum of the parts\' medians', 'sum of medians');
+    rep.report('kernels/tiny_cnn_conv_ms', mine, 'ms', "sum of the parts' medians", 'sum of medians');
     const theirs = tiny('torch');
     if (theirs !== null) {
       rep.report('torch/tiny_cnn_conv_ms', theirs, 'ms', note, 'sum of medians');

@@ -1,4 +1,5 @@
-// Batch-norm kernel throughput (GB/s of input) for both layouts, memcpy bandwidth and PyTorch's BatchNorm2d in the same run;
+// Batch-norm kernel throughput (GB/s of input) for both layouts, memcpy bandwidth and PyTorch's BatchNorm2d in the same
+// run;
 // GroupNorm forward + backward time next to PyTorch's (no target).
 // Ours and PyTorch's samples alternate (scripts/bench_torch_bn.py, bench_torch_gn.py served by bench/torch-server.ts),
 // so both see the same machine load; every figure is the median of its samples, with the p90 beside it. Like for
@@ -44,11 +45,18 @@ function fillRandom(a: Float32Array, seed: number): void {
 /** One training step's kernels on heap tensors, as BatchNorm2d runs them on one worker. */
 function steps(K: KernelSet, g: BNGeom, x: Float32Array, y: Float32Array, dy: Float32Array, dx: Float32Array) {
   const c = g.c;
-  const mean = new Float64Array(c), m2 = new Float64Array(c);
-  const gm = new Float64Array(c), vb = new Float64Array(c), vu = new Float64Array(c), inv = new Float64Array(c);
-  const sDy = new Float64Array(c), sDyXmu = new Float64Array(c);
-  const w = new Float32Array(c).fill(1), b = new Float32Array(c);
-  const rm = new Float32Array(c), rv = new Float32Array(c).fill(1);
+  const mean = new Float64Array(c),
+    m2 = new Float64Array(c);
+  const gm = new Float64Array(c),
+    vb = new Float64Array(c),
+    vu = new Float64Array(c),
+    inv = new Float64Array(c);
+  const sDy = new Float64Array(c),
+    sDyXmu = new Float64Array(c);
+  const w = new Float32Array(c).fill(1),
+    b = new Float32Array(c);
+  const rm = new Float32Array(c),
+    rv = new Float32Array(c).fill(1);
   const count = g.n * g.s;
   const forward = (): void => {
     K.batchNormStats(mean, m2, x, g);
@@ -67,7 +75,8 @@ function steps(K: KernelSet, g: BNGeom, x: Float32Array, y: Float32Array, dy: Fl
 /** The forward+backward step with every output (y, dx) allocated and released per call, as PyTorch does. */
 function freshOutputs(g: BNGeom, x: Float32Array, dy: Float32Array): () => void {
   return () => {
-    const y = allocF32(x.length), dx = allocF32(x.length);
+    const y = allocF32(x.length),
+      dx = allocF32(x.length);
     steps(wasmKernels, g, x, y, dy, dx).bn_forward_backward();
     release(heapPointer(y));
     release(heapPointer(dx));
@@ -83,9 +92,16 @@ async function groupNormBench(rep: Reporter): Promise<void> {
   const tag = `${n}x${c}x${h}x${w}/g${groups}`;
   const g = { n, c, s: h * w, groups };
   const len = n * c * h * w;
-  const x = allocF32(len), y = allocF32(len), dy = allocF32(len), dx = allocF32(len);
-  const stats = allocF64(2 * n * groups), sums = allocF64(2 * n * c);
-  const wt = allocF32(c).fill(1), b = allocF32(c).fill(0), dw = new Float32Array(c), db = new Float32Array(c);
+  const x = allocF32(len),
+    y = allocF32(len),
+    dy = allocF32(len),
+    dx = allocF32(len);
+  const stats = allocF64(2 * n * groups),
+    sums = allocF64(2 * n * c);
+  const wt = allocF32(c).fill(1),
+    b = allocF32(c).fill(0),
+    dw = new Float32Array(c),
+    db = new Float32Array(c);
   fillRandom(x, 3);
   fillRandom(dy, 4);
   const [mean, invstd] = [stats.subarray(0, n * groups), stats.subarray(n * groups)];
@@ -106,7 +122,13 @@ async function groupNormBench(rep: Reporter): Promise<void> {
     rep.samples(`kernels/${name}`, t.ours, ms, 'ms', 'wasm kernels, one thread');
     if (torch !== null) {
       rep.samples(`torch/${name}`, t.torch, ms, 'ms', 'PyTorch 1 thread, interleaved');
-      rep.report(`kernels/${name}/vs_torch`, median(t.torch) / median(t.ours), 'x', 'speed ratio (> 1: ours faster); no target', 'ratio of medians');
+      rep.report(
+        `kernels/${name}/vs_torch`,
+        median(t.torch) / median(t.ours),
+        'x',
+        'speed ratio (> 1: ours faster); no target',
+        'ratio of medians',
+      );
     }
   } finally {
     torch?.close();
@@ -127,7 +149,10 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
       const len = n * c * h * w;
       const gb = (len * 4) / 1e9;
       const rate = (s: number): number => gb / s;
-      const x = allocF32(len), y = allocF32(len), dy = allocF32(len), dx = allocF32(len);
+      const x = allocF32(len),
+        y = allocF32(len),
+        dy = allocF32(len),
+        dx = allocF32(len);
       fillRandom(x, 1);
       fillRandom(dy, 2);
       for (const layout of LAYOUTS) {
@@ -142,11 +167,23 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
           const ratio = median(t.torch) / median(t.ours);
           rep.report(`kernels/${name}/vs_torch`, ratio, 'x', TARGET[`${what}/${layout}`] ?? '', 'ratio of medians');
           if (what === 'bn_forward') {
-            rep.report(`kernels/bn_forward/${layout}/${tag}/vs_memcpy`, rate(median(t.ours)) / memcpy, 'x', 'target ≥ 0.6', 'ratio of medians');
+            rep.report(
+              `kernels/bn_forward/${layout}/${tag}/vs_memcpy`,
+              rate(median(t.ours)) / memcpy,
+              'x',
+              'target ≥ 0.6',
+              'ratio of medians',
+            );
           }
         }
         const fresh = timeIt(freshOutputs(g, x, dy), { warmup: 2, samples: 9, maxSeconds: 6 });
-        rep.samples(`kernels/bn_forward_backward/${layout}/${tag}/fresh_outputs`, fresh, rate, 'GB/s', 'y and dx allocated per call');
+        rep.samples(
+          `kernels/bn_forward_backward/${layout}/${tag}/fresh_outputs`,
+          fresh,
+          rate,
+          'GB/s',
+          'y and dx allocated per call',
+        );
       }
       for (const a of [x, y, dy, dx]) release(heapPointer(a));
     }

@@ -1,4 +1,5 @@
-// `npm run bench [-- --json] [-- --only kernels,floor,gemm,comm,train,syncbn,demo,onnx,web]`: every benchmark section, ratios inside one run.
+// `npm run bench [-- --json] [-- --only kernels,floor,gemm,comm,train,syncbn,demo,onnx,web]`: every benchmark section,
+// ratios inside one run.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Reporter } from './util.js';

@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { createModel, exportOnnx, RandomGenerator, noGrad, Tensor, type ExportableModule } from '../src/index.js';
 import { OnnxSession } from '../src/onnx/index.js';
-import { Reporter, median, percentile } from './util.js';
+import { type Reporter, median, percentile } from './util.js';
 
 export async function run(rep: Reporter): Promise<void> {
   const model = createModel('demo', { seed: 0 }) as ExportableModule; // 1×64×64 input, 11 classes, width 16

@@ -1,8 +1,21 @@
-// Rank bodies of the `syncbn` bench section (loaded inside each thread rank): one BN layer, and the tiny-CNN DDP training step.
+// Rank bodies of the `syncbn` bench section (loaded inside each thread rank): one BN layer, and the tiny-CNN DDP
+// training step.
 import type { ProcessGroup } from '../src/comm/types.js';
 import {
-  Tensor, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy,
-  RandomGenerator, SyncBatchNorm, convertSyncBatchNorm, DistributedDataParallel,
+  Tensor,
+  Sequential,
+  Conv2d,
+  BatchNorm2d,
+  ReLU,
+  AdaptiveAvgPool2d,
+  Flatten,
+  Linear,
+  SGD,
+  crossEntropy,
+  RandomGenerator,
+  SyncBatchNorm,
+  convertSyncBatchNorm,
+  DistributedDataParallel,
 } from '../src/index.js';
 
 /** Per-call times of each configuration, ms, gathered from interleaved blocks (A, B, C, A, B, C, …). */
@@ -64,9 +77,15 @@ export function layerFwdBwd(pg: ProcessGroup, blocks: number): Rounds {
 function tinyCnn(): Sequential {
   const generator = new RandomGenerator(0);
   return new Sequential(
-    new Conv2d(3, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),
-    new Conv2d(16, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),
-    new AdaptiveAvgPool2d(1), new Flatten(), new Linear(16, 10, { generator }),
+    new Conv2d(3, 16, 3, { padding: 1, generator }),
+    new BatchNorm2d(16),
+    new ReLU(),
+    new Conv2d(16, 16, 3, { padding: 1, generator }),
+    new BatchNorm2d(16),
+    new ReLU(),
+    new AdaptiveAvgPool2d(1),
+    new Flatten(),
+    new Linear(16, 10, { generator }),
   );
 }
 
@@ -74,7 +93,11 @@ function tinyCnn(): Sequential {
  * One training step closure of the tiny CNN (batch 8 of 3×32×32 per rank): DDP over `group` (with
  * SyncBN when `sync`), or, with no group, a plain single-worker model that never communicates.
  */
-function tinyCnnTrainer(group: ProcessGroup | null, sync: boolean, rank: number): { step: () => void; close: () => void } {
+function tinyCnnTrainer(
+  group: ProcessGroup | null,
+  sync: boolean,
+  rank: number,
+): { step: () => void; close: () => void } {
   const model = tinyCnn();
   if (sync && group !== null) convertSyncBatchNorm(model, group);
   const ddp = group === null ? null : new DistributedDataParallel(model, { group });
@@ -108,7 +131,12 @@ export function tinyCnnSteps(pg: ProcessGroup, blocks: number): Rounds {
     alone.step();
     one?.step();
   }
-  const out = interleaved(pg, { syncbn: sync.step, localbn: local.step, independent: alone.step, one: one?.step ?? null }, blocks, 3);
+  const out = interleaved(
+    pg,
+    { syncbn: sync.step, localbn: local.step, independent: alone.step, one: one?.step ?? null },
+    blocks,
+    3,
+  );
   for (const tr of [sync, local, alone, one]) tr?.close();
   return out;
 }

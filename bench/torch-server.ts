@@ -8,7 +8,10 @@ import { findTorchPython } from './util.js';
 /** One Python process answering "<what> <count>" with per-call seconds; null from start() when torch is missing. */
 export class TorchServer {
   private readonly waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
-  private constructor(private readonly proc: ChildProcessByStdio<Writable, Readable, null>, private readonly script: string) {
+  private constructor(
+    private readonly proc: ChildProcessByStdio<Writable, Readable, null>,
+    private readonly script: string,
+  ) {
     createInterface({ input: proc.stdout }).on('line', (l) => this.waiting.shift()?.resolve(l));
     proc.on('exit', (code) => {
       for (const w of this.waiting.splice(0)) w.reject(new Error(`${script} exited (${code})`));

@@ -1,19 +1,37 @@
-// Bench section `train`: whole training steps (forward, backward, SGD) of the tiny CNN and a ResNet-style block, and per-op autograd cost, interleaved with PyTorch (1 thread).
+// Bench section `train`: whole training steps (forward, backward, SGD) of the tiny CNN and a ResNet-style block, and
+// per-op autograd cost, interleaved with PyTorch (1 thread).
 import {
-  Tensor, Module, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten, Linear, SGD, crossEntropy,
-  heapStats, RandomGenerator,
+  Tensor,
+  Module,
+  Sequential,
+  Conv2d,
+  BatchNorm2d,
+  ReLU,
+  AdaptiveAvgPool2d,
+  Flatten,
+  Linear,
+  SGD,
+  crossEntropy,
+  heapStats,
+  RandomGenerator,
 } from '../src/index.js';
 import { relu, add } from '../src/nn/functional/index.js';
-import { Reporter, median } from './util.js';
+import { type Reporter, median } from './util.js';
 import { TorchServer, interleave } from './torch-server.js';
 
 /** The tiny CNN: conv 3×3 3→16 pad 1, BN, ReLU, conv 3×3 16→16 pad 1, BN, ReLU, global avg pool, linear 16→10.
  * Sequential runs each BN → ReLU as one fused pass. */
 function tinyCnn(generator: RandomGenerator): Sequential {
   return new Sequential(
-    new Conv2d(3, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),
-    new Conv2d(16, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),
-    new AdaptiveAvgPool2d(1), new Flatten(), new Linear(16, 10, { generator }),
+    new Conv2d(3, 16, 3, { padding: 1, generator }),
+    new BatchNorm2d(16),
+    new ReLU(),
+    new Conv2d(16, 16, 3, { padding: 1, generator }),
+    new BatchNorm2d(16),
+    new ReLU(),
+    new AdaptiveAvgPool2d(1),
+    new Flatten(),
+    new Linear(16, 10, { generator }),
   );
 }
 
@@ -38,7 +56,10 @@ class BasicBlock extends Module {
   conv2: Conv2d;
   bn2 = this.registerModule('bn2', new BatchNorm2d(64));
   /** fused: bn1's ReLU in the same pass (a feature of ours); else a separate relu, as PyTorch eager. */
-  constructor(generator: RandomGenerator, private readonly fused: boolean) {
+  constructor(
+    generator: RandomGenerator,
+    private readonly fused: boolean,
+  ) {
     super();
     this.conv1 = this.registerModule('conv1', new Conv2d(64, 64, 3, { padding: 1, bias: false, generator }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(64, { fuseRelu: fused }));
@@ -52,7 +73,11 @@ class BasicBlock extends Module {
 }
 
 /** A step: zeroGrad, forward, loss, backward, SGD step. */
-function trainStep(model: Module & { forward(x: Tensor): Tensor }, x: Tensor, loss: (out: Tensor) => Tensor): () => void {
+function trainStep(
+  model: Module & { forward(x: Tensor): Tensor },
+  x: Tensor,
+  loss: (out: Tensor) => Tensor,
+): () => void {
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
   return () => {
     opt.zeroGrad();
@@ -104,8 +129,20 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
     rep.report('train/tiny_cnn_step_ms/fused_bn_relu', ms(f.ours), 'ms', 'feature comparison: BN+ReLU in one pass');
     if (torch !== null) {
       rep.report('torch/tiny_cnn_step_ms', ms([...t.torch, ...f.torch]), 'ms', note);
-      rep.report('train/tiny_cnn_vs_torch', ms(t.ours) / ms(t.torch), 'x', 'like for like; target ≤ 1.5', 'ratio of medians');
-      rep.report('train/tiny_cnn_vs_torch/fused_bn_relu', ms(f.ours) / ms(f.torch), 'x', 'ours fused vs PyTorch separate', 'ratio of medians');
+      rep.report(
+        'train/tiny_cnn_vs_torch',
+        ms(t.ours) / ms(t.torch),
+        'x',
+        'like for like; target ≤ 1.5',
+        'ratio of medians',
+      );
+      rep.report(
+        'train/tiny_cnn_vs_torch/fused_bn_relu',
+        ms(f.ours) / ms(f.torch),
+        'x',
+        'ours fused vs PyTorch separate',
+        'ratio of medians',
+      );
     }
     rep.report('train/heap_growth_after_warmup_bytes', growth, 'B', 'tiny CNN, over the timed steps', 'single');
     tiny.dispose();
@@ -114,9 +151,19 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
     const xb = Tensor.randn([8, 64, 56, 56], { generator: g });
     for (const fused of [false, true]) {
       const block = new BasicBlock(g, fused);
-      const b = await interleave(trainStep(block, xb, (out) => out.mean()), torch, 'resnet', { warm: 1, rounds: 4, per: 2 });
+      const b = await interleave(
+        trainStep(block, xb, (out) => out.mean()),
+        torch,
+        'resnet',
+        { warm: 1, rounds: 4, per: 2 },
+      );
       const suffix = fused ? '/fused_bn_relu' : '';
-      rep.report(`train/resnet_block_step_ms${suffix}`, ms(b.ours), 'ms', `64 ch, 56×56, batch 8${fused ? ', bn1+ReLU fused' : ''}`);
+      rep.report(
+        `train/resnet_block_step_ms${suffix}`,
+        ms(b.ours),
+        'ms',
+        `64 ch, 56×56, batch 8${fused ? ', bn1+ReLU fused' : ''}`,
+      );
       if (torch !== null) {
         if (!fused) rep.report('torch/resnet_block_step_ms', ms(b.torch), 'ms', note);
         rep.report(`train/resnet_block_vs_torch${suffix}`, ms(b.ours) / ms(b.torch), 'x', '', 'ratio of medians');
@@ -126,7 +173,12 @@ export async function run(rep: Reporter, _argv: string[]): Promise<void> {
     xb.dispose();
 
     const ov = await interleave(overheadStep(), torch, 'overhead', { warm: 20, rounds: 10, per: 5 });
-    rep.report('train/autograd_overhead_us_per_op', (ms(ov.ours) * 1000) / 201, 'µs', '4-element ops, forward + backward');
+    rep.report(
+      'train/autograd_overhead_us_per_op',
+      (ms(ov.ours) * 1000) / 201,
+      'µs',
+      '4-element ops, forward + backward',
+    );
     if (torch !== null) {
       rep.report('torch/autograd_overhead_us_per_op', (ms(ov.torch) * 1000) / 201, 'µs', note + ' (Python included)');
       rep.report('train/autograd_overhead_vs_torch', ms(ov.ours) / ms(ov.torch), 'x', '', 'ratio of medians');

@@ -17,7 +17,10 @@ export class Reporter {
   report(name: string, value: number, unit: string, note = '', stat = 'median'): void {
     this.metrics.push({ name, value, unit, stat });
     if (this.json) process.stdout.write(JSON.stringify({ name, value, unit, stat }) + '\n');
-    else process.stdout.write(`${name.padEnd(60)} ${fmt(value).padStart(12)} ${unit.padEnd(8)} ${stat.padEnd(8)} ${note}\n`);
+    else
+      process.stdout.write(
+        `${name.padEnd(60)} ${fmt(value).padStart(12)} ${unit.padEnd(8)} ${stat.padEnd(8)} ${note}\n`,
+      );
   }
   /**
    * Record the median and the 90th percentile of per-call seconds, as `value(seconds)` in `unit`
@@ -58,7 +61,10 @@ export function percentile(xs: number[], p: number): number {
  * Time `fn` (seconds per call): warm up, then take `samples` timings of `inner` calls each and
  * return all per-call times (take the median). Bounded by `maxSeconds` overall.
  */
-export function timeIt(fn: () => void, opts: { warmup?: number; samples?: number; inner?: number; maxSeconds?: number } = {}): number[] {
+export function timeIt(
+  fn: () => void,
+  opts: { warmup?: number; samples?: number; inner?: number; maxSeconds?: number } = {},
+): number[] {
   const { warmup = 3, samples = 15, inner = 1, maxSeconds = 10 } = opts;
   for (let i = 0; i < warmup; i++) fn();
   const out: number[] = [];
@@ -74,7 +80,9 @@ export function timeIt(fn: () => void, opts: { warmup?: number; samples?: number
 
 export { findTorchPython } from '../test/helpers/python.js';
 
-/** Run a one-shot Python script with the torch python; its stdout JSON lines are metrics (stat 'median' unless named). */
+/**
+ * Run a one-shot Python script with the torch python; its stdout JSON lines are metrics (stat 'median' unless named).
+ */
 export function runPythonBench(script: string, args: string[] = [], timeoutMs = 600_000): Metric[] {
   const py = findTorchPython();
   if (py === null) return [];

@@ -3,18 +3,40 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Tensor, Sequential, Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d, Flatten, Linear, Dropout, SGD, PolyLR,
-  crossEntropy, noGrad, manualSeed, saveModule, loadModule,
+  Tensor,
+  Sequential,
+  Conv2d,
+  BatchNorm2d,
+  ReLU,
+  MaxPool2d,
+  AdaptiveAvgPool2d,
+  Flatten,
+  Linear,
+  Dropout,
+  SGD,
+  PolyLR,
+  crossEntropy,
+  noGrad,
+  manualSeed,
+  saveModule,
+  loadModule,
 } from '../src/index.js';
 
 /** Train `steps` steps on a fixed learnable batch; returns the losses and the eval accuracy. */
 export function trainCnn(steps = 100): { losses: number[]; accuracy: number } {
   manualSeed(0); // initialization, rand/randn and dropout are seeded and deterministic
   const model = new Sequential(
-    new Conv2d(3, 16, 3, { padding: 1 }), new BatchNorm2d(16), new ReLU(), // BN → ReLU runs fused
+    new Conv2d(3, 16, 3, { padding: 1 }),
+    new BatchNorm2d(16),
+    new ReLU(), // BN → ReLU runs fused
     new MaxPool2d(2),
-    new Conv2d(16, 32, 3, { padding: 2, dilation: 2 }), new BatchNorm2d(32), new ReLU(),
-    new AdaptiveAvgPool2d(1), new Flatten(), new Dropout(0.1), new Linear(32, 10),
+    new Conv2d(16, 32, 3, { padding: 2, dilation: 2 }),
+    new BatchNorm2d(32),
+    new ReLU(),
+    new AdaptiveAvgPool2d(1),
+    new Flatten(),
+    new Dropout(0.1),
+    new Linear(32, 10),
   );
   const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-4, nesterov: true });
   const sched = new PolyLR(opt, { totalSteps: steps, power: 0.9 });

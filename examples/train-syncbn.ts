@@ -2,9 +2,27 @@
 // Run: syncbn run -n 4 dist/examples/train-syncbn.js
 import { parseArgs } from 'node:util';
 import {
-  initProcessGroup, Tensor, RandomGenerator, Sequential, Conv2d, BatchNorm2d, ReLU, AdaptiveAvgPool2d, Flatten,
-  Linear, crossEntropy, SGD, convertSyncBatchNorm, DistributedDataParallel, DistributedSampler,
-  UsageError, saveModule, saveCheckpoint, loadLatestCheckpoint, captureTrainingState, restoreTrainingState,
+  initProcessGroup,
+  Tensor,
+  RandomGenerator,
+  Sequential,
+  Conv2d,
+  BatchNorm2d,
+  ReLU,
+  AdaptiveAvgPool2d,
+  Flatten,
+  Linear,
+  crossEntropy,
+  SGD,
+  convertSyncBatchNorm,
+  DistributedDataParallel,
+  DistributedSampler,
+  UsageError,
+  saveModule,
+  saveCheckpoint,
+  loadLatestCheckpoint,
+  captureTrainingState,
+  restoreTrainingState,
   type TrainingParts,
 } from '../src/index.js';
 
@@ -58,9 +76,15 @@ const world = pg.size;
 const generator = new RandomGenerator(seed);
 const model = convertSyncBatchNorm(
   new Sequential(
-    new Conv2d(3, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),
-    new Conv2d(16, 16, 3, { padding: 1, generator }), new BatchNorm2d(16), new ReLU(),
-    new AdaptiveAvgPool2d(1), new Flatten(), new Linear(16, 10, { generator }),
+    new Conv2d(3, 16, 3, { padding: 1, generator }),
+    new BatchNorm2d(16),
+    new ReLU(),
+    new Conv2d(16, 16, 3, { padding: 1, generator }),
+    new BatchNorm2d(16),
+    new ReLU(),
+    new AdaptiveAvgPool2d(1),
+    new Flatten(),
+    new Linear(16, 10, { generator }),
   ),
   pg,
 );
@@ -81,8 +105,11 @@ if (ck !== null) {
   ck.dispose();
   start = at.step;
   G = at.globalBatch ?? G;
-  if (pg.rank === 0) console.error(`resuming at step ${at.step} from ${ck.manifestPath} (taken at world size ` +
-    `${at.worldSize}, global batch ${G})`);
+  if (pg.rank === 0)
+    console.error(
+      `resuming at step ${at.step} from ${ck.manifestPath} (taken at world size ` +
+        `${at.worldSize}, global batch ${G})`,
+    );
 }
 const ddp = new DistributedDataParallel(model, { group: pg });
 const lo = Math.floor((pg.rank * G) / world);
@@ -115,7 +142,11 @@ for (let step = start; step < steps; step++) {
   const x = Tensor.from(new Float32Array(data.flatMap((d) => Array.from(d.x))), [ids.length, 3, 32, 32]);
   const out = ddp.forward(x);
   // Mean over the global batch: this rank's share is Σ local losses / G; DDP averages over W ranks, so scale by W.
-  const loss = crossEntropy(out, data.map((d) => d.y), { reduction: 'sum' }).mul(world / G);
+  const loss = crossEntropy(
+    out,
+    data.map((d) => d.y),
+    { reduction: 'sum' },
+  ).mul(world / G);
   const global = Float64Array.of(loss.item() / world);
   loss.backward();
   opt.step();
@@ -127,7 +158,11 @@ for (let step = start; step < steps; step++) {
     const seen = (step + 1) * G;
     sampler.setEpoch(Math.floor(seen / DATASET));
     const state = captureTrainingState(parts, {
-      step: step + 1, worldSize: world, globalBatch: G, epoch: Math.floor(seen / DATASET), position: seen % DATASET,
+      step: step + 1,
+      worldSize: world,
+      globalBatch: G,
+      epoch: Math.floor(seen / DATASET),
+      position: seen % DATASET,
     });
     try {
       await saveCheckpoint(ckptDir!, state, { group: pg, keep });

@@ -8,9 +8,12 @@ const paths = process.argv.slice(2);
 mkdirSync('dist', { recursive: true });
 const tap = 'dist/test-results.tap';
 const args = [
-  '--test', '--test-concurrency=2',
-  '--test-reporter=spec', '--test-reporter-destination=stdout',
-  '--test-reporter=tap', `--test-reporter-destination=${tap}`,
+  '--test',
+  '--test-concurrency=2',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=tap',
+  `--test-reporter-destination=${tap}`,
   ...(paths.length > 0 ? paths : ['dist/test']),
 ];
 const run = spawnSync(process.execPath, args, { stdio: 'inherit' });

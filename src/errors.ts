@@ -89,7 +89,11 @@ export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (ArrayBuffer.isView(v)) return `${v.constructor.name}(length ${(v as unknown as { length: number }).length})`;
-  if (Array.isArray(v)) return `array [${v.slice(0, 8).map((x) => (typeof x === 'number' ? String(x) : typeof x)).join(', ')}${v.length > 8 ? ', …' : ''}]`;
+  if (Array.isArray(v))
+    return `array [${v
+      .slice(0, 8)
+      .map((x) => (typeof x === 'number' ? String(x) : typeof x))
+      .join(', ')}${v.length > 8 ? ', …' : ''}]`;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (typeof v === 'string') return JSON.stringify(v);
   return typeof v;

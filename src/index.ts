@@ -4,8 +4,17 @@
 
 // Errors: the typed hierarchy every function throws.
 export {
-  SyncbnError, UsageError, ShapeError, ValueError, StateError, IOError,
-  CommError, CommTimeoutError, PeerDiedError, CollectiveMismatchError, AuthError,
+  SyncbnError,
+  UsageError,
+  ShapeError,
+  ValueError,
+  StateError,
+  IOError,
+  CommError,
+  CommTimeoutError,
+  PeerDiedError,
+  CollectiveMismatchError,
+  AuthError,
 } from './errors.js';
 export { CheckpointMismatchError } from './io/checkpoint.js';
 
@@ -22,11 +31,23 @@ export { Module, type StateDict } from './nn/module.js';
 export { Sequential, type TensorModule } from './nn/layers/sequential.js';
 export { Conv2d, Linear, type Conv2dLayerOptions } from './nn/layers/conv.js';
 export {
-  BatchNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d, type BatchNormLayerOptions, type BatchNormForwardOptions,
+  BatchNorm,
+  BatchNorm1d,
+  BatchNorm2d,
+  BatchNorm3d,
+  type BatchNormLayerOptions,
+  type BatchNormForwardOptions,
 } from './nn/layers/batchnorm.js';
 export { GroupNorm, type GroupNormLayerOptions } from './nn/layers/groupnorm.js';
 export {
-  ReLU, Identity, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample, Dropout, Flatten,
+  ReLU,
+  Identity,
+  MaxPool2d,
+  AvgPool2d,
+  AdaptiveAvgPool2d,
+  Upsample,
+  Dropout,
+  Flatten,
 } from './nn/layers/basic.js';
 export { crossEntropy, type CrossEntropyOptions, type Target } from './nn/functional/loss.js';
 /** Functional ops (torch.nn.functional): `F.conv2d`, `F.batchNorm`, `F.relu`, … */
@@ -52,17 +73,31 @@ export { launch, type SuperviseOptions, type LaunchResult } from './comm/supervi
 
 // Checkpoints, tensors on disk (.npy, safetensors), ONNX export, the model registry.
 export {
-  saveCheckpoint, loadCheckpoint, loadLatestCheckpoint,
-  type CheckpointState, type LoadedCheckpoint, type SaveCheckpointOptions, type LoadCheckpointOptions,
+  saveCheckpoint,
+  loadCheckpoint,
+  loadLatestCheckpoint,
+  type CheckpointState,
+  type LoadedCheckpoint,
+  type SaveCheckpointOptions,
+  type LoadCheckpointOptions,
   type CheckpointManifest,
 } from './io/checkpoint.js';
 export {
-  captureTrainingState, restoreTrainingState,
-  type CapturedTrainingState, type TrainingParts, type TrainingProgress, type RestoredProgress,
+  captureTrainingState,
+  restoreTrainingState,
+  type CapturedTrainingState,
+  type TrainingParts,
+  type TrainingProgress,
+  type RestoredProgress,
 } from './io/checkpoint-state.js';
 export { readNpy, writeNpy, parseNpy, formatNpy, type NpyArray, type NpyDtype } from './io/npy.js';
 export {
-  saveSafetensors, loadSafetensors, encodeSafetensors, decodeSafetensors, saveModule, loadModule,
+  saveSafetensors,
+  loadSafetensors,
+  encodeSafetensors,
+  decodeSafetensors,
+  saveModule,
+  loadModule,
 } from './io/safetensors.js';
 export { exportOnnx, type ExportOnnxOptions, type ExportableModule } from './onnx/export.js';
 export { createModel } from './models/index.js';

@@ -4,7 +4,13 @@ import { kernels } from '../kernels/index.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import {
-  allocTensor, disposeAs, installAutograd, isExclusive, isKept, passMark, setPassMark,
+  allocTensor,
+  disposeAs,
+  installAutograd,
+  isExclusive,
+  isKept,
+  passMark,
+  setPassMark,
 } from '../tensor/internal.js';
 import type { Node } from './node.js';
 
@@ -91,15 +97,25 @@ export function queueBackwardCallback(fn: () => void): void {
 
 export function runBackward(root: Tensor, grad: Tensor | undefined, opts: BackwardOptions): void {
   if (!root.requiresGrad) {
-    throw new StateError(`backward: tensor ${fmtShape(root.shape)} does not require grad and has no grad function (was it computed inside noGrad, or from inputs that do not require grad?)`);
+    throw new StateError(
+      `backward: tensor ${fmtShape(root.shape)} does not require grad and has no grad function (was it computed ` +
+        `inside noGrad, or from inputs that do not require grad?)`,
+    );
   }
   let g: Tensor;
   if (grad === undefined) {
-    if (root.size !== 1) throw new ShapeError(`backward: a gradient can be implied only for a single-element output; pass grad for output shape ${fmtShape(root.shape)}`);
+    if (root.size !== 1)
+      throw new ShapeError(
+        `backward: a gradient can be implied only for a single-element output; pass grad for output shape ` +
+          `${fmtShape(root.shape)}`,
+      );
     g = allocTensor(root.shape);
     g.data[0] = 1;
   } else {
-    if (!sameShape(grad.shape, root.shape)) throw new ShapeError(`backward: grad shape ${fmtShape(grad.shape)} does not match output shape ${fmtShape(root.shape)}`);
+    if (!sameShape(grad.shape, root.shape))
+      throw new ShapeError(
+        `backward: grad shape ${fmtShape(grad.shape)} does not match output shape ${fmtShape(root.shape)}`,
+      );
     g = grad.clone();
   }
   const mark = ++pass;
@@ -127,7 +143,8 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, opts: Backwa
         const inp = node.inputs[i];
         const o = outs[i];
         if (inp == null || o == null) continue;
-        if (o.size !== inp.size) throw new Error(`internal: ${node.name} produced grad ${fmtShape(o.shape)} for input ${fmtShape(inp.shape)}`);
+        if (o.size !== inp.size)
+          throw new Error(`internal: ${node.name} produced grad ${fmtShape(o.shape)} for input ${fmtShape(inp.shape)}`);
         const fn = inp.gradFn;
         if (fn !== null) fn.grad = accumulate(fn.grad, o, mark);
         else if (inp.requiresGrad) {
@@ -164,7 +181,8 @@ function freeNode(node: Node, root: Tensor): void {
 
 function freedError(node: Node): StateError {
   return new StateError(
-    `backward: trying to backward through the graph a second time (${node.name} was freed by the previous backward()); pass { retainGraph: true } to the first backward() to do that`,
+    `backward: trying to backward through the graph a second time (${node.name} was freed by the previous ` +
+      `backward()); pass { retainGraph: true } to the first backward() to do that`,
   );
 }
 

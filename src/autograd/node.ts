@@ -61,9 +61,15 @@ export abstract class Node {
   /** A tensor saved by save(), by position (StateError if it was disposed or modified in place since). */
   protected savedTensor(i: number): Tensor {
     const t = this.saved[i]!;
-    if (t.isDisposed) throw new StateError(`${this.name}: a tensor ${JSON.stringify(t.shape)} saved for backward was disposed before backward()`);
+    if (t.isDisposed)
+      throw new StateError(
+        `${this.name}: a tensor ${JSON.stringify(t.shape)} saved for backward was disposed before backward()`,
+      );
     if (t.version !== this.savedVersions[i]) {
-      throw new StateError(`${this.name}: a tensor ${JSON.stringify(t.shape)} saved for backward was modified in place (version ${this.savedVersions[i]} → ${t.version}) before backward()`);
+      throw new StateError(
+        `${this.name}: a tensor ${JSON.stringify(t.shape)} saved for backward was modified in place (version ` +
+          `${this.savedVersions[i]} → ${t.version}) before backward()`,
+      );
     }
     return t;
   }
@@ -77,7 +83,9 @@ export abstract class Node {
 
 /** True when an op on these inputs must be recorded (grad mode on and some input requires grad). */
 export function needsGrad(a: Tensor | null, b: Tensor | null = null, c: Tensor | null = null): boolean {
-  return gradEnabled && ((a !== null && a.requiresGrad) || (b !== null && b.requiresGrad) || (c !== null && c.requiresGrad));
+  return (
+    gradEnabled && ((a !== null && a.requiresGrad) || (b !== null && b.requiresGrad) || (c !== null && c.requiresGrad))
+  );
 }
 
 /** Link `out` to `node` whose inputs are `inputs` (those not requiring grad are stored as null). */

@@ -2,13 +2,14 @@
 import { ShapeError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
-import { Tensor, checkTensor } from '../tensor/tensor.js';
+import { type Tensor, checkTensor } from '../tensor/tensor.js';
 import { allocTensor, installAutograd, viewOf } from '../tensor/internal.js';
 import { Node, needsGrad, record } from './node.js';
 import { traceOp } from './trace.js';
 
 export function checkSame(op: string, a: Tensor, b: Tensor): void {
-  if (!sameShape(a.shape, b.shape)) throw new ShapeError(`${op}: shapes must match, received ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  if (!sameShape(a.shape, b.shape))
+    throw new ShapeError(`${op}: shapes must match, received ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
 }
 
 class ReshapeBackward extends Node {
@@ -37,7 +38,9 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
   const e = endDim < 0 ? endDim + r : endDim;
   if (r === 0) return reshape(x, [1]);
   if (!(Number.isInteger(s) && Number.isInteger(e) && s >= 0 && e < r && s <= e)) {
-    throw new ShapeError(`flatten: dims ${startDim}…${endDim} are out of range for a tensor of shape ${fmtShape(x.shape)}`);
+    throw new ShapeError(
+      `flatten: dims ${startDim}…${endDim} are out of range for a tensor of shape ${fmtShape(x.shape)}`,
+    );
   }
   let m = 1;
   for (let i = s; i <= e; i++) m *= x.shape[i]!;
@@ -161,7 +164,10 @@ export function relu(x: Tensor): Tensor {
 
 class SumBackward extends Node {
   readonly name = 'SumBackward';
-  constructor(private readonly inShape: readonly number[], private readonly scale: number) {
+  constructor(
+    private readonly inShape: readonly number[],
+    private readonly scale: number,
+  ) {
     super();
   }
   backward(dy: Tensor): Tensor[] {

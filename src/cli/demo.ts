@@ -130,7 +130,11 @@ export async function runDemoGrid(o: DemoOptions): Promise<number> {
   const ckStates: Map<string, ConfigState> | null =
     ckRoot === undefined
       ? null
-      : inspectCheckpoints(ckRoot, o.resume, configs.map((c) => ({ config: c, fingerprint: fingerprints.get(c)! })));
+      : inspectCheckpoints(
+          ckRoot,
+          o.resume,
+          configs.map((c) => ({ config: c, fingerprint: fingerprints.get(c)! })),
+        );
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   const report: DemoReport = {

@@ -25,7 +25,14 @@ export const COMMANDS: Record<string, Command> = {
 
 function help(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return ['usage: syncbn <command> [options]', '', 'commands:', ...rows, '', 'Run `syncbn <command> --help` for a command’s options.'].join('\n');
+  return [
+    'usage: syncbn <command> [options]',
+    '',
+    'commands:',
+    ...rows,
+    '',
+    'Run `syncbn <command> --help` for a command’s options.',
+  ].join('\n');
 }
 
 /** Exit code 2 for usage errors (as most CLIs), 1 for failures, 0 for success. */

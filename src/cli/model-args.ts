@@ -54,7 +54,11 @@ export function loadArchitecture(
  * usage (exit 2); an error from `body` prints `syncbn <cmd>: Name: message` (exit 2 for usage, else 1).
  */
 export async function runModelCommand<A>(
-  cmd: string, usage: string, argv: string[], parse: (argv: string[]) => A, body: (a: A) => Promise<number>,
+  cmd: string,
+  usage: string,
+  argv: string[],
+  parse: (argv: string[]) => A,
+  body: (a: A) => Promise<number>,
 ): Promise<number> {
   let a: A;
   try {

@@ -39,7 +39,12 @@ printed once, prefixed with its rank. Ranks exit when the launcher dies, even by
 
 /** Options that take a value: [long name, short name]. */
 const VALUED: [string, string?][] = [
-  ['nproc', 'n'], ['timeout-ms'], ['token'], ['max-restarts'], ['min-nproc'], ['grace-ms'],
+  ['nproc', 'n'],
+  ['timeout-ms'],
+  ['token'],
+  ['max-restarts'],
+  ['min-nproc'],
+  ['grace-ms'],
   ...NODE_FLAGS.map((f): [string] => [f.slice(2)]),
 ];
 const FLAGS = ['threads', 'processes'];
@@ -119,10 +124,12 @@ async function main(argv: string[]): Promise<number> {
   if (values.token !== undefined) env.SYNCBN_TOKEN = values.token as string;
   const nodes = nodeOptions(values);
   if (typeof nodes === 'string') return usage(nodes);
-  if (nodes !== null && values.threads) return usage('--nnodes/--node-rank/--master-addr/--master-port start processes; drop --threads');
+  if (nodes !== null && values.threads)
+    return usage('--nnodes/--node-rank/--master-addr/--master-port start processes; drop --threads');
   if (nodes !== null && (nodes.nnodes ?? 1) > 1) {
     // Every node's launcher would have to restart together, on a new port: nothing coordinates that.
-    if (maxRestarts !== 0) return usage(`--max-restarts works on one node; with --nnodes ${nodes.nnodes} use the scheduler's own requeue`);
+    if (maxRestarts !== 0)
+      return usage(`--max-restarts works on one node; with --nnodes ${nodes.nnodes} use the scheduler's own requeue`);
     if (env.SYNCBN_TOKEN === undefined) {
       let token: string | undefined;
       try {
@@ -131,7 +138,10 @@ async function main(argv: string[]): Promise<number> {
         return usage((e as Error).message);
       }
       if (token === undefined) {
-        return usage(`--nnodes ${nodes.nnodes}: the nodes need a shared token: --token, SYNCBN_TOKEN or SYNCBN_TOKEN_FILE (the same on every node)`);
+        return usage(
+          `--nnodes ${nodes.nnodes}: the nodes need a shared token: --token, SYNCBN_TOKEN or SYNCBN_TOKEN_FILE (the ` +
+            `same on every node)`,
+        );
       }
       env.SYNCBN_TOKEN = token;
     }
@@ -205,14 +215,17 @@ function restartLine(e: RestartEvent, n: number): string {
   const f = e.failure;
   const early = f.neverJoined.includes(f.rank) ? ' before joining the group' : '';
   const smaller = e.nextSize < f.size ? ` with ${e.nextSize} of ${n} ranks` : '';
-  return `syncbn run: rank ${f.rank} failed${early} (${oneLine(f.error)}); restart ${e.restart}/${e.maxRestarts}` + smaller;
+  return (
+    `syncbn run: rank ${f.rank} failed${early} (${oneLine(f.error)}); restart ${e.restart}/${e.maxRestarts}` + smaller
+  );
 }
 
 function report(res: LaunchResult<unknown>): number {
   const last = res.failures.at(-1);
   if (res.ok || last === undefined) {
     const k = res.restarts;
-    if (k > 0) process.stderr.write(`syncbn run: succeeded after ${k} restart${k === 1 ? '' : 's'} with ${res.size} ranks\n`);
+    if (k > 0)
+      process.stderr.write(`syncbn run: succeeded after ${k} restart${k === 1 ? '' : 's'} with ${res.size} ranks\n`);
     return 0;
   }
   if (res.failures.length > 1 || res.gaveUp?.startsWith('only')) {
@@ -237,4 +250,8 @@ function usage(msg: string): number {
   return 2;
 }
 
-export const runCommand: Command = { summary: 'start N ranks of a script on this machine (threads or processes)', usage: USAGE, main };
+export const runCommand: Command = {
+  summary: 'start N ranks of a script on this machine (threads or processes)',
+  usage: USAGE,
+  main,
+};

@@ -1,6 +1,18 @@
-// Collective algorithms over point-to-point ops: direct exchange for small buffers, ring for large, fixed reduction order.
+// Collective algorithms over point-to-point ops: direct exchange for small buffers, ring for large, fixed reduction
+// order.
 import { CommError } from '../errors.js';
-import { EMPTY, RecvOp, SendOp, exchangeAll, expectBytes, progressAll, progressOrdered, type Op, type Sink, type TaskCtx } from './ops.js';
+import {
+  EMPTY,
+  RecvOp,
+  SendOp,
+  exchangeAll,
+  expectBytes,
+  progressAll,
+  progressOrdered,
+  type Op,
+  type Sink,
+  type TaskCtx,
+} from './ops.js';
 import type { Ring } from './ring.js';
 import type { CommArray } from './types.js';
 import { allocF32 } from '../kernels/wasm/heap.js';
@@ -17,9 +29,10 @@ export function bytesOf(a: CommArray): Uint8Array {
 }
 
 function viewOf(like: CommArray, r: Ring, pos: number, n: number): CommArray {
-  return like instanceof Float64Array ? new Float64Array(r.sab, r.dataOffset + pos, n / 8) : new Float32Array(r.sab, r.dataOffset + pos, n / 4);
+  return like instanceof Float64Array
+    ? new Float64Array(r.sab, r.dataOffset + pos, n / 8)
+    : new Float32Array(r.sab, r.dataOffset + pos, n / 4);
 }
-
 
 function copySink(dst: CommArray, elemAt: number): Sink {
   const d = bytesOf(dst);
@@ -33,11 +46,18 @@ function reduceSink(ctx: TaskCtx, dst: CommArray, elemAt: number, op: number): S
   const es = dst.BYTES_PER_ELEMENT;
   const f = reducer(dst, op);
   const sink: Sink = (r, pos, n, off) => f(dst, elemAt + off / es, viewOf(dst, r, pos, n));
-  if (ctx.t.recvNow !== undefined) {
-    // A transport that reads for us fills this heap scratch: float32 sums then run on it by pointer,
+  if (ctx.zeroCopy !== null) {
+    // A transport that reads for us (zero-copy) fills this heap scratch: float32 sums then run on it by pointer,
     // without first staging the ring's chunk into the heap.
     const scratch = (sink.scratch = heapScratch(ctx.t));
-    sink.take = (n, off) => f(dst, elemAt + off / es, dst instanceof Float64Array ? new Float64Array(scratch.buffer, scratch.byteOffset, n / 8) : new Float32Array(scratch.buffer, scratch.byteOffset, n / 4));
+    sink.take = (n, off) =>
+      f(
+        dst,
+        elemAt + off / es,
+        dst instanceof Float64Array
+          ? new Float64Array(scratch.buffer, scratch.byteOffset, n / 8)
+          : new Float32Array(scratch.buffer, scratch.byteOffset, n / 4),
+      );
   }
   return sink;
 }
@@ -65,7 +85,10 @@ export function* allReduce(ctx: TaskCtx, buf: CommArray, op: number): Generator<
   const n = ctx.worldRanks.length;
   if (n === 1) return;
   if (buf.byteLength <= DIRECT_MAX_BYTES) yield* allReduceDirect(ctx, buf, op);
-  else if (!(yield* allReduceShared(ctx, buf, op))) yield* allReduceRing(ctx, buf, op);
+  else {
+    const heaps = ctx.sharedHeaps;
+    if (heaps === null || !(yield* allReduceShared(ctx, heaps, buf, op))) yield* allReduceRing(ctx, buf, op);
+  }
 }
 
 /**
@@ -78,7 +101,8 @@ const accumulators = new WeakMap<object, { f32: Float32Array; f64: Float64Array 
 function accumulator(ctx: TaskCtx, like: CommArray): CommArray {
   let a = accumulators.get(ctx.t);
   // float32 in the wasm heap, so that sums of ≥ FAST_SUM_MIN elements into it run in SIMD in place (by pointer)
-  if (a === undefined) accumulators.set(ctx.t, (a = { f32: allocF32(DIRECT_MAX_BYTES / 4), f64: new Float64Array(DIRECT_MAX_BYTES / 8) }));
+  if (a === undefined)
+    accumulators.set(ctx.t, (a = { f32: allocF32(DIRECT_MAX_BYTES / 4), f64: new Float64Array(DIRECT_MAX_BYTES / 8) }));
   return like instanceof Float64Array ? a.f64.subarray(0, like.length) : a.f32.subarray(0, like.length);
 }
 
@@ -119,7 +143,12 @@ function* allReduceRing(ctx: TaskCtx, buf: CommArray, op: number): Generator<voi
  * n−1 ring steps: at step s send segment (first − s) to the right neighbour and receive segment
  * (first − s − 1) from the left one into `sinkAt(start of that segment)`.
  */
-function* ringPass(ctx: TaskCtx, buf: CommArray, first: number, sinkAt: (elemAt: number) => Sink): Generator<void, void, void> {
+function* ringPass(
+  ctx: TaskCtx,
+  buf: CommArray,
+  first: number,
+  sinkAt: (elemAt: number) => Sink,
+): Generator<void, void, void> {
   const n = ctx.worldRanks.length;
   const me = ctx.groupRank;
   const right = (me + 1) % n;
@@ -151,7 +180,9 @@ export function* broadcast(ctx: TaskCtx, buf: CommArray, root: number): Generato
     if (me === root) {
       const mine = bytesOf(buf);
       const ops: Op[] = [];
-      for (let g = 0; g < n; g++) if (g !== root) ops.push(new SendOp(ctx, g, mine), new RecvOp(ctx, g, (h) => (expectBytes(ctx, h, 0), () => {})));
+      for (let g = 0; g < n; g++)
+        if (g !== root)
+          ops.push(new SendOp(ctx, g, mine), new RecvOp(ctx, g, (h) => (expectBytes(ctx, h, 0), () => {})));
       yield* progressAll(ctx, ops);
     } else {
       yield* progressAll(ctx, [
@@ -195,7 +226,11 @@ export function* allGather(ctx: TaskCtx, buf: CommArray): Generator<void, CommAr
     ops.push(new SendOp(ctx, g, mine));
     ops.push(
       new RecvOp(ctx, g, (h) => {
-        if (h.len > MAX_GATHER_ELEMENTS) throw new CommError(`allGather #${ctx.hdr.seq}: rank ${g} announced ${h.len} elements, above the limit of ${MAX_GATHER_ELEMENTS}`);
+        if (h.len > MAX_GATHER_ELEMENTS)
+          throw new CommError(
+            `allGather #${ctx.hdr.seq}: rank ${g} announced ${h.len} elements, above the limit of ` +
+              `${MAX_GATHER_ELEMENTS}`,
+          );
         expectBytes(ctx, h, h.len * buf.BYTES_PER_ELEMENT);
         const dst = f64 ? new Float64Array(h.len) : new Float32Array(h.len);
         out[g] = dst;
@@ -212,7 +247,10 @@ export function* barrier(ctx: TaskCtx): Generator<void, void, void> {
   const n = ctx.worldRanks.length;
   const me = ctx.groupRank;
   for (let d = 1; d < n; d *= 2) {
-    yield* progressAll(ctx, [new SendOp(ctx, (me + d) % n, EMPTY), new RecvOp(ctx, (me - d + n) % n, (h) => (expectBytes(ctx, h, 0), () => {}))]);
+    yield* progressAll(ctx, [
+      new SendOp(ctx, (me + d) % n, EMPTY),
+      new RecvOp(ctx, (me - d + n) % n, (h) => (expectBytes(ctx, h, 0), () => {})),
+    ]);
   }
 }
 

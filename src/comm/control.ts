@@ -75,7 +75,7 @@ export class Control {
     const base = this.progBase + slot * GROUP_SLOTS * 2;
     const key = groupId | 0 || 1; // 0 marks an empty entry; the world group uses id 1
     for (let k = 0; k < GROUP_SLOTS; k++) {
-      const e = base + ((((key >>> 0) + k) % GROUP_SLOTS) * 2);
+      const e = base + (((key >>> 0) + k) % GROUP_SLOTS) * 2;
       const cur = Atomics.load(this.i32, e);
       if (cur === key || (cur === 0 && Atomics.compareExchange(this.i32, e, 0, key) === 0)) {
         Atomics.store(this.i32, e + 1, seq);
@@ -88,7 +88,7 @@ export class Control {
     const base = this.progBase + slot * GROUP_SLOTS * 2;
     const key = groupId | 0 || 1;
     for (let k = 0; k < GROUP_SLOTS; k++) {
-      const e = base + ((((key >>> 0) + k) % GROUP_SLOTS) * 2);
+      const e = base + (((key >>> 0) + k) % GROUP_SLOTS) * 2;
       const cur = Atomics.load(this.i32, e);
       if (cur === key) return Atomics.load(this.i32, e + 1);
       if (cur === 0) return 0;

@@ -3,12 +3,15 @@ import { CommError } from '../errors.js';
 import { FlightRecorder } from './flight.js';
 import { describeTask, type TaskCtx } from './ops.js';
 import type { Transport } from './transport.js';
+import type { Waiter } from './waiter.js';
 
 export class Task<T = unknown> {
   started = false;
   settled = false;
   value: T | undefined;
   error: unknown;
+  /** Settled by fail() (error may be any value, even undefined). */
+  failed = false;
   private p: Promise<T> | null = null;
   private resolveP: ((v: T) => void) | null = null;
   private rejectP: ((e: unknown) => void) | null = null;
@@ -33,7 +36,7 @@ export class Task<T = unknown> {
           this.resolveP = res;
           this.rejectP = rej;
         });
-      } else this.p = this.error !== undefined ? Promise.reject(this.error) : Promise.resolve(this.value as T);
+      } else this.p = this.failed ? Promise.reject(this.error) : Promise.resolve(this.value as T);
       // A failed collective nobody awaits must not crash the process as an unhandled rejection:
       // the sync forms and waitSync report it by throwing.
       this.p.catch(noop);
@@ -66,7 +69,10 @@ export class Task<T = unknown> {
     } catch (e) {
       // Store the reason world-wide first (the first one wins), so that every rank — this one
       // included — reports the same error even when several detect a problem at once.
-      const err = e instanceof CommError ? e : new CommError(`${describeTask(this.ctx)} failed: ${String(e)}`, 'E_COMM', { cause: e });
+      const err =
+        e instanceof CommError
+          ? e
+          : new CommError(`${describeTask(this.ctx)} failed: ${String(e)}`, 'E_COMM', { cause: e });
       this.fail(this.ctx.t.abort(err));
       return true;
     }
@@ -75,6 +81,7 @@ export class Task<T = unknown> {
   fail(e: unknown): void {
     if (this.settled) return;
     this.settled = true;
+    this.failed = true;
     this.error = e;
     this.flight?.end(this.fid, e, this.ctx.waitingOn);
     this.rejectP?.(e);
@@ -87,7 +94,7 @@ export class Task<T = unknown> {
   }
 
   result(): T {
-    if (this.error !== undefined) throw this.error;
+    if (this.failed) throw this.error;
     return this.value as T;
   }
 }
@@ -106,36 +113,20 @@ function* withFlush<T>(ctx: TaskCtx, g: Generator<void, T, void>): Generator<voi
 const noop = (): void => {};
 
 /**
- * Naps of a pumped transport's waiting thread: from 50 µs, doubling while nothing arrives, up to
- * 1 ms — the most a collective can lose to a peer that was late, against ~1000 idle wake-ups a second.
+ * One per rank: runs its collectives strictly in call order (only the head task is stepped), from
+ * a blocking call (runSync) or on the event loop (runAsync). Waiting goes through the transport's
+ * Waiter, so the engine reads no transport internals.
  */
-const NAP_MIN_MS = 0.05;
-const NAP_MAX_MS = 1;
-
-/** Atomics.waitAsync (Node ≥ 16; typed in lib es2024, newer than this project's lib). */
-const waitAsyncFn = (Atomics as unknown as {
-  waitAsync(a: Int32Array, i: number, v: number, ms: number): { async: false; value: string } | { async: true; value: Promise<string> };
-}).waitAsync;
-
 export class Engine {
   private readonly queue: Task<unknown>[] = [];
-  private pumping = false;
-  private readonly i32: Int32Array;
-  private readonly db: number;
-  private readonly sleep: number;
-  /** The transport must be pumped (see Transport.pump): waits are naps, not sleeps until a doorbell. */
-  private readonly pumped: boolean;
-  private nap = NAP_MIN_MS;
+  private driving = false;
+  private readonly waiter: Waiter;
   /** This rank's last collectives, for the error of a failed one (see flight.ts). */
   readonly flight: FlightRecorder;
 
   constructor(readonly t: Transport) {
     this.flight = new FlightRecorder(t.rank, t.size, t.kind);
-    this.spinNow = t.spinUs;
-    this.pumped = typeof t.pump === 'function';
-    this.i32 = t.ctl.i32;
-    this.db = t.ctl.doorbellIndex(t.slot);
-    this.sleep = t.ctl.sleepIndex(t.slot);
+    this.waiter = t.waiter;
   }
 
   submit<T>(task: Task<T>): Task<T> {
@@ -147,26 +138,27 @@ export class Engine {
 
   /** Block until `task` settles (driving every earlier task first, in order). */
   runSync<T>(task: Task<T>): T {
+    const w = this.waiter;
     while (!task.settled) {
-      const v = Atomics.load(this.i32, this.db);
+      const v = w.ticket();
       const head = this.queue[0];
       if (head === undefined) break;
       if (this.advance(head)) continue;
-      this.waitSync(v, head.waitMs());
+      w.waitSync(v, head.waitMs());
     }
-    if (this.pumping) this.kick(); // the async pump may sleep on a doorbell nobody will ring
+    if (this.driving) w.wake(); // the async driver may sleep on a doorbell nobody will ring
     return task.result();
   }
 
   /** Resolve when `task` settles, progressing the queue on the event loop. */
   runAsync<T>(task: Task<T>): Promise<T> {
-    if (!this.pumping) void this.pump();
+    if (!this.driving) void this.drive();
     return task.promise;
   }
 
   /** Non-blocking progress of queued work (e.g. right after starting an overlapped all-reduce). */
   poll(): void {
-    if (this.pumped) this.t.pump!();
+    this.waiter.poll();
     for (;;) {
       const head = this.queue[0];
       if (head === undefined || !this.advance(head)) return;
@@ -177,7 +169,7 @@ export class Engine {
   private advance(head: Task<unknown>): boolean {
     if (!head.step()) return false;
     this.queue.shift();
-    if (head.error !== undefined) {
+    if (head.failed) {
       this.failAll(head);
       this.flight.failed(head.error);
     }
@@ -188,101 +180,19 @@ export class Engine {
     for (const t of this.queue.splice(0)) t.fail(head.error);
   }
 
-  private async pump(): Promise<void> {
-    this.pumping = true;
+  private async drive(): Promise<void> {
+    this.driving = true;
+    const w = this.waiter;
     try {
       for (;;) {
         const head = this.queue[0];
         if (head === undefined) return;
-        const v = Atomics.load(this.i32, this.db);
+        const v = w.ticket();
         if (this.advance(head)) continue;
-        await this.waitAsync(v, head.waitMs());
+        await w.waitAsync(v, head.waitMs());
       }
     } finally {
-      this.pumping = false;
-    }
-  }
-
-  private kick(): void {
-    Atomics.add(this.i32, this.db, 1);
-    Atomics.notify(this.i32, this.db);
-  }
-
-  /**
-   * Adaptive, time-bounded spinning (budget in µs; the transport's `spinUs` is the cap). The budget
-   * doubles when a spin catches the wake-up and halves when it does not, but never below cap/16:
-   * a futex sleep costs a wake-up (on a VM, rescheduling a halted vCPU: hundreds of µs), and with a
-   * core per rank a short skew between ranks is the common case, so collapsing to "always sleep"
-   * after a few long waits made every later collective pay that wake-up. Time, not iterations: an
-   * Atomics.load costs 1–15 ns depending on the machine. When ranks outnumber cores the transport's
-   * cap is 0 and a waiting rank sleeps at once (spinning would only steal time from its peer).
-   */
-  private spinNow = 0;
-
-  private spin(v: number): boolean {
-    const budget = this.spinNow;
-    const pumped = this.pumped;
-    if (budget <= 0) return pumped && this.pumpNow();
-    const i32 = this.i32;
-    const db = this.db;
-    const end = performance.now() + budget / 1000;
-    do {
-      if (pumped && this.pumpNow()) {
-        this.spinNow = Math.min(this.t.spinUs, budget * 2);
-        return true;
-      }
-      for (let k = 0; k < 64; k++) {
-        if (Atomics.load(i32, db) !== v) {
-          this.spinNow = Math.min(this.t.spinUs, budget * 2);
-          return true;
-        }
-      }
-    } while (performance.now() < end);
-    this.spinNow = Math.max(this.t.spinUs / 16, budget / 2);
-    return false;
-  }
-
-  private pumpNow(): boolean {
-    if (!this.t.pump!()) return false;
-    this.nap = NAP_MIN_MS;
-    return true;
-  }
-
-  /** How long to sleep: until `ms` for a doorbell transport; a nap that doubles while nothing arrives for a pumped one. */
-  private sleepMs(ms: number): number {
-    if (!this.pumped) return ms;
-    const nap = this.nap;
-    this.nap = Math.min(NAP_MAX_MS, nap * 2);
-    return Math.min(ms, nap);
-  }
-
-  private waitSync(v: number, waitMs: number): void {
-    const i32 = this.i32;
-    if (this.spin(v)) return;
-    const ms = this.sleepMs(waitMs);
-    Atomics.add(i32, this.sleep, 1);
-    Atomics.wait(i32, this.db, v, ms);
-    Atomics.sub(i32, this.sleep, 1);
-  }
-
-  private async waitAsync(v: number, waitMs: number): Promise<void> {
-    const i32 = this.i32;
-    if (this.spin(v)) return;
-    const ms = this.sleepMs(waitMs);
-    Atomics.add(i32, this.sleep, 1);
-    try {
-      const r = waitAsyncFn(i32, this.db, v, ms);
-      if (r.async) {
-        // Node neither keeps the event loop alive for a pending waitAsync nor runs its timeout on a
-        // ref'd timer: with only that pending, the loop can run dry first, and the process then
-        // exits ('beforeExit' closes the group: peers saw this rank leave mid-collective, about
-        // once per thousand 1 ms naps). A ref'd timer of our own ends the wait at the latest.
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([r.value, new Promise<void>((res) => (timer = setTimeout(res, ms + 1)))]);
-        clearTimeout(timer);
-      }
-    } finally {
-      Atomics.sub(i32, this.sleep, 1);
+      this.driving = false;
     }
   }
 }

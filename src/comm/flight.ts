@@ -1,5 +1,16 @@
 // Flight recorder: each rank's last 64 collectives in a ring, attached to a CommError, dumped per rank as JSON.
-import { join, mkdirSync, mkdtempSync, pid, readFileSync, renameSync, rmSync, threadId, tmpdir, writeFileSync } from '#platform';
+import {
+  join,
+  mkdirSync,
+  mkdtempSync,
+  pid,
+  readFileSync,
+  renameSync,
+  rmSync,
+  threadId,
+  tmpdir,
+  writeFileSync,
+} from '#platform';
 import { envConfig } from './config.js';
 import { DTYPE_NAMES, KIND, KIND_NAMES, OPS, type Header } from './wire.js';
 
@@ -228,7 +239,10 @@ function rankLine(d: FlightDump): string {
       line = `FAILED ${describeEntry(e)} after ${ms(e.startedAt, e.endedAt)}`;
       if (e.missing.length > 0) line += `, waiting on rank${e.missing.length > 1 ? 's' : ''} ${e.missing.join(', ')}`;
       if (e.error !== undefined) line += ` [${e.error}]`;
-    } else line = `${e.state.toUpperCase()} ${describeEntry(e)}${e.startedAt !== null ? ` for ${ms(e.startedAt, d.at)}` : ''}`;
+    } else
+      line =
+        `${e.state.toUpperCase()} ` +
+        `${describeEntry(e)}${e.startedAt !== null ? ` for ${ms(e.startedAt, d.at)}` : ''}`;
     const later = es.length - at - 1;
     if (later > 0) line += `; ${later} later call${later > 1 ? 's' : ''} not run`;
     const prev = at > 0 ? es[at - 1] : undefined;

@@ -38,7 +38,10 @@ export function groupHash(s: string): number {
 }
 
 export function checkTimeout(where: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new UsageError(`${where}: timeoutMs must be a positive finite number of milliseconds, received ${describe(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new UsageError(
+      `${where}: timeoutMs must be a positive finite number of milliseconds, received ${describe(v)}`,
+    );
   return v;
 }
 
@@ -132,7 +135,10 @@ export class Group implements ProcessGroup {
   }
   private bcastTask(where: string, buf: CommArray, root: number, opts?: CollectiveOptions): Task<void> {
     checkArray(where, buf);
-    if (!Number.isInteger(root) || root < 0 || root >= this.size) throw new UsageError(`${where}: root must be an integer group rank in [0, ${this.size}), received ${describe(root)}`);
+    if (!Number.isInteger(root) || root < 0 || root >= this.size)
+      throw new UsageError(
+        `${where}: root must be an integer group rank in [0, ${this.size}), received ${describe(root)}`,
+      );
     return this.submit(where, KIND.broadcast, buf, 0, root, opts, (ctx) => alg.broadcast(ctx, buf, root));
   }
 
@@ -155,18 +161,30 @@ export class Group implements ProcessGroup {
     return make();
   }
   private groupTask(where: string, ranks: readonly number[]): [Task<void>, () => Group | null] {
-    if (!Array.isArray(ranks) || ranks.length === 0) throw new UsageError(`${where}: ranks must be a non-empty array of group ranks, received ${describe(ranks)}`);
+    if (!Array.isArray(ranks) || ranks.length === 0)
+      throw new UsageError(`${where}: ranks must be a non-empty array of group ranks, received ${describe(ranks)}`);
     const seen = new Set<number>();
     for (const r of ranks) {
-      if (!Number.isInteger(r) || r < 0 || r >= this.size) throw new UsageError(`${where}: ranks must be integers in [0, ${this.size}), received ${describe(ranks)}`);
-      if (seen.has(r)) throw new UsageError(`${where}: ranks must be distinct, received ${describe(ranks)} (${r} twice)`);
+      if (!Number.isInteger(r) || r < 0 || r >= this.size)
+        throw new UsageError(`${where}: ranks must be integers in [0, ${this.size}), received ${describe(ranks)}`);
+      if (seen.has(r))
+        throw new UsageError(`${where}: ranks must be distinct, received ${describe(ranks)} (${r} twice)`);
       seen.add(r);
     }
     const child = this.children++;
     const id = groupHash(`${this.id}/${child}`);
     const members = ranks.map((r) => this.worldRanks[r]!);
     const hash = groupHash(ranks.join(','));
-    const task = this.submit(where, KIND.newGroup, null, 0, hash | 0, undefined, (ctx) => alg.checkAll(ctx), ranks.length);
+    const task = this.submit(
+      where,
+      KIND.newGroup,
+      null,
+      0,
+      hash | 0,
+      undefined,
+      (ctx) => alg.checkAll(ctx),
+      ranks.length,
+    );
     const make = (): Group | null => {
       this.st.names.set(id, `{${members.join(',')}}`);
       return seen.has(this.rank) ? new Group(this.st, members, id, this.timeoutMs) : null;
@@ -194,18 +212,34 @@ export class Group implements ProcessGroup {
     let timeoutMs = this.timeoutMs;
     let tag = '';
     if (opts !== undefined) {
-      if (typeof opts !== 'object' || opts === null) throw new UsageError(`${where}: options must be an object, received ${describe(opts)}`);
+      if (typeof opts !== 'object' || opts === null)
+        throw new UsageError(`${where}: options must be an object, received ${describe(opts)}`);
       if (opts.timeoutMs !== undefined) timeoutMs = checkTimeout(where, opts.timeoutMs);
       if (opts.tag !== undefined) {
-        if (typeof opts.tag !== 'string') throw new UsageError(`${where}: tag must be a string, received ${describe(opts.tag)}`);
+        if (typeof opts.tag !== 'string')
+          throw new UsageError(`${where}: tag must be a string, received ${describe(opts.tag)}`);
         tag = opts.tag;
       }
     }
     const seq = ++this.seq;
     const { bytes: tagBytes, text: tagText } = wireTag(tag);
-    const hdr: Header = { groupId: this.id, seq, kind, dtype: buf ? dtypeOf(buf) : 0, op, len, bytes: 0, extra, src: this.rank, tag: tagText };
+    const hdr: Header = {
+      groupId: this.id,
+      seq,
+      kind,
+      dtype: buf ? dtypeOf(buf) : 0,
+      op,
+      len,
+      bytes: 0,
+      extra,
+      src: this.rank,
+      tag: tagText,
+    };
+    const t = this.st.t;
     const ctx: TaskCtx = {
-      t: this.st.t,
+      t,
+      zeroCopy: t.zeroCopy,
+      sharedHeaps: t.sharedHeaps,
       hdr,
       tagBytes,
       groupRank: this.rank,
@@ -221,5 +255,6 @@ export class Group implements ProcessGroup {
 }
 
 function checkArray(where: string, buf: unknown): asserts buf is CommArray {
-  if (!(buf instanceof Float32Array) && !(buf instanceof Float64Array)) throw new UsageError(`${where}: buf must be a Float32Array or Float64Array, received ${describe(buf)}`);
+  if (!(buf instanceof Float32Array) && !(buf instanceof Float64Array))
+    throw new UsageError(`${where}: buf must be a Float32Array or Float64Array, received ${describe(buf)}`);
 }

@@ -1,6 +1,13 @@
 // syncbn/comm: process groups over worker threads (shared memory) and TCP, rendezvous, launchers, flight recorder.
 export type * from './types.js';
-export { initProcessGroup, rankFromEnv, expandHostlist, INIT_ENV_VARS, type InitOptions, type RankEnv } from './init.js';
+export {
+  initProcessGroup,
+  rankFromEnv,
+  expandHostlist,
+  INIT_ENV_VARS,
+  type InitOptions,
+  type RankEnv,
+} from './init.js';
 export { spawnThreads, spawnProcesses, type LaunchOptions, type RankFn } from './launch.js';
 export { launch, type SuperviseOptions, type LaunchResult, type RestartEvent, type StartFailure } from './supervise.js';
 export { type StopPolicy } from './stop.js';

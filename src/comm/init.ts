@@ -1,4 +1,5 @@
-// initProcessGroup(): join the world from a launcher's worker data or from torchrun / Slurm / Open MPI environment variables.
+// initProcessGroup(): join the world from a launcher's worker data or from torchrun / Slurm / Open MPI environment
+// variables.
 import { tcpTransport, workerData } from '#platform';
 import { UsageError, describe } from '../errors.js';
 import { Group, RankState, checkTimeout } from './group.js';
@@ -8,7 +9,14 @@ import type { ProcessGroup } from './types.js';
 import { envConfig } from './config.js';
 import { rankFromEnv, rendezvousFromEnv, tokenFromEnv } from './cluster-env.js';
 
-export { INIT_ENV_VARS, expandHostlist, rankFromEnv, rendezvousFromEnv, tokenFromEnv, type RankEnv } from './cluster-env.js';
+export {
+  INIT_ENV_VARS,
+  expandHostlist,
+  rankFromEnv,
+  rendezvousFromEnv,
+  tokenFromEnv,
+  type RankEnv,
+} from './cluster-env.js';
 
 /** Options of initProcessGroup (each defaults from the environment the launcher set). */
 export interface InitOptions {
@@ -56,7 +64,8 @@ function defaultTimeout(opts: InitOptions): number {
  * Calling it again returns the same group until that group is closed.
  */
 export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessGroup> {
-  if (typeof opts !== 'object' || opts === null) throw new UsageError(`initProcessGroup: options must be an object, received ${describe(opts)}`);
+  if (typeof opts !== 'object' || opts === null)
+    throw new UsageError(`initProcessGroup: options must be an object, received ${describe(opts)}`);
   const timeoutMs = defaultTimeout(opts);
   if (worldGroup !== null && !worldGroup.isClosed) return worldGroup;
   const td = (workerData() as { syncbnThreads?: ThreadRankData } | null)?.syncbnThreads;
@@ -70,14 +79,26 @@ export async function initProcessGroup(opts: InitOptions = {}): Promise<ProcessG
     const re = rankFromEnv();
     const rank = opts.rank ?? re.rank;
     const size = opts.size ?? re.size;
-    if (!Number.isInteger(size) || size < 1 || !Number.isInteger(rank) || rank < 0 || rank >= size) throw new UsageError(`initProcessGroup: rank must be in [0, size), received rank=${describe(rank)} size=${describe(size)}`);
+    if (!Number.isInteger(size) || size < 1 || !Number.isInteger(rank) || rank < 0 || rank >= size)
+      throw new UsageError(
+        `initProcessGroup: rank must be in [0, size), received rank=${describe(rank)} size=${describe(size)}`,
+      );
     if (size === 1) {
       g = new Group(new RankState(new ThreadsTransport(createThreadsWorld(1), 0)), [0], WORLD_GROUP_ID, timeoutMs);
     } else {
       const rv = rendezvousFromEnv(re.source);
-      const where = { masterAddr: opts.masterAddr ?? rv.masterAddr, masterPort: opts.masterPort ?? rv.masterPort, token: opts.token ?? tokenFromEnv() };
+      const where = {
+        masterAddr: opts.masterAddr ?? rv.masterAddr,
+        masterPort: opts.masterPort ?? rv.masterPort,
+        token: opts.token ?? tokenFromEnv(),
+      };
       const { connectTcp } = await tcpTransport();
-      g = new Group(new RankState(await connectTcp({ ...opts, ...where, rank, size })), range(size), WORLD_GROUP_ID, timeoutMs);
+      g = new Group(
+        new RankState(await connectTcp({ ...opts, ...where, rank, size })),
+        range(size),
+        WORLD_GROUP_ID,
+        timeoutMs,
+      );
     }
   }
   worldGroup = g;

@@ -29,7 +29,8 @@ export class OutputSink {
       for (const l of lines) (isErr ? process.stderr : process.stdout).write(`[rank ${this.rank}] ${l}\n`);
     });
     s.on('end', () => {
-      if (partial !== '' && this.mode === 'prefix') (isErr ? process.stderr : process.stdout).write(`[rank ${this.rank}] ${partial}\n`);
+      if (partial !== '' && this.mode === 'prefix')
+        (isErr ? process.stderr : process.stdout).write(`[rank ${this.rank}] ${partial}\n`);
     });
   }
   decorate<T>(o: RankOutcome<T>): RankOutcome<T> {

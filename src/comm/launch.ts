@@ -13,7 +13,10 @@ import { createThreadRanks } from './thread-world.js';
 import type { ProcessGroup } from './types.js';
 import { checkNodes, nodeLayout, type NodeLayout } from './multinode.js';
 
-/** A rank body for the function form: runs inside the rank with its world group; must be self-contained (it is stringified). */
+/**
+ * A rank body for the function form: runs inside the rank with its world group; must be self-contained (it is
+ * stringified).
+ */
 export type RankFn<T> = (pg: ProcessGroup, args: string[], lib: typeof import('./index.js')) => T | Promise<T>;
 
 /**
@@ -24,7 +27,10 @@ export type RankFn<T> = (pg: ProcessGroup, args: string[], lib: typeof import('.
 export interface LaunchOptions {
   /** Extra environment for every rank. */
   env?: Record<string, string>;
-  /** 'inherit' (default): rank output goes to ours; 'prefix': each line prefixed `[rank r] `; 'capture': returned in the outcome. */
+  /**
+   * 'inherit' (default): rank output goes to ours; 'prefix': each line prefixed `[rank r] `; 'capture': returned in the
+   * outcome.
+   */
   output?: 'inherit' | 'prefix' | 'capture';
   /** Kill ranks still running after this many milliseconds (their outcome is an error). Default: none. */
   deadlineMs?: number;
@@ -38,7 +44,9 @@ export interface LaunchOptions {
   ringBytes?: number;
   /** Processes: the rendezvous port; default a free port on this machine (required with nnodes > 1). */
   masterPort?: number;
-  /** Processes, multi-node: the number of launchers (nodes); this one starts global ranks nodeRank·n … nodeRank·n+n−1. */
+  /**
+   * Processes, multi-node: the number of launchers (nodes); this one starts global ranks nodeRank·n … nodeRank·n+n−1.
+   */
   nnodes?: number;
   /** Processes, multi-node: this launcher's index in [0, nnodes). */
   nodeRank?: number;
@@ -51,17 +59,28 @@ export interface LaunchOptions {
 const RANK_MAIN = fileURLToPath(new URL('./rank-main.js', import.meta.url));
 
 function checkLaunch(where: string, n: number, target: unknown, args: unknown): void {
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${where}: n must be a positive integer number of ranks, received ${describe(n)}`);
-  if (typeof target !== 'string' && typeof target !== 'function' && !(target instanceof URL)) throw new UsageError(`${where}: target must be a script path, file URL or function, received ${describe(target)}`);
-  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) throw new UsageError(`${where}: args must be an array of strings, received ${describe(args)}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${where}: n must be a positive integer number of ranks, received ${describe(n)}`);
+  if (typeof target !== 'string' && typeof target !== 'function' && !(target instanceof URL))
+    throw new UsageError(`${where}: target must be a script path, file URL or function, received ${describe(target)}`);
+  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string'))
+    throw new UsageError(`${where}: args must be an array of strings, received ${describe(args)}`);
 }
 
-function jobOf(target: string | URL | RankFn<unknown>, args: string[]): { script?: string; fnSource?: string; args: string[] } {
+function jobOf(
+  target: string | URL | RankFn<unknown>,
+  args: string[],
+): { script?: string; fnSource?: string; args: string[] } {
   if (typeof target === 'function') return { fnSource: target.toString(), args };
   return { script: target instanceof URL ? fileURLToPath(target) : target, args };
 }
 
-function rankEnv(rank: number, n: number, extra: Record<string, string> | undefined, node: NodeLayout = { base: 0, world: n }): Record<string, string> {
+function rankEnv(
+  rank: number,
+  n: number,
+  extra: Record<string, string> | undefined,
+  node: NodeLayout = { base: 0, world: n },
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   // SYNCBN_ENV: these variables, not an enclosing Slurm/MPI allocation's, define the rank.
@@ -73,10 +92,15 @@ function rankEnv(rank: number, n: number, extra: Record<string, string> | undefi
 type Msg = { type: 'result'; value: unknown } | { type: 'error'; error: RankError } | { type: 'joined' };
 
 /** The stopper and abort wiring shared by both launchers; `done()` once every rank has ended. */
-function supervise(where: string, handles: Stoppable[], opts: LaunchOptions): { stopper: GroupStopper; done: () => void } {
+function supervise(
+  where: string,
+  handles: Stoppable[],
+  opts: LaunchOptions,
+): { stopper: GroupStopper; done: () => void } {
   const stopper = new GroupStopper(handles, checkStopPolicy(where, opts.stop));
   let timer: NodeJS.Timeout | undefined;
-  if (opts.deadlineMs !== undefined) timer = setTimeout(() => stopper.stop(`deadline of ${opts.deadlineMs} ms passed`), opts.deadlineMs);
+  if (opts.deadlineMs !== undefined)
+    timer = setTimeout(() => stopper.stop(`deadline of ${opts.deadlineMs} ms passed`), opts.deadlineMs);
   const onAbort = (): void => stopper.stop(`the launch was aborted (${abortText(opts.signal!.reason)})`);
   if (opts.signal?.aborted) setImmediate(onAbort);
   else opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -98,7 +122,9 @@ function abortText(reason: unknown): string {
  */
 function endedOutcome<T>(o: RankOutcome<T>, stopper: GroupStopper): RankOutcome<T> {
   if (o.ok || !stopper.ended.has(o.rank) || o.error.code === 'E_RANK_KILLED') return o;
-  const message = `rank ${o.rank} was ended by the launcher (${stopper.reason}); it reported ${o.error.name}: ${o.error.message}`;
+  const message =
+    `rank ${o.rank} was ended by the launcher (${stopper.reason}); it reported ${o.error.name}: ` +
+    `${o.error.message}`;
   return { rank: o.rank, ok: false, error: { name: 'Error', message, code: 'E_RANK_KILLED' } };
 }
 
@@ -113,7 +139,16 @@ function globalOutcome<T>(o: RankOutcome<T>, g: number): RankOutcome<T> {
 
 /** The outcome of a rank that ended without reporting a result. */
 function exitOutcome<T>(r: number, how: string, stopper: GroupStopper): RankOutcome<T> {
-  if (stopper.ended.has(r)) return { rank: r, ok: false, error: { name: 'Error', message: `rank ${r} was ended by the launcher (${stopper.reason}; ${how})`, code: 'E_RANK_KILLED' } };
+  if (stopper.ended.has(r))
+    return {
+      rank: r,
+      ok: false,
+      error: {
+        name: 'Error',
+        message: `rank ${r} was ended by the launcher (${stopper.reason}; ${how})`,
+        code: 'E_RANK_KILLED',
+      },
+    };
   return { rank: r, ok: false, error: { name: 'Error', message: `rank ${r} exited with ${how}`, code: 'E_RANK_EXIT' } };
 }
 
@@ -122,12 +157,17 @@ function exitOutcome<T>(r: number, how: string, stopper: GroupStopper): RankOutc
  * A thread that throws or exits makes every other rank's collectives fail with PeerDiedError.
  * Resolves with every rank's outcome once all have ended (never rejects for a rank's failure).
  */
-export function spawnThreads<T = unknown>(n: number, target: string | URL | RankFn<T>, args: string[] = [], opts: LaunchOptions = {}): Promise<RankOutcome<T>[]> {
+export function spawnThreads<T = unknown>(
+  n: number,
+  target: string | URL | RankFn<T>,
+  args: string[] = [],
+  opts: LaunchOptions = {},
+): Promise<RankOutcome<T>[]> {
   checkLaunch('spawnThreads', n, target, args);
   checkStopPolicy('spawnThreads', opts.stop);
   // The rings, the control block and every rank's wasm heap, made here so that each rank can be given all of them.
   const ranks = createThreadRanks(n, opts.ringBytes);
-  const job = jobOf(target as RankFn<unknown>, args);
+  const job = jobOf(target, args);
   const mode = opts.output ?? 'inherit';
   const outcomes: RankOutcome<T>[] = new Array(n);
   const workers: Worker[] = [];
@@ -155,7 +195,7 @@ export function spawnThreads<T = unknown>(n: number, target: string | URL | Rank
       w.on('message', (m: Msg) => (m.type === 'joined' ? (joined = true) : (msg = m)));
       w.on('error', (e) => {
         uncaught = e;
-        ranks.died(r, `${(e as Error).name ?? 'Error'}: ${(e as Error).message ?? String(e)}`);
+        ranks.died(r, `${e.name ?? 'Error'}: ${e.message ?? String(e)}`);
       });
       w.on('exit', (code) => {
         if (msg?.type === 'error') ranks.died(r, `${msg.error.name}: ${msg.error.message}`);
@@ -198,17 +238,23 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
  * Multi-node (`nnodes` > 1, one call per node with the same masterAddr/masterPort and env.SYNCBN_TOKEN):
  * this call starts global ranks nodeRank·n … nodeRank·n+n−1 of nnodes·n; outcomes carry global ranks.
  */
-export async function spawnProcesses<T = unknown>(n: number, target: string | URL | RankFn<T>, args: string[] = [], opts: LaunchOptions = {}): Promise<RankOutcome<T>[]> {
+export async function spawnProcesses<T = unknown>(
+  n: number,
+  target: string | URL | RankFn<T>,
+  args: string[] = [],
+  opts: LaunchOptions = {},
+): Promise<RankOutcome<T>[]> {
   checkLaunch('spawnProcesses', n, target, args);
   checkNodes('spawnProcesses', opts);
   const policy = checkStopPolicy('spawnProcesses', opts.stop);
-  const job = jobOf(target as RankFn<unknown>, args);
+  const job = jobOf(target, args);
   const mode = opts.output ?? 'inherit';
   const node = nodeLayout(n, opts);
   const port = opts.masterPort ?? (await freePort());
   const token = opts.env?.SYNCBN_TOKEN ?? envConfig().SYNCBN_TOKEN ?? randomBytes(24).toString('hex');
   const children: ChildProcess[] = [];
-  const running = (c: ChildProcess | undefined): boolean => c !== undefined && c.exitCode === null && c.signalCode === null;
+  const running = (c: ChildProcess | undefined): boolean =>
+    c !== undefined && c.exitCode === null && c.signalCode === null;
   const handles: Stoppable[] = Array.from({ length: n }, (_, r) => ({
     running: () => running(children[r]),
     terminate: () => {
@@ -219,22 +265,36 @@ export async function spawnProcesses<T = unknown>(n: number, target: string | UR
   }));
   const { stopper, done } = supervise('spawnProcesses', handles, opts);
   const stopped = new Set<number>();
-  const unwatch = watchStopped(() => children.map((c) => (running(c) ? c.pid : undefined)), policy.stoppedMs, (r) => {
-    stopped.add(r);
-    stopper.rankFailed(r);
-  });
+  const unwatch = watchStopped(
+    () => children.map((c) => (running(c) ? c.pid : undefined)),
+    policy.stoppedMs,
+    (r) => {
+      stopped.add(r);
+      stopper.rankFailed(r);
+    },
+  );
   // r: this launcher's index of the rank (its handles, the stopper); g: its global rank (outcomes, output, env).
   const results = Array.from({ length: n }, (_, r) => {
     const g = node.base + r;
     const sink = new OutputSink(mode, g);
     const base = { MASTER_ADDR: opts.masterAddr ?? '127.0.0.1', MASTER_PORT: String(port), ...opts.env };
-    const extra = { ...base, SYNCBN_TOKEN: token, SYNCBN_TOKEN_FILE: '', SYNCBN_JOB: JSON.stringify(job), ...opts.rankEnv?.(g) };
+    const extra = {
+      ...base,
+      SYNCBN_TOKEN: token,
+      SYNCBN_TOKEN_FILE: '',
+      SYNCBN_JOB: JSON.stringify(job),
+      ...opts.rankEnv?.(g),
+    };
     const env = rankEnv(r, n, extra, node);
     // The IPC channel also tells the rank when we die: its end of stream makes rank-main exit.
-    const stdio: StdioOptions = mode === 'inherit' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'];
+    const stdio: StdioOptions =
+      mode === 'inherit' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'];
     const prefix = opts.command?.(g) ?? [];
     // With a prefix the IPC channel is inherited through it (it execs node).
-    const child = prefix.length === 0 ? fork(RANK_MAIN, [], { env, stdio }) : spawn(prefix[0]!, [...prefix.slice(1), process.execPath, RANK_MAIN], { env, stdio });
+    const child =
+      prefix.length === 0
+        ? fork(RANK_MAIN, [], { env, stdio })
+        : spawn(prefix[0]!, [...prefix.slice(1), process.execPath, RANK_MAIN], { env, stdio });
     children.push(child);
     sink.attach(child.stdout, child.stderr);
     let msg: Msg | null = null;
@@ -251,7 +311,8 @@ export async function spawnProcesses<T = unknown>(n: number, target: string | UR
         else o = { rank: r, ok: true, value: (msg?.type === 'result' ? msg.value : undefined) as T };
         o = endedOutcome(o, stopper);
         if (stopped.has(r)) {
-          const message = `rank ${r} was stopped (SIGSTOP or SIGTSTP) for ${policy.stoppedMs} ms; the launcher ended it`;
+          const message =
+            `rank ${r} was stopped (SIGSTOP or SIGTSTP) for ${policy.stoppedMs} ms; the launcher ` + `ended it`;
           o = { rank: r, ok: false, error: { name: 'Error', message, code: 'E_RANK_STOPPED' } };
         }
         o = globalOutcome(o, g);

@@ -2,12 +2,32 @@
 import { CollectiveMismatchError, CommError, CommTimeoutError, PeerDiedError } from '../errors.js';
 import { PEER_ALIVE, PEER_LEFT } from './control.js';
 import type { Ring } from './ring.js';
-import type { Transport } from './transport.js';
-import { HEADER_BYTES, KIND, KIND_NAMES, MAX_TAG_BYTES, decodeFixed, decodeTag, describeCall, encodeHeaderInto, headerBytes, headerMismatch, pad8, type Header } from './wire.js';
+import type { SharedHeaps, TransportCore, ZeroCopy } from './transport.js';
+import {
+  HEADER_BYTES,
+  KIND,
+  KIND_NAMES,
+  MAX_TAG_BYTES,
+  decodeFixed,
+  decodeTag,
+  describeCall,
+  encodeHeaderInto,
+  headerBytes,
+  headerMismatch,
+  pad8,
+  type Header,
+} from './wire.js';
 
-/** What one collective call knows: its header, deadline, and the group's rank mapping. */
+/**
+ * What one collective call knows: the transport's core, its capabilities (passed in explicitly:
+ * null when the transport lacks one), the header, deadline, and the group's rank mapping.
+ */
 export interface TaskCtx {
-  readonly t: Transport;
+  readonly t: TransportCore;
+  /** Zero-copy sends and receives of large payloads (TCP with direct sockets), or null. */
+  readonly zeroCopy: ZeroCopy | null;
+  /** Peers' wasm heaps readable from this thread (threads started by spawnThreads), or null. */
+  readonly sharedHeaps: SharedHeaps | null;
   readonly hdr: Header;
   readonly tagBytes: Uint8Array;
   readonly groupRank: number;
@@ -30,7 +50,8 @@ export const WORLD_GROUP_ID = 1;
 
 /**
  * A piece of payload is ready at ring.data[pos, pos+n); it is bytes [off, off+n) of the message.
- * A transport with recvNow may instead read the payload straight to where it is used: `into`, when
+ * With a zero-copy transport (ZeroCopy.recvNow) the payload may instead be read straight to where it
+ * is used: `into`, when
  * set, says the sink is a plain copy to into[off, off+n); `scratch` and `take`, that payload bytes
  * [off, off+n) may be read into scratch[0, n) (n ≤ its length, a multiple of 8) and then `take(n, off)`.
  */
@@ -54,7 +75,10 @@ export interface Op {
 const scratch = new Uint8Array(headerBytes(MAX_TAG_BYTES));
 const scratchView = new DataView(scratch.buffer);
 
-/** Payload left to send from which a transport's zero-copy send is tried (below it, one copy and one write are cheaper than two writes). */
+/**
+ * Payload left to send from which zero-copy (ZeroCopy.sendNow) is tried (below it, one copy and one
+ * write are cheaper than two writes).
+ */
 const SEND_NOW_MIN = 64 << 10;
 
 export class SendOp implements Op {
@@ -65,7 +89,8 @@ export class SendOp implements Op {
   private readonly world: number;
   private headSent = false;
   private off = 0;
-  private zeroCopy: boolean;
+  /** The zero-copy capability while this payload may still use it (null: the ring only). */
+  private zc: ZeroCopy | null;
 
   constructor(
     private readonly ctx: TaskCtx,
@@ -75,7 +100,7 @@ export class SendOp implements Op {
     this.headLen = headerBytes(ctx.tagBytes.length);
     this.world = ctx.worldRanks[peer]!;
     this.ring = ctx.t.out(this.world);
-    this.zeroCopy = ctx.t.sendNow !== undefined && payload.length >= SEND_NOW_MIN;
+    this.zc = payload.length >= SEND_NOW_MIN ? ctx.zeroCopy : null;
   }
 
   step(): boolean {
@@ -97,18 +122,19 @@ export class SendOp implements Op {
     // A large payload goes to the socket from where it is once what precedes it has left (the copy
     // into the outbox was a third of the memory traffic of a bulk all-reduce over TCP); its last
     // partial 8 bytes and the padding take the ring.
-    if (this.zeroCopy) {
+    const zc = this.zc;
+    if (zc !== null) {
       const end = p.length & ~7;
       if (this.off < end) {
         if (r.pending() !== 0) t.notifySent(this.world);
-        const to = t.sendNow!(this.world, p, this.off, end);
-        if (to < 0) this.zeroCopy = false;
+        const to = zc.sendNow(this.world, p, this.off, end);
+        if (to < 0) this.zc = null;
         else {
           if (to > this.off) {
             this.off = to;
             moved = true;
           }
-          if (this.off < end) return moved; // pump() carries it on
+          if (this.off < end) return moved; // the waiter's pump carries it on
         }
       }
     }
@@ -137,6 +163,8 @@ export class RecvOp implements Op {
   private total = 0;
   /** Zero-copy receive (into sink.into or sink.scratch) up to this payload offset (0: not used). */
   private fastEnd = 0;
+  /** The zero-copy capability this receive uses (set with fastEnd). */
+  private zc: ZeroCopy | null = null;
 
   /** `onHeader` checks the header's payload size and returns where the payload goes. */
   constructor(
@@ -156,12 +184,18 @@ export class RecvOp implements Op {
       if (avail < HEADER_BYTES) return false;
       r.peekInto(scratch, HEADER_BYTES);
       const h = decodeFixed(scratch, scratchView);
-      if (h === null) throw new CommError(`${describeTask(this.ctx)}: corrupt message stream from rank ${this.peer} (bad magic); the transport is out of sync`);
+      if (h === null)
+        throw new CommError(
+          `${describeTask(this.ctx)}: corrupt message stream from rank ${this.peer} (bad magic); the transport is ` +
+            `out of sync`,
+        );
       const hlen = headerBytes(h.tagLen);
       if (avail < hlen) return false;
       r.peekInto(scratch, h.tagLen, HEADER_BYTES);
       // The common case, the same tag as ours, is recognised from the bytes without decoding them.
-      h.tag = sameBytes(scratch, this.ctx.tagBytes, h.tagLen) ? this.ctx.hdr.tag : decodeTag(scratch.subarray(0, h.tagLen));
+      h.tag = sameBytes(scratch, this.ctx.tagBytes, h.tagLen)
+        ? this.ctx.hdr.tag
+        : decodeTag(scratch.subarray(0, h.tagLen));
       const bad = headerMismatch(this.ctx.hdr, h);
       if (bad !== null || h.src !== this.peer) throw mismatchError(this.ctx, h, this.peer);
       r.consume(hlen);
@@ -169,12 +203,17 @@ export class RecvOp implements Op {
       this.hdr = h;
       this.total = pad8(h.bytes);
       this.sink = this.onHeader(h);
-      if ((this.sink.into !== undefined || this.sink.scratch !== undefined) && this.ctx.t.recvNow !== undefined && h.bytes >= SEND_NOW_MIN) this.fastEnd = h.bytes & ~7;
+      const direct = this.sink.into !== undefined || this.sink.scratch !== undefined;
+      if (direct && this.ctx.zeroCopy !== null && h.bytes >= SEND_NOW_MIN) {
+        this.zc = this.ctx.zeroCopy;
+        this.fastEnd = h.bytes & ~7;
+      }
       moved = true;
     }
     // First what the transport read straight to its use; bytes already in the ring came before.
-    while (this.off < this.fastEnd) {
-      const got = this.recvDirect();
+    const zc = this.zc;
+    while (zc !== null && this.off < this.fastEnd) {
+      const got = this.recvDirect(zc);
       if (got < 0) this.fastEnd = 0;
       if (got <= 0) break;
       this.off += got;
@@ -197,16 +236,15 @@ export class RecvOp implements Op {
   }
 
   /** Payload bytes the transport delivered straight to the sink (−1: it cannot for this peer). */
-  private recvDirect(): number {
+  private recvDirect(zc: ZeroCopy): number {
     const s = this.sink!;
-    const t = this.ctx.t;
     if (s.into !== undefined) {
-      const to = t.recvNow!(this.world, s.into, this.off, this.fastEnd);
+      const to = zc.recvNow(this.world, s.into, this.off, this.fastEnd);
       return to < 0 ? -1 : to - this.off;
     }
     // Into the scratch, whole: its bytes are consumed (reduced) together.
     const n = Math.min(s.scratch!.length, this.fastEnd - this.off);
-    const to = t.recvNow!(this.world, s.scratch!, 0, n);
+    const to = zc.recvNow(this.world, s.scratch!, 0, n);
     if (to < 0) return -1;
     if (to < n) return 0;
     s.take!(n, this.off);
@@ -222,18 +260,29 @@ const drop: Sink = () => {};
  * Every member sends `payload` to every other and receives one of the same length from each
  * (given to `sinkOf(g)`, else dropped): an all-to-all exchange, and so a barrier.
  */
-export function* exchangeAll(ctx: TaskCtx, payload: Uint8Array, sinkOf?: (g: number) => Sink): Generator<void, void, void> {
+export function* exchangeAll(
+  ctx: TaskCtx,
+  payload: Uint8Array,
+  sinkOf?: (g: number) => Sink,
+): Generator<void, void, void> {
   const ops: Op[] = [];
   for (let g = 0; g < ctx.worldRanks.length; g++) {
     if (g === ctx.groupRank) continue;
-    ops.push(new SendOp(ctx, g, payload), new RecvOp(ctx, g, (h) => (expectBytes(ctx, h, payload.length), sinkOf?.(g) ?? drop)));
+    ops.push(
+      new SendOp(ctx, g, payload),
+      new RecvOp(ctx, g, (h) => (expectBytes(ctx, h, payload.length), sinkOf?.(g) ?? drop)),
+    );
   }
   yield* progressAll(ctx, ops);
 }
 
 /** A message's payload size must be what the collective expects (a protocol error otherwise). */
 export function expectBytes(ctx: TaskCtx, h: Header, bytes: number): void {
-  if (h.bytes !== bytes) throw new CommError(`collective #${ctx.hdr.seq}: rank ${h.src} sent ${h.bytes} payload bytes where ${bytes} were expected (protocol error)`);
+  if (h.bytes !== bytes)
+    throw new CommError(
+      `collective #${ctx.hdr.seq}: rank ${h.src} sent ${h.bytes} payload bytes where ${bytes} were expected ` +
+        `(protocol error)`,
+    );
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
@@ -247,7 +296,10 @@ function mismatchError(ctx: TaskCtx, theirs: Header, peer: number): CollectiveMi
   const me = ctx.groupRank;
   const a = describeCall(mine, theirs, ctx.groupName);
   const b = describeCall(theirs, mine, ctx.groupName);
-  const [first, second] = me < peer ? [`rank ${me} called ${a}`, `rank ${peer} called ${b}`] : [`rank ${peer} called ${b}`, `rank ${me} called ${a}`];
+  const [first, second] =
+    me < peer
+      ? [`rank ${me} called ${a}`, `rank ${peer} called ${b}`]
+      : [`rank ${peer} called ${b}`, `rank ${me} called ${a}`];
   const group = mine.groupId === WORLD_GROUP_ID ? '' : ` (group ${ctx.groupName(mine.groupId)})`;
   const title = mine.kind === theirs.kind ? KIND_NAMES[mine.kind] : 'collective';
   ctx.waitingOn = [peer];
@@ -272,7 +324,11 @@ export function* progressAll(ctx: TaskCtx, ops: readonly Op[]): Generator<void, 
 }
 
 /** Run ops one after another (e.g. receive contributions in rank order), sends all at once. */
-export function* progressOrdered(ctx: TaskCtx, sends: readonly Op[], recvs: readonly Op[]): Generator<void, void, void> {
+export function* progressOrdered(
+  ctx: TaskCtx,
+  sends: readonly Op[],
+  recvs: readonly Op[],
+): Generator<void, void, void> {
   let i = 0;
   for (;;) {
     let moved = false;
@@ -313,7 +369,10 @@ function* checkBlocked(ctx: TaskCtx, ops: readonly Op[]): Generator<void, void, 
     if (op.recv && t.in(w).avail() > 0) continue;
     const how = st === PEER_LEFT ? 'left the group (closed it or exited)' : 'died';
     ctx.waitingOn = waitingPeers(ops);
-    throw new PeerDiedError(`${describeTask(ctx)} failed on rank ${ctx.groupRank}: rank ${op.peer} ${how} before completing it`, w);
+    throw new PeerDiedError(
+      `${describeTask(ctx)} failed on rank ${ctx.groupRank}: rank ${op.peer} ${how} before completing it`,
+      w,
+    );
   }
   if (performance.now() >= ctx.deadline) yield* timeout(ctx, ops);
 }
@@ -326,7 +385,10 @@ function waitingPeers(ops: readonly Op[]): number[] {
 function* timeout(ctx: TaskCtx, ops: readonly Op[]): Generator<void, never, void> {
   const members = ctx.worldRanks;
   const others = members.map((_, g) => g).filter((g) => g !== ctx.groupRank);
-  const seen = yield* ctx.t.queryProgress(ctx.hdr.groupId, others.map((g) => members[g]!));
+  const seen = yield* ctx.t.queryProgress(
+    ctx.hdr.groupId,
+    others.map((g) => members[g]!),
+  );
   const missing: number[] = [];
   const unreachable: number[] = [];
   others.forEach((g, i) => {
@@ -338,8 +400,12 @@ function* timeout(ctx: TaskCtx, ops: readonly Op[]): Generator<void, never, void
   ctx.waitingOn = [...new Set([...missing, ...unreachable, ...waiting])].sort((a, b) => a - b);
   let why: string;
   if (missing.length > 0) why = `rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} never arrived`;
-  else if (unreachable.length > 0) why = `rank${unreachable.length > 1 ? 's' : ''} ${unreachable.join(', ')} did not answer`;
-  else why = `every rank arrived; rank ${ctx.groupRank} was still waiting on data from rank${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')}`;
+  else if (unreachable.length > 0)
+    why = `rank${unreachable.length > 1 ? 's' : ''} ${unreachable.join(', ')} did not answer`;
+  else
+    why =
+      `every rank arrived; rank ${ctx.groupRank} was still waiting on data from ` +
+      `rank${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')}`;
   const all = [...missing, ...unreachable].sort((a, b) => a - b);
   throw new CommTimeoutError(`${describeTask(ctx)} timed out after ${ctx.timeoutMs} ms: ${why}`, all);
 }

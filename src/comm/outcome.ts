@@ -12,7 +12,9 @@ export interface RankError {
 }
 
 /** How a launched rank ended. `joined`: it had formed the world group (initProcessGroup returned) before it ended. */
-export type RankOutcome<T = unknown> = ({ rank: number; ok: true; value: T } | { rank: number; ok: false; error: RankError }) & { stdout?: string; stderr?: string; joined?: boolean };
+export type RankOutcome<T = unknown> = (
+  { rank: number; ok: true; value: T } | { rank: number; ok: false; error: RankError }
+) & { stdout?: string; stderr?: string; joined?: boolean };
 
 export function toRankError(e: unknown): RankError {
   if (e instanceof Error) {
@@ -37,10 +39,19 @@ function isConsequence(e: RankError): boolean {
  * identically on every rank), which beats a PeerDiedError (a consequence, but one that names the
  * dead rank), which beats a rank the launcher ended. Ties: lowest rank.
  */
-export function rootCause<T>(outcomes: readonly RankOutcome<T>[]): { rank: number; error: RankError; others: number[] } | null {
+export function rootCause<T>(
+  outcomes: readonly RankOutcome<T>[],
+): { rank: number; error: RankError; others: number[] } | null {
   const failed = outcomes.filter((o): o is Extract<RankOutcome<T>, { ok: false }> => !o.ok);
   if (failed.length === 0) return null;
-  const score = (e: RankError): number => (e.code === 'E_RANK_KILLED' ? 3 : isConsequence(e) ? 2 : e.name.endsWith('Error') && e.code?.startsWith('E_COMM') ? 1 : 0);
+  const score = (e: RankError): number =>
+    e.code === 'E_RANK_KILLED'
+      ? 3
+      : isConsequence(e)
+        ? 2
+        : e.name.endsWith('Error') && e.code?.startsWith('E_COMM')
+          ? 1
+          : 0;
   const best = [...failed].sort((a, b) => score(a.error) - score(b.error) || a.rank - b.rank)[0]!;
   return { rank: best.rank, error: best.error, others: failed.filter((f) => f.rank !== best.rank).map((f) => f.rank) };
 }

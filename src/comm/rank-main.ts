@@ -1,4 +1,5 @@
-// Entry point of a launched rank (worker thread or child process): run the user's script or function, report the outcome.
+// Entry point of a launched rank (worker thread or child process): run the user's script or function, report the
+// outcome.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { envConfig } from './config.js';
@@ -10,9 +11,13 @@ interface RankJob {
   args: string[];
 }
 
-type Report = { type: 'result'; value: unknown } | { type: 'error'; error: ReturnType<typeof toRankError> } | { type: 'joined' };
+type Report =
+  { type: 'result'; value: unknown } | { type: 'error'; error: ReturnType<typeof toRankError> } | { type: 'joined' };
 
-/** Set on globalThis for initProcessGroup (whichever copy of the library the script loaded) to say that the group formed. */
+/**
+ * Set on globalThis for initProcessGroup (whichever copy of the library the script loaded) to say that the group
+ * formed.
+ */
 const JOINED_HOOK = Symbol.for('syncbn.launcher.joined');
 
 function send(msg: Report): Promise<void> {
@@ -38,14 +43,18 @@ async function fail(e: unknown): Promise<never> {
  */
 function watchLauncher(): void {
   if (!isMainThread || typeof process.send !== 'function') return;
-  const w = new Worker(new URL('./launcher-watch.js', import.meta.url), { workerData: { ppid: process.ppid, pollMs: 100, graceMs: 3000 } });
+  const w = new Worker(new URL('./launcher-watch.js', import.meta.url), {
+    workerData: { ppid: process.ppid, pollMs: 100, graceMs: 3000 },
+  });
   w.unref();
 }
 
 async function main(): Promise<void> {
   watchLauncher();
   (globalThis as Record<symbol, unknown>)[JOINED_HOOK] = () => void send({ type: 'joined' });
-  const job: RankJob = isMainThread ? ((envConfig().SYNCBN_JOB ?? { args: [] }) as RankJob) : (workerData as { syncbnJob: RankJob }).syncbnJob;
+  const job: RankJob = isMainThread
+    ? ((envConfig().SYNCBN_JOB ?? { args: [] }) as RankJob)
+    : (workerData as { syncbnJob: RankJob }).syncbnJob;
   process.on('uncaughtException', (e) => void fail(e));
   process.on('unhandledRejection', (e) => void fail(e));
   if (job.script !== undefined) {

@@ -1,4 +1,5 @@
-// Element-wise reductions of the collectives (fixed, per-element: every rank computes the same bits) and how buffers are split among ranks.
+// Element-wise reductions of the collectives (fixed, per-element: every rank computes the same bits) and how buffers
+// are split among ranks.
 import { nnWasm } from '../kernels/wasm/nn.js';
 import { allocF32 } from '../kernels/wasm/heap.js';
 import type { CommArray } from './types.js';

@@ -23,7 +23,8 @@ export class Ring {
     byteOffset: number,
     readonly cap: number,
   ) {
-    if (cap < 64 || (cap & (cap - 1)) !== 0) throw new UsageError(`Ring: capacity must be a power of two ≥ 64, received ${cap}`);
+    if (cap < 64 || (cap & (cap - 1)) !== 0)
+      throw new UsageError(`Ring: capacity must be a power of two ≥ 64, received ${cap}`);
     this.ctl = new Int32Array(sab, byteOffset, RING_CTL_BYTES / 4);
     this.dataOffset = byteOffset + RING_CTL_BYTES;
     this.data = new Uint8Array(sab, this.dataOffset, cap);

@@ -1,8 +1,10 @@
-// Large all-reduce between thread ranks that share their wasm heaps: each segment's owner reduces it straight from the peers' buffers, then every rank copies the others' segments.
+// Large all-reduce between thread ranks that share their wasm heaps: each segment's owner reduces it straight from the
+// peers' buffers, then every rank copies the others' segments.
 import { heapIsShared } from '../kernels/wasm/instance.js';
 import { heapPointer } from '../kernels/wasm/heap.js';
 import { EMPTY, exchangeAll, type TaskCtx } from './ops.js';
 import { SCRATCH_BYTES, heapScratch, reducer, seg } from './reduce.js';
+import type { SharedHeaps } from './transport.js';
 import type { CommArray } from './types.js';
 
 /**
@@ -28,38 +30,53 @@ import type { CommArray } from './types.js';
  */
 export const SHARED_MIN_BYTES = 1 << 20;
 
-/** Bytes of a peer's segment copied into the heap at a time (half the scratch; the other half accumulates): the copy stays in L2 for the add. */
+/**
+ * Bytes of a peer's segment copied into the heap at a time (half the scratch; the other half accumulates): the copy
+ * stays in L2 for the add.
+ */
 const CHUNK_BYTES = SCRATCH_BYTES / 2;
 
 function view(like: CommArray, sab: ArrayBufferLike, byteOffset: number, length: number): CommArray {
-  return like instanceof Float64Array ? new Float64Array(sab, byteOffset, length) : new Float32Array(sab, byteOffset, length);
+  return like instanceof Float64Array
+    ? new Float64Array(sab, byteOffset, length)
+    : new Float32Array(sab, byteOffset, length);
 }
 
 /**
- * Run the all-reduce this way if every member's buffer lies in its wasm heap and the transport
- * shares the heaps; otherwise return false with nothing changed (the caller runs the ring). Every
- * member learns every other's answer in the first exchange, so all take the same path.
+ * Run the all-reduce this way if every member's buffer lies in its wasm heap, readable through
+ * `heaps` (the transport's SharedHeaps capability); otherwise return false with nothing changed
+ * (the caller runs the ring). Every member learns every other's answer in the first exchange, so
+ * all take the same path.
  */
-export function* allReduceShared(ctx: TaskCtx, buf: CommArray, op: number): Generator<void, boolean, void> {
-  const t = ctx.t;
-  if (t.peerHeap === undefined || buf.byteLength < SHARED_MIN_BYTES) return false;
+export function* allReduceShared(
+  ctx: TaskCtx,
+  heaps: SharedHeaps,
+  buf: CommArray,
+  op: number,
+): Generator<void, boolean, void> {
+  if (buf.byteLength < SHARED_MIN_BYTES) return false;
   const n = ctx.worldRanks.length;
   const me = ctx.groupRank;
   const world = ctx.worldRanks;
   // An address means something to the peers only in the heap they were given.
   let ptr = heapIsShared ? heapPointer(buf) : -1;
-  for (let g = 0; g < n && ptr >= 0; g++) if (g !== me && t.peerHeap(world[g]!) === null) ptr = -1;
+  for (let g = 0; g < n && ptr >= 0; g++) if (g !== me && heaps.heap(world[g]!) === null) ptr = -1;
   const ptrs = new Float64Array(n);
   ptrs[me] = ptr;
-  yield* exchangeAll(ctx, new Uint8Array(ptrs.buffer, me * 8, 8), (g) => (r, pos) => (ptrs[g] = new Float64Array(r.sab, r.dataOffset + pos, 1)[0]!));
+  yield* exchangeAll(
+    ctx,
+    new Uint8Array(ptrs.buffer, me * 8, 8),
+    (g) => (r, pos) => (ptrs[g] = new Float64Array(r.sab, r.dataOffset + pos, 1)[0]!),
+  );
   for (let g = 0; g < n; g++) if (ptrs[g]! < 0) return false;
 
   const es = buf.BYTES_PER_ELEMENT;
   const f = reducer(buf, op);
-  const peer = (g: number, at: number, len: number): CommArray => view(buf, t.peerHeap!(world[g]!)!, ptrs[g]! + at * es, len);
+  const peer = (g: number, at: number, len: number): CommArray =>
+    view(buf, heaps.heap(world[g]!)!, ptrs[g]! + at * es, len);
   // Reduce my segment, chunk by chunk.
   const [s, e] = seg(buf.length, n, me);
-  const scratch = heapScratch(t);
+  const scratch = heapScratch(ctx.t);
   const tmpBytes = scratch.subarray(0, CHUNK_BYTES);
   const accBytes = scratch.subarray(CHUNK_BYTES);
   const chunk = CHUNK_BYTES / es;

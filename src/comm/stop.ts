@@ -40,7 +40,11 @@ export function checkStopPolicy(where: string, p: StopPolicy | undefined): Requi
     }
     return v;
   };
-  return { drainMs: ms('drainMs', DEFAULT_DRAIN_MS), graceMs: ms('graceMs', DEFAULT_GRACE_MS), stoppedMs: ms('stoppedMs', DEFAULT_STOPPED_MS) };
+  return {
+    drainMs: ms('drainMs', DEFAULT_DRAIN_MS),
+    graceMs: ms('graceMs', DEFAULT_GRACE_MS),
+    stoppedMs: ms('stoppedMs', DEFAULT_STOPPED_MS),
+  };
 }
 
 export class GroupStopper {
@@ -105,22 +109,29 @@ function procState(pid: number): string | null {
  * rendezvous timeout, 60 s by default). A rank stopped for `stoppedMs` is reported once through
  * `onStopped`. Linux only (reads /proc); elsewhere it never reports. Returns the disposer.
  */
-export function watchStopped(pids: () => (number | undefined)[], stoppedMs: number, onStopped: (rank: number) => void): () => void {
+export function watchStopped(
+  pids: () => (number | undefined)[],
+  stoppedMs: number,
+  onStopped: (rank: number) => void,
+): () => void {
   const since = new Map<number, number>();
   const reported = new Set<number>();
-  const timer = setInterval(() => {
-    const now = Date.now();
-    pids().forEach((pid, r) => {
-      if (pid === undefined || reported.has(r)) return;
-      if (procState(pid) !== 'T') return void since.delete(r);
-      const t = since.get(r) ?? now;
-      since.set(r, t);
-      if (now - t >= stoppedMs) {
-        reported.add(r);
-        onStopped(r);
-      }
-    });
-  }, Math.min(250, Math.max(10, stoppedMs / 4)));
+  const timer = setInterval(
+    () => {
+      const now = Date.now();
+      pids().forEach((pid, r) => {
+        if (pid === undefined || reported.has(r)) return;
+        if (procState(pid) !== 'T') return void since.delete(r);
+        const t = since.get(r) ?? now;
+        since.set(r, t);
+        if (now - t >= stoppedMs) {
+          reported.add(r);
+          onStopped(r);
+        }
+      });
+    },
+    Math.min(250, Math.max(10, stoppedMs / 4)),
+  );
   timer.unref();
   return () => clearInterval(timer);
 }

@@ -109,7 +109,10 @@ export async function launch<T = unknown>(
       next = size - neverJoined.length;
       if (next < minNproc) {
         const who = `rank${neverJoined.length === 1 ? '' : 's'} ${neverJoined.join(', ')}`;
-        return end(`only ${next} of ${size} ranks could start (${who} failed before joining the group); at least minNproc = ${minNproc} are needed`);
+        return end(
+          `only ${next} of ${size} ranks could start (${who} failed before joining the group); at least minNproc = ` +
+            `${minNproc} are needed`,
+        );
       }
     }
     opts.onRestart?.({ restart: start + 1, maxRestarts, failure, nextSize: next });

@@ -4,7 +4,8 @@ import { UsageError } from '../errors.js';
 import type { CommError } from '../errors.js';
 import { Control, PEER_LEFT } from './control.js';
 import { Ring } from './ring.js';
-import { coreSpinUs, type LinkKind, type Transport } from './transport.js';
+import { coreSpinUs, type LinkKind, type SharedHeaps, type Transport } from './transport.js';
+import { Waiter } from './waiter.js';
 
 /** What a thread rank needs to join: passed in workerData by the launcher. */
 export interface ThreadsWorld {
@@ -26,8 +27,10 @@ function ringIndex(n: number, src: number, dst: number): number {
 }
 
 export function createThreadsWorld(size: number, ringBytes = defaultRingBytes(size)): ThreadsWorld {
-  if (!Number.isInteger(size) || size < 1) throw new UsageError(`world size must be a positive integer, received ${size}`);
-  if (ringBytes < 64 || (ringBytes & (ringBytes - 1)) !== 0) throw new UsageError(`ringBytes must be a power of two ≥ 64, received ${ringBytes}`);
+  if (!Number.isInteger(size) || size < 1)
+    throw new UsageError(`world size must be a positive integer, received ${size}`);
+  if (ringBytes < 64 || (ringBytes & (ringBytes - 1)) !== 0)
+    throw new UsageError(`ringBytes must be a power of two ≥ 64, received ${ringBytes}`);
   const bytes = Control.bytes(size) + size * (size - 1) * Ring.bytes(ringBytes);
   return { sab: new SharedArrayBuffer(bytes), size, ringBytes };
 }
@@ -37,11 +40,27 @@ export function worldControl(w: ThreadsWorld): Control {
   return new Control(w.sab, 0, w.size);
 }
 
+/** Every rank's wasm heap, as the launcher shared them: readable from any rank's thread. */
+class ThreadHeaps implements SharedHeaps {
+  constructor(private readonly heaps: readonly WebAssembly.Memory[]) {}
+  heap(peer: number): SharedArrayBuffer | null {
+    const m = this.heaps[peer];
+    return m === undefined ? null : (m.buffer as unknown as SharedArrayBuffer);
+  }
+}
+
+/**
+ * Rings in one SharedArrayBuffer; a peer's thread is the other end of each, and rings this rank's
+ * doorbell when it publishes or consumes. No zero-copy capability: a ring copy is the transfer.
+ */
 export class ThreadsTransport implements Transport {
   readonly kind = 'threads' as const;
-  readonly ctl: Control;
-  readonly slot: number;
-  readonly spinUs: number;
+  readonly size: number;
+  readonly waiter: Waiter;
+  readonly zeroCopy = null;
+  readonly sharedHeaps: SharedHeaps | null;
+  private readonly ctl: Control;
+  private readonly spinUs: number;
   private readonly outs: Ring[] = [];
   private readonly ins: Ring[] = [];
 
@@ -49,12 +68,13 @@ export class ThreadsTransport implements Transport {
     w: ThreadsWorld,
     readonly rank: number,
     /** Every rank's wasm heap, when the launcher shared them (spawnThreads does). */
-    private readonly heaps?: readonly WebAssembly.Memory[],
+    heaps?: readonly WebAssembly.Memory[],
   ) {
     this.size = w.size;
     this.ctl = worldControl(w);
-    this.slot = rank;
     this.spinUs = coreSpinUs(w.size);
+    this.waiter = new Waiter(this.ctl, rank, this.spinUs, null);
+    this.sharedHeaps = heaps !== undefined ? new ThreadHeaps(heaps) : null;
     const base = Control.bytes(w.size);
     const rb = Ring.bytes(w.ringBytes);
     for (let p = 0; p < w.size; p++) {
@@ -63,15 +83,9 @@ export class ThreadsTransport implements Transport {
       this.ins[p] = new Ring(w.sab, base + ringIndex(w.size, p, rank) * rb, w.ringBytes);
     }
   }
-  readonly size: number;
 
   link(peer: number): LinkKind {
     return peer === this.rank ? 'self' : 'shared-memory';
-  }
-  /** The peer's wasm heap as it is now (a shared memory may have grown since last asked). */
-  peerHeap(peer: number): SharedArrayBuffer | null {
-    const m = this.heaps?.[peer];
-    return m === undefined ? null : (m.buffer as unknown as SharedArrayBuffer);
   }
   out(peer: number): Ring {
     return this.outs[peer]!;
@@ -97,6 +111,8 @@ export class ThreadsTransport implements Transport {
   setProgress(groupId: number, seq: number): void {
     this.ctl.setProgress(this.rank, groupId, seq);
   }
+  // The contract is a generator (TCP yields while it waits for answers); shared memory answers at once.
+  // eslint-disable-next-line require-yield
   *queryProgress(groupId: number, peers: readonly number[]): Generator<void, (number | null)[], void> {
     return peers.map((p) => this.ctl.getProgress(p, groupId));
   }

@@ -1,4 +1,5 @@
-// The message header every collective message carries: (group, sequence, kind, dtype, op, length, tag) for mismatch detection.
+// The message header every collective message carries: (group, sequence, kind, dtype, op, length, tag) for mismatch
+// detection.
 import type { CommArray, ReduceOp } from './types.js';
 
 export const MAGIC = 0x53424e31; // "SBN1"
@@ -57,7 +58,14 @@ export function headerBytes(tagLen: number): number {
  * the bytes a message starts with. `out` must hold headerBytes(tagBytes.length); the caller copies them
  * out at once, so one scratch per thread serves every message (no allocation per collective).
  */
-export function encodeHeaderInto(out: Uint8Array, dv: DataView, h: Header, bytes: number, src: number, tagBytes: Uint8Array): number {
+export function encodeHeaderInto(
+  out: Uint8Array,
+  dv: DataView,
+  h: Header,
+  bytes: number,
+  src: number,
+  tagBytes: Uint8Array,
+): number {
   dv.setUint32(0, MAGIC, true);
   dv.setUint32(4, h.groupId >>> 0, true);
   dv.setUint32(8, h.seq >>> 0, true);

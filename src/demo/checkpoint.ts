@@ -62,8 +62,10 @@ export function restoreRank(
     const at = restoreTrainingState(ck, parts, { worldSize: pg.size, globalBatch });
     const u = at.user as { lossSum?: unknown; trainSeconds?: unknown; epochs?: unknown };
     if (typeof u.lossSum !== 'number' || typeof u.trainSeconds !== 'number' || !Array.isArray(u.epochs)) {
-      throw new IOError(`syncbn demo: checkpoint ${ck.manifestPath} lacks the demo's progress (user.lossSum, ` +
-        `user.trainSeconds, user.epochs), received ${describe(Object.keys(u))}`);
+      throw new IOError(
+        `syncbn demo: checkpoint ${ck.manifestPath} lacks the demo's progress (user.lossSum, ` +
+          `user.trainSeconds, user.epochs), received ${describe(Object.keys(u))}`,
+      );
     }
     return {
       step: at.step,

@@ -60,7 +60,8 @@ a small DeepLab-style network trained for each per-worker batch b and seed with
 on the same samples in the same order, so only the normalization differs. Validation in eval mode (running
 statistics): mIoU and pixel accuracy, mean ± standard deviation over seeds. Writes DIR/results.json,
 DIR/metrics.csv, DIR/model.safetensors (the SyncBN model of the first b and seed, reverted to BatchNorm), its ONNX
-export DIR/model.onnx and DIR/index.html, after every configuration. Ctrl-C stops after the current step and writes what is done.
+export DIR/model.onnx and DIR/index.html, after every configuration. Ctrl-C stops after the current step and
+writes what is done.
   --quick            a ≤ 90 s smoke run (b = 1, one seed, 1 epoch, 16 scenes of 32×32)
   --full             longer: b = 1,2,4, 3 seeds, 6 epochs, 2048 training scenes
   -n, --nproc N      worker threads N (default 4)

@@ -20,8 +20,9 @@ export interface CheckpointManifest {
 /** Check every field of a parsed manifest; IOError naming the first bad field, what was expected and what was found. */
 export function validateManifest(raw: unknown, source: string): CheckpointManifest {
   const bad = (field: string, expected: string, v: unknown): never => {
-    throw new IOError(`loadCheckpoint: ${source}: field ${JSON.stringify(field)}: expected ${expected}, ` +
-      `received ${describe(v)}`);
+    throw new IOError(
+      `loadCheckpoint: ${source}: field ${JSON.stringify(field)}: expected ${expected}, ` + `received ${describe(v)}`,
+    );
   };
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) bad('(manifest)', 'a JSON object', raw);
   const m = raw as Record<string, unknown>;

@@ -71,11 +71,12 @@ export interface CapturedTrainingState extends CheckpointState {
  * The model's tensors are its own (not copied); call dispose() after saving to free the optimizer's
  * copies.
  */
-export function captureTrainingState(
-  parts: TrainingParts, progress: TrainingProgress,
-): CapturedTrainingState {
+export function captureTrainingState(parts: TrainingParts, progress: TrainingProgress): CapturedTrainingState {
   const { step, worldSize, globalBatch = null, epoch = 0, position = 0, user = {} } = progress;
-  for (const [k, v] of [['epoch', epoch], ['position', position]] as const) {
+  for (const [k, v] of [
+    ['epoch', epoch],
+    ['position', position],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 0) {
       throw new UsageError(`captureTrainingState: progress.${k} must be an integer ≥ 0, received ${describe(v)}`);
     }
@@ -99,7 +100,11 @@ export function captureTrainingState(
     extra.generators = Object.fromEntries(Object.entries(parts.generators).map(([n, g]) => [n, g.getState()]));
   }
   return {
-    step, worldSize, globalBatch, tensors, extra,
+    step,
+    worldSize,
+    globalBatch,
+    tensors,
+    extra,
     dispose: () => {
       for (const t of owned) t.dispose();
     },
@@ -131,20 +136,26 @@ function within<T>(what: string, fn: () => T): T {
  * (loadStateDict) run as each part loads.
  */
 export function restoreTrainingState(
-  ck: CheckpointState, parts: TrainingParts, expect: { worldSize?: number; globalBatch?: number | null } = {},
+  ck: CheckpointState,
+  parts: TrainingParts,
+  expect: { worldSize?: number; globalBatch?: number | null } = {},
 ): RestoredProgress {
   for (const k of ['worldSize', 'globalBatch'] as const) {
     if (expect[k] !== undefined && expect[k] !== ck[k]) {
-      throw new UsageError(`restoreTrainingState: ${k} differs: expected ${describe(expect[k])} (this run), ` +
-        `received ${describe(ck[k])} (checkpoint at step ${ck.step})`);
+      throw new UsageError(
+        `restoreTrainingState: ${k} differs: expected ${describe(expect[k])} (this run), ` +
+          `received ${describe(ck[k])} (checkpoint at step ${ck.step})`,
+      );
     }
   }
   const x = ck.extra as Record<string, unknown>;
   const saved = Array.isArray(x.parts) ? (x.parts as string[]) : [];
   for (const p of PARTS) {
     if (parts[p] !== undefined && !saved.includes(p)) {
-      throw new UsageError(`restoreTrainingState: a ${p} was given but the checkpoint at step ${ck.step} has no ` +
-        `${p} state (it has: ${saved.join(', ') || 'nothing'})`);
+      throw new UsageError(
+        `restoreTrainingState: a ${p} was given but the checkpoint at step ${ck.step} has no ` +
+          `${p} state (it has: ${saved.join(', ') || 'nothing'})`,
+      );
     }
   }
   const gens = parts.generators;
@@ -153,15 +164,19 @@ export function restoreTrainingState(
     const missing = Object.keys(gens).filter((n) => !(n in savedGens));
     const unexpected = Object.keys(savedGens).filter((n) => !(n in gens));
     if (missing.length + unexpected.length > 0) {
-      throw new UsageError(`restoreTrainingState: generators do not match the checkpoint: missing ` +
-        `[${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
+      throw new UsageError(
+        `restoreTrainingState: generators do not match the checkpoint: missing ` +
+          `[${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`,
+      );
     }
   }
   const opt = parts.optimizer;
   const groups = (x.optimizer as { paramGroups?: { lr: number; initialLr: number }[] } | undefined)?.paramGroups;
   if (opt !== undefined && (!Array.isArray(groups) || groups.length !== opt.paramGroups.length)) {
-    throw new UsageError(`restoreTrainingState: optimizer param groups: expected ${opt.paramGroups.length} ` +
-      `(this optimizer), received ${describe(groups?.length)} (checkpoint)`);
+    throw new UsageError(
+      `restoreTrainingState: optimizer param groups: expected ${opt.paramGroups.length} ` +
+        `(this optimizer), received ${describe(groups?.length)} (checkpoint)`,
+    );
   }
   const model = parts.model;
   if (model !== undefined) within('model', () => model.loadStateDict(prefixed(ck.tensors, 'model.'), { strict: true }));

@@ -75,8 +75,9 @@ function checkState(state: CheckpointState): void {
     throw new UsageError(`saveCheckpoint: state.worldSize must be an integer ≥ 1, received ${describe(s.worldSize)}`);
   }
   if (s.globalBatch !== null && (!Number.isSafeInteger(s.globalBatch) || s.globalBatch! < 1)) {
-    throw new UsageError(`saveCheckpoint: state.globalBatch must be an integer ≥ 1 or null, received ` +
-      `${describe(s.globalBatch)}`);
+    throw new UsageError(
+      `saveCheckpoint: state.globalBatch must be an integer ≥ 1 or null, received ` + `${describe(s.globalBatch)}`,
+    );
   }
   if (s.tensors === null || typeof s.tensors !== 'object') {
     throw new UsageError(`saveCheckpoint: state.tensors must be an object of Tensors, received ${describe(s.tensors)}`);
@@ -121,15 +122,17 @@ function compareDigests(all: readonly Float64Array[], names: readonly string[]):
     const diff = names.filter((_, i) => a[2 * i] !== ref[2 * i] || a[2 * i + 1] !== ref[2 * i + 1]);
     if (diff.length > 0) {
       bad.push(r);
-      where.push(`rank ${r} differs in ` +
-        `${diff.slice(0, 4).join(', ')}${diff.length > 4 ? ` and ${diff.length - 4} more` : ''}`);
+      where.push(
+        `rank ${r} differs in ` +
+          `${diff.slice(0, 4).join(', ')}${diff.length > 4 ? ` and ${diff.length - 4} more` : ''}`,
+      );
     }
   });
   if (bad.length > 0) {
     throw new CheckpointMismatchError(
       `saveCheckpoint: ${bad.length === 1 ? 'rank' : 'ranks'} ${bad.join(', ')} ` +
         `${bad.length === 1 ? 'holds' : 'hold'} a different training state than rank 0, refusing to save ` +
-          `(${where.join('; ')})`,
+        `(${where.join('; ')})`,
       bad,
     );
   }
@@ -145,7 +148,9 @@ function compareDigests(all: readonly Float64Array[], names: readonly string[]):
  * Returns the manifest path.
  */
 export async function saveCheckpoint(
-  dir: string, state: CheckpointState, opts: SaveCheckpointOptions = {},
+  dir: string,
+  state: CheckpointState,
+  opts: SaveCheckpointOptions = {},
 ): Promise<string> {
   if (typeof dir !== 'string' || dir.length === 0) {
     throw new UsageError(`saveCheckpoint: dir must be a non-empty string, received ${describe(dir)}`);
@@ -224,10 +229,12 @@ function listSteps(dir: string): number[] {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new IOError(`loadLatestCheckpoint: could not list ${dir}: ${(e as Error).message}`, { cause: e });
   }
-  return entries.flatMap((e) => {
-    const m = FILE.exec(e);
-    return m === null ? [] : [Number(m[1])];
-  }).sort((a, b) => b - a);
+  return entries
+    .flatMap((e) => {
+      const m = FILE.exec(e);
+      return m === null ? [] : [Number(m[1])];
+    })
+    .sort((a, b) => b - a);
 }
 
 /**
@@ -287,8 +294,9 @@ export function loadCheckpoint(manifestPath: string): LoadedCheckpoint {
     throw new IOError(`loadCheckpoint: could not read ${path}: ${(e as Error).message}`, { cause: e });
   }
   if (bytes.length !== m.bytes) {
-    throw new IOError(`loadCheckpoint: ${path} has ${bytes.length} bytes, its manifest says ${m.bytes} ` +
-      `(truncated or overwritten)`);
+    throw new IOError(
+      `loadCheckpoint: ${path} has ${bytes.length} bytes, its manifest says ${m.bytes} ` + `(truncated or overwritten)`,
+    );
   }
   const sha = createHash('sha256').update(bytes).digest('hex');
   if (sha !== m.sha256) {
@@ -302,8 +310,9 @@ export function loadCheckpoint(manifestPath: string): LoadedCheckpoint {
   const want = [...m.tensors].sort();
   if (have.join('\n') !== want.join('\n')) {
     dispose();
-    throw new IOError(`loadCheckpoint: ${path} holds tensors [${have.join(', ')}], its manifest lists ` +
-      `[${want.join(', ')}]`);
+    throw new IOError(
+      `loadCheckpoint: ${path} holds tensors [${have.join(', ')}], its manifest lists ` + `[${want.join(', ')}]`,
+    );
   }
   const { step, worldSize, globalBatch, extra } = m;
   return { step, worldSize, globalBatch, tensors, extra, path, manifestPath, dispose };

@@ -18,10 +18,13 @@ const DESCR: Record<string, NpyDtype> = { '<f4': 'float32', '<f8': 'float64' };
 
 /** Parse the bytes of a .npy file (format versions 1.0, 2.0 and 3.0). */
 export function parseNpy(bytes: Uint8Array, source = '.npy data'): NpyArray {
-  if (!(bytes instanceof Uint8Array)) throw new UsageError(`npy: bytes must be a Uint8Array, received ${describe(bytes)}`);
+  if (!(bytes instanceof Uint8Array))
+    throw new UsageError(`npy: bytes must be a Uint8Array, received ${describe(bytes)}`);
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
     const head = Array.from(bytes.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(' ');
-    throw new IOError(`npy: ${source} is not a .npy file (expected magic 93 4e 55 4d 50 59, found ${head || 'nothing'})`);
+    throw new IOError(
+      `npy: ${source} is not a .npy file (expected magic 93 4e 55 4d 50 59, found ${head || 'nothing'})`,
+    );
   }
   const major = bytes[6]!;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -38,25 +41,40 @@ export function parseNpy(bytes: Uint8Array, source = '.npy data'): NpyArray {
     throw new IOError(`npy: ${source} has format version ${major}.${bytes[7]}, expected 1.0, 2.0 or 3.0`);
   }
   const dataStart = headerStart + headerLen;
-  if (dataStart > bytes.length) throw new IOError(`npy: ${source} is truncated inside its header (needs ${dataStart} bytes, has ${bytes.length})`);
+  if (dataStart > bytes.length)
+    throw new IOError(`npy: ${source} is truncated inside its header (needs ${dataStart} bytes, has ${bytes.length})`);
   const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, dataStart));
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (descr === undefined || fortran === undefined || shapeText === undefined) {
-    throw new IOError(`npy: ${source} has a malformed header (expected 'descr', 'fortran_order' and 'shape'), found ${JSON.stringify(header.trim())}`);
+    throw new IOError(
+      `npy: ${source} has a malformed header (expected 'descr', 'fortran_order' and 'shape'), found ` +
+        `${JSON.stringify(header.trim())}`,
+    );
   }
   const dtype = DESCR[descr];
-  if (dtype === undefined) throw new IOError(`npy: ${source} has dtype '${descr}', expected '<f4' (float32) or '<f8' (float64)`);
-  if (fortran === 'True') throw new IOError(`npy: ${source} is in Fortran order (fortran_order: True), expected C order; save it with np.ascontiguousarray`);
-  const dims = shapeText.split(',').map((d) => d.trim()).filter((d) => d !== '');
+  if (dtype === undefined)
+    throw new IOError(`npy: ${source} has dtype '${descr}', expected '<f4' (float32) or '<f8' (float64)`);
+  if (fortran === 'True')
+    throw new IOError(
+      `npy: ${source} is in Fortran order (fortran_order: True), expected C order; save it with np.ascontiguousarray`,
+    );
+  const dims = shapeText
+    .split(',')
+    .map((d) => d.trim())
+    .filter((d) => d !== '');
   const shape = dims.map((d) => Number(d));
-  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new IOError(`npy: ${source} has a malformed shape (${shapeText})`);
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0))
+    throw new IOError(`npy: ${source} has a malformed shape (${shapeText})`);
   const size = shape.reduce((a, b) => a * b, 1);
   const itemBytes = dtype === 'float32' ? 4 : 8;
   const have = bytes.length - dataStart;
   if (have !== size * itemBytes) {
-    throw new IOError(`npy: ${source} should hold ${size * itemBytes} data bytes for shape (${shape.join(', ')}) ${dtype}, found ${have}`);
+    throw new IOError(
+      `npy: ${source} should hold ${size * itemBytes} data bytes for shape (${shape.join(', ')}) ${dtype}, found ` +
+        `${have}`,
+    );
   }
   // slice: a fresh, aligned buffer (the data offset in a file need not be a multiple of 8)
   const buf = bytes.buffer.slice(bytes.byteOffset + dataStart, bytes.byteOffset + bytes.length) as ArrayBuffer;
@@ -73,7 +91,8 @@ export function formatNpy(data: Float32Array | Float64Array, shape: readonly num
     throw new ShapeError(`npy: shape must be an array of non-negative integers, received ${describe(shape)}`);
   }
   const size = shape.reduce((a, b) => a * b, 1);
-  if (size !== data.length) throw new ShapeError(`npy: shape [${shape.join(', ')}] needs ${size} elements, data has ${data.length}`);
+  if (size !== data.length)
+    throw new ShapeError(`npy: shape [${shape.join(', ')}] needs ${size} elements, data has ${data.length}`);
   const descr = data instanceof Float32Array ? '<f4' : '<f8';
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
@@ -102,7 +121,11 @@ export async function readNpy(path: string): Promise<NpyArray> {
 }
 
 /** Write `data` with `shape` as a .npy file (C order); IOError when the file cannot be written. */
-export async function writeNpy(path: string, data: Float32Array | Float64Array, shape: readonly number[]): Promise<void> {
+export async function writeNpy(
+  path: string,
+  data: Float32Array | Float64Array,
+  shape: readonly number[],
+): Promise<void> {
   const bytes = formatNpy(data, shape);
   try {
     await writeFile(path, bytes);

@@ -35,17 +35,26 @@ function bf16(h: number): number {
 }
 
 /** Serialize tensors (float32, "F32") with optional string metadata into safetensors bytes. */
-export function encodeSafetensors(tensors: Readonly<Record<string, Tensor>>, metadata?: Readonly<Record<string, string>>): Buffer {
+export function encodeSafetensors(
+  tensors: Readonly<Record<string, Tensor>>,
+  metadata?: Readonly<Record<string, string>>,
+): Buffer {
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) {
-    for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw new UsageError(`saveSafetensors: metadata values must be strings, received ${describe(v)} for ${JSON.stringify(k)}`);
+    for (const [k, v] of Object.entries(metadata))
+      if (typeof v !== 'string')
+        throw new UsageError(
+          `saveSafetensors: metadata values must be strings, received ${describe(v)} for ${JSON.stringify(k)}`,
+        );
     header.__metadata__ = metadata;
   }
   let off = 0;
   const entries = Object.entries(tensors);
   for (const [name, t] of entries) {
-    if (!(t instanceof Tensor)) throw new UsageError(`saveSafetensors: ${JSON.stringify(name)} must be a Tensor, received ${describe(t)}`);
-    if (name === '__metadata__') throw new UsageError('saveSafetensors: "__metadata__" is reserved and cannot name a tensor');
+    if (!(t instanceof Tensor))
+      throw new UsageError(`saveSafetensors: ${JSON.stringify(name)} must be a Tensor, received ${describe(t)}`);
+    if (name === '__metadata__')
+      throw new UsageError('saveSafetensors: "__metadata__" is reserved and cannot name a tensor');
     header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [off, off + t.size * 4] };
     off += t.size * 4;
   }
@@ -66,7 +75,10 @@ export function encodeSafetensors(tensors: Readonly<Record<string, Tensor>>, met
 }
 
 /** Parse safetensors bytes: every tensor as a float32 Tensor (other numeric dtypes converted). */
-export function decodeSafetensors(buf: Uint8Array, source = 'buffer'): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+export function decodeSafetensors(
+  buf: Uint8Array,
+  source = 'buffer',
+): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   const fail = (why: string): never => {
     throw new IOError(`loadSafetensors: ${source} is not a valid safetensors file: ${why}`);
   };
@@ -89,21 +101,39 @@ export function decodeSafetensors(buf: Uint8Array, source = 'buffer'): { tensors
   try {
     for (const [name, info] of Object.entries(header)) {
       if (name === '__metadata__') continue;
-      const { dtype, shape, data_offsets: offs } = (info ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      const {
+        dtype,
+        shape,
+        data_offsets: offs,
+      } = (info ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       const dt = typeof dtype === 'string' ? DTYPES[dtype] : undefined;
       if (dt === undefined) fail(`tensor ${JSON.stringify(name)} has unsupported dtype ${describe(dtype)}`);
-      if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor ${JSON.stringify(name)} has a bad shape ${describe(shape)}`);
-      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o) && o >= 0) || offs[0] > offs[1] || offs[1] > dataLen) {
-        fail(`tensor ${JSON.stringify(name)} has data_offsets ${JSON.stringify(offs)} outside the ${dataLen} data bytes`);
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+        fail(`tensor ${JSON.stringify(name)} has a bad shape ${describe(shape)}`);
+      if (
+        !Array.isArray(offs) ||
+        offs.length !== 2 ||
+        !offs.every((o) => Number.isInteger(o) && o >= 0) ||
+        offs[0] > offs[1] ||
+        offs[1] > dataLen
+      ) {
+        fail(
+          `tensor ${JSON.stringify(name)} has data_offsets ${JSON.stringify(offs)} outside the ${dataLen} data bytes`,
+        );
       }
       const [a, b] = offs as [number, number];
       const count = numel(shape as number[]);
-      if (b - a !== count * dt!.bytes) fail(`tensor ${JSON.stringify(name)} of shape ${fmtShape(shape as number[])} and dtype ${String(dtype)} needs ${count * dt!.bytes} bytes, its data_offsets span ${b - a}`);
+      if (b - a !== count * dt!.bytes)
+        fail(
+          `tensor ${JSON.stringify(name)} of shape ${fmtShape(shape as number[])} and dtype ${String(dtype)} needs ` +
+            `${count * dt!.bytes} bytes, its data_offsets span ${b - a}`,
+        );
       ranges.push([a, b, name]);
       const t = Tensor.empty(shape as number[]);
       tensors[name] = t;
       const d = t.data;
-      if (dtype === 'F32' && endianness() === 'LE') new Uint8Array(d.buffer, d.byteOffset, d.byteLength).set(buf.subarray(base + a, base + b));
+      if (dtype === 'F32' && endianness() === 'LE')
+        new Uint8Array(d.buffer, d.byteOffset, d.byteLength).set(buf.subarray(base + a, base + b));
       else for (let i = 0; i < count; i++) d[i] = dt!.read(view, base + a + i * dt!.bytes);
     }
     // The format forbids holes and overlaps: the ranges must tile the data section.
@@ -127,7 +157,11 @@ export function decodeSafetensors(buf: Uint8Array, source = 'buffer'): { tensors
  * a crash leaves the old file or the new one. Temp files of earlier writers of `path` that were killed
  * (dead pid, or untouched for STALE_TEMP_MS) are removed first.
  */
-export function saveSafetensors(path: string, tensors: Readonly<Record<string, Tensor>>, metadata?: Readonly<Record<string, string>>): void {
+export function saveSafetensors(
+  path: string,
+  tensors: Readonly<Record<string, Tensor>>,
+  metadata?: Readonly<Record<string, string>>,
+): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata), 'saveSafetensors');
 }
 
@@ -143,12 +177,20 @@ export function loadSafetensors(path: string): { tensors: Record<string, Tensor>
 }
 
 /** Save a module's state dict (parameters + persistent buffers) as safetensors. */
-export function saveModule(path: string, module: { stateDict(): Record<string, Tensor> }, metadata?: Readonly<Record<string, string>>): void {
+export function saveModule(
+  path: string,
+  module: { stateDict(): Record<string, Tensor> },
+  metadata?: Readonly<Record<string, string>>,
+): void {
   saveSafetensors(path, module.stateDict(), { format: 'pt', ...metadata });
 }
 
 /** Load a safetensors state dict into a module (strict by default); the loaded copies are freed. */
-export function loadModule(path: string, module: { loadStateDict(sd: Record<string, Tensor>, o?: { strict?: boolean }): unknown }, opts: { strict?: boolean } = {}): void {
+export function loadModule(
+  path: string,
+  module: { loadStateDict(sd: Record<string, Tensor>, o?: { strict?: boolean }): unknown },
+  opts: { strict?: boolean } = {},
+): void {
   const { tensors } = loadSafetensors(path);
   try {
     module.loadStateDict(tensors, opts);

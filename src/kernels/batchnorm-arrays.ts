@@ -3,9 +3,20 @@ import type { BNGeom, KernelSet } from './types.js';
 import { kernels } from './backend.js';
 import { ShapeError, UsageError, describe } from '../errors.js';
 import {
-  bnBackward, bnBatchStats, bnFailBeforeExchange, bnGeom, bnStatsBuffers, bnUpdateRunning, checkAllFinite,
-  checkChannelParam, checkEps, checkMomentum,
-  type BNBackwardSums, type BNExchange, type BNSaved, type BNStats,
+  bnBackward,
+  bnBatchStats,
+  bnFailBeforeExchange,
+  bnGeom,
+  bnStatsBuffers,
+  bnUpdateRunning,
+  checkAllFinite,
+  checkChannelParam,
+  checkEps,
+  checkMomentum,
+  type BNBackwardSums,
+  type BNExchange,
+  type BNSaved,
+  type BNStats,
 } from './batchnorm.js';
 
 /** Options of every raw-array batch-norm call. */
@@ -78,7 +89,8 @@ function checkInput(x: unknown, o: unknown): void {
   if (typeof o !== 'object' || o === null) {
     throw new UsageError(`batchNorm: options must be an object, received ${describe(o)}`);
   }
-  if (!(x instanceof Float32Array)) throw new UsageError(`batchNorm: input must be a Float32Array, received ${describe(x)}`);
+  if (!(x instanceof Float32Array))
+    throw new UsageError(`batchNorm: input must be a Float32Array, received ${describe(x)}`);
 }
 
 function common(x: Float32Array, o: BatchNormCommon): { g: BNGeom; eps: number; out: Float32Array } {
@@ -122,7 +134,8 @@ export function batchNormTrain(x: Float32Array, o: BatchNormTrainOptions): Batch
   if (x.length > 0) {
     k.batchNormElemt(out, x, stats.mean, stats.invstd, o.weight ?? null, o.bias ?? null, g, o.relu ?? false);
   }
-  if (o.runningMean != null) bnUpdateRunning(o.runningMean, o.runningVar!, stats, momentum, o.numBatchesTracked ?? 1, k);
+  if (o.runningMean != null)
+    bnUpdateRunning(o.runningMean, o.runningVar!, stats, momentum, o.numBatchesTracked ?? 1, k);
   return { ...stats, out, saved: { count: stats.count, mean: stats.mean, invstd: stats.invstd, training: true } };
 }
 
@@ -140,7 +153,10 @@ export function batchNormEval(x: Float32Array, o: BatchNormEvalOptions): { out: 
 
 /** Backward on one worker (or, with `exchange`, over every worker): dx, dγ, dβ and the float64 sums. */
 export function batchNormBackward(
-  dy: Float32Array, x: Float32Array, saved: BNSaved, o: BatchNormBackwardOptions,
+  dy: Float32Array,
+  x: Float32Array,
+  saved: BNSaved,
+  o: BatchNormBackwardOptions,
 ): BatchNormBackwardResult {
   checkInput(x, o);
   const g = bnGeom(o.shape, o.channelsLast ?? false, x.length);
@@ -156,7 +172,12 @@ export function batchNormBackward(
   }
   checkChannelParam('weight', o.weight, g.c);
   const { mean, invstd } = saved;
-  if (!(mean instanceof Float64Array) || mean.length !== g.c || !(invstd instanceof Float64Array) || invstd.length !== g.c) {
+  if (
+    !(mean instanceof Float64Array) ||
+    mean.length !== g.c ||
+    !(invstd instanceof Float64Array) ||
+    invstd.length !== g.c
+  ) {
     throw new ShapeError(
       `batchNorm: saved mean and invstd must be Float64Array of length ${g.c}, ` +
         `received ${describe(mean)} and ${describe(invstd)}`,

@@ -1,4 +1,5 @@
-// The one batch-norm pipeline over raw arrays: checks, the steps (stats → merge → normalize; reduce → dx) and SyncBN's two seams.
+// The one batch-norm pipeline over raw arrays: checks, the steps (stats → merge → normalize; reduce → dx) and SyncBN's
+// two seams.
 import type { BNGeom, KernelSet } from './types.js';
 import { ShapeError, UsageError, ValueError, describe } from '../errors.js';
 import { kernels } from './backend.js';
@@ -120,7 +121,8 @@ export function checkTrainingCount(count: number, shape: readonly number[]): voi
 export function checkAllFinite(name: string, x: Float32Array, op = 'batchNorm'): void {
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
-    if (v - v !== 0) throw new ValueError(`${op}: ${name} must be finite (checkFinite is on), found ${v} at index ${i}`);
+    if (v - v !== 0)
+      throw new ValueError(`${op}: ${name} must be finite (checkFinite is on), found ${v} at index ${i}`);
   }
 }
 
@@ -161,7 +163,10 @@ export function bnLocalStats(x: Float32Array, g: BNGeom, k: KernelSet = kernels(
 
 /** Forward step 2: merge shard statistics (Chan) into the batch statistics. */
 export function bnMergeStats(
-  shards: readonly BNShardStats[], c: number, eps: number, k: KernelSet = kernels(),
+  shards: readonly BNShardStats[],
+  c: number,
+  eps: number,
+  k: KernelSet = kernels(),
 ): BNStats {
   const out = bnStatsBuffers(c);
   out.count = k.batchNormGatherStats(out.mean, out.varBiased, out.varUnbiased, out.invstd, shards, eps);
@@ -174,8 +179,14 @@ export function bnMergeStats(
  * count). `shape` is the input's, for the message of the one-value-per-channel check.
  */
 export function bnBatchStats(
-  out: BNStats, m2: Float64Array, x: Float32Array, g: BNGeom, eps: number, exchange: BNExchange | null,
-  k: KernelSet, shape: readonly number[],
+  out: BNStats,
+  m2: Float64Array,
+  x: Float32Array,
+  g: BNGeom,
+  eps: number,
+  exchange: BNExchange | null,
+  k: KernelSet,
+  shape: readonly number[],
 ): void {
   k.batchNormStats(out.mean, m2, x, g);
   const local: BNShardStats = { count: g.n * g.s, mean: out.mean, m2 };
@@ -207,8 +218,12 @@ export function bnFailBeforeExchange(exchange: BNExchange | null | undefined, er
  * `numBatchesTracked` counts this batch). An empty batch leaves them as they are.
  */
 export function bnUpdateRunning(
-  runningMean: Float32Array, runningVar: Float32Array, stats: BNStats, momentum: number | null,
-  numBatchesTracked: number, k: KernelSet,
+  runningMean: Float32Array,
+  runningVar: Float32Array,
+  stats: BNStats,
+  momentum: number | null,
+  numBatchesTracked: number,
+  k: KernelSet,
 ): void {
   if (stats.count === 0) return;
   k.batchNormUpdateRunning(runningMean, runningVar, stats.mean, stats.varUnbiased, momentum, numBatchesTracked);
@@ -216,7 +231,11 @@ export function bnUpdateRunning(
 
 /** Backward step 1 on new buffers: this worker's Σdy and Σdy·(x − μ) per channel (dy masked by y > 0 if given). */
 export function bnBackwardReduce(
-  dy: Float32Array, x: Float32Array, mean: Float64Array, g: BNGeom, y: Float32Array | null = null,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  g: BNGeom,
+  y: Float32Array | null = null,
   k: KernelSet = kernels(),
 ): BNBackwardSums {
   const sums = { sumDy: new Float64Array(g.c), sumDyXmu: new Float64Array(g.c) };
@@ -229,7 +248,10 @@ export function bnBackwardReduce(
  * every gradient). An empty sum gives 0 even where invstd is undefined (an empty batch: NaN).
  */
 export function bnParamGrads(
-  dWeight: Float32Array | null, dBias: Float32Array | null, sums: BNBackwardSums, invstd: Float64Array,
+  dWeight: Float32Array | null,
+  dBias: Float32Array | null,
+  sums: BNBackwardSums,
+  invstd: Float64Array,
 ): void {
   for (let ch = 0; ch < invstd.length; ch++) {
     const s = sums.sumDyXmu[ch]!;
@@ -252,8 +274,16 @@ export interface BNGrads {
  * w·invstd·(dy − Σdy/N − (x − μ)·invstd²·Σdy(x − μ)/N), or w·invstd·dy for constant statistics.
  */
 export function bnBackward(
-  grads: BNGrads, sums: BNBackwardSums, dy: Float32Array, x: Float32Array, saved: BNSaved,
-  weight: Float32Array | null, y: Float32Array | null, g: BNGeom, exchange: BNExchange | null, k: KernelSet,
+  grads: BNGrads,
+  sums: BNBackwardSums,
+  dy: Float32Array,
+  x: Float32Array,
+  saved: BNSaved,
+  weight: Float32Array | null,
+  y: Float32Array | null,
+  g: BNGeom,
+  exchange: BNExchange | null,
+  k: KernelSet,
 ): void {
   k.batchNormBackwardReduce(sums.sumDy, sums.sumDyXmu, dy, x, saved.mean, g, y);
   bnParamGrads(grads.dWeight, grads.dBias, sums, saved.invstd);
@@ -261,8 +291,19 @@ export function bnBackward(
   if (saved.training && exchange !== null) exchange.reduceSums(sums);
   if (grads.dx === null || x.length === 0) return;
   if (saved.training && saved.count > 0) {
-    k.batchNormBackwardElemt(grads.dx, dy, x, saved.mean, saved.invstd, weight, sums.sumDy, sums.sumDyXmu,
-      saved.count, g, y);
+    k.batchNormBackwardElemt(
+      grads.dx,
+      dy,
+      x,
+      saved.mean,
+      saved.invstd,
+      weight,
+      sums.sumDy,
+      sums.sumDyXmu,
+      saved.count,
+      g,
+      y,
+    );
   } else {
     // Constant statistics: the same kernel with zero sums gives exactly w·invstd·dy.
     const zero = new Float64Array(g.c);

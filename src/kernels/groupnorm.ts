@@ -41,8 +41,12 @@ export function checkGroupNormEps(eps: unknown, op = 'groupNorm'): number {
  * Either output may be null (not needed).
  */
 export function groupNormParamGrads(
-  dWeight: Float32Array | null, dBias: Float32Array | null,
-  sumDy: Float64Array, sumDyXmu: Float64Array, invstd: Float64Array, g: GNGeom,
+  dWeight: Float32Array | null,
+  dBias: Float32Array | null,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+  invstd: Float64Array,
+  g: GNGeom,
 ): void {
   const cg = g.c / g.groups;
   for (let ch = 0; ch < g.c; ch++) {

@@ -34,13 +34,23 @@ export interface BatchNormKernels {
    * Returns the total count N.
    */
   batchNormGatherStats(
-    mean: Float64Array, varBiased: Float64Array, varUnbiased: Float64Array, invstd: Float64Array,
-    shards: ReadonlyArray<{ count: number; mean: Float64Array; m2: Float64Array }>, eps: number,
+    mean: Float64Array,
+    varBiased: Float64Array,
+    varUnbiased: Float64Array,
+    invstd: Float64Array,
+    shards: ReadonlyArray<{ count: number; mean: Float64Array; m2: Float64Array }>,
+    eps: number,
   ): number;
   /** y = (x − mean)·invstd·weight + bias; weight/bias null ⇒ 1/0; relu ⇒ y = max(y, 0). */
   batchNormElemt(
-    out: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-    weight: Float32Array | null, bias: Float32Array | null, g: BNGeom, relu: boolean,
+    out: Float32Array,
+    x: Float32Array,
+    mean: Float64Array,
+    invstd: Float64Array,
+    weight: Float32Array | null,
+    bias: Float32Array | null,
+    g: BNGeom,
+    relu: boolean,
   ): void;
   /**
    * Backward reduction per channel: sumDy[c] = Σdy, sumDyXmu[c] = Σdy·(x − mean[c]).
@@ -48,17 +58,30 @@ export interface BatchNormKernels {
    * Then dβ = sumDy and dγ = sumDyXmu·invstd.
    */
   batchNormBackwardReduce(
-    sumDy: Float64Array, sumDyXmu: Float64Array, dy: Float32Array, x: Float32Array, mean: Float64Array,
-    g: BNGeom, y: Float32Array | null,
+    sumDy: Float64Array,
+    sumDyXmu: Float64Array,
+    dy: Float32Array,
+    x: Float32Array,
+    mean: Float64Array,
+    g: BNGeom,
+    y: Float32Array | null,
   ): void;
   /**
    * dx = w·invstd·(dy − sumDy/N − (x − mean)·invstd²·sumDyXmu/N), w = weight[c] or 1, N = the global
    * count (all ranks); sumDy/sumDyXmu are the global reductions. With y given, dy is masked by y > 0.
    */
   batchNormBackwardElemt(
-    dx: Float32Array, dy: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-    weight: Float32Array | null, sumDy: Float64Array, sumDyXmu: Float64Array, count: number,
-    g: BNGeom, y: Float32Array | null,
+    dx: Float32Array,
+    dy: Float32Array,
+    x: Float32Array,
+    mean: Float64Array,
+    invstd: Float64Array,
+    weight: Float32Array | null,
+    sumDy: Float64Array,
+    sumDyXmu: Float64Array,
+    count: number,
+    g: BNGeom,
+    y: Float32Array | null,
   ): void;
   /**
    * Running statistics (PyTorch semantics): momentum m ⇒ r = (1 − m)·r + m·batch; momentum null ⇒
@@ -66,8 +89,12 @@ export interface BatchNormKernels {
    * runningVar takes the unbiased batch variance.
    */
   batchNormUpdateRunning(
-    runningMean: Float32Array, runningVar: Float32Array, mean: Float64Array, varUnbiased: Float64Array,
-    momentum: number | null, numBatchesTracked: number,
+    runningMean: Float32Array,
+    runningVar: Float32Array,
+    mean: Float64Array,
+    varUnbiased: Float64Array,
+    momentum: number | null,
+    numBatchesTracked: number,
   ): void;
 }
 
@@ -93,15 +120,25 @@ export interface GroupNormKernels {
   groupNormStats(mean: Float64Array, invstd: Float64Array, x: Float32Array, g: GNGeom, eps: number): void;
   /** y = (x − mean[i,g])·invstd[i,g]·weight[ch] + bias[ch]; weight/bias null ⇒ 1/0. */
   groupNormElemt(
-    out: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-    weight: Float32Array | null, bias: Float32Array | null, g: GNGeom,
+    out: Float32Array,
+    x: Float32Array,
+    mean: Float64Array,
+    invstd: Float64Array,
+    weight: Float32Array | null,
+    bias: Float32Array | null,
+    g: GNGeom,
   ): void;
   /**
    * Backward reduction per (sample, channel) plane: sumDy[i·c+ch] = Σ_s dy and
    * sumDyXmu[i·c+ch] = Σ_s dy·(x − mean[i,g]). Then dβ[ch] = Σ_i sumDy, dγ[ch] = Σ_i sumDyXmu·invstd[i,g].
    */
   groupNormBackwardReduce(
-    sumDy: Float64Array, sumDyXmu: Float64Array, dy: Float32Array, x: Float32Array, mean: Float64Array, g: GNGeom,
+    sumDy: Float64Array,
+    sumDyXmu: Float64Array,
+    dy: Float32Array,
+    x: Float32Array,
+    mean: Float64Array,
+    g: GNGeom,
   ): void;
   /**
    * dx = invstd·(γ·dy − A/M) − (x − mean)·invstd³·B/M per group (i, g), with the group sums
@@ -109,8 +146,15 @@ export interface GroupNormKernels {
    * dx = invstd·(g − mean(g) − x̂·mean(g·x̂)), g = γ·dy, x̂ = (x − mean)·invstd. weight null ⇒ γ = 1.
    */
   groupNormBackwardElemt(
-    dx: Float32Array, dy: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-    weight: Float32Array | null, sumDy: Float64Array, sumDyXmu: Float64Array, g: GNGeom,
+    dx: Float32Array,
+    dy: Float32Array,
+    x: Float32Array,
+    mean: Float64Array,
+    invstd: Float64Array,
+    weight: Float32Array | null,
+    sumDy: Float64Array,
+    sumDyXmu: Float64Array,
+    g: GNGeom,
   ): void;
 }
 
@@ -155,15 +199,29 @@ export interface PoolGeom {
 export interface NNKernels {
   /** Row-major C[M×N] = alpha·op(A)·op(B) + beta·C; op(A) is M×K (A is K×M if transA), op(B) K×N. */
   gemm(
-    c: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number,
-    transA: boolean, transB: boolean, alpha: number, beta: number,
+    c: Float32Array,
+    a: Float32Array,
+    b: Float32Array,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+    alpha: number,
+    beta: number,
   ): void;
   /** out[N,O,oh,ow] = conv(x[N,C,H,W], w[O,C/g,kh,kw]) + bias[O] (bias may be null). */
   conv2dForward(out: Float32Array, x: Float32Array, weight: Float32Array, bias: Float32Array | null, g: ConvGeom): void;
   /** dx[N,C,H,W] = convᵀ(dy, w). Overwrites dx. */
   conv2dBackwardInput(dx: Float32Array, dy: Float32Array, weight: Float32Array, g: ConvGeom): void;
   /** dw += correlation(x, dy) (accumulates, like autograd); dbias += Σ dy over N, oh, ow when dbias given. */
-  conv2dBackwardWeight(dw: Float32Array, dbias: Float32Array | null, dy: Float32Array, x: Float32Array, g: ConvGeom): void;
+  conv2dBackwardWeight(
+    dw: Float32Array,
+    dbias: Float32Array | null,
+    dy: Float32Array,
+    x: Float32Array,
+    g: ConvGeom,
+  ): void;
   /** Max pool; argmax[i] = flat index within the (h·w) plane of the chosen input, for backward. */
   maxPool2dForward(out: Float32Array, argmax: Int32Array, x: Float32Array, g: PoolGeom): void;
   /** dx (zeroed by the kernel) gets dy scattered to argmax positions. */
@@ -173,9 +231,27 @@ export interface NNKernels {
   /** dx (zeroed by the kernel) gets each dy spread evenly over its window. */
   avgPool2dBackward(dx: Float32Array, dy: Float32Array, g: PoolGeom): void;
   /** Bilinear resize NCHW (align_corners = false, PyTorch's source-index rule). */
-  upsampleBilinearForward(out: Float32Array, x: Float32Array, n: number, c: number, h: number, w: number, outH: number, outW: number): void;
+  upsampleBilinearForward(
+    out: Float32Array,
+    x: Float32Array,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    outH: number,
+    outW: number,
+  ): void;
   /** The adjoint of upsampleBilinearForward: dx (zeroed by the kernel) accumulates dy through the same weights. */
-  upsampleBilinearBackward(dx: Float32Array, dy: Float32Array, n: number, c: number, h: number, w: number, outH: number, outW: number): void;
+  upsampleBilinearBackward(
+    dx: Float32Array,
+    dy: Float32Array,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    outH: number,
+    outW: number,
+  ): void;
   /**
    * Softmax over the k channel planes of (n, k, s) logits (cross-entropy): p[i, c, j] = e^(x − m)/z with
    * m = max_c x[i, c, j] and z = Σ_c e^(x − m), written to mz[i·s + j] and mz[n·s + i·s + j] (length 2·n·s),
@@ -187,7 +263,13 @@ export interface NNKernels {
    * t < 0 (ignored) ⇒ dx is exactly 0 at every class of that position.
    */
   softmaxPlanesBackward(
-    dx: Float32Array, p: Float32Array, w: Float32Array, tgt: Int32Array, n: number, k: number, s: number,
+    dx: Float32Array,
+    p: Float32Array,
+    w: Float32Array,
+    tgt: Int32Array,
+    n: number,
+    k: number,
+    s: number,
   ): void;
   /** out = a + b (same length). */
   add(out: Float32Array, a: Float32Array, b: Float32Array): void;

@@ -2,7 +2,12 @@
 export { Module, type StateDict } from './module.js';
 export { Conv2d, Linear, type Conv2dLayerOptions } from './layers/conv.js';
 export {
-  BatchNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d, type BatchNormLayerOptions, type BatchNormForwardOptions,
+  BatchNorm,
+  BatchNorm1d,
+  BatchNorm2d,
+  BatchNorm3d,
+  type BatchNormLayerOptions,
+  type BatchNormForwardOptions,
 } from './layers/batchnorm.js';
 export { GroupNorm, type GroupNormLayerOptions } from './layers/groupnorm.js';
 export { ReLU, Identity, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample, Dropout, Flatten } from './layers/basic.js';

@@ -6,7 +6,8 @@ import type { Tensor } from '../tensor/tensor.js';
 
 /** (fan_in, fan_out) of a weight [out, in, *kernel] as torch.nn.init._calculate_fan_in_and_fan_out. */
 export function fans(w: Tensor): { fanIn: number; fanOut: number } {
-  if (w.ndim < 2) throw new UsageError(`init: fan in and fan out need a tensor with at least 2 dims, received ${fmtShape(w.shape)}`);
+  if (w.ndim < 2)
+    throw new UsageError(`init: fan in and fan out need a tensor with at least 2 dims, received ${fmtShape(w.shape)}`);
   let rf = 1;
   for (let i = 2; i < w.ndim; i++) rf *= w.shape[i]!;
   return { fanIn: w.shape[1]! * rf, fanOut: w.shape[0]! * rf };

@@ -1,7 +1,7 @@
 // Module: the base of every layer — parameters, buffers, children, named state dict, train/eval, apply.
 import { ShapeError, StateError, UsageError } from '../errors.js';
 import { fmtShape, sameShape } from '../tensor/shape.js';
-import { Tensor } from '../tensor/tensor.js';
+import { type Tensor } from '../tensor/tensor.js';
 
 /** Named tensors, in registration order: "conv1.weight", "bn1.running_mean", … (PyTorch's names). */
 export type StateDict = Record<string, Tensor>;
@@ -31,7 +31,10 @@ export abstract class Module {
   abstract forward(...args: never[]): unknown;
 
   private checkName(name: string): void {
-    if (!NAME.test(name)) throw new UsageError(`module: attribute name must be an identifier or an index without dots, received ${JSON.stringify(name)}`);
+    if (!NAME.test(name))
+      throw new UsageError(
+        `module: attribute name must be an identifier or an index without dots, received ${JSON.stringify(name)}`,
+      );
     if (this.params.has(name) || this.bufs.has(name) || this.mods.has(name)) {
       throw new UsageError(`module: attribute ${JSON.stringify(name)} is already registered`);
     }
@@ -57,7 +60,8 @@ export abstract class Module {
   /** Register a child module. */
   registerModule<M extends Module>(name: string, m: M): M {
     this.checkName(name);
-    if (!(m instanceof Module)) throw new UsageError(`registerModule: ${JSON.stringify(name)} must be a Module, received ${typeof m}`);
+    if (!(m instanceof Module))
+      throw new UsageError(`registerModule: ${JSON.stringify(name)} must be a Module, received ${typeof m}`);
     this.mods.set(name, m);
     this.childrenChanged();
     return m;
@@ -184,19 +188,28 @@ export abstract class Module {
    * Copy values from `sd` into this module's tensors (in place, so optimizers keep their references).
    * strict (default): missing and unexpected keys are an error listing them. Shapes must match.
    */
-  loadStateDict(sd: Readonly<Record<string, Tensor>>, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+  loadStateDict(
+    sd: Readonly<Record<string, Tensor>>,
+    opts: { strict?: boolean } = {},
+  ): { missingKeys: string[]; unexpectedKeys: string[] } {
     const own = this.stateDict();
     const missingKeys = Object.keys(own).filter((k) => !(k in sd));
     const unexpectedKeys = Object.keys(sd).filter((k) => !(k in own));
     if (opts.strict !== false && (missingKeys.length > 0 || unexpectedKeys.length > 0)) {
-      throw new UsageError(`loadStateDict: state dict does not match the module: missing keys [${missingKeys.join(', ')}], unexpected keys [${unexpectedKeys.join(', ')}]`);
+      throw new UsageError(
+        `loadStateDict: state dict does not match the module: missing keys [${missingKeys.join(', ')}], unexpected ` +
+          `keys [${unexpectedKeys.join(', ')}]`,
+      );
     }
     for (const [k, dst] of Object.entries(own)) {
       const src = sd[k];
       if (src === undefined) continue;
       // A 0-d scalar and a one-element vector are interchangeable (num_batches_tracked).
       if (!sameShape(src.shape, dst.shape) && !(src.size === 1 && dst.size === 1)) {
-        throw new ShapeError(`loadStateDict: ${k}: shape in state dict ${fmtShape(src.shape)} does not match the module's ${fmtShape(dst.shape)}`);
+        throw new ShapeError(
+          `loadStateDict: ${k}: shape in state dict ${fmtShape(src.shape)} does not match the module's ` +
+            `${fmtShape(dst.shape)}`,
+        );
       }
       dst.copy_(src);
     }

@@ -196,4 +196,3 @@ function buildModel(
   if (err !== null) throw new UsageError(`exportOnnx: internal: the model message is invalid: ${err}`);
   return ModelProto.encode(ModelProto.fromObject(msg)).finish();
 }
-

@@ -24,9 +24,11 @@ export class AdamW extends Optimizer<AdamWHp> {
     super('AdamW', params, { lr, betas, eps, weightDecay, amsgrad }, (hp, groupLr) => {
       checkLr('AdamW', groupLr);
       const [b1, b2] = hp.betas;
-      if (!(b1! >= 0 && b1! < 1 && b2! >= 0 && b2! < 1)) throw new UsageError(`AdamW: betas must be in [0, 1), received [${hp.betas.join(', ')}]`);
+      if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1))
+        throw new UsageError(`AdamW: betas must be in [0, 1), received [${hp.betas.join(', ')}]`);
       if (!(hp.eps >= 0)) throw new UsageError(`AdamW: eps must be ≥ 0, received ${describe(hp.eps)}`);
-      if (!(hp.weightDecay >= 0)) throw new UsageError(`AdamW: weightDecay must be ≥ 0, received ${describe(hp.weightDecay)}`);
+      if (!(hp.weightDecay >= 0))
+        throw new UsageError(`AdamW: weightDecay must be ≥ 0, received ${describe(hp.weightDecay)}`);
     });
   }
 

@@ -24,8 +24,14 @@ export abstract class Optimizer<H extends object> {
   protected readonly state = new Map<Tensor, Record<string, Tensor | number>>();
 
   constructor(name: string, params: ParamsArg<H>, defaults: H & { lr: number }, check: (hp: H, lr: number) => void) {
-    if (!Array.isArray(params) || params.length === 0) throw new UsageError(`${name}: params must be a non-empty array of tensors or parameter groups, received ${describe(params)}`);
-    const groups = params[0] instanceof Tensor ? [{ params: params as readonly Tensor[] }] : (params as readonly ({ params: readonly Tensor[] } & Partial<H> & { lr?: number })[]);
+    if (!Array.isArray(params) || params.length === 0)
+      throw new UsageError(
+        `${name}: params must be a non-empty array of tensors or parameter groups, received ${describe(params)}`,
+      );
+    const groups =
+      params[0] instanceof Tensor
+        ? [{ params: params as readonly Tensor[] }]
+        : (params as readonly ({ params: readonly Tensor[] } & Partial<H> & { lr?: number })[]);
     const seen = new Set<Tensor>();
     for (const g of groups) {
       checkOptionKeys(`${name} param group`, g, ['params', 'lr', ...Object.keys(defaults).filter((k) => k !== 'lr')]);
@@ -34,8 +40,12 @@ export abstract class Optimizer<H extends object> {
       delete hp.lr;
       check(hp, lr);
       for (const p of ps) {
-        if (!(p instanceof Tensor)) throw new UsageError(`${name}: every parameter must be a Tensor, received ${describe(p)}`);
-        if (!p.isLeaf) throw new UsageError(`${name}: can only optimize leaf tensors (parameters), received one computed by ${p.gradFn!.name}`);
+        if (!(p instanceof Tensor))
+          throw new UsageError(`${name}: every parameter must be a Tensor, received ${describe(p)}`);
+        if (!p.isLeaf)
+          throw new UsageError(
+            `${name}: can only optimize leaf tensors (parameters), received one computed by ${p.gradFn!.name}`,
+          );
         if (seen.has(p)) throw new UsageError(`${name}: a parameter appears in more than one group`);
         seen.add(p);
       }
@@ -88,7 +98,8 @@ export abstract class Optimizer<H extends object> {
     this.orderedParams().forEach((p, i) => {
       const s = this.state.get(p);
       if (s === undefined) return;
-      for (const [k, v] of Object.entries(s)) out[`state.${i}.${k}`] = v instanceof Tensor ? v.clone() : Tensor.scalar(v);
+      for (const [k, v] of Object.entries(s))
+        out[`state.${i}.${k}`] = v instanceof Tensor ? v.clone() : Tensor.scalar(v);
     });
     return out;
   }
@@ -99,14 +110,25 @@ export abstract class Optimizer<H extends object> {
     const next = new Map<Tensor, Record<string, Tensor | number>>();
     for (const [key, t] of Object.entries(sd)) {
       const m = /^state\.(\d+)\.([A-Za-z_]+)$/.exec(key);
-      if (m === null) throw new UsageError(`optimizer loadStateDict: unexpected key ${JSON.stringify(key)} (expected "state.<index>.<name>")`);
+      if (m === null)
+        throw new UsageError(
+          `optimizer loadStateDict: unexpected key ${JSON.stringify(key)} (expected "state.<index>.<name>")`,
+        );
       const p = params[Number(m[1])];
-      if (p === undefined) throw new UsageError(`optimizer loadStateDict: ${key} names parameter ${m[1]} but the optimizer has ${params.length}`);
+      if (p === undefined)
+        throw new UsageError(
+          `optimizer loadStateDict: ${key} names parameter ${m[1]} but the optimizer has ${params.length}`,
+        );
       let s = next.get(p);
       if (s === undefined) next.set(p, (s = {}));
-      if (m[2] === 'step') s.step = t.item(); // counters are numbers; everything else is a per-element buffer
+      if (m[2] === 'step')
+        s.step = t.item(); // counters are numbers; everything else is a per-element buffer
       else {
-        if (t.size !== p.size) throw new ShapeError(`optimizer loadStateDict: ${key} has shape ${fmtShape(t.shape)} but its parameter has shape ${fmtShape(p.shape)}`);
+        if (t.size !== p.size)
+          throw new ShapeError(
+            `optimizer loadStateDict: ${key} has shape ${fmtShape(t.shape)} but its parameter has shape ` +
+              `${fmtShape(p.shape)}`,
+          );
         const c = viewOf(t, p.shape).clone();
         c.persistent = true;
         s[m[2]!] = c;
@@ -124,5 +146,6 @@ export abstract class Optimizer<H extends object> {
 }
 
 export function checkLr(name: string, lr: number): void {
-  if (!(Number.isFinite(lr) && lr >= 0)) throw new UsageError(`${name}: lr must be a finite number ≥ 0, received ${describe(lr)}`);
+  if (!(Number.isFinite(lr) && lr >= 0))
+    throw new UsageError(`${name}: lr must be a finite number ≥ 0, received ${describe(lr)}`);
 }

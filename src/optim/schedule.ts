@@ -25,7 +25,9 @@ abstract class LRSchedule {
   loadStateDict(state: { lastStep: number }): void {
     const t = (state as { lastStep?: unknown } | null)?.lastStep;
     if (!Number.isSafeInteger(t) || (t as number) < 0) {
-      throw new UsageError(`${this.constructor.name}.loadStateDict: lastStep must be an integer ≥ 0, received ${describe(t)}`);
+      throw new UsageError(
+        `${this.constructor.name}.loadStateDict: lastStep must be an integer ≥ 0, received ${describe(t)}`,
+      );
     }
     this.lastStep = t as number;
     this.apply();
@@ -41,11 +43,16 @@ abstract class LRSchedule {
 
 /** lr = base·(1 − min(t, totalSteps)/totalSteps)^power (torch PolynomialLR; segmentation's "poly" with power 0.9). */
 export class PolyLR extends LRSchedule {
-  constructor(opt: Optimizer<object>, readonly opts: { totalSteps: number; power?: number }) {
+  constructor(
+    opt: Optimizer<object>,
+    readonly opts: { totalSteps: number; power?: number },
+  ) {
     checkOptionKeys('PolyLR', opts, ['totalSteps', 'power']);
-    if (!(Number.isInteger(opts.totalSteps) && opts.totalSteps > 0)) throw new UsageError(`PolyLR: totalSteps must be a positive integer, received ${describe(opts.totalSteps)}`);
+    if (!(Number.isInteger(opts.totalSteps) && opts.totalSteps > 0))
+      throw new UsageError(`PolyLR: totalSteps must be a positive integer, received ${describe(opts.totalSteps)}`);
     const power = opts.power ?? 1;
-    if (!(Number.isFinite(power) && power >= 0)) throw new UsageError(`PolyLR: power must be a finite number ≥ 0, received ${describe(power)}`);
+    if (!(Number.isFinite(power) && power >= 0))
+      throw new UsageError(`PolyLR: power must be a finite number ≥ 0, received ${describe(power)}`);
     super(opt);
   }
   protected lrAt(base: number, t: number): number {
@@ -56,9 +63,13 @@ export class PolyLR extends LRSchedule {
 
 /** lr = etaMin + (base − etaMin)·(1 + cos(π·t/tMax))/2 (torch CosineAnnealingLR's closed form). */
 export class CosineAnnealingLR extends LRSchedule {
-  constructor(opt: Optimizer<object>, readonly opts: { tMax: number; etaMin?: number }) {
+  constructor(
+    opt: Optimizer<object>,
+    readonly opts: { tMax: number; etaMin?: number },
+  ) {
     checkOptionKeys('CosineAnnealingLR', opts, ['tMax', 'etaMin']);
-    if (!(Number.isFinite(opts.tMax) && opts.tMax > 0)) throw new UsageError(`CosineAnnealingLR: tMax must be a positive number, received ${describe(opts.tMax)}`);
+    if (!(Number.isFinite(opts.tMax) && opts.tMax > 0))
+      throw new UsageError(`CosineAnnealingLR: tMax must be a positive number, received ${describe(opts.tMax)}`);
     super(opt);
   }
   protected lrAt(base: number, t: number): number {

@@ -24,9 +24,12 @@ export class SGD extends Optimizer<SGDHp> {
     super('SGD', params, { lr, momentum, dampening, weightDecay, nesterov }, (hp, groupLr) => {
       checkLr('SGD', groupLr);
       if (!(hp.momentum >= 0)) throw new UsageError(`SGD: momentum must be ≥ 0, received ${describe(hp.momentum)}`);
-      if (!(hp.weightDecay >= 0)) throw new UsageError(`SGD: weightDecay must be ≥ 0, received ${describe(hp.weightDecay)}`);
-      if (!Number.isFinite(hp.dampening)) throw new UsageError(`SGD: dampening must be a finite number, received ${describe(hp.dampening)}`);
-      if (hp.nesterov && (hp.momentum <= 0 || hp.dampening !== 0)) throw new UsageError('SGD: nesterov needs momentum > 0 and dampening 0');
+      if (!(hp.weightDecay >= 0))
+        throw new UsageError(`SGD: weightDecay must be ≥ 0, received ${describe(hp.weightDecay)}`);
+      if (!Number.isFinite(hp.dampening))
+        throw new UsageError(`SGD: dampening must be a finite number, received ${describe(hp.dampening)}`);
+      if (hp.nesterov && (hp.momentum <= 0 || hp.dampening !== 0))
+        throw new UsageError('SGD: nesterov needs momentum > 0 and dampening 0');
     });
   }
 

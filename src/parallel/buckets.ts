@@ -1,4 +1,5 @@
-// Gradient buckets for DDP: parameters grouped (reverse order, ~1 MB), each bucket all-reduced as soon as all its gradients are final.
+// Gradient buckets for DDP: parameters grouped (reverse order, ~1 MB), each bucket all-reduced as soon as all its
+// gradients are final.
 import { StateError, UsageError } from '../errors.js';
 import type { PendingCollective, ProcessGroup } from '../comm/types.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -39,7 +40,8 @@ export class GradBuckets {
     private readonly names: ReadonlyMap<Tensor, string>,
     private readonly timeoutMs?: number,
   ) {
-    if (!(capBytes > 0)) throw new UsageError(`DistributedDataParallel: bucketCapMB must be > 0, received ${capBytes / 2 ** 20}`);
+    if (!(capBytes > 0))
+      throw new UsageError(`DistributedDataParallel: bucketCapMB must be > 0, received ${capBytes / 2 ** 20}`);
     let cur: Tensor[] = [];
     let bytes = 0;
     const flush = (): void => {
@@ -51,7 +53,16 @@ export class GradBuckets {
         n += p.size;
       }
       const store = Tensor.zeros([n]);
-      const b: Bucket = { index: this.buckets.length, tag: `ddp.bucket${this.buckets.length}`, params: cur, offsets, flat: store.data, store, pending: 0, pendingOp: null };
+      const b: Bucket = {
+        index: this.buckets.length,
+        tag: `ddp.bucket${this.buckets.length}`,
+        params: cur,
+        offsets,
+        flat: store.data,
+        store,
+        pending: 0,
+        pendingOp: null,
+      };
       cur.forEach((p, i) => this.where.set(p, { bucket: b, offset: offsets[i]! }));
       this.buckets.push(b);
       cur = [];
@@ -106,7 +117,9 @@ export class GradBuckets {
     if (r === undefined) return;
     if (r <= 0) {
       throw new StateError(
-        `DistributedDataParallel: parameter '${this.names.get(p) ?? '?'}' received a gradient after its bucket was reduced (it was used outside the forward pass of the wrapped module, e.g. in the loss); compute such terms inside the module`,
+        `DistributedDataParallel: parameter '${this.names.get(p) ?? '?'}' received a gradient after its bucket was ` +
+          `reduced (it was used outside the forward pass of the wrapped module, e.g. in the loss); compute such ` +
+          `terms inside the module`,
       );
     }
     this.remaining.set(p, r - 1);
@@ -125,8 +138,8 @@ export class GradBuckets {
 
   private launch(b: Bucket): void {
     b.params.forEach((p, i) => {
-      if (p.grad === null) b.flat.fill(0, b.offsets[i]!, b.offsets[i]! + p.size);
-      else b.flat.set(p.grad.data, b.offsets[i]!);
+      if (p.grad === null) b.flat.fill(0, b.offsets[i], b.offsets[i]! + p.size);
+      else b.flat.set(p.grad.data, b.offsets[i]);
     });
     b.pendingOp = this.group.allReduceStart(b.flat, 'sum', { tag: b.tag, timeoutMs: this.timeoutMs });
   }
@@ -140,25 +153,25 @@ export class GradBuckets {
     this.active = false;
     for (; this.nextToLaunch < this.buckets.length; this.nextToLaunch++) this.launch(this.buckets[this.nextToLaunch]!);
     const scale = 1 / this.group.size;
-    let error: unknown = null;
+    let failure: { error: unknown } | null = null;
     for (const b of this.buckets) {
       try {
         b.pendingOp!.waitSync();
       } catch (e) {
-        error ??= e;
+        failure ??= { error: e };
         continue;
       }
       b.pendingOp = null;
-      if (error !== null) continue;
+      if (failure !== null) continue;
       const f = b.flat;
       for (let i = 0; i < f.length; i++) f[i] = f[i]! * scale;
       b.params.forEach((p, i) => {
         if (p.grad === null) p.grad = Tensor.zerosLike(p);
-        p.grad.data.set(f.subarray(b.offsets[i]!, b.offsets[i]! + p.size));
+        p.grad.data.set(f.subarray(b.offsets[i], b.offsets[i]! + p.size));
         p.grad.version++;
       });
     }
-    if (error !== null) throw error;
+    if (failure !== null) throw failure.error;
   }
 
   /** Drop a pass that never finished (an exception in backward): wait out launched collectives. */

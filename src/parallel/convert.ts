@@ -1,4 +1,5 @@
-// convertSyncBatchNorm / revertSyncBatchNorm (weights and running statistics kept), layer naming, apex-style SyncBN subgroups.
+// convertSyncBatchNorm / revertSyncBatchNorm (weights and running statistics kept), layer naming, apex-style SyncBN
+// subgroups.
 import { UsageError, describe } from '../errors.js';
 import type { ProcessGroup } from '../comm/types.js';
 import { Module, replaceTensor } from '../nn/module.js';
@@ -38,7 +39,8 @@ function swapModules<M extends Module>(model: M, swap: (m: Module, name: string)
  * its collectives. Returns the model (or the new layer when `model` itself is a BatchNorm).
  */
 export function convertSyncBatchNorm<M extends Module>(model: M, group: ProcessGroup | null): M {
-  if (!(model instanceof Module)) throw new UsageError(`convertSyncBatchNorm: model must be a Module, received ${describe(model)}`);
+  if (!(model instanceof Module))
+    throw new UsageError(`convertSyncBatchNorm: model must be a Module, received ${describe(model)}`);
   if (group !== null && (typeof group !== 'object' || typeof group.allGatherSync !== 'function')) {
     throw new UsageError(`convertSyncBatchNorm: group must be a ProcessGroup or null, received ${describe(group)}`);
   }
@@ -61,7 +63,8 @@ export function convertSyncBatchNorm<M extends Module>(model: M, group: ProcessG
  * converted from (plain BatchNorm otherwise), sharing its tensors — for single-worker inference.
  */
 export function revertSyncBatchNorm<M extends Module>(model: M): M {
-  if (!(model instanceof Module)) throw new UsageError(`revertSyncBatchNorm: model must be a Module, received ${describe(model)}`);
+  if (!(model instanceof Module))
+    throw new UsageError(`revertSyncBatchNorm: model must be a Module, received ${describe(model)}`);
   return swapModules(model, (m) => {
     if (!(m instanceof SyncBatchNorm)) return null;
     const Cls: BNClass = m.revertTo ?? BatchNorm;
@@ -88,7 +91,10 @@ export function createSyncBNProcessGroup(group: ProcessGroup, groupSize: number)
     throw new UsageError(`createSyncBNProcessGroup: group must be a ProcessGroup, received ${describe(group)}`);
   }
   if (!Number.isInteger(groupSize) || groupSize < 0 || (groupSize > 0 && group.size % groupSize !== 0)) {
-    throw new UsageError(`createSyncBNProcessGroup: groupSize must be 0 or an integer dividing the group size ${group.size}, received ${describe(groupSize)}`);
+    throw new UsageError(
+      `createSyncBNProcessGroup: groupSize must be 0 or an integer dividing the group size ${group.size}, received ` +
+        `${describe(groupSize)}`,
+    );
   }
   if (groupSize === 0 || groupSize === group.size) return group;
   let mine: ProcessGroup | null = null;

@@ -1,4 +1,5 @@
-// DistributedDataParallel: same weights on every rank at wrap, gradients averaged in buckets that overlap with backward.
+// DistributedDataParallel: same weights on every rank at wrap, gradients averaged in buckets that overlap with
+// backward.
 import { UsageError, describe } from '../errors.js';
 import type { ProcessGroup } from '../comm/types.js';
 import { Module } from '../nn/module.js';
@@ -45,13 +46,17 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
 
   constructor(module: M, opts: DistributedDataParallelOptions) {
     super();
-    if (!(module instanceof Module)) throw new UsageError(`DistributedDataParallel: module must be a Module, received ${describe(module)}`);
+    if (!(module instanceof Module))
+      throw new UsageError(`DistributedDataParallel: module must be a Module, received ${describe(module)}`);
     if (typeof opts !== 'object' || opts === null || typeof opts.group !== 'object' || opts.group === null) {
-      throw new UsageError(`DistributedDataParallel: options.group must be a ProcessGroup, received ${describe(opts?.group)}`);
+      throw new UsageError(
+        `DistributedDataParallel: options.group must be a ProcessGroup, received ${describe(opts?.group)}`,
+      );
     }
     checkOptionKeys('DistributedDataParallel', opts, ['group', 'bucketCapMB', 'broadcastBuffers', 'timeoutMs']);
     const capMB = opts.bucketCapMB ?? 1;
-    if (typeof capMB !== 'number' || !(capMB > 0)) throw new UsageError(`DistributedDataParallel: bucketCapMB must be a number > 0, received ${describe(capMB)}`);
+    if (typeof capMB !== 'number' || !(capMB > 0))
+      throw new UsageError(`DistributedDataParallel: bucketCapMB must be a number > 0, received ${describe(capMB)}`);
     this.module = this.registerModule('module', module);
     this.group = opts.group;
     this.broadcastBuffersEachStep = opts.broadcastBuffers ?? false;
@@ -61,7 +66,13 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     this.syncedParams = named.map(([, t]) => t);
     this.broadcastFromRank0(this.syncedParams, 'ddp.broadcast.parameters');
     this.broadcastFromRank0(module.buffers(), 'ddp.broadcast.buffers');
-    this.buckets = new GradBuckets(this.group, this.syncedParams, capMB * 2 ** 20, new Map(named.map(([n, t]) => [t, n])), this.timeoutMs);
+    this.buckets = new GradBuckets(
+      this.group,
+      this.syncedParams,
+      capMB * 2 ** 20,
+      new Map(named.map(([n, t]) => [t, n])),
+      this.timeoutMs,
+    );
     for (const p of this.syncedParams) this.unhook.push(registerGradAccumulatedHook(p, (t: Tensor) => this.onGrad(t)));
   }
 
@@ -75,7 +86,8 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
    * each parameter will receive from this graph, so its bucket can be reduced as soon as they are in.
    */
   forward(...args: unknown[]): ReturnType<M['forward']> {
-    if (this.training && this.broadcastBuffersEachStep) this.broadcastFromRank0(this.module.buffers(), 'ddp.broadcast.buffers');
+    if (this.training && this.broadcastBuffersEachStep)
+      this.broadcastFromRank0(this.module.buffers(), 'ddp.broadcast.buffers');
     const out = (this.module.forward as (...a: unknown[]) => unknown)(...args) as ReturnType<M['forward']>;
     if (this.training && this.syncEnabled) {
       const roots = collectTensors(out);

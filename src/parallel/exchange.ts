@@ -1,7 +1,11 @@
 // SyncBN on raw arrays: the raw-array batch-norm functions with the SyncBN exchange of a group and a layer name.
 import {
-  batchNormBackward, batchNormTrain,
-  type BatchNormBackwardOptions, type BatchNormBackwardResult, type BatchNormTrainOptions, type BatchNormTrainResult,
+  batchNormBackward,
+  batchNormTrain,
+  type BatchNormBackwardOptions,
+  type BatchNormBackwardResult,
+  type BatchNormTrainOptions,
+  type BatchNormTrainResult,
 } from '../kernels/batchnorm-arrays.js';
 import type { BNSaved } from '../kernels/batchnorm.js';
 import { syncExchange, type SyncSite } from './sync-stats.js';
@@ -18,7 +22,11 @@ export function syncBatchNormTrain(x: Float32Array, o: BatchNormTrainOptions, si
 
 /** Training backward: local Σdy, Σdy·(x−μ) → one all-reduce → dx. dγ, dβ stay local (DDP averages them). */
 export function syncBatchNormBackward(
-  dy: Float32Array, x: Float32Array, saved: BNSaved, o: BatchNormBackwardOptions, site: SyncSite,
+  dy: Float32Array,
+  x: Float32Array,
+  saved: BNSaved,
+  o: BatchNormBackwardOptions,
+  site: SyncSite,
 ): BatchNormBackwardResult {
   return batchNormBackward(dy, x, saved, { ...o, exchange: syncExchange(site) });
 }

@@ -53,14 +53,21 @@ export class DistributedSampler implements Iterable<number> {
   constructor(dataset: number | { readonly length: number }, opts: DistributedSamplerOptions = {}) {
     checkOptionKeys('DistributedSampler', opts, ['group', 'numReplicas', 'rank', 'shuffle', 'seed', 'dropLast']);
     const n = typeof dataset === 'number' ? dataset : dataset?.length;
-    if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`DistributedSampler: dataset length must be a non-negative integer, received ${String(n)}`);
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new UsageError(`DistributedSampler: dataset length must be a non-negative integer, received ${String(n)}`);
     const numReplicas = opts.numReplicas ?? opts.group?.size;
     const rank = opts.rank ?? opts.group?.rank;
-    if (numReplicas === undefined || rank === undefined) throw new UsageError('DistributedSampler: pass options.group, or both options.numReplicas and options.rank');
-    if (!Number.isInteger(numReplicas) || numReplicas < 1) throw new UsageError(`DistributedSampler: numReplicas must be an integer ≥ 1, received ${describe(numReplicas)}`);
-    if (!Number.isInteger(rank) || rank < 0 || rank >= numReplicas) throw new UsageError(`DistributedSampler: rank must be an integer in [0, ${numReplicas - 1}], received ${describe(rank)}`);
+    if (numReplicas === undefined || rank === undefined)
+      throw new UsageError('DistributedSampler: pass options.group, or both options.numReplicas and options.rank');
+    if (!Number.isInteger(numReplicas) || numReplicas < 1)
+      throw new UsageError(`DistributedSampler: numReplicas must be an integer ≥ 1, received ${describe(numReplicas)}`);
+    if (!Number.isInteger(rank) || rank < 0 || rank >= numReplicas)
+      throw new UsageError(
+        `DistributedSampler: rank must be an integer in [0, ${numReplicas - 1}], received ${describe(rank)}`,
+      );
     const seed = opts.seed ?? 0;
-    if (!Number.isSafeInteger(seed)) throw new UsageError(`DistributedSampler: seed must be a safe integer, received ${describe(seed)}`);
+    if (!Number.isSafeInteger(seed))
+      throw new UsageError(`DistributedSampler: seed must be a safe integer, received ${describe(seed)}`);
     this.datasetLength = n;
     this.numReplicas = numReplicas;
     this.rank = rank;
@@ -68,7 +75,8 @@ export class DistributedSampler implements Iterable<number> {
     this.seed = seed;
     this.dropLast = opts.dropLast ?? false;
     // PyTorch: with drop_last and a remainder, the tail is dropped; otherwise pad up to a multiple.
-    this.numSamples = this.dropLast && n % numReplicas !== 0 ? Math.ceil((n - numReplicas) / numReplicas) : Math.ceil(n / numReplicas);
+    this.numSamples =
+      this.dropLast && n % numReplicas !== 0 ? Math.ceil((n - numReplicas) / numReplicas) : Math.ceil(n / numReplicas);
     this.totalSize = this.numSamples * numReplicas;
   }
 
@@ -78,7 +86,10 @@ export class DistributedSampler implements Iterable<number> {
 
   /** Select the shuffle of this epoch; every rank must use the same epoch. */
   setEpoch(epoch: number): void {
-    if (!Number.isSafeInteger(epoch) || epoch < 0) throw new UsageError(`DistributedSampler.setEpoch: epoch must be a non-negative integer, received ${describe(epoch)}`);
+    if (!Number.isSafeInteger(epoch) || epoch < 0)
+      throw new UsageError(
+        `DistributedSampler.setEpoch: epoch must be a non-negative integer, received ${describe(epoch)}`,
+      );
     this.epochValue = epoch;
   }
 
@@ -87,7 +98,13 @@ export class DistributedSampler implements Iterable<number> {
    * not part of it: a run resumed at another world size re-splits the same sequence.
    */
   stateDict(): SamplerState {
-    return { epoch: this.epochValue, seed: this.seed, datasetLength: this.datasetLength, shuffle: this.shuffle, dropLast: this.dropLast };
+    return {
+      epoch: this.epochValue,
+      seed: this.seed,
+      datasetLength: this.datasetLength,
+      shuffle: this.shuffle,
+      dropLast: this.dropLast,
+    };
   }
 
   /**
@@ -95,10 +112,14 @@ export class DistributedSampler implements Iterable<number> {
    * field).
    */
   loadStateDict(state: SamplerState): void {
-    if (state === null || typeof state !== 'object') throw new UsageError(`DistributedSampler.loadStateDict: state must be an object, received ${describe(state)}`);
+    if (state === null || typeof state !== 'object')
+      throw new UsageError(`DistributedSampler.loadStateDict: state must be an object, received ${describe(state)}`);
     for (const k of ['seed', 'datasetLength', 'shuffle', 'dropLast'] as const) {
       if (state[k] !== this[k]) {
-        throw new UsageError(`DistributedSampler.loadStateDict: ${k} differs: expected ${describe(this[k])} (this sampler), received ${describe(state[k])} (state)`);
+        throw new UsageError(
+          `DistributedSampler.loadStateDict: ${k} differs: expected ${describe(this[k])} (this sampler), received ` +
+            `${describe(state[k])} (state)`,
+        );
       }
     }
     this.setEpoch(state.epoch);

@@ -1,4 +1,5 @@
-// The SyncBN exchange: forward packs (count, mean, M2) into one all-gather, backward (Σdy, Σdy·(x−μ)) into one all-reduce.
+// The SyncBN exchange: forward packs (count, mean, M2) into one all-gather, backward (Σdy, Σdy·(x−μ)) into one
+// all-reduce.
 import { CollectiveMismatchError, CommError, ValueError } from '../errors.js';
 import type { ProcessGroup } from '../comm/types.js';
 import type { KernelSet } from '../kernels/types.js';
@@ -47,7 +48,12 @@ function inSite<T>(site: SyncSite, what: string, fn: () => T): T {
  * made from the gathered data, so all ranks throw the same error together instead of hanging.
  */
 export function exchangeForwardStats(
-  site: SyncSite, k: KernelSet, count: number, mean: Float64Array, m2: Float64Array, eps: number,
+  site: SyncSite,
+  k: KernelSet,
+  count: number,
+  mean: Float64Array,
+  m2: Float64Array,
+  eps: number,
 ): BNStats {
   const c = mean.length;
   const packed = new Float64Array(2 * c + 1);
@@ -65,7 +71,8 @@ export function exchangeForwardStats(
     // PyTorch's rule, on the global count: one value per channel has no variance to normalize by.
     const sizes = all.map((a, r) => `${rankName(site.group, r)}: ${a[0]}`).join(', ');
     throw new ValueError(
-      `SyncBatchNorm '${site.tag}': Expected more than 1 value per channel when training, got a global count of ${out.count} over ${all.length} rank(s) (${sizes})`,
+      `SyncBatchNorm '${site.tag}': Expected more than 1 value per channel when training, got a global count of ` +
+        `${out.count} over ${all.length} rank(s) (${sizes})`,
     );
   }
   return out;
@@ -107,7 +114,10 @@ function checkFiniteShards(site: SyncSite, all: readonly Float64Array[], c: numb
     }
   });
   if (bad.length > 0) {
-    throw new ValueError(`SyncBatchNorm '${site.tag}': input must be finite (checkFinite is on), non-finite batch statistics from ${bad.join(', ')}`);
+    throw new ValueError(
+      `SyncBatchNorm '${site.tag}': input must be finite (checkFinite is on), non-finite batch statistics from ` +
+        `${bad.join(', ')}`,
+    );
   }
 }
 
@@ -116,16 +126,21 @@ function checkGathered(site: SyncSite, all: readonly Float64Array[], c: number):
   const failed = all.flatMap((a, r) => (a.length === 1 && a[0] === FAILED ? [r] : []));
   if (failed.length > 0) {
     throw new CommError(
-      `SyncBatchNorm '${site.tag}' forward on ${rankName(g, g.rank)}: ${listRanks(g, failed)} failed inside this layer's forward before the statistics exchange (see ${failed.length > 1 ? 'their errors' : 'its error'})`,
+      `SyncBatchNorm '${site.tag}' forward on ${rankName(g, g.rank)}: ${listRanks(g, failed)} failed inside this ` +
+        `layer's forward before the statistics exchange (see ${failed.length > 1 ? 'their errors' : 'its error'})`,
       'E_COMM_PEER_FAILED',
     );
   }
   if (all.length !== g.size) {
-    throw new CollectiveMismatchError(`SyncBatchNorm '${site.tag}': the all-gather returned ${all.length} shards for a group of ${g.size} ranks`);
+    throw new CollectiveMismatchError(
+      `SyncBatchNorm '${site.tag}': the all-gather returned ${all.length} shards for a group of ${g.size} ranks`,
+    );
   }
   if (all.some((a) => a.length !== 2 * c + 1)) {
     const per = all.map((a, r) => `${rankName(g, r)} has ${(a.length - 1) / 2}`).join(', ');
-    throw new CollectiveMismatchError(`SyncBatchNorm '${site.tag}': channel counts differ across ranks: ${per} channels`);
+    throw new CollectiveMismatchError(
+      `SyncBatchNorm '${site.tag}': channel counts differ across ranks: ${per} channels`,
+    );
   }
 }
 
@@ -138,7 +153,9 @@ export function exchangeBackwardSums(site: SyncSite, sumDy: Float64Array, sumDyX
   const packed = new Float64Array(2 * c);
   packed.set(sumDy, 0);
   packed.set(sumDyXmu, c);
-  inSite(site, 'backward gradient-sum exchange', () => site.group.allReduceSync(packed, 'sum', { tag: site.tag, timeoutMs: site.timeoutMs }));
+  inSite(site, 'backward gradient-sum exchange', () =>
+    site.group.allReduceSync(packed, 'sum', { tag: site.tag, timeoutMs: site.timeoutMs }),
+  );
   sumDy.set(packed.subarray(0, c));
   sumDyXmu.set(packed.subarray(c));
 }

@@ -53,6 +53,11 @@ export class SyncBatchNorm extends BatchNorm {
   protected override batchExchange(): BNExchange | null {
     // A group of one has nothing to exchange: the local path is the same math without the packing.
     if (this.group === null || this.group.size === 1 || !this.training) return null;
-    return syncExchange({ group: this.group, tag: this.layerName, timeoutMs: this.timeoutMs, checkFinite: this.checkFinite });
+    return syncExchange({
+      group: this.group,
+      tag: this.layerName,
+      timeoutMs: this.timeoutMs,
+      checkFinite: this.checkFinite,
+    });
   }
 }

@@ -33,5 +33,5 @@ export function method<K extends keyof TensorAutograd>(name: K): TensorAutograd[
     const fix = "import the package root ('syncbn') or src/autograd/index.js";
     throw new StateError(`Tensor.${name}: the autograd layer is not loaded; ${fix}`);
   }
-  return f as TensorAutograd[K];
+  return f;
 }

@@ -31,7 +31,7 @@ export class RandomGenerator {
     if (!Number.isFinite(seed)) {
       throw new UsageError(`manualSeed: seed must be a finite number, received ${describe(seed)}`);
     }
-    let s = (Math.trunc(seed) >>> 0) ^ (Math.floor(seed / 2 ** 32) >>> 0) * 0x9e3779b9;
+    let s = (Math.trunc(seed) >>> 0) ^ ((Math.floor(seed / 2 ** 32) >>> 0) * 0x9e3779b9);
     const next = (): number => {
       s = (s + 0x9e3779b9) | 0;
       let z = s;

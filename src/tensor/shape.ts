@@ -23,9 +23,11 @@ export function sameShape(a: Shape, b: Shape): boolean {
 
 /** Validate a user-given shape (non-negative integer dims); `what` names it in the message. */
 export function checkShape(s: unknown, what: string): Shape {
-  if (!Array.isArray(s)) throw new ShapeError(`${what}: shape must be an array of non-negative integers, received ${typeof s}`);
+  if (!Array.isArray(s))
+    throw new ShapeError(`${what}: shape must be an array of non-negative integers, received ${typeof s}`);
   for (const d of s) {
-    if (!Number.isInteger(d) || d < 0) throw new ShapeError(`${what}: shape must be an array of non-negative integers, received [${s.join(', ')}]`);
+    if (!Number.isInteger(d) || d < 0)
+      throw new ShapeError(`${what}: shape must be an array of non-negative integers, received [${s.join(', ')}]`);
   }
   return Object.freeze([...s]) as Shape;
 }
@@ -45,10 +47,11 @@ export function inferShape(target: readonly number[], size: number, from: Shape)
   }
   const out = [...target];
   if (free >= 0) {
-    if (known === 0 || size % known !== 0) throw new ShapeError(`reshape: cannot reshape ${fmtShape(from)} (${size} elements) to ${fmtShape(target)}`);
+    if (known === 0 || size % known !== 0)
+      throw new ShapeError(`reshape: cannot reshape ${fmtShape(from)} (${size} elements) to ${fmtShape(target)}`);
     out[free] = size / known;
   } else if (known !== size) {
     throw new ShapeError(`reshape: cannot reshape ${fmtShape(from)} (${size} elements) to ${fmtShape(target)}`);
   }
-  return Object.freeze(out) as Shape;
+  return Object.freeze<number[]>(out);
 }

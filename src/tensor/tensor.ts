@@ -1,7 +1,7 @@
 // Tensor: float32, contiguous row-major (activations NCHW), data a view into the wasm heap, with autograd fields.
 import { alloc, heapBuffer, release } from '../kernels/wasm/heap.js';
 import { checkShape, fmtShape, inferShape, numel, type Shape } from './shape.js';
-import { RandomGenerator, defaultGenerator } from './random.js';
+import { type RandomGenerator, defaultGenerator } from './random.js';
 import { ShapeError, StateError, UsageError, describe } from '../errors.js';
 import type { Node } from '../autograd/node.js';
 import type { BackwardOptions } from '../autograd/engine.js';
@@ -15,7 +15,10 @@ class Storage {
   refs = 1;
   /** in-place change counter, shared by every view of the block (like PyTorch's version counter) */
   version = 0;
-  constructor(readonly data: Float32Array, readonly ptr: number) {}
+  constructor(
+    readonly data: Float32Array,
+    readonly ptr: number,
+  ) {}
   drop(): void {
     if (--this.refs === 0) release(this.ptr);
   }
@@ -168,15 +171,19 @@ export class Tensor {
       flat = (values as unknown[]).flat(inferred.length) as number[];
     }
     const s = checkShape(shape ?? inferred, 'Tensor.from');
-    if (numel(s) !== flat.length) throw new ShapeError(`Tensor.from: ${flat.length} values do not fill shape ${fmtShape(s)} (${numel(s)} elements)`);
+    if (numel(s) !== flat.length)
+      throw new ShapeError(
+        `Tensor.from: ${flat.length} values do not fill shape ${fmtShape(s)} (${numel(s)} elements)`,
+      );
     const t = allocTensor(s);
     if (ArrayBuffer.isView(flat) && !(flat instanceof DataView)) {
-      t.view.set(flat as unknown as ArrayLike<number>); // typed arrays: one converting copy
+      t.view.set(flat); // typed arrays: one converting copy
       return t;
     }
     for (let i = 0; i < flat.length; i++) {
       const x = flat[i];
-      if (typeof x !== 'number') throw new UsageError(`Tensor.from: values must be numbers, received ${describe(x)} at index ${i}`);
+      if (typeof x !== 'number')
+        throw new UsageError(`Tensor.from: values must be numbers, received ${describe(x)} at index ${i}`);
       t.view[i] = x;
     }
     return t;
@@ -184,21 +191,28 @@ export class Tensor {
   /** [start, end) with `step`, like torch.arange; arange(n) = 0…n−1. */
   static arange(start: number, end?: number, step = 1): Tensor {
     if (end === undefined) [start, end] = [0, start];
-    if (!(step !== 0 && Number.isFinite(step))) throw new UsageError(`Tensor.arange: step must be a finite non-zero number, received ${describe(step)}`);
+    if (!(step !== 0 && Number.isFinite(step)))
+      throw new UsageError(`Tensor.arange: step must be a finite non-zero number, received ${describe(step)}`);
     const n = Math.max(0, Math.ceil((end - start) / step));
     const t = allocTensor(Object.freeze([n]));
     for (let i = 0; i < n; i++) t.view[i] = start + i * step;
     return t;
   }
   /** Uniform in [low, high) from a seeded generator (the default one unless given). */
-  static rand(shape: readonly number[], opts: { low?: number; high?: number; generator?: RandomGenerator } = {}): Tensor {
+  static rand(
+    shape: readonly number[],
+    opts: { low?: number; high?: number; generator?: RandomGenerator } = {},
+  ): Tensor {
     const { low = 0, high = 1, generator = defaultGenerator } = opts;
     const t = Tensor.empty(shape);
     for (let i = 0; i < t.size; i++) t.view[i] = generator.uniform(low, high);
     return t;
   }
   /** Standard normal (times std, plus mean) from a seeded generator. */
-  static randn(shape: readonly number[], opts: { mean?: number; std?: number; generator?: RandomGenerator } = {}): Tensor {
+  static randn(
+    shape: readonly number[],
+    opts: { mean?: number; std?: number; generator?: RandomGenerator } = {},
+  ): Tensor {
     const { mean = 0, std = 1, generator = defaultGenerator } = opts;
     const t = Tensor.empty(shape);
     for (let i = 0; i < t.size; i++) t.view[i] = mean + std * generator.normal();
@@ -257,7 +271,8 @@ export class Tensor {
 
   /** The value of a one-element tensor (ShapeError otherwise). */
   item(): number {
-    if (this.size !== 1) throw new ShapeError(`item: tensor must have exactly one element, received shape ${fmtShape(this.shape)}`);
+    if (this.size !== 1)
+      throw new ShapeError(`item: tensor must have exactly one element, received shape ${fmtShape(this.shape)}`);
     return this.data[0]!;
   }
   /** The values as a plain array (row-major). */
@@ -272,14 +287,18 @@ export class Tensor {
   toString(): string {
     const d = this.data;
     const vals = Array.from(d.subarray(0, 8), (x) => x.toPrecision(4)).join(', ');
-    return `Tensor(${fmtShape(this.shape)}, [${vals}${d.length > 8 ? ', …' : ''}]${this.requiresGrad ? ', requiresGrad' : ''})`;
+    return (
+      `Tensor(${fmtShape(this.shape)}, ` +
+      `[${vals}${d.length > 8 ? ', …' : ''}]${this.requiresGrad ? ', requiresGrad' : ''})`
+    );
   }
 
   // ---- in-place (no autograd; bump version) ----------------------------------------------------
 
   /** Set requiresGrad in place (only leaves may stop requiring grad); returns this. */
   requiresGrad_(on = true): this {
-    if (!this.isLeaf && !on) throw new StateError('requiresGrad_: only leaf tensors can stop requiring grad; use detach()');
+    if (!this.isLeaf && !on)
+      throw new StateError('requiresGrad_: only leaf tensors can stop requiring grad; use detach()');
     this.requiresGrad = on;
     return this;
   }
@@ -295,7 +314,10 @@ export class Tensor {
   }
   /** Copy `src`'s values (same element count) in place (no autograd); returns this. */
   copy_(src: Tensor): this {
-    if (src.size !== this.size) throw new ShapeError(`copy_: source shape ${fmtShape(src.shape)} does not match destination ${fmtShape(this.shape)}`);
+    if (src.size !== this.size)
+      throw new ShapeError(
+        `copy_: source shape ${fmtShape(src.shape)} does not match destination ${fmtShape(this.shape)}`,
+      );
     this.data.set(src.data);
     this.version++;
     return this;
@@ -385,7 +407,10 @@ export function tidy<T>(fn: () => T): T {
   } finally {
     scopes.pop();
   }
-  if (result instanceof Promise) throw new UsageError('tidy: fn must be synchronous (it returned a Promise); dispose tensors explicitly across awaits');
+  if (result instanceof Promise)
+    throw new UsageError(
+      'tidy: fn must be synchronous (it returned a Promise); dispose tensors explicitly across awaits',
+    );
   const keep = new Set<Tensor>();
   collect(result, keep, 0);
   const parent = scopes.length > 0 ? scopes[scopes.length - 1]! : null;

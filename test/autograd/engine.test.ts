@@ -47,7 +47,9 @@ test('backward twice through a freed graph is a StateError; retainGraph allows i
   loss.backward();
   assert.throws(() => loss.backward(), {
     name: 'StateError',
-    message: 'backward: trying to backward through the graph a second time (SumBackward was freed by the previous backward()); pass { retainGraph: true } to the first backward() to do that',
+    message:
+      'backward: trying to backward through the graph a second time (SumBackward was freed by the previous ' +
+      'backward()); pass { retainGraph: true } to the first backward() to do that',
   });
   const l2 = x.mul(x).sum();
   x.grad = null;
@@ -64,7 +66,9 @@ test('intermediates are freed by backward unless kept; the root and leaves stay'
   loss.backward();
   assert.throws(() => h.data, {
     name: 'StateError',
-    message: 'tensor [2] is no longer usable: it was an intermediate of an autograd graph freed by backward(); call keep() on it before backward() to read it afterwards',
+    message:
+      'tensor [2] is no longer usable: it was an intermediate of an autograd graph freed by backward(); call keep() ' +
+      'on it before backward() to read it afterwards',
   });
   assert.deepEqual(k.toArray(), [3, -3]);
   assert.equal(loss.item(), 5);
@@ -76,21 +80,36 @@ test('a saved tensor modified in place before backward is a StateError', () => {
   const b = Tensor.from([3, 4]);
   const y = a.mul(b).sum();
   b.fill_(0);
-  assert.throws(() => y.backward(), { name: 'StateError', message: 'MulBackward: a tensor [2] saved for backward was modified in place (version 0 → 1) before backward()' });
+  assert.throws(() => y.backward(), {
+    name: 'StateError',
+    message: 'MulBackward: a tensor [2] saved for backward was modified in place (version 0 → 1) before backward()',
+  });
 });
 
 test('non-scalar backward needs a grad of the same shape', () => {
   const x = Tensor.from([1, 2]).requiresGrad_();
-  assert.throws(() => x.mul(2).backward(), { name: 'ShapeError', message: 'backward: a gradient can be implied only for a single-element output; pass grad for output shape [2]' });
-  assert.throws(() => x.mul(2).backward(Tensor.zeros([3])), { name: 'ShapeError', message: 'backward: grad shape [3] does not match output shape [2]' });
+  assert.throws(() => x.mul(2).backward(), {
+    name: 'ShapeError',
+    message: 'backward: a gradient can be implied only for a single-element output; pass grad for output shape [2]',
+  });
+  assert.throws(() => x.mul(2).backward(Tensor.zeros([3])), {
+    name: 'ShapeError',
+    message: 'backward: grad shape [3] does not match output shape [2]',
+  });
   x.mul(2).backward(Tensor.from([1, 10]));
   close(x.grad!.toArray(), [2, 20]);
 });
 
 test('shape mismatches name both shapes', () => {
   const a = Tensor.zeros([2, 3]);
-  assert.throws(() => a.add(Tensor.zeros([3, 2])), { name: 'ShapeError', message: 'add: shapes must match, received [2, 3] and [3, 2]' });
-  assert.throws(() => a.mul(Tensor.zeros([6])), { name: 'ShapeError', message: 'mul: shapes must match, received [2, 3] and [6]' });
+  assert.throws(() => a.add(Tensor.zeros([3, 2])), {
+    name: 'ShapeError',
+    message: 'add: shapes must match, received [2, 3] and [3, 2]',
+  });
+  assert.throws(() => a.mul(Tensor.zeros([6])), {
+    name: 'ShapeError',
+    message: 'mul: shapes must match, received [2, 3] and [6]',
+  });
 });
 
 test('a loop of forward/backward/dispose does not grow the heap after the first step', () => {
@@ -116,7 +135,10 @@ test('an in-place change through a view (detach, reshape) is seen by backward: v
   const b = Tensor.from([3, 4]);
   const y = a.mul(b).sum();
   b.detach().fill_(0);
-  assert.throws(() => y.backward(), { name: 'StateError', message: 'MulBackward: a tensor [2] saved for backward was modified in place (version 0 → 1) before backward()' });
+  assert.throws(() => y.backward(), {
+    name: 'StateError',
+    message: 'MulBackward: a tensor [2] saved for backward was modified in place (version 0 → 1) before backward()',
+  });
   const c = Tensor.from([3, 4]);
   const y2 = a.mul(c).sum();
   c.reshape([2, 1]).zero_();

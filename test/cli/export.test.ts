@@ -50,7 +50,8 @@ test('export: bad input exits 2 (usage) or 1 (failure) with a message naming the
   r = syncbn(['export', 'demo.safetensors', '--arch', 'nope', '--onnx', 'x.onnx', '--input', '1,1,64,64'], dir);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^syncbn export: UsageError: createModel: name must be one of "demo"/);
-  r = syncbn(['export', 'demo.safetensors', '--arch', 'demo', '--onnx', 'x.onnx', '--input', '1,1,64,64'], dir); // width 16 ≠ saved 4
+  // width 16 ≠ saved 4
+  r = syncbn(['export', 'demo.safetensors', '--arch', 'demo', '--onnx', 'x.onnx', '--input', '1,1,64,64'], dir);
   assert.equal(r.code, 2);
   assert.match(
     r.stderr,

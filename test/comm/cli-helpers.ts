@@ -1,4 +1,5 @@
-// Shared by the launcher tests: run `syncbn` as a child, wait for its output, write rank scripts, see whether a pid is alive.
+// Shared by the launcher tests: run `syncbn` as a child, wait for its output, write rank scripts, see whether a pid is
+// alive.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,10 +22,16 @@ export interface Cli {
 
 const SIGNO: Record<string, number> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
-/** `syncbn ...args` as a child process; killed with SIGKILL after `hardMs` (a hang becomes a test failure, not a stuck suite). */
+/**
+ * `syncbn ...args` as a child process; killed with SIGKILL after `hardMs` (a hang becomes a test failure, not a stuck
+ * suite).
+ */
 export function startCli(args: string[], env: Record<string, string> = {}, hardMs = 60_000): Cli {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   const waiters: (() => void)[] = [];
@@ -42,7 +49,10 @@ export function startCli(args: string[], env: Record<string, string> = {}, hardM
   );
   const waitFor = (re: RegExp, ms = 30_000): Promise<RegExpMatchArray> =>
     new Promise((res, rej) => {
-      const t = setTimeout(() => rej(new Error(`no ${re} on stdout within ${ms} ms; stdout:\n${out}\nstderr:\n${err}`)), ms);
+      const t = setTimeout(
+        () => rej(new Error(`no ${re} on stdout within ${ms} ms; stdout:\n${out}\nstderr:\n${err}`)),
+        ms,
+      );
       const check = (): void => {
         const m = out.match(re);
         if (m) {
@@ -79,7 +89,11 @@ export async function waitDead(pids: number[], ms: number): Promise<number[]> {
 }
 
 /** A temp dir with `files` written in it; `cleanup()` removes it. */
-export function scripts(files: Record<string, string>): { dir: string; path: (name: string) => string; cleanup: () => void } {
+export function scripts(files: Record<string, string>): {
+  dir: string;
+  path: (name: string) => string;
+  cleanup: () => void;
+} {
   const dir = mkdtempSync(join(tmpdir(), 'syncbn-launch-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return { dir, path: (name) => join(dir, name), cleanup: () => rmSync(dir, { recursive: true, force: true }) };

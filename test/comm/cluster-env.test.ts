@@ -1,4 +1,5 @@
-// Launcher environments: Slurm hostlists, derived ports, token files; incomplete/contradictory variables are UsageErrors.
+// Launcher environments: Slurm hostlists, derived ports, token files; incomplete/contradictory variables are
+// UsageErrors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,45 +35,49 @@ test('Slurm hostlists expand with ranges, lists, padding and several bracket gro
   usage(() => expandHostlist(''), 'Slurm hostlist "" is malformed: empty host name');
 });
 
-test('rendezvous: Slurm gives the first node and a job-id port; Open MPI gives loopback when all ranks are local', () => {
-  assert.deepEqual(rendezvousFromEnv('slurm', STEP), { masterAddr: 'node07', masterPort: 21234 });
-  assert.deepEqual(rendezvousFromEnv('slurm', { ...STEP, SLURM_JOB_ID: '98765', SLURM_STEP_NODELIST: 'b[2-3]' }), {
-    masterAddr: 'b2',
-    masterPort: 28765,
-  });
-  // MASTER_ADDR / MASTER_PORT win.
-  assert.deepEqual(rendezvousFromEnv('slurm', { ...STEP, MASTER_ADDR: '10.0.0.5', MASTER_PORT: '4000' }), {
-    masterAddr: '10.0.0.5',
-    masterPort: 4000,
-  });
-  usage(
-    () => rendezvousFromEnv('slurm', { SLURM_JOB_ID: '5' }),
-    'slurm environment: SLURM_JOB_NODELIST=(unset) and MASTER_ADDR is unset: cannot tell which host runs rank 0',
-  );
-  usage(
-    () => rendezvousFromEnv('slurm', { SLURM_JOB_NODELIST: 'n1' }),
-    'slurm environment: SLURM_JOB_ID=(unset) and MASTER_PORT is unset: cannot derive the rendezvous port',
-  );
-  const ompi = { OMPI_COMM_WORLD_SIZE: '3', OMPI_COMM_WORLD_LOCAL_SIZE: '3', OMPI_MCA_ess_base_jobid: '1107820545' };
-  assert.deepEqual(rendezvousFromEnv('openmpi', ompi), { masterAddr: '127.0.0.1', masterPort: 20545 });
-  assert.deepEqual(rendezvousFromEnv('openmpi', { ...ompi, OMPI_MCA_ess_base_jobid: undefined }), {
-    masterAddr: '127.0.0.1',
-    masterPort: undefined,
-  });
-  usage(
-    () => rendezvousFromEnv('openmpi', { ...ompi, OMPI_COMM_WORLD_LOCAL_SIZE: '2', OMPI_COMM_WORLD_SIZE: '4' }),
-    "openmpi environment: ranks span several hosts (OMPI_COMM_WORLD_LOCAL_SIZE=2, OMPI_COMM_WORLD_SIZE=4) and MASTER_ADDR is unset: set it to rank 0's host and pass it with `mpirun -x MASTER_ADDR`",
-  );
-  assert.deepEqual(rendezvousFromEnv('openmpi', { ...ompi, OMPI_COMM_WORLD_LOCAL_SIZE: '2', MASTER_ADDR: 'h0' }), {
-    masterAddr: 'h0',
-    masterPort: 20545,
-  });
-  assert.deepEqual(rendezvousFromEnv('torchrun', {}), { masterAddr: '127.0.0.1', masterPort: undefined });
-  usage(
-    () => rendezvousFromEnv('torchrun', { MASTER_PORT: 'x' }),
-    'environment variable MASTER_PORT must be a non-negative integer, received "x"',
-  );
-});
+test(
+  'rendezvous: Slurm gives the first node and a job-id port; Open MPI gives loopback when all ranks are ' + 'local',
+  () => {
+    assert.deepEqual(rendezvousFromEnv('slurm', STEP), { masterAddr: 'node07', masterPort: 21234 });
+    assert.deepEqual(rendezvousFromEnv('slurm', { ...STEP, SLURM_JOB_ID: '98765', SLURM_STEP_NODELIST: 'b[2-3]' }), {
+      masterAddr: 'b2',
+      masterPort: 28765,
+    });
+    // MASTER_ADDR / MASTER_PORT win.
+    assert.deepEqual(rendezvousFromEnv('slurm', { ...STEP, MASTER_ADDR: '10.0.0.5', MASTER_PORT: '4000' }), {
+      masterAddr: '10.0.0.5',
+      masterPort: 4000,
+    });
+    usage(
+      () => rendezvousFromEnv('slurm', { SLURM_JOB_ID: '5' }),
+      'slurm environment: SLURM_JOB_NODELIST=(unset) and MASTER_ADDR is unset: cannot tell which host runs rank 0',
+    );
+    usage(
+      () => rendezvousFromEnv('slurm', { SLURM_JOB_NODELIST: 'n1' }),
+      'slurm environment: SLURM_JOB_ID=(unset) and MASTER_PORT is unset: cannot derive the rendezvous port',
+    );
+    const ompi = { OMPI_COMM_WORLD_SIZE: '3', OMPI_COMM_WORLD_LOCAL_SIZE: '3', OMPI_MCA_ess_base_jobid: '1107820545' };
+    assert.deepEqual(rendezvousFromEnv('openmpi', ompi), { masterAddr: '127.0.0.1', masterPort: 20545 });
+    assert.deepEqual(rendezvousFromEnv('openmpi', { ...ompi, OMPI_MCA_ess_base_jobid: undefined }), {
+      masterAddr: '127.0.0.1',
+      masterPort: undefined,
+    });
+    usage(
+      () => rendezvousFromEnv('openmpi', { ...ompi, OMPI_COMM_WORLD_LOCAL_SIZE: '2', OMPI_COMM_WORLD_SIZE: '4' }),
+      'openmpi environment: ranks span several hosts (OMPI_COMM_WORLD_LOCAL_SIZE=2, OMPI_COMM_WORLD_SIZE=4) and ' +
+        "MASTER_ADDR is unset: set it to rank 0's host and pass it with `mpirun -x MASTER_ADDR`",
+    );
+    assert.deepEqual(rendezvousFromEnv('openmpi', { ...ompi, OMPI_COMM_WORLD_LOCAL_SIZE: '2', MASTER_ADDR: 'h0' }), {
+      masterAddr: 'h0',
+      masterPort: 20545,
+    });
+    assert.deepEqual(rendezvousFromEnv('torchrun', {}), { masterAddr: '127.0.0.1', masterPort: undefined });
+    usage(
+      () => rendezvousFromEnv('torchrun', { MASTER_PORT: 'x' }),
+      'environment variable MASTER_PORT must be a non-negative integer, received "x"',
+    );
+  },
+);
 
 test('incomplete or contradictory launcher variables are UsageErrors naming the variables and their values', () => {
   usage(
@@ -93,19 +98,23 @@ test('incomplete or contradictory launcher variables are UsageErrors naming the 
   );
   usage(
     () => rankFromEnv({ RANK: '1', WORLD_SIZE: '4', ...STEP, SLURM_PROCID: '1', SLURM_NTASKS: '3' }),
-    'contradictory launcher environment: RANK=1 WORLD_SIZE=4 (torchrun) but SLURM_PROCID=1 SLURM_NTASKS=3 (slurm); unset one or set SYNCBN_ENV=torchrun|slurm to choose',
+    'contradictory launcher environment: RANK=1 WORLD_SIZE=4 (torchrun) but SLURM_PROCID=1 SLURM_NTASKS=3 (slurm); ' +
+      'unset one or set SYNCBN_ENV=torchrun|slurm to choose',
   );
   usage(
     () => rankFromEnv({ RANK: '0', WORLD_SIZE: '2', OMPI_COMM_WORLD_RANK: '1', OMPI_COMM_WORLD_SIZE: '2' }),
-    'contradictory launcher environment: RANK=0 WORLD_SIZE=2 (torchrun) but OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2 (openmpi); unset one or set SYNCBN_ENV=torchrun|openmpi to choose',
+    'contradictory launcher environment: RANK=0 WORLD_SIZE=2 (torchrun) but OMPI_COMM_WORLD_RANK=1 ' +
+      'OMPI_COMM_WORLD_SIZE=2 (openmpi); unset one or set SYNCBN_ENV=torchrun|openmpi to choose',
   );
   usage(
     () => rankFromEnv({ RANK: '1', JOB_COMPLETION_INDEX: '2', WORLD_SIZE: '4' }),
-    'contradictory launcher environment: RANK=1 WORLD_SIZE=4 (torchrun) but JOB_COMPLETION_INDEX=2 WORLD_SIZE=4 (kubernetes); unset one or set SYNCBN_ENV=torchrun|kubernetes to choose',
+    'contradictory launcher environment: RANK=1 WORLD_SIZE=4 (torchrun) but JOB_COMPLETION_INDEX=2 WORLD_SIZE=4 ' +
+      '(kubernetes); unset one or set SYNCBN_ENV=torchrun|kubernetes to choose',
   );
   usage(
     () => rankFromEnv({ SLURM_NTASKS: '3', SLURM_PROCID: '0', SLURM_JOB_ID: '7' }),
-    'slurm environment: SLURM_NTASKS=3 but SLURM_STEP_ID=(unset): this process is the batch script or salloc shell, not a task; start the ranks with `srun node script.js` (or `syncbn run`)',
+    'slurm environment: SLURM_NTASKS=3 but SLURM_STEP_ID=(unset): this process is the batch script or salloc shell, ' +
+      'not a task; start the ranks with `srun node script.js` (or `syncbn run`)',
   );
   usage(
     () => rankFromEnv({ SYNCBN_ENV: 'pbs' }),
@@ -140,45 +149,48 @@ test('incomplete or contradictory launcher variables are UsageErrors naming the 
   assert.equal(rankFromEnv({ SLURM_PROCID: '0', SLURM_JOB_ID: '7' }).source, 'default');
 });
 
-test('the token comes from SYNCBN_TOKEN or an owner-only SYNCBN_TOKEN_FILE; a group/world-readable file is refused', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'syncbn-token-'));
-  try {
-    const f = join(dir, 'token');
-    writeFileSync(f, 's3cret\n', { mode: 0o600 });
-    chmodSync(f, 0o600);
-    assert.equal(tokenFromEnv({ SYNCBN_TOKEN_FILE: f }), 's3cret');
-    assert.equal(tokenFromEnv({ SYNCBN_TOKEN: 'abc' }), 'abc');
-    assert.equal(tokenFromEnv({}), undefined);
-    assert.equal(tokenFromEnv({ SYNCBN_TOKEN: 'abc', SYNCBN_TOKEN_FILE: '' }), 'abc');
-    usage(
-      () => tokenFromEnv({ SYNCBN_TOKEN: 'abc', SYNCBN_TOKEN_FILE: f }),
-      'SYNCBN_TOKEN and SYNCBN_TOKEN_FILE are both set: set only one',
-    );
-    chmodSync(f, 0o644);
-    usage(
-      () => tokenFromEnv({ SYNCBN_TOKEN_FILE: f }),
-      `SYNCBN_TOKEN_FILE="${f}" has mode 0644: it must be readable by its owner only (chmod 600)`,
-    );
-    chmodSync(f, 0o640);
-    usage(
-      () => tokenFromEnv({ SYNCBN_TOKEN_FILE: f }),
-      `SYNCBN_TOKEN_FILE="${f}" has mode 0640: it must be readable by its owner only (chmod 600)`,
-    );
-    chmodSync(f, 0o400);
-    assert.equal(tokenFromEnv({ SYNCBN_TOKEN_FILE: f }), 's3cret');
-    writeFileSync(join(dir, 'empty'), '', { mode: 0o600 });
-    usage(
-      () => tokenFromEnv({ SYNCBN_TOKEN_FILE: join(dir, 'empty') }),
-      `SYNCBN_TOKEN_FILE="${join(dir, 'empty')}" is empty`,
-    );
-    assert.throws(
-      () => tokenFromEnv({ SYNCBN_TOKEN_FILE: join(dir, 'none') }),
-      /^UsageError: SYNCBN_TOKEN_FILE=".*none" cannot be read: ENOENT/,
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'the token comes from SYNCBN_TOKEN or an owner-only SYNCBN_TOKEN_FILE; a group/world-readable file is ' + 'refused',
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'syncbn-token-'));
+    try {
+      const f = join(dir, 'token');
+      writeFileSync(f, 's3cret\n', { mode: 0o600 });
+      chmodSync(f, 0o600);
+      assert.equal(tokenFromEnv({ SYNCBN_TOKEN_FILE: f }), 's3cret');
+      assert.equal(tokenFromEnv({ SYNCBN_TOKEN: 'abc' }), 'abc');
+      assert.equal(tokenFromEnv({}), undefined);
+      assert.equal(tokenFromEnv({ SYNCBN_TOKEN: 'abc', SYNCBN_TOKEN_FILE: '' }), 'abc');
+      usage(
+        () => tokenFromEnv({ SYNCBN_TOKEN: 'abc', SYNCBN_TOKEN_FILE: f }),
+        'SYNCBN_TOKEN and SYNCBN_TOKEN_FILE are both set: set only one',
+      );
+      chmodSync(f, 0o644);
+      usage(
+        () => tokenFromEnv({ SYNCBN_TOKEN_FILE: f }),
+        `SYNCBN_TOKEN_FILE="${f}" has mode 0644: it must be readable by its owner only (chmod 600)`,
+      );
+      chmodSync(f, 0o640);
+      usage(
+        () => tokenFromEnv({ SYNCBN_TOKEN_FILE: f }),
+        `SYNCBN_TOKEN_FILE="${f}" has mode 0640: it must be readable by its owner only (chmod 600)`,
+      );
+      chmodSync(f, 0o400);
+      assert.equal(tokenFromEnv({ SYNCBN_TOKEN_FILE: f }), 's3cret');
+      writeFileSync(join(dir, 'empty'), '', { mode: 0o600 });
+      usage(
+        () => tokenFromEnv({ SYNCBN_TOKEN_FILE: join(dir, 'empty') }),
+        `SYNCBN_TOKEN_FILE="${join(dir, 'empty')}" is empty`,
+      );
+      assert.throws(
+        () => tokenFromEnv({ SYNCBN_TOKEN_FILE: join(dir, 'none') }),
+        /^UsageError: SYNCBN_TOKEN_FILE=".*none" cannot be read: ENOENT/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test('initProcessGroup rejects a bad environment before connecting (no listener, no wait)', async () => {
   const saved = { ...process.env };

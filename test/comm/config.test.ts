@@ -35,7 +35,8 @@ const usage =
 function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T): T {
   const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
   const set = (vs: Record<string, string | undefined>): void => {
-    for (const [k, v] of Object.entries(vs)) if (v === undefined) delete process.env[k];
+    for (const [k, v] of Object.entries(vs))
+      if (v === undefined) delete process.env[k];
       else process.env[k] = v;
   };
   set(vars);
@@ -50,22 +51,25 @@ function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T): T {
 
 test('unset and empty variables take their defaults; good values parse to numbers, flags and names', () => {
   const none = parseEnv({});
-  assert.deepEqual({ ...none }, {
-    SYNCBN_TIMEOUT_MS: DEFAULT_TIMEOUT_MS,
-    SYNCBN_PEER_TIMEOUT_MS: 1500,
-    SYNCBN_RENDEZVOUS_TIMEOUT_MS: 60_000,
-    SYNCBN_TOKEN: undefined,
-    SYNCBN_TOKEN_FILE: undefined,
-    SYNCBN_LISTEN_ADDR: undefined,
-    SYNCBN_ENV: undefined,
-    SYNCBN_FLIGHT_DIR: undefined,
-    SYNCBN_SPIN_US: undefined,
-    SYNCBN_TCP_DIRECT: true,
-    SYNCBN_TCP_POLL_US: undefined,
-    SYNCBN_RESTART_COUNT: 0,
-    SYNCBN_MAX_RESTARTS: 0,
-    SYNCBN_JOB: undefined,
-  });
+  assert.deepEqual(
+    { ...none },
+    {
+      SYNCBN_TIMEOUT_MS: DEFAULT_TIMEOUT_MS,
+      SYNCBN_PEER_TIMEOUT_MS: 1500,
+      SYNCBN_RENDEZVOUS_TIMEOUT_MS: 60_000,
+      SYNCBN_TOKEN: undefined,
+      SYNCBN_TOKEN_FILE: undefined,
+      SYNCBN_LISTEN_ADDR: undefined,
+      SYNCBN_ENV: undefined,
+      SYNCBN_FLIGHT_DIR: undefined,
+      SYNCBN_SPIN_US: undefined,
+      SYNCBN_TCP_DIRECT: true,
+      SYNCBN_TCP_POLL_US: undefined,
+      SYNCBN_RESTART_COUNT: 0,
+      SYNCBN_MAX_RESTARTS: 0,
+      SYNCBN_JOB: undefined,
+    },
+  );
   assert.equal(DEFAULT_TIMEOUT_MS, 60_000);
   assert.deepEqual(parseEnv(Object.fromEntries(NAMES.map((n) => [n, '']))), none);
   const got = parseEnv({
@@ -85,22 +89,25 @@ test('unset and empty variables take their defaults; good values parse to number
     SYNCBN_JOB: '{"script":"/a.js","args":["x"]}',
     SYNCBN_UNKNOWN: 'ignored',
   });
-  assert.deepEqual({ ...got }, {
-    SYNCBN_TIMEOUT_MS: 1,
-    SYNCBN_PEER_TIMEOUT_MS: 7,
-    SYNCBN_RENDEZVOUS_TIMEOUT_MS: Number.MAX_SAFE_INTEGER,
-    SYNCBN_TOKEN: ' s3cret ',
-    SYNCBN_TOKEN_FILE: '/run/secrets/token',
-    SYNCBN_LISTEN_ADDR: '0.0.0.0',
-    SYNCBN_ENV: 'slurm',
-    SYNCBN_FLIGHT_DIR: '/tmp/flights',
-    SYNCBN_SPIN_US: 0,
-    SYNCBN_TCP_DIRECT: false,
-    SYNCBN_TCP_POLL_US: 250,
-    SYNCBN_RESTART_COUNT: 3,
-    SYNCBN_MAX_RESTARTS: 5,
-    SYNCBN_JOB: { script: '/a.js', args: ['x'] },
-  });
+  assert.deepEqual(
+    { ...got },
+    {
+      SYNCBN_TIMEOUT_MS: 1,
+      SYNCBN_PEER_TIMEOUT_MS: 7,
+      SYNCBN_RENDEZVOUS_TIMEOUT_MS: Number.MAX_SAFE_INTEGER,
+      SYNCBN_TOKEN: ' s3cret ',
+      SYNCBN_TOKEN_FILE: '/run/secrets/token',
+      SYNCBN_LISTEN_ADDR: '0.0.0.0',
+      SYNCBN_ENV: 'slurm',
+      SYNCBN_FLIGHT_DIR: '/tmp/flights',
+      SYNCBN_SPIN_US: 0,
+      SYNCBN_TCP_DIRECT: false,
+      SYNCBN_TCP_POLL_US: 250,
+      SYNCBN_RESTART_COUNT: 3,
+      SYNCBN_MAX_RESTARTS: 5,
+      SYNCBN_JOB: { script: '/a.js', args: ['x'] },
+    },
+  );
   assert.equal(readEnvVar({ SYNCBN_TCP_DIRECT: '1' }, 'SYNCBN_TCP_DIRECT'), true);
   assert.equal(intFromEnv({ MASTER_PORT: '29500' }, 'MASTER_PORT'), 29500);
   assert.equal(intFromEnv({ MASTER_PORT: '' }, 'MASTER_PORT'), undefined);
@@ -211,7 +218,10 @@ test("spawnThreads with a bad variable in the ranks' env: every rank fails with 
     assert.equal(o.error.message, 'environment variable SYNCBN_TCP_DIRECT must be 0 or 1, received "maybe"');
   }
   const good = await run({ SYNCBN_TCP_DIRECT: '0' });
-  assert.deepEqual(good.map((o) => (o.ok ? o.value : o.error.message)), [0, 1]);
+  assert.deepEqual(
+    good.map((o) => (o.ok ? o.value : o.error.message)),
+    [0, 1],
+  );
 });
 
 test('syncbn run with a bad variable: a usage error (exit 2) naming it, and no rank starts', () => {
@@ -264,7 +274,10 @@ test("README.md's environment table is the rendered table", () => {
   assert.match(readme, /^## Environment variables$/m);
   const rows = renderEnvTable().trimEnd().split('\n');
   assert.equal(rows[0], '| Variable | Default | Meaning |');
-  assert.deepEqual(rows.slice(2).map((r) => /^\| `(SYNCBN_\w+)` \| /.exec(r)?.[1]), NAMES);
+  assert.deepEqual(
+    rows.slice(2).map((r) => /^\| `(SYNCBN_\w+)` \| /.exec(r)?.[1]),
+    NAMES,
+  );
   for (const name of NAMES) {
     const v = ENV_VARS[name];
     assert.ok(v.doc.length > 20 && v.defaultDoc.length > 0, `${name} needs a doc and a default`);
@@ -287,6 +300,10 @@ test('every SYNCBN_* name in src/ is a row of the table, and every row is read o
     .filter(([n]) => !rows.has(n))
     .map(([n, fs]) => `${n} (${[...new Set(fs)].join(', ')})`);
   assert.deepEqual(undocumented, [], 'variables used in src/ but missing from ENV_VARS in src/comm/config.ts');
-  assert.deepEqual(NAMES.filter((n) => !seen.has(n)), [], 'rows that nothing in src/ reads or sets');
+  assert.deepEqual(
+    NAMES.filter((n) => !seen.has(n)),
+    [],
+    'rows that nothing in src/ reads or sets',
+  );
   for (const v of INIT_ENV_VARS) if (v.startsWith('SYNCBN_')) assert.ok(rows.has(v), v);
 });

@@ -1,4 +1,5 @@
-// Failure semantics over threads: timeouts name the missing ranks, mismatches fail everywhere, dead ranks fail the rest fast.
+// Failure semantics over threads: timeouts name the missing ranks, mismatches fail everywhere, dead ranks fail the rest
+// fast.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,22 +21,48 @@ test('mismatched lengths fail on every rank with both sides shown', async () => 
     [],
     { deadlineMs: 20_000 },
   );
-  const want = 'allReduce #12 mismatch: rank 0 called allReduce(len=129, float32, tag="layer1.bn") but rank 1 called allReduce(len=130, float32, tag="layer1.bn")';
+  const want =
+    'allReduce #12 mismatch: rank 0 called allReduce(len=129, float32, tag="layer1.bn") but rank 1 called ' +
+    'allReduce(len=130, float32, tag="layer1.bn")';
   const es = errors(outs);
   // Rank 2 may see (rank 1 vs rank 2) first; whichever rank detects it first, every rank reports the same error.
   for (const e of es) assert.equal(e.name, 'CollectiveMismatchError');
-  assert.ok(es.every((e) => e.message === es[0]!.message), JSON.stringify(es));
-  assert.match(es[0]!.message, /^allReduce #12 mismatch: rank \d called allReduce\(len=1(29|30), float32, tag="layer1.bn"\) but rank \d called allReduce\(len=1(29|30), float32, tag="layer1.bn"\)$/);
+  assert.ok(
+    es.every((e) => e.message === es[0]!.message),
+    JSON.stringify(es),
+  );
+  assert.match(
+    es[0]!.message,
+    /^allReduce #12 mismatch: rank \d called allReduce\(len=1(29|30), float32, tag="layer1.bn"\) but rank \d called allReduce\(len=1(29|30), float32, tag="layer1.bn"\)$/,
+  );
   if (es[0]!.message.includes('rank 0 called')) assert.equal(es[0]!.message, want);
 });
 
 test('mismatched kind, dtype, op and tag are all detected', async () => {
   const cases = [
-    ['kind', 'collective #1 mismatch: rank 0 called allReduce(len=4, float32) but rank 1 called allGather(len=4, float32)'],
-    ['dtype', 'allReduce #1 mismatch: rank 0 called allReduce(len=4, float32) but rank 1 called allReduce(len=4, float64)'],
-    ['op', 'allReduce #1 mismatch: rank 0 called allReduce(len=4, float32, op=sum) but rank 1 called allReduce(len=4, float32, op=max)'],
-    ['tag', 'allReduce #1 mismatch: rank 0 called allReduce(len=4, float32, tag="") but rank 1 called allReduce(len=4, float32, tag="b")'],
-    ['root', 'broadcast #1 mismatch: rank 0 called broadcast(len=4, float32, root=0) but rank 1 called broadcast(len=4, float32, root=1)'],
+    [
+      'kind',
+      'collective #1 mismatch: rank 0 called allReduce(len=4, float32) but rank 1 called allGather(len=4, float32)',
+    ],
+    [
+      'dtype',
+      'allReduce #1 mismatch: rank 0 called allReduce(len=4, float32) but rank 1 called allReduce(len=4, float64)',
+    ],
+    [
+      'op',
+      'allReduce #1 mismatch: rank 0 called allReduce(len=4, float32, op=sum) but rank 1 called allReduce(len=4, ' +
+        'float32, op=max)',
+    ],
+    [
+      'tag',
+      'allReduce #1 mismatch: rank 0 called allReduce(len=4, float32, tag="") but rank 1 called allReduce(len=4, ' +
+        'float32, tag="b")',
+    ],
+    [
+      'root',
+      'broadcast #1 mismatch: rank 0 called broadcast(len=4, float32, root=0) but rank 1 called broadcast(len=4, ' +
+        'float32, root=1)',
+    ],
   ];
   for (const [what, want] of cases) {
     const outs = await spawnThreads(
@@ -59,29 +86,33 @@ test('mismatched kind, dtype, op and tag are all detected', async () => {
   }
 });
 
-test('a rank that never arrives: every rank fails with CommTimeoutError naming the collective, its number, tag and the missing rank', async () => {
-  const t0 = performance.now();
-  const outs = await spawnThreads(
-    3,
-    async (pg) => {
-      await pg.allReduce(new Float32Array(3));
-      if (pg.rank === 2) {
-        await new Promise((r) => setTimeout(r, 1500)); // late: the others time out at 400 ms
-        return pg.allReduceSync(new Float32Array(3), 'sum', { tag: 'late' });
-      }
-      return pg.allReduceSync(new Float32Array(3), 'sum', { tag: 'late', timeoutMs: 400 });
-    },
-    [],
-    { deadlineMs: 20_000 },
-  );
-  const es = errors(outs);
-  for (const e of es) {
-    assert.equal(e.name, 'CommTimeoutError');
-    assert.equal(e.message, 'allReduce #2 (tag "late") timed out after 400 ms: rank 2 never arrived');
-    assert.deepEqual(e.missingRanks, [2]);
-  }
-  assert.ok(performance.now() - t0 < 10_000);
-});
+test(
+  'a rank that never arrives: every rank fails with CommTimeoutError naming the collective, its number, tag and ' +
+    'the missing rank',
+  async () => {
+    const t0 = performance.now();
+    const outs = await spawnThreads(
+      3,
+      async (pg) => {
+        await pg.allReduce(new Float32Array(3));
+        if (pg.rank === 2) {
+          await new Promise((r) => setTimeout(r, 1500)); // late: the others time out at 400 ms
+          return pg.allReduceSync(new Float32Array(3), 'sum', { tag: 'late' });
+        }
+        return pg.allReduceSync(new Float32Array(3), 'sum', { tag: 'late', timeoutMs: 400 });
+      },
+      [],
+      { deadlineMs: 20_000 },
+    );
+    const es = errors(outs);
+    for (const e of es) {
+      assert.equal(e.name, 'CommTimeoutError');
+      assert.equal(e.message, 'allReduce #2 (tag "late") timed out after 400 ms: rank 2 never arrived');
+      assert.deepEqual(e.missingRanks, [2]);
+    }
+    assert.ok(performance.now() - t0 < 10_000);
+  },
+);
 
 test('a collective on a subgroup against one on the parent is a mismatch, not a hang', async () => {
   const outs = await spawnThreads(
@@ -98,7 +129,10 @@ test('a collective on a subgroup against one on the parent is a mismatch, not a 
   );
   for (const e of errors(outs)) {
     assert.equal(e.name, 'CollectiveMismatchError');
-    assert.match(e.message, /^collective #1 mismatch: rank 0 called barrier\(\) but rank 1 called newGroup\(members=1, membersHash=[0-9a-f]+\)$/);
+    assert.match(
+      e.message,
+      /^collective #1 mismatch: rank 0 called barrier\(\) but rank 1 called newGroup\(members=1, membersHash=[0-9a-f]+\)$/,
+    );
   }
 });
 
@@ -196,14 +230,17 @@ test('usage errors are thrown eagerly and name the argument', async () => {
   ]);
 });
 
-test('a thread rank that returns without close(): a waiting peer fails at once, even while the launcher thread is busy', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'syncbn-leave-'));
-  try {
-    const script = join(dir, 'rank.mjs');
-    // Rank 1 returns after one all-reduce; rank 0 waits in a second one (its timeout: 2.5 s).
-    writeFileSync(
-      script,
-      `import { initProcessGroup } from ${JSON.stringify(new URL('../../src/comm/index.js', import.meta.url).href)};
+test(
+  'a thread rank that returns without close(): a waiting peer fails at once, even while the launcher thread is ' +
+    'busy',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'syncbn-leave-'));
+    try {
+      const script = join(dir, 'rank.mjs');
+      // Rank 1 returns after one all-reduce; rank 0 waits in a second one (its timeout: 2.5 s).
+      writeFileSync(
+        script,
+        `import { initProcessGroup } from ${JSON.stringify(new URL('../../src/comm/index.js', import.meta.url).href)};
 import { writeFileSync } from 'node:fs';
 const pg = await initProcessGroup({ timeoutMs: 2500 });
 pg.allReduceSync(new Float32Array(4));
@@ -214,17 +251,26 @@ if (pg.rank === 0) {
   writeFileSync(process.argv[2], JSON.stringify({ got, ms: performance.now() - t0 }));
 }
 `,
-    );
-    const report = join(dir, 'rank0.json');
-    const run = spawnThreads(2, script, [report], { deadlineMs: 30_000 });
-    // The launcher's event loop is blocked past rank 0's timeout: it cannot relay rank 1's exit.
-    const until = performance.now() + 4000;
-    while (performance.now() < until && !existsSync(report)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-    const outs = await run;
-    assert.deepEqual(errors(outs).map((e) => e.name), ['ok', 'ok']);
-    const { got } = JSON.parse(readFileSync(report, 'utf8')) as { got: string; ms: number };
-    assert.equal(got, 'PeerDiedError: allReduce #2 failed on rank 0: rank 1 left the group (closed it or exited) before completing it');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+      );
+      const report = join(dir, 'rank0.json');
+      const run = spawnThreads(2, script, [report], { deadlineMs: 30_000 });
+      // The launcher's event loop is blocked past rank 0's timeout: it cannot relay rank 1's exit.
+      const until = performance.now() + 4000;
+      while (performance.now() < until && !existsSync(report))
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      const outs = await run;
+      assert.deepEqual(
+        errors(outs).map((e) => e.name),
+        ['ok', 'ok'],
+      );
+      const { got } = JSON.parse(readFileSync(report, 'utf8')) as { got: string; ms: number };
+      assert.equal(
+        got,
+        'PeerDiedError: allReduce #2 failed on rank 0: rank 1 left the group (closed it or exited) before ' +
+          'completing it',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -6,14 +6,22 @@ export function values<T>(outs: RankOutcome<T>[]): T[] {
   const bad = outs.filter((o) => !o.ok);
   if (bad.length > 0) {
     // Every failing rank, not just the first: the first in rank order is often only a consequence.
-    const lines = bad.map((o) => (o.ok ? '' : `rank ${o.rank} failed: ${o.error.name}: ${o.error.message}\n${o.error.stack ?? ''}${o.stderr ? `\nstderr: ${o.stderr.slice(-2000)}` : ''}`));
+    const lines = bad.map((o) =>
+      o.ok
+        ? ''
+        : `rank ${o.rank} failed: ${o.error.name}: ` +
+          `${o.error.message}\n${o.error.stack ?? ''}${o.stderr ? `\nstderr: ${o.stderr.slice(-2000)}` : ''}`,
+    );
     assert.fail(lines.join('\n---\n'));
   }
   return outs.map((o) => (o as { value: T }).value);
 }
 
 /** The invariant body, run inside every rank (stringified: self-contained). Returns failures as strings. */
-export const invariants = async (pg: import('../../src/comm/index.js').ProcessGroup, args: string[]): Promise<string[]> => {
+export const invariants = async (
+  pg: import('../../src/comm/index.js').ProcessGroup,
+  args: string[],
+): Promise<string[]> => {
   const lens = JSON.parse(args[0]!) as number[];
   const n = pg.size;
   const r = pg.rank;
@@ -67,4 +75,3 @@ export const invariants = async (pg: import('../../src/comm/index.js').ProcessGr
   pg.barrierSync();
   return bad;
 };
-

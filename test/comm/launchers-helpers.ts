@@ -15,7 +15,9 @@ export function launcherEnv(extra: Record<string, string> = {}): NodeJS.ProcessE
   return { ...env, ...extra };
 }
 
-/** The `step N  loss X` lines rank 0 prints (with or without a `[rank 0] ` prefix), as `N X` strings: compared bitwise. */
+/**
+ * The `step N  loss X` lines rank 0 prints (with or without a `[rank 0] ` prefix), as `N X` strings: compared bitwise.
+ */
 export function parseLosses(out: string): string[] {
   return [...out.matchAll(/^(?:\[rank 0\] )?step\s+(\d+)\s+loss\s+(\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
 }

@@ -1,4 +1,5 @@
-// `syncbn run --nnodes 2`: two launchers in two network namespaces (10.232.x.y, this machine only); node loss fails all.
+// `syncbn run --nnodes 2`: two launchers in two network namespaces (10.232.x.y, this machine only); node loss fails
+// all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -122,7 +123,8 @@ test('syncbn run --nnodes/--node-rank/--master-*: flags are validated with clear
 });
 
 test(
-  'two launchers in two namespaces: global ranks R·n…R·n+n−1 of nnodes·n; killing node 1 fails every rank on node 0 with a clear error',
+  'two launchers in two namespaces: global ranks R·n…R·n+n−1 of nnodes·n; killing node 1 fails every rank on node 0 ' +
+    'with a clear error',
   { skip: netnsSkipReason() ?? false, timeout: 120_000 },
   async () => {
     const dir = mkdtempSync(join(tmpdir(), 'syncbn-mn-'));
@@ -155,7 +157,8 @@ await pg.close();
         '[rank 3] rank=3 size=4 local=1/2 sum=10',
       ]);
 
-      // 2. Node 1 dies mid-training (its launcher and ranks are killed): node 0's ranks and launcher fail, naming a lost rank.
+      // 2. Node 1 dies mid-training (its launcher and ranks are killed): node 0's ranks and launcher fail, naming a
+      // lost rank.
       const loop = join(dir, 'loop.mjs');
       writeFileSync(
         loop,

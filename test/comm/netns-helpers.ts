@@ -1,4 +1,5 @@
-// Network namespaces on one bridge for multi-host tests: n "hosts" with their own addresses, never leaving this machine.
+// Network namespaces on one bridge for multi-host tests: n "hosts" with their own addresses, never leaving this
+// machine.
 import { execFileSync, spawnSync } from 'node:child_process';
 
 /** Why namespaces cannot be used here, or null when they can. */
@@ -37,7 +38,20 @@ export class Hosts {
     ip('-n', this.ns('br'), 'link', 'set', 'br0', 'up');
     for (let r = 0; r < this.n; r++) {
       ip('netns', 'add', this.ns(r));
-      ip('link', 'add', `${tag}v${r}`, 'netns', this.ns(r), 'type', 'veth', 'peer', 'name', this.cable(r), 'netns', this.ns('br'));
+      ip(
+        'link',
+        'add',
+        `${tag}v${r}`,
+        'netns',
+        this.ns(r),
+        'type',
+        'veth',
+        'peer',
+        'name',
+        this.cable(r),
+        'netns',
+        this.ns('br'),
+      );
       ip('-n', this.ns('br'), 'link', 'set', this.cable(r), 'master', 'br0');
       ip('-n', this.ns('br'), 'link', 'set', this.cable(r), 'up');
       ip('-n', this.ns(r), 'addr', 'add', `${this.addrOf(r)}/24`, 'dev', `${tag}v${r}`);
@@ -48,7 +62,9 @@ export class Hosts {
 
   /** The processes running in host r's namespace. */
   pids(r: number | 'br'): string[] {
-    return (spawnSync('ip', ['netns', 'pids', this.ns(r)], { encoding: 'utf8' }).stdout ?? '').split(/\s+/).filter(Boolean);
+    return (spawnSync('ip', ['netns', 'pids', this.ns(r)], { encoding: 'utf8' }).stdout ?? '')
+      .split(/\s+/)
+      .filter(Boolean);
   }
 
   /** SIGKILL everything still running in host r (a dead machine, or leftovers of a failed test). */

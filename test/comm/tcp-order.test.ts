@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { spawnProcesses } from '../../src/comm/index.js';
 import { values } from './helpers.js';
 
-/** Lengths per path: direct exchange (≤ 64 KiB), ring with segments under the 64 KiB zero-copy size, ring with zero-copy segments. */
+/**
+ * Lengths per path: direct exchange (≤ 64 KiB), ring with segments under the 64 KiB zero-copy size, ring with zero-copy
+ * segments.
+ */
 const PATHS = { direct: 1001, ring: 40_001, zeroCopy: (1 << 18) + 3 } as const;
 
 /** Rank r's input: a deterministic pseudo-random buffer with values of very different magnitudes (no exact sums). */
@@ -30,7 +33,10 @@ function ordered(xs: Float32Array[], order: number[]): Float32Array {
   return out;
 }
 
-const body = async (pg: import('../../src/comm/index.js').ProcessGroup, args: string[]): Promise<Record<string, number[]>> => {
+const body = async (
+  pg: import('../../src/comm/index.js').ProcessGroup,
+  args: string[],
+): Promise<Record<string, number[]>> => {
   const lens = JSON.parse(args[0]!) as Record<string, number>;
   const out: Record<string, number[]> = {};
   for (const [path, len] of Object.entries(lens)) {
@@ -46,35 +52,51 @@ const body = async (pg: import('../../src/comm/index.js').ProcessGroup, args: st
   return out;
 };
 
-for (const [n, relay] of [[3, false], [3, true], [4, false], [8, false]] as const) {
+for (const [n, relay] of [
+  [3, false],
+  [3, true],
+  [4, false],
+  [8, false],
+] as const) {
   const how = relay ? 'relay (SYNCBN_TCP_DIRECT=0)' : 'direct sockets';
-  test(`tcp order: ${n} processes over ${how} — every path gives every rank the same bits, the direct path in rank order`, async () => {
-    const env: Record<string, string> = relay ? { SYNCBN_TCP_DIRECT: '0' } : {};
-    const outs = await spawnProcesses(n, body, [JSON.stringify(PATHS)], { deadlineMs: 120_000, output: 'capture', env });
-    const got = values(outs);
-    for (const path of Object.keys(PATHS)) {
-      got.forEach((g, r) => assert.deepEqual(g[path], got[0]![path], `${path}: rank ${r} has other bits than rank 0`));
-    }
-    const xs = [...Array(n).keys()].map((r) => input(r, PATHS.direct));
-    const rankOrder = [...Array(n).keys()];
-    assert.deepEqual(got[0]!.direct, bitsOf(ordered(xs, rankOrder)), 'direct path: ((x0 + x1) + x2) + … in float32');
-    // Negative control: a swapped pair of addends changes bits somewhere, so the check above has teeth.
-    const swapped = [0, 2, 1, ...rankOrder.slice(3)];
-    assert.notDeepEqual(got[0]!.direct, bitsOf(ordered(xs, swapped)));
-    // The ring paths reduce each segment along one fixed path: not rank order, but within float32
-    // rounding of the float64 sum (n additions of values up to 5e5: |error| ≤ n·ulp(max partial sum)).
-    for (const path of ['ring', 'zeroCopy'] as const) {
-      const ys = [...Array(n).keys()].map((r) => input(r, PATHS[path]));
-      const vals = new Float32Array(new Uint32Array(got[0]![path]!).buffer);
-      for (let i = 0; i < vals.length; i++) {
-        let exact = 0;
-        let mag = 0;
-        for (const y of ys) {
-          exact += y[i]!;
-          mag += Math.abs(y[i]!);
-        }
-        if (Math.abs(vals[i]! - exact) > n * mag * 2 ** -23) assert.fail(`${path}[${i}] = ${vals[i]}, exact ${exact}`);
+  test(
+    `tcp order: ${n} processes over ${how} — every path gives every rank the same bits, the direct path in rank ` +
+      `order`,
+    async () => {
+      const env: Record<string, string> = relay ? { SYNCBN_TCP_DIRECT: '0' } : {};
+      const outs = await spawnProcesses(n, body, [JSON.stringify(PATHS)], {
+        deadlineMs: 120_000,
+        output: 'capture',
+        env,
+      });
+      const got = values(outs);
+      for (const path of Object.keys(PATHS)) {
+        got.forEach((g, r) =>
+          assert.deepEqual(g[path], got[0]![path], `${path}: rank ${r} has other bits than rank 0`),
+        );
       }
-    }
-  });
+      const xs = [...Array(n).keys()].map((r) => input(r, PATHS.direct));
+      const rankOrder = [...Array(n).keys()];
+      assert.deepEqual(got[0]!.direct, bitsOf(ordered(xs, rankOrder)), 'direct path: ((x0 + x1) + x2) + … in float32');
+      // Negative control: a swapped pair of addends changes bits somewhere, so the check above has teeth.
+      const swapped = [0, 2, 1, ...rankOrder.slice(3)];
+      assert.notDeepEqual(got[0]!.direct, bitsOf(ordered(xs, swapped)));
+      // The ring paths reduce each segment along one fixed path: not rank order, but within float32
+      // rounding of the float64 sum (n additions of values up to 5e5: |error| ≤ n·ulp(max partial sum)).
+      for (const path of ['ring', 'zeroCopy'] as const) {
+        const ys = [...Array(n).keys()].map((r) => input(r, PATHS[path]));
+        const vals = new Float32Array(new Uint32Array(got[0]![path]!).buffer);
+        for (let i = 0; i < vals.length; i++) {
+          let exact = 0;
+          let mag = 0;
+          for (const y of ys) {
+            exact += y[i]!;
+            mag += Math.abs(y[i]!);
+          }
+          if (Math.abs(vals[i]! - exact) > n * mag * 2 ** -23)
+            assert.fail(`${path}[${i}] = ${vals[i]}, exact ${exact}`);
+        }
+      }
+    },
+  );
 }

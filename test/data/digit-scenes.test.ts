@@ -92,35 +92,41 @@ test('scene i is a pure function of (seed, split, i); other seeds and splits dif
   assert.deepEqual([...b.labels.subarray(0, hw)], [...a.get(7).label]);
 });
 
-test('per-scene contrast and brightness: pixel = clamp(offset + gain · clean pixel); they spread the scene means', () => {
-  const opts = { split: 'train', length: 64, size: 32, seed: 2 } as const;
-  const jit = new DigitScenes(opts);
-  const clean = new DigitScenes({ ...opts, contrast: 0, brightness: 0 });
-  const sceneMeans = (d: DigitScenes): number[] =>
-    Array.from({ length: d.length }, (_, i) => d.get(i).image.reduce((a, v) => a + v, 0) / (32 * 32));
-  const sd = (xs: number[]): number => {
-    const m = xs.reduce((a, v) => a + v, 0) / xs.length;
-    return Math.sqrt(xs.reduce((a, v) => a + (v - m) ** 2, 0) / xs.length);
-  };
-  const gains: number[] = [];
-  for (let i = 0; i < jit.length; i++) {
-    const a = jit.get(i);
-    const c = clean.get(i);
-    assert.deepEqual(a.label, c.label);
-    assert.deepEqual(a.digits, c.digits);
-    assert.ok(a.gain >= 0.5 && a.gain <= 1.5 && Math.abs(a.offset) <= 0.25, `scene ${i}: ${a.gain}, ${a.offset}`);
-    assert.ok(c.gain === 1 && c.offset === 0, `scene ${i}: ${c.gain}, ${c.offset}`);
-    for (let q = 0; q < a.image.length; q++) {
-      const want = Math.min(1, Math.max(0, a.offset + a.gain * c.image[q]!));
-      assert.ok(Math.abs(a.image[q]! - want) < 1e-6, `scene ${i} pixel ${q}: ${a.image[q]} vs ${want}`);
+test(
+  'per-scene contrast and brightness: pixel = clamp(offset + gain · clean pixel); they spread the scene ' + 'means',
+  () => {
+    const opts = { split: 'train', length: 64, size: 32, seed: 2 } as const;
+    const jit = new DigitScenes(opts);
+    const clean = new DigitScenes({ ...opts, contrast: 0, brightness: 0 });
+    const sceneMeans = (d: DigitScenes): number[] =>
+      Array.from({ length: d.length }, (_, i) => d.get(i).image.reduce((a, v) => a + v, 0) / (32 * 32));
+    const sd = (xs: number[]): number => {
+      const m = xs.reduce((a, v) => a + v, 0) / xs.length;
+      return Math.sqrt(xs.reduce((a, v) => a + (v - m) ** 2, 0) / xs.length);
+    };
+    const gains: number[] = [];
+    for (let i = 0; i < jit.length; i++) {
+      const a = jit.get(i);
+      const c = clean.get(i);
+      assert.deepEqual(a.label, c.label);
+      assert.deepEqual(a.digits, c.digits);
+      assert.ok(a.gain >= 0.5 && a.gain <= 1.5 && Math.abs(a.offset) <= 0.25, `scene ${i}: ${a.gain}, ${a.offset}`);
+      assert.ok(c.gain === 1 && c.offset === 0, `scene ${i}: ${c.gain}, ${c.offset}`);
+      for (let q = 0; q < a.image.length; q++) {
+        const want = Math.min(1, Math.max(0, a.offset + a.gain * c.image[q]!));
+        assert.ok(Math.abs(a.image[q]! - want) < 1e-6, `scene ${i} pixel ${q}: ${a.image[q]} vs ${want}`);
+      }
+      gains.push(a.gain);
     }
-    gains.push(a.gain);
-  }
-  assert.ok(Math.min(...gains) < 0.7 && Math.max(...gains) > 1.3, `gains ${Math.min(...gains)}…${Math.max(...gains)}`);
-  // the between-scene spread of the mean brightness: what per-image statistics miss
-  const [sj, sc] = [sd(sceneMeans(jit)), sd(sceneMeans(clean))];
-  assert.ok(sj > 1.5 * sc, `scene-mean spread ${sj} with the transform vs ${sc} without`);
-});
+    assert.ok(
+      Math.min(...gains) < 0.7 && Math.max(...gains) > 1.3,
+      `gains ${Math.min(...gains)}…${Math.max(...gains)}`,
+    );
+    // the between-scene spread of the mean brightness: what per-image statistics miss
+    const [sj, sc] = [sd(sceneMeans(jit)), sd(sceneMeans(clean))];
+    assert.ok(sj > 1.5 * sc, `scene-mean spread ${sj} with the transform vs ${sc} without`);
+  },
+);
 
 test('train and validation scenes use disjoint MNIST images (first 85 % of each class vs the rest)', () => {
   const tr = new DigitScenes({ split: 'train', length: 300, size: 32 });
@@ -182,7 +188,10 @@ test('bad options name the option, the expectation and the value', () => {
       'DigitScenes: trainFraction must be a number in (0, 1), received 1',
     ],
     [{ split: 'train', length: 1, contrast: 1 }, 'DigitScenes: contrast must be a number in [0, 1), received 1'],
-    [{ split: 'train', length: 1, brightness: -0.1 }, 'DigitScenes: brightness must be a number in [0, 1], received -0.1'],
+    [
+      { split: 'train', length: 1, brightness: -0.1 },
+      'DigitScenes: brightness must be a number in [0, 1], received -0.1',
+    ],
   ];
   for (const [o, msg] of bad) assert.throws(() => new DigitScenes(o as never), { name: 'UsageError', message: msg });
   assert.throws(

@@ -52,7 +52,10 @@ test('demo --quick writes model.onnx (ONNX Runtime runs it like our engine); ind
     const bytes = new Uint8Array(readFileSync(join(dir, 'model.onnx')));
     const rng = new RandomGenerator(7);
     for (const n of [1, 3]) {
-      const x = Tensor.from(Float32Array.from({ length: n * 32 * 32 }, () => rng.normal()), [n, 1, 32, 32]);
+      const x = Tensor.from(
+        Float32Array.from({ length: n * 32 * 32 }, () => rng.normal()),
+        [n, 1, 32, 32],
+      );
       const theirs = await ort(bytes, x);
       assert.deepEqual(theirs.shape, [n, 11, 32, 32]);
       assertMatch(theirs, ours(model, x));
@@ -75,10 +78,17 @@ test('artifactsHtml escapes names, notes and paths; none → no line; validateAr
   const bad: [unknown, string][] = [
     ['x', 'report.artifacts must be an array, received "x"'],
     [[{ path: 'a' }], 'report.artifacts[0].name must be a non-empty string, received undefined'],
-    [[{ name: 'm', path: '../up.onnx' }], 'report.artifacts[0].path must be a relative path inside the report ' +
-      'directory, received "../up.onnx"'],
-    [[{ name: 'm', path: 'a' }, { name: 'm', path: '/etc/passwd' }], 'report.artifacts[1].path must be a relative ' +
-      'path inside the report directory, received "/etc/passwd"'],
+    [
+      [{ name: 'm', path: '../up.onnx' }],
+      'report.artifacts[0].path must be a relative path inside the report ' + 'directory, received "../up.onnx"',
+    ],
+    [
+      [
+        { name: 'm', path: 'a' },
+        { name: 'm', path: '/etc/passwd' },
+      ],
+      'report.artifacts[1].path must be a relative ' + 'path inside the report directory, received "/etc/passwd"',
+    ],
     [[{ name: 'm', path: 'a', note: 3 }], 'report.artifacts[0].note must be a string, received 3'],
   ];
   for (const [a, msg] of bad) {

@@ -27,11 +27,10 @@ test('`syncbn demo --quick --out DIR` writes a valid results.json, metrics.csv a
   const dir = mkdtempSync(join(tmpdir(), 'syncbn-demo-'));
   try {
     const out = join(dir, 'report');
-    const r = spawnSync(
-      process.execPath,
-      [CLI, 'demo', '--quick', '-n', '2', '--out', out],
-      { encoding: 'utf8', timeout: 170_000 },
-    );
+    const r = spawnSync(process.execPath, [CLI, 'demo', '--quick', '-n', '2', '--out', out], {
+      encoding: 'utf8',
+      timeout: 170_000,
+    });
     assert.equal(r.status, 0, r.stderr + r.stdout);
     const report = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as DemoReport;
     validate(report);
@@ -63,57 +62,60 @@ test('`syncbn demo --quick --out DIR` writes a valid results.json, metrics.csv a
   }
 });
 
-test('Ctrl-C during the second configuration stops after the step: exit 130, results.json partial, 2 runs', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'syncbn-demo-'));
-  try {
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        'demo',
-        '--quick',
-        '-n',
-        '2',
-        '--epochs',
-        '4',
-        '--train',
-        '24',
-        '--norms',
-        'bigbatch,bn,syncbn',
-        '--out',
-        dir,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    let sent = false;
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve) => {
-      child.stdout.on('data', (d: Buffer) => {
-        stdout += d.toString();
-        if (!sent && /^\[2\/3\] /m.test(stdout)) {
-          sent = true;
-          child.kill('SIGINT');
-        }
+test(
+  'Ctrl-C during the second configuration stops after the step: exit 130, results.json partial, 2 ' + 'runs',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'syncbn-demo-'));
+    try {
+      const child = spawn(
+        process.execPath,
+        [
+          CLI,
+          'demo',
+          '--quick',
+          '-n',
+          '2',
+          '--epochs',
+          '4',
+          '--train',
+          '24',
+          '--norms',
+          'bigbatch,bn,syncbn',
+          '--out',
+          dir,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stdout = '';
+      let stderr = '';
+      let sent = false;
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => {
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+          if (!sent && /^\[2\/3\] /m.test(stdout)) {
+            sent = true;
+            child.kill('SIGINT');
+          }
+        });
+        child.on('exit', (c) => resolve(c));
       });
-      child.on('exit', (c) => resolve(c));
-    });
-    assert.ok(sent, stdout + stderr);
-    assert.equal(code, 130, stdout + stderr);
-    const report = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as DemoReport;
-    validate(report);
-    assert.equal(report.partial, true);
-    assert.equal(report.runs.length, 2);
-    assert.ok(report.runs[0]!.final !== null);
-    // the configuration running at Ctrl-C stopped after its current step instead of training to the end
-    const second = report.runs[1]!;
-    assert.ok(second.interrupted && second.epochs.length < 4, JSON.stringify(second.epochs));
-    assert.match(stdout, /partial report \(interrupted\)/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+      assert.ok(sent, stdout + stderr);
+      assert.equal(code, 130, stdout + stderr);
+      const report = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as DemoReport;
+      validate(report);
+      assert.equal(report.partial, true);
+      assert.equal(report.runs.length, 2);
+      assert.ok(report.runs[0]!.final !== null);
+      // the configuration running at Ctrl-C stopped after its current step instead of training to the end
+      const second = report.runs[1]!;
+      assert.ok(second.interrupted && second.epochs.length < 4, JSON.stringify(second.epochs));
+      assert.match(stdout, /partial report \(interrupted\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test('demo options: presets, and usage errors naming the option, the expectation and the value', () => {
   const d = parseDemoArgs([]);

@@ -80,7 +80,10 @@ test('killed (SIGKILL) or stopped (Ctrl-C), then --resume: bitwise the same mode
     assert.equal(other.status, 2, `${other.stderr}`);
     assert.match(
       String(other.stderr),
-      new RegExp(`--resume: .*ckpt-\\d+\\.json was taken with other settings \\(lr: checkpoint ${DEFAULT_LR}, this run 0\\.01\\)`),
+      new RegExp(
+        `--resume: .*ckpt-\\d+\\.json was taken with other settings \\(lr: checkpoint ${DEFAULT_LR}, this run ` +
+          `0\\.01\\)`,
+      ),
     );
     const r1 = demo(['--checkpoint-dir', ck, '--checkpoint-every', '2', '--resume', '--out', out]);
     assert.equal(r1.status, 0, `${r1.stderr}${r1.stdout}`);

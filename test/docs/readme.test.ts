@@ -30,9 +30,13 @@ test('the README is at most 250 lines', () => {
   assert.ok(lines <= 250, `README.md has ${lines} lines; the limit is 250 (details belong in docs/)`);
 });
 
-test("every relative link and image in the README and in docs/*.md names a file that exists", () => {
-  const pages = [join(root, 'README.md'), ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md'))
-    .map((f) => join(root, 'docs', f))];
+test('every relative link and image in the README and in docs/*.md names a file that exists', () => {
+  const pages = [
+    join(root, 'README.md'),
+    ...readdirSync(join(root, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => join(root, 'docs', f)),
+  ];
   const broken: string[] = [];
   let checked = 0;
   for (const page of pages) {
@@ -47,8 +51,10 @@ test("every relative link and image in the README and in docs/*.md names a file 
 });
 
 test('the link check finds a missing target (negative control)', () => {
-  assert.deepEqual(relativeLinks('see [a](docs/nope.md#x) and ![i](img/a.png), [w](https://x.org), `[c](no.md)`'),
-    ['docs/nope.md', 'img/a.png']);
+  assert.deepEqual(relativeLinks('see [a](docs/nope.md#x) and ![i](img/a.png), [w](https://x.org), `[c](no.md)`'), [
+    'docs/nope.md',
+    'img/a.png',
+  ]);
 });
 
 test("every `npm run` script and `npx syncbn` subcommand in the README's shell blocks exists", () => {
@@ -69,14 +75,15 @@ test("the README's training example runs on 2 thread ranks with `syncbn run` and
   const blocks = codeBlocks(readme, 'js');
   assert.equal(blocks.length, 1, 'the README has one js block: the training example');
   const code = blocks[0]!;
-  assert.match(code, /from 'syncbn';/, "the example imports the package by its name");
+  assert.match(code, /from 'syncbn';/, 'the example imports the package by its name');
   // Inside the package's own tree, 'syncbn' resolves to dist/src/index.js through package.json "exports"
   // (self-reference), exactly as it does for a user who installed the package.
   const dir = mkdtempSync(join(root, 'dist', 'readme-example-'));
   try {
     writeFileSync(join(dir, 'train.mjs'), code);
     const r = spawnSync(process.execPath, [cli, 'run', '-n', '2', join(dir, 'train.mjs'), '3'], {
-      encoding: 'utf8', timeout: 120_000,
+      encoding: 'utf8',
+      timeout: 120_000,
     });
     assert.equal(r.status, 0, `exit ${r.status}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     const losses = [...r.stdout.matchAll(/^\[rank 0\] epoch (\d+) mean loss (\d+\.\d+)$/gm)].map((m) => Number(m[2]));

@@ -5,7 +5,9 @@ const REQUIRED = ['gemm', 'conv2dForward', 'batchNormStats', 'batchNormElemt', '
 
 /** Backends with every kernel the training stack calls (reference first). */
 export function builtBackends(): KernelSet[] {
-  return [referenceKernels, wasmKernels].filter((k) => REQUIRED.every((m) => typeof (k as unknown as Record<string, unknown>)[m] === 'function'));
+  return [referenceKernels, wasmKernels].filter((k) =>
+    REQUIRED.every((m) => typeof (k as unknown as Record<string, unknown>)[m] === 'function'),
+  );
 }
 
 /** Run fn with `k` as the active backend. */

@@ -31,8 +31,13 @@ export function statsF64(x: ArrayLike<number>, g: BNGeom): { mean: Float64Array;
 
 /** y = (x − mean)·invstd·w + b, then max(y, 0) with relu. */
 export function elemtF64(
-  x: ArrayLike<number>, mean: ArrayLike<number>, invstd: ArrayLike<number>,
-  w: ArrayLike<number> | null, b: ArrayLike<number> | null, g: BNGeom, relu: boolean,
+  x: ArrayLike<number>,
+  mean: ArrayLike<number>,
+  invstd: ArrayLike<number>,
+  w: ArrayLike<number> | null,
+  b: ArrayLike<number> | null,
+  g: BNGeom,
+  relu: boolean,
 ): Float64Array {
   const y = new Float64Array(x.length);
   for (let ch = 0; ch < g.c; ch++) {
@@ -46,7 +51,11 @@ export function elemtF64(
 
 /** Σdy and Σdy·(x − mean) per channel, counting dy only where y > 0 when y (the fused-ReLU output) is given. */
 export function reduceF64(
-  dy: ArrayLike<number>, x: ArrayLike<number>, mean: ArrayLike<number>, g: BNGeom, y: ArrayLike<number> | null,
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  mean: ArrayLike<number>,
+  g: BNGeom,
+  y: ArrayLike<number> | null,
 ): [Float64Array, Float64Array] {
   const sumDy = new Float64Array(g.c);
   const sumDyXmu = new Float64Array(g.c);
@@ -62,8 +71,15 @@ export function reduceF64(
 
 /** dx = (dy − Σdy/N − (x − mean)·invstd²·Σdy·(x−mean)/N)·invstd·w over the global count N (dy masked by y > 0). */
 export function backwardElemtF64(
-  dy: ArrayLike<number>, x: ArrayLike<number>, mean: ArrayLike<number>, invstd: ArrayLike<number>,
-  w: ArrayLike<number> | null, sumDy: ArrayLike<number>, sumDyXmu: ArrayLike<number>, count: number, g: BNGeom,
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  mean: ArrayLike<number>,
+  invstd: ArrayLike<number>,
+  w: ArrayLike<number> | null,
+  sumDy: ArrayLike<number>,
+  sumDyXmu: ArrayLike<number>,
+  count: number,
+  g: BNGeom,
   y: ArrayLike<number> | null,
 ): Float64Array {
   const dx = new Float64Array(x.length);

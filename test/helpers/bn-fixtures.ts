@@ -1,4 +1,5 @@
-// The PyTorch batch-norm fixtures (fixtures/bn/rank2–5.json, written by scripts/gen_bn_fixtures.py), shared by the kernel
+// The PyTorch batch-norm fixtures (fixtures/bn/rank2–5.json, written by scripts/gen_bn_fixtures.py), shared by the
+// kernel
 // and SyncBN exchange tests.
 import { readFileSync } from 'node:fs';
 
@@ -33,7 +34,9 @@ export function loadFixtures(): Array<Fixture & { file: string }> {
   const all: Array<Fixture & { file: string }> = [];
   for (const rank of [2, 3, 4, 5]) {
     const file = `rank${rank}.json`;
-    const data = JSON.parse(readFileSync(new URL(`../../../fixtures/bn/${file}`, import.meta.url), 'utf8')) as { cases: Fixture[] };
+    const data = JSON.parse(readFileSync(new URL(`../../../fixtures/bn/${file}`, import.meta.url), 'utf8')) as {
+      cases: Fixture[];
+    };
     for (const c of data.cases) all.push({ ...c, file });
   }
   return all;

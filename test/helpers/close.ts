@@ -44,7 +44,12 @@ export const F32_FWD: Tolerance = { atol: 5e-6, rtol: 1e-6 };
 export const F32_BWD: Tolerance = { atol: 2e-5, rtol: 1e-5 };
 
 /** |a − e| ≤ atol + rtol·|e| for every element, NaN matching NaN; the message names the worst element. */
-export function assertMixed(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, what: string): void {
+export function assertMixed(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: Tolerance,
+  what: string,
+): void {
   assert.equal(actual.length, expected.length, `${what}: length ${actual.length} vs ${expected.length}`);
   let worst = -1;
   let ratio = 0;
@@ -59,6 +64,9 @@ export function assertMixed(actual: ArrayLike<number>, expected: ArrayLike<numbe
     }
   }
   if (ratio > 1) {
-    assert.fail(`${what}: element ${worst}: ${actual[worst]} vs expected ${expected[worst]} (atol ${tol.atol}, rtol ${tol.rtol}: ${ratio.toFixed(1)}× the tolerance)`);
+    assert.fail(
+      `${what}: element ${worst}: ${actual[worst]} vs expected ${expected[worst]} (atol ${tol.atol}, rtol ` +
+        `${tol.rtol}: ${ratio.toFixed(1)}× the tolerance)`,
+    );
   }
 }

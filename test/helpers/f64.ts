@@ -13,19 +13,23 @@ export function conv2d(x: A, w: A, b: A | null, st: number, pad: number, dil: nu
   const ow = Math.floor((wd + 2 * pad - dil * (kw - 1) - 1) / st) + 1;
   const y = mk([n, o, oh, ow]);
   const og = o / groups;
-  for (let i = 0; i < n; i++) for (let oc = 0; oc < o; oc++) {
-    const g = Math.floor(oc / og);
-    for (let p = 0; p < oh; p++) for (let q = 0; q < ow; q++) {
-      let s = b ? b.d[oc]! : 0;
-      for (let ci = 0; ci < cg; ci++) for (let a = 0; a < kh; a++) for (let bb = 0; bb < kw; bb++) {
-        const r = p * st - pad + a * dil;
-        const cc = q * st - pad + bb * dil;
-        if (r < 0 || r >= h || cc < 0 || cc >= wd) continue;
-        s += x.d[((i * c + g * cg + ci) * h + r) * wd + cc]! * w.d[((oc * cg + ci) * kh + a) * kw + bb]!;
-      }
-      y.d[((i * o + oc) * oh + p) * ow + q] = s;
+  for (let i = 0; i < n; i++)
+    for (let oc = 0; oc < o; oc++) {
+      const g = Math.floor(oc / og);
+      for (let p = 0; p < oh; p++)
+        for (let q = 0; q < ow; q++) {
+          let s = b ? b.d[oc]! : 0;
+          for (let ci = 0; ci < cg; ci++)
+            for (let a = 0; a < kh; a++)
+              for (let bb = 0; bb < kw; bb++) {
+                const r = p * st - pad + a * dil;
+                const cc = q * st - pad + bb * dil;
+                if (r < 0 || r >= h || cc < 0 || cc >= wd) continue;
+                s += x.d[((i * c + g * cg + ci) * h + r) * wd + cc]! * w.d[((oc * cg + ci) * kh + a) * kw + bb]!;
+              }
+          y.d[((i * o + oc) * oh + p) * ow + q] = s;
+        }
     }
-  }
   return y;
 }
 
@@ -42,10 +46,11 @@ export function batchNorm(x: A, g: A, b: A, eps: number): A {
     for (let i = 0; i < n; i++) for (let j = 0; j < s; j++) v += (x.d[(i * c + ch) * s + j]! - m) ** 2;
     v /= n * s;
     const inv = 1 / Math.sqrt(v + eps);
-    for (let i = 0; i < n; i++) for (let j = 0; j < s; j++) {
-      const k = (i * c + ch) * s + j;
-      y.d[k] = (x.d[k]! - m) * inv * g.d[ch]! + b.d[ch]!;
-    }
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < s; j++) {
+        const k = (i * c + ch) * s + j;
+        y.d[k] = (x.d[k]! - m) * inv * g.d[ch]! + b.d[ch]!;
+      }
   }
   return y;
 }
@@ -61,17 +66,20 @@ export function pool(x: A, k: number, st: number, pad: number, kind: 'max' | 'av
   const oh = Math.floor((h + 2 * pad - k) / st) + 1;
   const ow = Math.floor((w + 2 * pad - k) / st) + 1;
   const y = mk([n, c, oh, ow]);
-  for (let pl = 0; pl < n * c; pl++) for (let p = 0; p < oh; p++) for (let q = 0; q < ow; q++) {
-    let acc = kind === 'max' ? -Infinity : 0;
-    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) {
-      const r = p * st - pad + a;
-      const cc = q * st - pad + b;
-      if (r < 0 || r >= h || cc < 0 || cc >= w) continue;
-      const v = x.d[(pl * h + r) * w + cc]!;
-      acc = kind === 'max' ? Math.max(acc, v) : acc + v;
-    }
-    y.d[(pl * oh + p) * ow + q] = kind === 'max' ? acc : acc / (k * k);
-  }
+  for (let pl = 0; pl < n * c; pl++)
+    for (let p = 0; p < oh; p++)
+      for (let q = 0; q < ow; q++) {
+        let acc = kind === 'max' ? -Infinity : 0;
+        for (let a = 0; a < k; a++)
+          for (let b = 0; b < k; b++) {
+            const r = p * st - pad + a;
+            const cc = q * st - pad + b;
+            if (r < 0 || r >= h || cc < 0 || cc >= w) continue;
+            const v = x.d[(pl * h + r) * w + cc]!;
+            acc = kind === 'max' ? Math.max(acc, v) : acc + v;
+          }
+        y.d[(pl * oh + p) * ow + q] = kind === 'max' ? acc : acc / (k * k);
+      }
   return y;
 }
 
@@ -84,14 +92,16 @@ export function upsample(x: A, oh: number, ow: number): A {
     const i0 = Math.min(Math.floor(s), inS - 1);
     return [i0, Math.min(i0 + 1, inS - 1), s - i0];
   };
-  for (let pl = 0; pl < n * c; pl++) for (let p = 0; p < oh; p++) {
-    const [r0, r1, lr] = src(p, h, oh);
-    for (let q = 0; q < ow; q++) {
-      const [c0, c1, lc] = src(q, w, ow);
-      const at = (r: number, cc: number): number => x.d[(pl * h + r) * w + cc]!;
-      y.d[(pl * oh + p) * ow + q] = (1 - lr) * ((1 - lc) * at(r0, c0) + lc * at(r0, c1)) + lr * ((1 - lc) * at(r1, c0) + lc * at(r1, c1));
+  for (let pl = 0; pl < n * c; pl++)
+    for (let p = 0; p < oh; p++) {
+      const [r0, r1, lr] = src(p, h, oh);
+      for (let q = 0; q < ow; q++) {
+        const [c0, c1, lc] = src(q, w, ow);
+        const at = (r: number, cc: number): number => x.d[(pl * h + r) * w + cc]!;
+        y.d[(pl * oh + p) * ow + q] =
+          (1 - lr) * ((1 - lc) * at(r0, c0) + lc * at(r0, c1)) + lr * ((1 - lc) * at(r1, c0) + lc * at(r1, c1));
+      }
     }
-  }
   return y;
 }
 
@@ -123,11 +133,12 @@ export function linear(x: A, w: A, b: A): A {
   const [n, i] = x.s as [number, number];
   const o = w.s[0]!;
   const y = mk([n, o]);
-  for (let r = 0; r < n; r++) for (let j = 0; j < o; j++) {
-    let s = b.d[j]!;
-    for (let k = 0; k < i; k++) s += x.d[r * i + k]! * w.d[j * i + k]!;
-    y.d[r * o + j] = s;
-  }
+  for (let r = 0; r < n; r++)
+    for (let j = 0; j < o; j++) {
+      let s = b.d[j]!;
+      for (let k = 0; k < i; k++) s += x.d[r * i + k]! * w.d[j * i + k]!;
+      y.d[r * o + j] = s;
+    }
   return y;
 }
 
@@ -137,15 +148,16 @@ export function crossEntropy(x: A, t: ArrayLike<number>, ignore: number): number
   const s = x.d.length / (n * k);
   let tot = 0;
   let cnt = 0;
-  for (let i = 0; i < n; i++) for (let j = 0; j < s; j++) {
-    const tg = t[i * s + j]!;
-    if (tg === ignore) continue;
-    let mx = -Infinity;
-    for (let c = 0; c < k; c++) mx = Math.max(mx, x.d[(i * k + c) * s + j]!);
-    let z = 0;
-    for (let c = 0; c < k; c++) z += Math.exp(x.d[(i * k + c) * s + j]! - mx);
-    tot += mx + Math.log(z) - x.d[(i * k + tg) * s + j]!;
-    cnt++;
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < s; j++) {
+      const tg = t[i * s + j]!;
+      if (tg === ignore) continue;
+      let mx = -Infinity;
+      for (let c = 0; c < k; c++) mx = Math.max(mx, x.d[(i * k + c) * s + j]!);
+      let z = 0;
+      for (let c = 0; c < k; c++) z += Math.exp(x.d[(i * k + c) * s + j]! - mx);
+      tot += mx + Math.log(z) - x.d[(i * k + tg) * s + j]!;
+      cnt++;
+    }
   return tot / cnt;
 }

@@ -28,7 +28,11 @@ export const GN_FIXTURES: readonly GNFixture[] = fixture<{ cases: GNFixture[] }>
  * and, on success, the largest ratio of error to tolerance is returned (how much margin there was).
  */
 export function assertMixed(
-  actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+  what: string,
 ): number {
   assert.equal(actual.length, expected.length, `${what}: length ${actual.length} vs ${expected.length}`);
   let worst = 0;
@@ -57,8 +61,14 @@ export function maxAbs(a: ArrayLike<number>): number {
  * Group norm in float64 from the definition (independent of src/): per sample and group of C/G consecutive
  * channels, μ = mean, σ² = biased variance, y = (x − μ)/sqrt(σ² + eps)·γ + β.
  */
-export function groupNormF64(x: ArrayLike<number>, shape: readonly number[], groups: number, eps: number,
-  weight: ArrayLike<number> | null, bias: ArrayLike<number> | null): Float64Array {
+export function groupNormF64(
+  x: ArrayLike<number>,
+  shape: readonly number[],
+  groups: number,
+  eps: number,
+  weight: ArrayLike<number> | null,
+  bias: ArrayLike<number> | null,
+): Float64Array {
   const [n, c] = shape as [number, number];
   const s = shape.slice(2).reduce((a, b) => a * b, 1);
   const m = (c / groups) * s;

@@ -1,5 +1,6 @@
-// Test helper: the tiny CNN with the module names of the generator's PyTorch TinyCNN (conv1, bn1, conv2, bn2, fc).
-import { Tensor, Module, Conv2d, BatchNorm2d, Linear } from '../../src/index.js';
+// Test helper: the tiny CNN with the module names of the generator's PyTorch TinyCNN (conv1, bn1, conv2, bn2,
+// fc).
+import { type Tensor, Module, Conv2d, BatchNorm2d, Linear } from '../../src/index.js';
 import { relu, flatten, adaptiveAvgPool2d } from '../../src/nn/functional/index.js';
 
 /** The same module tree (and so the same state-dict names) as the generator's TinyCNN. */

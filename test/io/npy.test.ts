@@ -1,4 +1,5 @@
-// .npy files: numpy-written fixtures read back, our writer byte-identical to numpy.save, round trips, and every rejection.
+// .npy files: numpy-written fixtures read back, our writer byte-identical to numpy.save, round trips, and every
+// rejection.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -67,24 +68,66 @@ test('round trip through a file keeps dtype, shape and every bit (NaN, ±Inf, �
   }
 });
 
-test('rejects Fortran order, other dtypes, big-endian, bad magic, truncation — IOError naming what was found', async () => {
-  throwsLike(() => parseNpy(fixture('f32_fortran_3x2.npy'), 'f.npy'), IOError, 'npy: f.npy is in Fortran order (fortran_order: True), expected C order; save it with np.ascontiguousarray');
-  throwsLike(() => parseNpy(fixture('i32_4.npy'), 'i.npy'), IOError, "npy: i.npy has dtype '<i4', expected '<f4' (float32) or '<f8' (float64)");
-  throwsLike(() => parseNpy(fixture('f32_bigendian_3.npy'), 'b.npy'), IOError, "npy: b.npy has dtype '>f4', expected '<f4' (float32) or '<f8' (float64)");
-  throwsLike(() => parseNpy(new TextEncoder().encode('PK\x03\x04 not numpy at all')), IOError, 'npy: .npy data is not a .npy file (expected magic 93 4e 55 4d 50 59, found 50 4b 03 04 20 6e)');
-  const good = fixture('f32_2x3.npy');
-  throwsLike(() => parseNpy(good.subarray(0, good.length - 4), 't.npy'), IOError, 'npy: t.npy should hold 24 data bytes for shape (2, 3) float32, found 20');
-  throwsLike(() => parseNpy(good.subarray(0, 40), 't.npy'), IOError, 'npy: t.npy is truncated inside its header (needs 128 bytes, has 40)');
-  const v9 = new Uint8Array(good);
-  v9[6] = 9;
-  throwsLike(() => parseNpy(v9, 'v.npy'), IOError, 'npy: v.npy has format version 9.0, expected 1.0, 2.0 or 3.0');
-  await assert.rejects(readNpy(join(dir, 'missing.npy')), (e: unknown) => e instanceof IOError && /npy: cannot read .*missing\.npy: ENOENT/.test((e as Error).message));
-});
+test(
+  'rejects Fortran order, other dtypes, big-endian, bad magic, truncation — IOError naming what was ' + 'found',
+  async () => {
+    throwsLike(
+      () => parseNpy(fixture('f32_fortran_3x2.npy'), 'f.npy'),
+      IOError,
+      'npy: f.npy is in Fortran order (fortran_order: True), expected C order; save it with np.ascontiguousarray',
+    );
+    throwsLike(
+      () => parseNpy(fixture('i32_4.npy'), 'i.npy'),
+      IOError,
+      "npy: i.npy has dtype '<i4', expected '<f4' (float32) or '<f8' (float64)",
+    );
+    throwsLike(
+      () => parseNpy(fixture('f32_bigendian_3.npy'), 'b.npy'),
+      IOError,
+      "npy: b.npy has dtype '>f4', expected '<f4' (float32) or '<f8' (float64)",
+    );
+    throwsLike(
+      () => parseNpy(new TextEncoder().encode('PK\x03\x04 not numpy at all')),
+      IOError,
+      'npy: .npy data is not a .npy file (expected magic 93 4e 55 4d 50 59, found 50 4b 03 04 20 6e)',
+    );
+    const good = fixture('f32_2x3.npy');
+    throwsLike(
+      () => parseNpy(good.subarray(0, good.length - 4), 't.npy'),
+      IOError,
+      'npy: t.npy should hold 24 data bytes for shape (2, 3) float32, found 20',
+    );
+    throwsLike(
+      () => parseNpy(good.subarray(0, 40), 't.npy'),
+      IOError,
+      'npy: t.npy is truncated inside its header (needs 128 bytes, has 40)',
+    );
+    const v9 = new Uint8Array(good);
+    v9[6] = 9;
+    throwsLike(() => parseNpy(v9, 'v.npy'), IOError, 'npy: v.npy has format version 9.0, expected 1.0, 2.0 or 3.0');
+    await assert.rejects(
+      readNpy(join(dir, 'missing.npy')),
+      (e: unknown) => e instanceof IOError && /npy: cannot read .*missing\.npy: ENOENT/.test((e as Error).message),
+    );
+  },
+);
 
 test('writer validates its arguments', () => {
-  throwsLike(() => formatNpy(new Float32Array(5), [2, 3]), ShapeError, 'npy: shape [2, 3] needs 6 elements, data has 5');
-  throwsLike(() => formatNpy(new Float32Array(5), [5, -1]), ShapeError, 'npy: shape must be an array of non-negative integers, received array [5, -1]');
-  throwsLike(() => formatNpy(new Int32Array(4) as unknown as Float32Array, [4]), UsageError, 'npy: data must be a Float32Array or Float64Array, received Int32Array(length 4)');
+  throwsLike(
+    () => formatNpy(new Float32Array(5), [2, 3]),
+    ShapeError,
+    'npy: shape [2, 3] needs 6 elements, data has 5',
+  );
+  throwsLike(
+    () => formatNpy(new Float32Array(5), [5, -1]),
+    ShapeError,
+    'npy: shape must be an array of non-negative integers, received array [5, -1]',
+  );
+  throwsLike(
+    () => formatNpy(new Int32Array(4) as unknown as Float32Array, [4]),
+    UsageError,
+    'npy: data must be a Float32Array or Float64Array, received Int32Array(length 4)',
+  );
 });
 
 test('reads format 2.0 headers (numpy writes them for very long headers)', () => {

@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { batchNormBackward, batchNormTrain } from '../../src/kernels/batchnorm-arrays.js';
 import {
   bnMergeStats,
-  type BNBackwardSums, type BNExchange, type BNLocalFailure, type BNShardStats,
+  type BNBackwardSums,
+  type BNExchange,
+  type BNLocalFailure,
+  type BNShardStats,
 } from '../../src/kernels/batchnorm.js';
 import { BACKENDS, randn } from './helpers.js';
 import { withKernels } from '../helpers/backends.js';
@@ -18,7 +21,11 @@ const rnd = (n: number, seed: number): Float32Array => randn(n, seed, 0.5, 2);
 
 for (const K of BACKENDS) {
   test(`${K.name}: the raw-array API and BatchNorm2d run one pipeline: the same bits forward and backward`, () => {
-    for (const [n, c, h, w] of [[3, 5, 2, 3], [1, 1, 7, 1], [2, 4, 1, 1]] as const) {
+    for (const [n, c, h, w] of [
+      [3, 5, 2, 3],
+      [1, 1, 7, 1],
+      [2, 4, 1, 1],
+    ] as const) {
       const x = rnd(n * c * h * w, 1 + n);
       const dy = rnd(x.length, 2 + c);
       const weight = rnd(c, 3);

@@ -1,7 +1,15 @@
-// Batch-norm kernels on both backends: PyTorch fixtures, the exact shard merge, cancellation, SIMD tails and both memory paths.
+// Batch-norm kernels on both backends: PyTorch fixtures, the exact shard merge, cancellation, SIMD tails and both
+// memory paths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { batchNormTrain, batchNormBackward, bnGeom, bnLocalStats, bnMergeStats, referenceKernels } from '../../src/kernels/index.js';
+import {
+  batchNormTrain,
+  batchNormBackward,
+  bnGeom,
+  bnLocalStats,
+  bnMergeStats,
+  referenceKernels,
+} from '../../src/kernels/index.js';
 import type { BNGeom, KernelSet } from '../../src/kernels/index.js';
 import { allocF32, heapPointer, release } from '../../src/kernels/wasm/heap.js';
 import { BACKENDS, assertClose, randn, rng } from './helpers.js';
@@ -11,53 +19,89 @@ import { backwardElemtF64, elemtF64, reduceF64, statsF64 } from '../helpers/bn-f
 const f32 = (a: number[] | null): Float32Array | null => (a === null ? null : Float32Array.from(a));
 const FIXTURES = loadFixtures();
 
-test('the fixtures cover ranks 2–5, C = 1, both layouts, several eps, momentum 0.1/None, affine on/off, fused ReLU', () => {
-  const has = (p: (f: Fixture) => boolean): boolean => FIXTURES.some(p);
-  for (const r of [2, 3, 4, 5]) for (const cl of [false, true]) assert.ok(has((f) => f.shape.length === r && f.channelsLast === cl), `rank ${r} cl ${cl}`);
-  assert.ok(has((f) => (f.channelsLast ? f.shape[f.shape.length - 1] : f.shape[1]) === 1));
-  assert.ok(new Set(FIXTURES.map((f) => f.eps)).size >= 3);
-  assert.ok(has((f) => f.momentum === null) && has((f) => f.momentum === 0.1));
-  assert.ok(has((f) => !f.affine) && has((f) => f.affine) && has((f) => f.relu) && has((f) => f.relu && !f.affine));
-});
+test(
+  'the fixtures cover ranks 2–5, C = 1, both layouts, several eps, momentum 0.1/None, affine on/off, fused ' + 'ReLU',
+  () => {
+    const has = (p: (f: Fixture) => boolean): boolean => FIXTURES.some(p);
+    for (const r of [2, 3, 4, 5])
+      for (const cl of [false, true])
+        assert.ok(
+          has((f) => f.shape.length === r && f.channelsLast === cl),
+          `rank ${r} cl ${cl}`,
+        );
+    assert.ok(has((f) => (f.channelsLast ? f.shape[f.shape.length - 1] : f.shape[1]) === 1));
+    assert.ok(new Set(FIXTURES.map((f) => f.eps)).size >= 3);
+    assert.ok(has((f) => f.momentum === null) && has((f) => f.momentum === 0.1));
+    assert.ok(has((f) => !f.affine) && has((f) => f.affine) && has((f) => f.relu) && has((f) => f.relu && !f.affine));
+  },
+);
 
 for (const K of BACKENDS) {
   for (const heap of [false, true]) {
-    test(`${K.name}: PyTorch fixtures, forward + running stats + backward ≤ 1e-5 (${heap ? 'heap arrays' : 'plain arrays, staged'})`, () => {
-      for (const f of FIXTURES) {
-        const label = `${f.file} shape [${f.shape}] cl=${f.channelsLast} eps=${f.eps} m=${f.momentum} affine=${f.affine} relu=${f.relu}`;
-        const toHeap = (a: number[]): Float32Array => {
-          if (!heap) return Float32Array.from(a);
-          const h = allocF32(a.length);
-          h.set(a);
-          return h;
-        };
-        const x = toHeap(f.x);
-        const dy = toHeap(f.dy);
-        const out = heap ? allocF32(x.length) : undefined;
-        const runningMean = Float32Array.from(f.runningMean0);
-        const runningVar = Float32Array.from(f.runningVar0);
-        const weight = f32(f.weight);
-        const r = batchNormTrain(x, {
-          shape: f.shape, channelsLast: f.channelsLast, eps: f.eps, momentum: f.momentum, weight, bias: f32(f.bias),
-          runningMean, runningVar, numBatchesTracked: f.numBatchesTracked, relu: f.relu, out, kernels: K,
-        });
-        assertClose(r.out, f.y, 1e-5, `${label} y`);
-        assertClose(r.mean, f.mean, 1e-9, `${label} mean`);
-        assertClose(r.varBiased, f.varBiased, 1e-9, `${label} varBiased`);
-        assertClose(r.varUnbiased, f.varUnbiased, 1e-9, `${label} varUnbiased`);
-        assertClose(runningMean, f.runningMean, 1e-5, `${label} runningMean`);
-        assertClose(runningVar, f.runningVar, 1e-5, `${label} runningVar`);
-        const b = batchNormBackward(dy, x, r.saved, { shape: f.shape, channelsLast: f.channelsLast, weight, y: f.relu ? r.out : null, kernels: K });
-        // the terms of dx are of size |γ·invstd·dy|; they cancel exactly when the count is 2
-        const gain = Math.max(...Array.from(r.invstd, (v, ch) => v * Math.abs(weight?.[ch] ?? 1)));
-        assertClose(b.dx, f.dx, 1e-5, `${label} dx`, gain * Math.sqrt(f.dy.reduce((a, v) => a + v * v, 0) / f.dy.length));
-        if (f.affine) {
-          assertClose(b.dWeight, f.dWeight!, 1e-5, `${label} dWeight`);
-          assertClose(b.dBias, f.dBias!, 1e-5, `${label} dBias`);
+    test(
+      `${K.name}: PyTorch fixtures, forward + running stats + backward ≤ 1e-5 ` +
+        `(${heap ? 'heap arrays' : 'plain arrays, staged'})`,
+      () => {
+        for (const f of FIXTURES) {
+          const label =
+            `${f.file} shape [${f.shape}] cl=${f.channelsLast} eps=${f.eps} m=${f.momentum} ` +
+            `affine=${f.affine} relu=${f.relu}`;
+          const toHeap = (a: number[]): Float32Array => {
+            if (!heap) return Float32Array.from(a);
+            const h = allocF32(a.length);
+            h.set(a);
+            return h;
+          };
+          const x = toHeap(f.x);
+          const dy = toHeap(f.dy);
+          const out = heap ? allocF32(x.length) : undefined;
+          const runningMean = Float32Array.from(f.runningMean0);
+          const runningVar = Float32Array.from(f.runningVar0);
+          const weight = f32(f.weight);
+          const r = batchNormTrain(x, {
+            shape: f.shape,
+            channelsLast: f.channelsLast,
+            eps: f.eps,
+            momentum: f.momentum,
+            weight,
+            bias: f32(f.bias),
+            runningMean,
+            runningVar,
+            numBatchesTracked: f.numBatchesTracked,
+            relu: f.relu,
+            out,
+            kernels: K,
+          });
+          assertClose(r.out, f.y, 1e-5, `${label} y`);
+          assertClose(r.mean, f.mean, 1e-9, `${label} mean`);
+          assertClose(r.varBiased, f.varBiased, 1e-9, `${label} varBiased`);
+          assertClose(r.varUnbiased, f.varUnbiased, 1e-9, `${label} varUnbiased`);
+          assertClose(runningMean, f.runningMean, 1e-5, `${label} runningMean`);
+          assertClose(runningVar, f.runningVar, 1e-5, `${label} runningVar`);
+          const b = batchNormBackward(dy, x, r.saved, {
+            shape: f.shape,
+            channelsLast: f.channelsLast,
+            weight,
+            y: f.relu ? r.out : null,
+            kernels: K,
+          });
+          // the terms of dx are of size |γ·invstd·dy|; they cancel exactly when the count is 2
+          const gain = Math.max(...Array.from(r.invstd, (v, ch) => v * Math.abs(weight?.[ch] ?? 1)));
+          assertClose(
+            b.dx,
+            f.dx,
+            1e-5,
+            `${label} dx`,
+            gain * Math.sqrt(f.dy.reduce((a, v) => a + v * v, 0) / f.dy.length),
+          );
+          if (f.affine) {
+            assertClose(b.dWeight, f.dWeight!, 1e-5, `${label} dWeight`);
+            assertClose(b.dBias, f.dBias!, 1e-5, `${label} dBias`);
+          }
+          if (heap) for (const a of [x, dy, out!]) release(heapPointer(a));
         }
-        if (heap) for (const a of [x, dy, out!]) release(heapPointer(a));
-      }
-    });
+      },
+    );
   }
 
   test(`${K.name}: merging k = 1..8 shards of unequal sizes (some empty) equals the whole batch ≤ 1e-12`, () => {
@@ -105,13 +149,31 @@ for (const K of BACKENDS) {
       const sumSq = new Float64Array(c);
       K.batchNormSums(sum, sumSq, x, g);
       const cnt = n * s;
-      assertClose(Array.from(sum, (v, ch) => sumSq[ch]! / cnt - (v / cnt) ** 2), truth, 1e-5, 'var from float64 Σx, Σx²');
+      assertClose(
+        Array.from(sum, (v, ch) => sumSq[ch]! / cnt - (v / cnt) ** 2),
+        truth,
+        1e-5,
+        'var from float64 Σx, Σx²',
+      );
     }
   });
 
   test(`${K.name}: sizes 0 and 1, odd lengths (SIMD tails), C = 1: stats, elemt, backward match the reference`, () => {
     for (const channelsLast of [false, true]) {
-      for (const [n, c, s] of [[0, 3, 5], [1, 1, 1], [1, 3, 1], [2, 1, 1], [3, 5, 1], [2, 2, 3], [1, 1, 17], [3, 7, 9], [2, 13, 5], [5, 9, 19], [2, 33, 3], [1, 4, 64]] as const) {
+      for (const [n, c, s] of [
+        [0, 3, 5],
+        [1, 1, 1],
+        [1, 3, 1],
+        [2, 1, 1],
+        [3, 5, 1],
+        [2, 2, 3],
+        [1, 1, 17],
+        [3, 7, 9],
+        [2, 13, 5],
+        [5, 9, 19],
+        [2, 33, 3],
+        [1, 4, 64],
+      ] as const) {
         const g: BNGeom = { n, c, s, channelsLast };
         const x = randn(n * c * s, n * 100 + c * 10 + s, 0.5, 1.5);
         const dy = randn(n * c * s, 7 + n + c + s);
@@ -135,7 +197,13 @@ for (const K of BACKENDS) {
           K.batchNormBackwardElemt(dx, dy, x, st.mean, st.invstd, w, sums[0], sums[1], n * s, g, relu ? y : null);
           const dxr = backwardElemtF64(dy, x, st.mean, st.invstd, w, sums[0], sums[1], n * s, g, relu ? y : null);
           const gain = Math.max(...Array.from(st.invstd, (v, ch) => v * Math.abs(w[ch]!)));
-          assertClose(dx, dxr, 1e-5, `${label} relu=${relu} dx`, gain * Math.sqrt(dy.reduce((a, v) => a + v * v, 0) / dy.length));
+          assertClose(
+            dx,
+            dxr,
+            1e-5,
+            `${label} relu=${relu} dx`,
+            gain * Math.sqrt(dy.reduce((a, v) => a + v * v, 0) / dy.length),
+          );
         }
       }
     }
@@ -165,21 +233,25 @@ for (const K of BACKENDS) {
     }
   });
 
-  test(`${K.name}: elemt and backward write exactly their output range (neighbours untouched, in and out of the heap)`, () => {
-    for (const heap of [false, true]) {
-      const g: BNGeom = { n: 2, c: 3, s: 5, channelsLast: false };
-      const len = 30;
-      const big = heap ? allocF32(len + 8) : new Float32Array(len + 8);
-      big.fill(123);
-      const out = big.subarray(4, 4 + len);
-      const x = randn(len, 5);
-      const st = bnMergeStats([bnLocalStats(x, g, K)], 3, 1e-5, K);
-      K.batchNormElemt(out, x, st.mean, st.invstd, null, null, g, false);
-      assert.deepEqual([...big.subarray(0, 4), ...big.subarray(4 + len)], new Array(8).fill(123));
-      assert.ok(out.every((v) => v !== 123));
-      if (heap) release(heapPointer(big));
-    }
-  });
+  test(
+    `${K.name}: elemt and backward write exactly their output range (neighbours untouched, in and out of the ` +
+      `heap)`,
+    () => {
+      for (const heap of [false, true]) {
+        const g: BNGeom = { n: 2, c: 3, s: 5, channelsLast: false };
+        const len = 30;
+        const big = heap ? allocF32(len + 8) : new Float32Array(len + 8);
+        big.fill(123);
+        const out = big.subarray(4, 4 + len);
+        const x = randn(len, 5);
+        const st = bnMergeStats([bnLocalStats(x, g, K)], 3, 1e-5, K);
+        K.batchNormElemt(out, x, st.mean, st.invstd, null, null, g, false);
+        assert.deepEqual([...big.subarray(0, 4), ...big.subarray(4 + len)], new Array(8).fill(123));
+        assert.ok(out.every((v) => v !== 123));
+        if (heap) release(heapPointer(big));
+      }
+    },
+  );
 
   test(`${K.name}: in place (out = x, dx = dy), in and out of the heap`, () => {
     for (const heap of [false, true]) {
@@ -215,7 +287,12 @@ for (const K of BACKENDS) {
       assertClose(whole.varBiased, truth, 1e-5, `cl=${channelsLast} var`);
       const half = (g.n / 2) * g.c * g.s;
       const hg: BNGeom = { ...g, n: g.n / 2 };
-      const merged = bnMergeStats([bnLocalStats(x.subarray(0, half), hg, K), bnLocalStats(x.subarray(half), hg, K)], g.c, 0, K);
+      const merged = bnMergeStats(
+        [bnLocalStats(x.subarray(0, half), hg, K), bnLocalStats(x.subarray(half), hg, K)],
+        g.c,
+        0,
+        K,
+      );
       assertClose(merged.mean, whole.mean, 1e-12, `cl=${channelsLast} merged mean`);
       assertClose(merged.varBiased, whole.varBiased, 1e-12, `cl=${channelsLast} merged var`);
     }
@@ -260,14 +337,23 @@ function exactVar(x: Float32Array, g: BNGeom): number[] {
   const res: number[] = [];
   for (let ch = 0; ch < g.c; ch++) {
     const vals: number[] = [];
-    for (let i = 0; i < g.n; i++) for (let j = 0; j < g.s; j++) vals.push(x[g.channelsLast ? (i * g.s + j) * g.c + ch : (i * g.c + ch) * g.s + j]!);
+    for (let i = 0; i < g.n; i++)
+      for (let j = 0; j < g.s; j++) vals.push(x[g.channelsLast ? (i * g.s + j) * g.c + ch : (i * g.c + ch) * g.s + j]!);
     const mu = vals.reduce((a, b) => a + b, 0) / vals.length;
     res.push(vals.reduce((a, v) => a + (v - mu) ** 2, 0) / vals.length);
   }
   return res;
 }
 
-function checkReduce(K: KernelSet, dy: Float32Array, x: Float32Array, mean: Float64Array, g: BNGeom, y: Float32Array | null, label: string): [Float64Array, Float64Array] {
+function checkReduce(
+  K: KernelSet,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  g: BNGeom,
+  y: Float32Array | null,
+  label: string,
+): [Float64Array, Float64Array] {
   const a = new Float64Array(g.c);
   const b = new Float64Array(g.c);
   K.batchNormBackwardReduce(a, b, dy, x, mean, g, y);
@@ -278,70 +364,94 @@ function checkReduce(K: KernelSet, dy: Float32Array, x: Float32Array, mean: Floa
 }
 
 for (const K of BACKENDS) {
-  test(`${K.name}: every channel-block width and row count (C = 1..33, 1–9 rows), exact and fast forms, ReLU masks, both layouts`, () => {
-    // Channels-last kernels unroll by 16 / 8 / 4 channels with a scalar tail, and group rows in fours
-    // (stats) and pairs (backward): these sizes reach every block and every remainder of each.
-    for (const channelsLast of [true, false]) {
-      for (const c of [1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 20, 28, 31, 33]) {
-        for (const [n, s] of [[1, 1], [1, 2], [3, 1], [1, 5], [2, 3], [7, 1], [3, 3]] as const) {
-          for (const offset of [0.5, 1e4]) { // 1e4: |μ|·invstd > 16 selects the exact (μhi, μlo) forms
-            const g: BNGeom = { n, c, s, channelsLast };
-            const len = n * c * s;
-            const seed = c * 1000 + n * 10 + s;
-            const x = randn(len, seed, offset, 1.5);
-            const dy = randn(len, seed + 1);
-            const label = `c=${c} n=${n} s=${s} cl=${channelsLast} offset=${offset}`;
-            const mine = bnLocalStats(x, g, K);
-            const ref = { count: g.n * g.s, ...statsF64(x, g) };
-            assertClose(mine.mean, ref.mean, 1e-12, `${label} mean`);
-            assertClose(mine.m2, ref.m2, 1e-12, `${label} m2`, 1e-300);
-            if (n * s < 2) continue;
-            const st = bnMergeStats([ref], c, 1e-5, referenceKernels);
-            const w = randn(c, seed + 2, 1, 0.3);
-            const b = randn(c, seed + 3);
-            for (const relu of [false, true]) {
-              const y = new Float32Array(len);
-              K.batchNormElemt(y, x, st.mean, st.invstd, w, b, g, relu);
-              const yr = elemtF64(x, st.mean, st.invstd, w, b, g, relu);
-              assertClose(y, yr, 2e-6, `${label} relu=${relu} y`);
-              const mask = relu ? y : null;
-              const [sDy, sDyXmu] = checkReduce(K, dy, x, st.mean, g, mask, `${label} relu=${relu}`);
-              const dx = new Float32Array(len);
-              K.batchNormBackwardElemt(dx, dy, x, st.mean, st.invstd, w, sDy, sDyXmu, n * s, g, mask);
-              const dxr = backwardElemtF64(dy, x, st.mean, st.invstd, w, sDy, sDyXmu, n * s, g, mask);
-              const gain = Math.max(...Array.from(st.invstd, (v, ch) => v * Math.abs(w[ch]!)));
-              assertClose(dx, dxr, 2e-6, `${label} relu=${relu} dx`, gain * Math.sqrt(dy.reduce((a, v) => a + v * v, 0) / len));
+  test(
+    `${K.name}: every channel-block width and row count (C = 1..33, 1–9 rows), exact and fast forms, ReLU masks, ` +
+      `both layouts`,
+    () => {
+      // Channels-last kernels unroll by 16 / 8 / 4 channels with a scalar tail, and group rows in fours
+      // (stats) and pairs (backward): these sizes reach every block and every remainder of each.
+      for (const channelsLast of [true, false]) {
+        for (const c of [1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 20, 28, 31, 33]) {
+          for (const [n, s] of [
+            [1, 1],
+            [1, 2],
+            [3, 1],
+            [1, 5],
+            [2, 3],
+            [7, 1],
+            [3, 3],
+          ] as const) {
+            for (const offset of [0.5, 1e4]) {
+              // 1e4: |μ|·invstd > 16 selects the exact (μhi, μlo) forms
+              const g: BNGeom = { n, c, s, channelsLast };
+              const len = n * c * s;
+              const seed = c * 1000 + n * 10 + s;
+              const x = randn(len, seed, offset, 1.5);
+              const dy = randn(len, seed + 1);
+              const label = `c=${c} n=${n} s=${s} cl=${channelsLast} offset=${offset}`;
+              const mine = bnLocalStats(x, g, K);
+              const ref = { count: g.n * g.s, ...statsF64(x, g) };
+              assertClose(mine.mean, ref.mean, 1e-12, `${label} mean`);
+              assertClose(mine.m2, ref.m2, 1e-12, `${label} m2`, 1e-300);
+              if (n * s < 2) continue;
+              const st = bnMergeStats([ref], c, 1e-5, referenceKernels);
+              const w = randn(c, seed + 2, 1, 0.3);
+              const b = randn(c, seed + 3);
+              for (const relu of [false, true]) {
+                const y = new Float32Array(len);
+                K.batchNormElemt(y, x, st.mean, st.invstd, w, b, g, relu);
+                const yr = elemtF64(x, st.mean, st.invstd, w, b, g, relu);
+                assertClose(y, yr, 2e-6, `${label} relu=${relu} y`);
+                const mask = relu ? y : null;
+                const [sDy, sDyXmu] = checkReduce(K, dy, x, st.mean, g, mask, `${label} relu=${relu}`);
+                const dx = new Float32Array(len);
+                K.batchNormBackwardElemt(dx, dy, x, st.mean, st.invstd, w, sDy, sDyXmu, n * s, g, mask);
+                const dxr = backwardElemtF64(dy, x, st.mean, st.invstd, w, sDy, sDyXmu, n * s, g, mask);
+                const gain = Math.max(...Array.from(st.invstd, (v, ch) => v * Math.abs(w[ch]!)));
+                assertClose(
+                  dx,
+                  dxr,
+                  2e-6,
+                  `${label} relu=${relu} dx`,
+                  gain * Math.sqrt(dy.reduce((a, v) => a + v * v, 0) / len),
+                );
+              }
             }
           }
         }
       }
-    }
-  });
+    },
+  );
 
-  test(`${K.name}: channels-last statistics over many rows (rows mod 4 = 0..3, beyond one stream group) equal the planes layout`, () => {
-    // The rows kernels pair row r with row r + rows/4 (stats) and r + rows/2 (backward): counts around
-    // those splits, transposed to channels-first, must give the same sums to float64 rounding.
-    for (const rows of [61, 62, 63, 64, 65, 257]) {
-      const c = 6;
-      const x = randn(rows * c, rows, 3, 2);
-      const dy = randn(rows * c, rows + 1);
-      const xt = new Float32Array(rows * c);
-      const dyt = new Float32Array(rows * c);
-      for (let r = 0; r < rows; r++) for (let ch = 0; ch < c; ch++) {
-        xt[ch * rows + r] = x[r * c + ch]!;
-        dyt[ch * rows + r] = dy[r * c + ch]!;
+  test(
+    `${K.name}: channels-last statistics over many rows (rows mod 4 = 0..3, beyond one stream group) equal the ` +
+      `planes layout`,
+    () => {
+      // The rows kernels pair row r with row r + rows/4 (stats) and r + rows/2 (backward): counts around
+      // those splits, transposed to channels-first, must give the same sums to float64 rounding.
+      for (const rows of [61, 62, 63, 64, 65, 257]) {
+        const c = 6;
+        const x = randn(rows * c, rows, 3, 2);
+        const dy = randn(rows * c, rows + 1);
+        const xt = new Float32Array(rows * c);
+        const dyt = new Float32Array(rows * c);
+        for (let r = 0; r < rows; r++)
+          for (let ch = 0; ch < c; ch++) {
+            xt[ch * rows + r] = x[r * c + ch]!;
+            dyt[ch * rows + r] = dy[r * c + ch]!;
+          }
+        const gl: BNGeom = { n: 1, c, s: rows, channelsLast: true };
+        const gp: BNGeom = { n: 1, c, s: rows, channelsLast: false };
+        const a = bnLocalStats(x, gl, K);
+        const p = bnLocalStats(xt, gp, K);
+        assertClose(a.mean, p.mean, 1e-12, `rows=${rows} mean`);
+        assertClose(a.m2, p.m2, 1e-12, `rows=${rows} m2`);
+        const st = bnMergeStats([p], c, 1e-5, K);
+        const [s1, s2] = checkReduce(K, dy, x, st.mean, gl, null, `rows=${rows} cl`);
+        const [t1, t2] = checkReduce(K, dyt, xt, st.mean, gp, null, `rows=${rows} planes`);
+        assertClose(s1, t1, 1e-12, `rows=${rows} sumDy`);
+        assertClose(s2, t2, 1e-12, `rows=${rows} sumDyXmu`);
       }
-      const gl: BNGeom = { n: 1, c, s: rows, channelsLast: true };
-      const gp: BNGeom = { n: 1, c, s: rows, channelsLast: false };
-      const a = bnLocalStats(x, gl, K);
-      const p = bnLocalStats(xt, gp, K);
-      assertClose(a.mean, p.mean, 1e-12, `rows=${rows} mean`);
-      assertClose(a.m2, p.m2, 1e-12, `rows=${rows} m2`);
-      const st = bnMergeStats([p], c, 1e-5, K);
-      const [s1, s2] = checkReduce(K, dy, x, st.mean, gl, null, `rows=${rows} cl`);
-      const [t1, t2] = checkReduce(K, dyt, xt, st.mean, gp, null, `rows=${rows} planes`);
-      assertClose(s1, t1, 1e-12, `rows=${rows} sumDy`);
-      assertClose(s2, t2, 1e-12, `rows=${rows} sumDyXmu`);
-    }
-  });
+    },
+  );
 }

@@ -9,9 +9,15 @@ import { GN_FIXTURES, assertMixed, groupNormF64, maxAbs } from '../helpers/group
 
 /** Forward and backward through the four kernels, as the autograd op composes them. */
 function run(
-  K: KernelSet, g: GNGeom, eps: number, x: Float32Array, dy: Float32Array,
-  w: Float32Array | null, b: Float32Array | null,
-  alloc32: (n: number) => Float32Array, alloc64: (n: number) => Float64Array,
+  K: KernelSet,
+  g: GNGeom,
+  eps: number,
+  x: Float32Array,
+  dy: Float32Array,
+  w: Float32Array | null,
+  b: Float32Array | null,
+  alloc32: (n: number) => Float32Array,
+  alloc64: (n: number) => Float64Array,
 ) {
   const ng = g.n * g.groups;
   const mean = alloc64(ng);
@@ -39,7 +45,11 @@ function geom(shape: readonly number[], groups: number): GNGeom {
 
 test('GroupNorm fixtures cover ranks 2–5, groups 1 and C, N = 1, C % 4 ≠ 0, affine off, eps ≠ 1e-5, large mean', () => {
   const has = (p: (f: (typeof GN_FIXTURES)[number]) => boolean): boolean => GN_FIXTURES.some(p);
-  for (const r of [2, 3, 4, 5]) assert.ok(has((f) => f.shape.length === r), `rank ${r}`);
+  for (const r of [2, 3, 4, 5])
+    assert.ok(
+      has((f) => f.shape.length === r),
+      `rank ${r}`,
+    );
   assert.ok(has((f) => f.groups === 1) && has((f) => f.groups === f.shape[1]) && has((f) => f.shape[0] === 1));
   assert.ok(has((f) => f.shape[1]! % 4 !== 0) && has((f) => !f.affine) && has((f) => f.eps >= 0.1));
   assert.ok(has((f) => Math.abs(f.mean[0]!) > 1000));
@@ -87,8 +97,16 @@ for (const K of BACKENDS) {
   test(`${K.name}: forward equals the float64 definition, backward equals the reference twin, over edge sizes`, () => {
     // (n, c, s, groups): s = 1 (rank 2), odd and SIMD-tail spatial sizes, groups 1 and C, C % 4 ≠ 0, N = 1
     const cases: Array<[number, number, number, number]> = [
-      [1, 1, 1, 1], [2, 3, 1, 3], [3, 6, 1, 2], [1, 5, 7, 5], [2, 4, 8, 1], [2, 12, 9, 4], [1, 2, 33, 2], [4, 10, 3, 5],
-      [2, 8, 17, 8], [3, 6, 31, 3],
+      [1, 1, 1, 1],
+      [2, 3, 1, 3],
+      [3, 6, 1, 2],
+      [1, 5, 7, 5],
+      [2, 4, 8, 1],
+      [2, 12, 9, 4],
+      [1, 2, 33, 2],
+      [4, 10, 3, 5],
+      [2, 8, 17, 8],
+      [3, 6, 31, 3],
     ];
     let seed = 1;
     for (const [n, c, s, groups] of cases) {

@@ -40,7 +40,13 @@ function rms(a: ArrayLike<number>): number {
  * arrays that are all rounding noise (dx when the count is 2 is 0 in exact arithmetic): pass the
  * size of the terms that cancelled.
  */
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, label: string, scale = 0): void {
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rtol: number,
+  label: string,
+  scale = 0,
+): void {
   assert.equal(actual.length, expected.length, `${label}: length`);
   const floor = Math.max(rms(expected), scale);
   for (let i = 0; i < expected.length; i++) {
@@ -48,6 +54,7 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     const e = expected[i]!;
     if (Number.isNaN(e) && Number.isNaN(a)) continue;
     const tol = rtol * (Math.abs(e) + floor);
-    if (!(Math.abs(a - e) <= tol)) assert.fail(`${label}[${i}]: got ${a}, expected ${e} (|diff| ${Math.abs(a - e)} > ${tol})`);
+    if (!(Math.abs(a - e) <= tol))
+      assert.fail(`${label}[${i}]: got ${a}, expected ${e} (|diff| ${Math.abs(a - e)} > ${tol})`);
   }
 }

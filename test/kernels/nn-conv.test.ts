@@ -1,4 +1,5 @@
-// Convolution forward and both gradients on both backends: PyTorch fixtures, the adjoint identity, finite differences, backend agreement.
+// Convolution forward and both gradients on both backends: PyTorch fixtures, the adjoint identity, finite differences,
+// backend agreement.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, Placer, assertClose, convGeom, dot, loadFixtures, randn } from './nn-util.js';
@@ -13,22 +14,41 @@ function lens(g: ConvGeom): { fwd: number; bin: number; bw: number } {
   return { fwd: (g.cIn / g.groups) * g.kh * g.kw, bin: (g.cOut / g.groups) * g.kh * g.kw, bw: g.n * g.outH * g.outW };
 }
 
-interface ConvRun { out: Float32Array; dx: Float32Array; dw: Float32Array; db: Float32Array | null }
+interface ConvRun {
+  out: Float32Array;
+  dx: Float32Array;
+  dw: Float32Array;
+  db: Float32Array | null;
+}
 
 function runConv(
-  k: KernelSet, where: 'heap' | 'js', g: ConvGeom, x: Float32Array, w: Float32Array, b: Float32Array | null,
-  dy: Float32Array, dw0: Float32Array, db0: Float32Array | null,
+  k: KernelSet,
+  where: 'heap' | 'js',
+  g: ConvGeom,
+  x: Float32Array,
+  w: Float32Array,
+  b: Float32Array | null,
+  dy: Float32Array,
+  dw0: Float32Array,
+  db0: Float32Array | null,
 ): ConvRun {
   const pl = new Placer(where);
   const out = pl.put(new Float32Array(g.n * g.cOut * g.outH * g.outW).fill(NaN));
   const dx = pl.put(new Float32Array(x.length).fill(NaN));
   const dw = pl.put(dw0);
   const db = db0 === null ? null : pl.put(db0);
-  const xs = pl.put(x), ws = pl.put(w), dys = pl.put(dy);
+  const xs = pl.put(x),
+    ws = pl.put(w),
+    dys = pl.put(dy);
   k.conv2dForward(out, xs, ws, b === null ? null : pl.put(b), g);
   k.conv2dBackwardInput(dx, dys, ws, g);
   k.conv2dBackwardWeight(dw, db, dys, xs, g);
-  const r = { out: Float32Array.from(out), dx: Float32Array.from(dx), dw: Float32Array.from(dw), db: db === null ? null : Float32Array.from(db) };
+  const r = {
+    out: Float32Array.from(out),
+    dx: Float32Array.from(dx),
+    dw: Float32Array.from(dw),
+    db: db === null ? null : Float32Array.from(db),
+  };
   pl.free();
   return r;
 }
@@ -47,14 +67,26 @@ for (const kset of BACKENDS) {
         const tag = `case ${ci} ${JSON.stringify(g)}`;
         assertClose(r.out, c.out, L.fwd, `${tag} out`);
         assertClose(r.dx, c.dx, L.bin, `${tag} dx`);
-        assertClose(r.dw, c.dw.map((v, i) => v + dw0[i]!), L.bw, `${tag} dw`);
-        if (c.dbias !== null) assertClose(r.db!, c.dbias.map((v, i) => v + db0![i]!), L.bw, `${tag} dbias`);
+        assertClose(
+          r.dw,
+          c.dw.map((v, i) => v + dw0[i]!),
+          L.bw,
+          `${tag} dw`,
+        );
+        if (c.dbias !== null)
+          assertClose(
+            r.db!,
+            c.dbias.map((v, i) => v + db0![i]!),
+            L.bw,
+            `${tag} dbias`,
+          );
       }
     });
   }
 }
 
-// Random geometries covering stride, padding, dilation, groups, 1×1, non-square kernels, odd sizes, the tiny-CNN shapes.
+// Random geometries covering stride, padding, dilation, groups, 1×1, non-square kernels, odd sizes, the tiny-CNN
+// shapes.
 const GEOMS: ConvGeom[] = [
   convGeom(2, 3, 32, 32, 16, 3, 3, { pad: [1, 1] }),
   convGeom(2, 16, 32, 32, 16, 3, 3, { pad: [1, 1] }),
@@ -141,7 +173,10 @@ test('reference: finite differences in float64 confirm the gradients of L = ⟨c
       const dn = L(x, w, b);
       arr[i] = v;
       const fd = (up - dn) / (2 * h);
-      assert.ok(Math.abs(fd - grad[i]!) <= 1e-4 * (1 + Math.abs(fd)), `${name}[${i}]: finite difference ${fd} vs gradient ${grad[i]}`);
+      assert.ok(
+        Math.abs(fd - grad[i]!) <= 1e-4 * (1 + Math.abs(fd)),
+        `${name}[${i}]: finite difference ${fd} vs gradient ${grad[i]}`,
+      );
     }
   };
   check(x, r.dx, 'dx');

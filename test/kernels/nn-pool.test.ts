@@ -1,4 +1,5 @@
-// Pooling, bilinear upsample and elementwise kernels on both backends: PyTorch fixtures, exact invariants, heap and JS arrays.
+// Pooling, bilinear upsample and elementwise kernels on both backends: PyTorch fixtures, exact invariants, heap and JS
+// arrays.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, Placer, assertClose, dot, loadFixtures, randn } from './nn-util.js';
@@ -51,24 +52,48 @@ for (const kset of BACKENDS) {
     test(`${kset.name}/${where}: elementwise add, axpy, scale, relu, relu backward, sum at odd lengths`, () => {
       for (const len of [0, 1, 3, 4, 7, 16, 33, 1025]) {
         const pl = new Placer(where);
-        const a = randn(len, len + 1), b = randn(len, len + 2);
+        const a = randn(len, len + 1),
+          b = randn(len, len + 2);
         const out = pl.zeros(len);
         kset.add(out, pl.put(a), pl.put(b));
-        assert.deepEqual([...out], [...a].map((v, i) => Math.fround(v + b[i]!)), `add ${len}`);
+        assert.deepEqual(
+          [...out],
+          [...a].map((v, i) => Math.fround(v + b[i]!)),
+          `add ${len}`,
+        );
         const y = pl.put(b);
         kset.axpy(y, 0.75, pl.put(a));
         // one or two float32 roundings (fused or not): within an ulp or two of the exact b + 0.75·a
-        assertClose(y, [...a].map((v, i) => b[i]! + 0.75 * v), 1, `axpy ${len}`, 2e-7);
+        assertClose(
+          y,
+          [...a].map((v, i) => b[i]! + 0.75 * v),
+          1,
+          `axpy ${len}`,
+          2e-7,
+        );
         kset.scale(out, pl.put(a), -2.5);
-        assert.deepEqual([...out], [...a].map((v) => Math.fround(v * -2.5)), `scale ${len}`);
+        assert.deepEqual(
+          [...out],
+          [...a].map((v) => Math.fround(v * -2.5)),
+          `scale ${len}`,
+        );
         kset.reluForward(out, pl.put(a));
-        assert.deepEqual([...out], [...a].map((v) => (v > 0 ? v : 0)), `relu ${len}`);
+        assert.deepEqual(
+          [...out],
+          [...a].map((v) => (v > 0 ? v : 0)),
+          `relu ${len}`,
+        );
         const dx = pl.zeros(len);
         kset.reluBackward(dx, pl.put(b), out);
-        assert.deepEqual([...dx], [...b].map((v, i) => (a[i]! > 0 ? v : 0)), `relu backward ${len}`);
+        assert.deepEqual(
+          [...dx],
+          [...b].map((v, i) => (a[i]! > 0 ? v : 0)),
+          `relu backward ${len}`,
+        );
         const s = kset.sum(pl.put(a));
         assert.ok(Math.abs(s - [...a].reduce((p, v) => p + v, 0)) <= 1e-9 * (1 + len), `sum ${len}`);
-        const lo = len >> 2, hi = len - (len >> 3); // odd, unaligned ranges must equal the sum of the same subarray exactly
+        const lo = len >> 2,
+          hi = len - (len >> 3); // odd, unaligned ranges must equal the sum of the same subarray exactly
         const pa = pl.put(a);
         assert.equal(kset.sum(pa, lo, hi), kset.sum(pa.subarray(lo, hi)), `sum range ${lo}..${hi} of ${len}`);
         assert.equal(kset.sum(pa, lo, lo), 0, `empty sum range ${len}`);
@@ -128,13 +153,19 @@ for (const kset of BACKENDS) {
 
 test('wasm bilinear upsample beyond the tabulated width (4096 columns) matches the reference, both directions', () => {
   // outW > 4096 takes the wasm kernel's per-element path; w > 4096 (downsampling) too
-  for (const [h, w, outH, outW] of [[2, 3, 3, 4100], [3, 4099, 2, 5]]) {
-    const x = randn(2 * h! * w!, 9), dy = randn(2 * outH! * outW!, 10);
-    const got = new Float32Array(dy.length), want = new Float32Array(dy.length);
+  for (const [h, w, outH, outW] of [
+    [2, 3, 3, 4100],
+    [3, 4099, 2, 5],
+  ]) {
+    const x = randn(2 * h! * w!, 9),
+      dy = randn(2 * outH! * outW!, 10);
+    const got = new Float32Array(dy.length),
+      want = new Float32Array(dy.length);
     wasmKernels.upsampleBilinearForward(got, x, 2, 1, h!, w!, outH!, outW!);
     referenceKernels.upsampleBilinearForward(want, x, 2, 1, h!, w!, outH!, outW!);
     assertClose(got, want, 4, `forward ${w}→${outW}`);
-    const dxg = new Float32Array(x.length), dxw = new Float32Array(x.length);
+    const dxg = new Float32Array(x.length),
+      dxw = new Float32Array(x.length);
     wasmKernels.upsampleBilinearBackward(dxg, dy, 2, 1, h!, w!, outH!, outW!);
     referenceKernels.upsampleBilinearBackward(dxw, dy, 2, 1, h!, w!, outH!, outW!);
     assertClose(dxg, dxw, 16, `backward ${w}→${outW}`);

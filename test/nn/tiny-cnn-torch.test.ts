@@ -1,4 +1,5 @@
-// The issue's tiny CNN, started from PyTorch's weights, matches PyTorch's losses and every parameter and buffer after 5 SGD steps.
+// The issue's tiny CNN, started from PyTorch's weights, matches PyTorch's losses and every parameter and buffer after 5
+// SGD steps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor, SGD, crossEntropy, heapStats } from '../../src/index.js';
@@ -30,35 +31,47 @@ function tol(expected: ArrayLike<number>): Tolerance {
 }
 
 for (const k of builtBackends()) {
-  test(`tiny CNN from PyTorch's weights matches its losses and parameters after 5 SGD-momentum steps (per element: 5e-6 relative + 5e-7 of the tensor's scale) (${k.name} kernels)`, () => withKernels(k, () => {
-    const m = new TinyCNN();
-    const shapes = Object.fromEntries(Object.entries(m.stateDict()).map(([n, t]) => [n, t.shape]));
-    m.loadStateDict(Object.fromEntries(Object.entries(fx.init).map(([n, v]) => [n, Tensor.from(v, shapes[n])])));
-    const x = Tensor.from(fx.x.data, fx.x.shape);
-    const opt = new SGD(m.parameters(), fx.sgd);
-    const losses: number[] = [];
-    let reserved = 0;
-    for (let s = 0; s < 5; s++) {
-      opt.zeroGrad();
-      const loss = crossEntropy(m.forward(x), fx.y);
-      loss.backward();
-      opt.step();
-      losses.push(loss.item());
-      loss.dispose();
-      if (s === 1) reserved = heapStats().reservedBytes;
-    }
-    assert.equal(heapStats().reservedBytes, reserved);
-    assertMixed(losses, fx.losses, tol(fx.losses), 'losses');
-    const sd = m.stateDict();
-    assert.deepEqual(Object.keys(sd), Object.keys(fx.after));
-    for (const [n, v] of Object.entries(fx.after)) assertMixed(sd[n]!.data, v, tol(v), n);
-    // negative control: one more step moves the parameters away from PyTorch's 5-step values
-    opt.zeroGrad();
-    const loss = crossEntropy(m.forward(x), fx.y);
-    loss.backward();
-    opt.step();
-    assert.throws(() => assertMixed(sd['conv1.weight']!.data, fx.after['conv1.weight']!, tol(fx.after['conv1.weight']!), 'conv1.weight'));
-    m.dispose();
-    opt.dispose();
-  }));
+  test(
+    `tiny CNN from PyTorch's weights matches its losses and parameters after 5 SGD-momentum steps (per element: ` +
+      `5e-6 relative + 5e-7 of the tensor's scale) (${k.name} kernels)`,
+    () =>
+      withKernels(k, () => {
+        const m = new TinyCNN();
+        const shapes = Object.fromEntries(Object.entries(m.stateDict()).map(([n, t]) => [n, t.shape]));
+        m.loadStateDict(Object.fromEntries(Object.entries(fx.init).map(([n, v]) => [n, Tensor.from(v, shapes[n])])));
+        const x = Tensor.from(fx.x.data, fx.x.shape);
+        const opt = new SGD(m.parameters(), fx.sgd);
+        const losses: number[] = [];
+        let reserved = 0;
+        for (let s = 0; s < 5; s++) {
+          opt.zeroGrad();
+          const loss = crossEntropy(m.forward(x), fx.y);
+          loss.backward();
+          opt.step();
+          losses.push(loss.item());
+          loss.dispose();
+          if (s === 1) reserved = heapStats().reservedBytes;
+        }
+        assert.equal(heapStats().reservedBytes, reserved);
+        assertMixed(losses, fx.losses, tol(fx.losses), 'losses');
+        const sd = m.stateDict();
+        assert.deepEqual(Object.keys(sd), Object.keys(fx.after));
+        for (const [n, v] of Object.entries(fx.after)) assertMixed(sd[n]!.data, v, tol(v), n);
+        // negative control: one more step moves the parameters away from PyTorch's 5-step values
+        opt.zeroGrad();
+        const loss = crossEntropy(m.forward(x), fx.y);
+        loss.backward();
+        opt.step();
+        assert.throws(() =>
+          assertMixed(
+            sd['conv1.weight']!.data,
+            fx.after['conv1.weight']!,
+            tol(fx.after['conv1.weight']!),
+            'conv1.weight',
+          ),
+        );
+        m.dispose();
+        opt.dispose();
+      }),
+  );
 }

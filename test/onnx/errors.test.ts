@@ -5,7 +5,15 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import {
-  BatchNorm2d, Conv2d, exportOnnx, IOError, Module, Sequential, Tensor, UsageError, type ExportableModule,
+  BatchNorm2d,
+  Conv2d,
+  exportOnnx,
+  IOError,
+  Module,
+  Sequential,
+  type Tensor,
+  UsageError,
+  type ExportableModule,
 } from '../../src/index.js';
 import { checkOnnxModel, loadOnnxRuntime, OnnxSession } from '../../src/onnx/index.js';
 import { mul, dropout } from '../../src/nn/functional/index.js';
@@ -44,13 +52,15 @@ test('an op without an ONNX mapping: UsageError naming the op and the module pat
   throwsLike(
     () => exportOnnx(new Fn((conv, x) => dropout(conv.forward(x), 0.2, true)).eval(), { input: [1, 1, 2, 2] }),
     UsageError,
-    "exportOnnx: op 'dropout' at the root module (Fn) cannot be exported: dropout called with training=true (p=0.2) is random; in eval mode Dropout is the identity and exports as nothing",
+    "exportOnnx: op 'dropout' at the root module (Fn) cannot be exported: dropout called with training=true (p=0.2) " +
+      'is random; in eval mode Dropout is the identity and exports as nothing',
   );
   const bn = new BatchNorm2d(2, { trackRunningStats: false });
   throwsLike(
     () => exportOnnx(new Sequential(new Conv2d(1, 2, 1), bn).eval(), { input: [2, 1, 3, 3] }),
     UsageError,
-    "exportOnnx: op 'batchNorm' at module '1' (BatchNorm2d) cannot be exported: it normalizes with batch statistics in eval mode (trackRunningStats=false); ONNX BatchNormalization needs running statistics",
+    "exportOnnx: op 'batchNorm' at module '1' (BatchNorm2d) cannot be exported: it normalizes with batch statistics " +
+      'in eval mode (trackRunningStats=false); ONNX BatchNormalization needs running statistics',
   );
 });
 
@@ -58,7 +68,9 @@ test('tensors the tracer did not see, in-place edits, and dynamic-batch reshapes
   throwsLike(
     () => exportOnnx(new Fn((conv, x) => conv.forward(x.clone())).eval(), { input: [1, 1, 2, 2] }),
     UsageError,
-    "exportOnnx: op 'conv2d' at module 'conv' (Conv2d) reads a tensor [1, 1, 2, 2] that is neither the model input, a parameter or buffer of the model, nor the output of a traced op (made by clone(), Tensor.from or another untraced function?)",
+    "exportOnnx: op 'conv2d' at module 'conv' (Conv2d) reads a tensor [1, 1, 2, 2] that is neither the model input, " +
+      'a parameter or buffer of the model, nor the output of a traced op (made by clone(), Tensor.from or another ' +
+      'untraced function?)',
   );
   const inplace = new Fn((conv, x) => {
     const y = conv.forward(x);
@@ -74,7 +86,8 @@ test('tensors the tracer did not see, in-place edits, and dynamic-batch reshapes
   throwsLike(
     () => exportOnnx(merge.eval(), { input: [2, 1, 2, 2], dynamicBatch: true }),
     UsageError,
-    "exportOnnx: op 'reshape' at the root module (Fn) cannot be exported: with dynamicBatch, a reshape must keep dim 0 (the batch), but it maps [2, 1, 2, 2] to [4, 2]",
+    "exportOnnx: op 'reshape' at the root module (Fn) cannot be exported: with dynamicBatch, a reshape must keep " +
+      'dim 0 (the batch), but it maps [2, 1, 2, 2] to [4, 2]',
   );
   throwsLike(
     () => exportOnnx(new Fn((_, x) => x).eval(), { input: [1, 1, 2, 2] }),
@@ -88,12 +101,14 @@ test('options: input required, shapes and opsets validated, unwritable path is a
   throwsLike(
     () => exportOnnx(m, {} as never),
     UsageError,
-    'exportOnnx: options.input is required: the input shape [N, C, H, W] or a sample tensor (one forward pass is traced), received undefined',
+    'exportOnnx: options.input is required: the input shape [N, C, H, W] or a sample tensor (one forward pass is ' +
+      'traced), received undefined',
   );
   throwsLike(
     () => exportOnnx(m, { input: [1, 3, 0, 8] }),
     UsageError,
-    'exportOnnx: options.input must be a shape of positive integers such as [1, 3, 64, 64] or a Tensor, received array [1, 3, 0, 8]',
+    'exportOnnx: options.input must be a shape of positive integers such as [1, 3, 64, 64] or a Tensor, received ' +
+      'array [1, 3, 0, 8]',
   );
   throwsLike(
     () => exportOnnx(m, { input: [1, 3, 8, 8], opset: 13 }),
@@ -136,7 +151,8 @@ test('checker: corrupt bytes, an undefined node input and a wrong declared shape
   throwsLike(
     () => checkOnnxModel(edit((m) => (m.graph.node[1]!.input[0] = 'nowhere'))),
     IOError,
-    'ONNX model: invalid ONNX model: node "/1/BatchNormalization_0" (BatchNormalization) reads "nowhere", which is not a graph input, an initializer or an earlier node\'s output',
+    'ONNX model: invalid ONNX model: node "/1/BatchNormalization_0" (BatchNormalization) reads "nowhere", which is ' +
+      "not a graph input, an initializer or an earlier node's output",
   );
   throwsLike(
     () => checkOnnxModel(edit((m) => m.graph.node.reverse())),
@@ -146,7 +162,8 @@ test('checker: corrupt bytes, an undefined node input and a wrong declared shape
   throwsLike(
     () => checkOnnxModel(edit((m) => (m.graph.value_info[0]!.type.tensor_type.shape.dim[3]!.dim_value = 5))),
     IOError,
-    'ONNX model: invalid ONNX model: node "/0/Conv_0" (Conv): output "/0/Conv_output_0" is declared [1, 16, 4, 5] but its inputs give [1, 16, 4, 4]',
+    'ONNX model: invalid ONNX model: node "/0/Conv_0" (Conv): output "/0/Conv_output_0" is declared [1, 16, 4, 5] ' +
+      'but its inputs give [1, 16, 4, 4]',
   );
   throwsLike(
     () => checkOnnxModel(edit((m) => (m.opset_import.length = 0))),
@@ -155,25 +172,29 @@ test('checker: corrupt bytes, an undefined node input and a wrong declared shape
   );
 });
 
-test('runtime: a corrupt file given to OnnxSession is an IOError naming the file; a missing runtime names the install command', async () => {
-  const { writeFileSync } = await import('node:fs');
-  const dir = mkdtempSync(join(tmpdir(), 'syncbn-onnx-'));
-  const p = join(dir, 'junk.onnx');
-  writeFileSync(p, 'this is not protobuf');
-  await assert.rejects(
-    OnnxSession.create(p),
-    (e: unknown) => e instanceof IOError && e.message.startsWith(`${p}: not a valid ONNX model`),
-  );
-  await assert.rejects(
-    OnnxSession.create(join(dir, 'none.onnx')),
-    (e: unknown) => e instanceof IOError && /could not read ONNX model ".*none\.onnx": ENOENT/.test(e.message),
-  );
-  await assert.rejects(
-    loadOnnxRuntime('onnxruntime-node-not-installed'),
-    (e: unknown) =>
-      e instanceof UsageError &&
-      /^ONNX Runtime is not available: could not import "onnxruntime-node-not-installed" .*install it with `npm install onnxruntime-node`$/.test(
-        e.message,
-      ),
-  );
-});
+test(
+  'runtime: a corrupt file given to OnnxSession is an IOError naming the file; a missing runtime names the ' +
+    'install command',
+  async () => {
+    const { writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'syncbn-onnx-'));
+    const p = join(dir, 'junk.onnx');
+    writeFileSync(p, 'this is not protobuf');
+    await assert.rejects(
+      OnnxSession.create(p),
+      (e: unknown) => e instanceof IOError && e.message.startsWith(`${p}: not a valid ONNX model`),
+    );
+    await assert.rejects(
+      OnnxSession.create(join(dir, 'none.onnx')),
+      (e: unknown) => e instanceof IOError && /could not read ONNX model ".*none\.onnx": ENOENT/.test(e.message),
+    );
+    await assert.rejects(
+      loadOnnxRuntime('onnxruntime-node-not-installed'),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        /^ONNX Runtime is not available: could not import "onnxruntime-node-not-installed" .*install it with `npm install onnxruntime-node`$/.test(
+          e.message,
+        ),
+    );
+  },
+);

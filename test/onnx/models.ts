@@ -1,7 +1,22 @@
 // Test models for ONNX round trips: every exportable op in one network, and a DeepLab-like segmentation stand-in.
 import {
-  Module, Sequential, Conv2d, BatchNorm2d, BatchNorm1d, ReLU, Linear, Dropout, MaxPool2d, AvgPool2d,
-  AdaptiveAvgPool2d, Upsample, Flatten, SyncBatchNorm, GroupNorm, Tensor, RandomGenerator,
+  Module,
+  Sequential,
+  Conv2d,
+  BatchNorm2d,
+  BatchNorm1d,
+  ReLU,
+  Linear,
+  Dropout,
+  MaxPool2d,
+  AvgPool2d,
+  AdaptiveAvgPool2d,
+  Upsample,
+  Flatten,
+  SyncBatchNorm,
+  GroupNorm,
+  Tensor,
+  RandomGenerator,
 } from '../../src/index.js';
 import { add, concat, reshape, relu, upsampleBilinear, adaptiveAvgPool2d } from '../../src/nn/functional/index.js';
 

@@ -1,6 +1,6 @@
 // Test helper: run a model with our engine and with ONNX Runtime, and compare per element.
 import assert from 'node:assert/strict';
-import { noGrad, Tensor, type ExportableModule } from '../../src/index.js';
+import { noGrad, type Tensor, type ExportableModule } from '../../src/index.js';
 import { OnnxSession } from '../../src/onnx/index.js';
 
 /** Our eval-mode output for x (a copy off the heap). */

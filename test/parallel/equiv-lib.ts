@@ -2,7 +2,7 @@
 import type { ProcessGroup } from '../../src/comm/types.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { RandomGenerator } from '../../src/tensor/random.js';
-import { Module } from '../../src/nn/module.js';
+import { type Module } from '../../src/nn/module.js';
 import { Sequential, type TensorModule } from '../../src/nn/layers/sequential.js';
 import { Conv2d, Linear } from '../../src/nn/layers/conv.js';
 import { BatchNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d } from '../../src/nn/layers/batchnorm.js';
@@ -65,7 +65,13 @@ export function buildModel(kind: ModelKind, seed: number): Sequential {
   } else if (kind === 'channelsLast') {
     // (N, H, W, C): a per-position Linear 3 → 4 on the last dim, then BN over that channel dim
     // (no bias: a bias right before BN has a gradient of exactly 0 in theory, pure rounding noise in float32)
-    layers.push(new Linear(3, 4, { bias: false, generator }), new BatchNorm(4, { channelsLast: true }), new ReLU(), new Flatten(), new Linear(24, CLASSES, { generator }));
+    layers.push(
+      new Linear(3, 4, { bias: false, generator }),
+      new BatchNorm(4, { channelsLast: true }),
+      new ReLU(),
+      new Flatten(),
+      new Linear(24, CLASSES, { generator }),
+    );
   } else {
     const bn2 = kind === 'cnnAffineOff' ? { affine: false } : kind === 'cnnMomentumNull' ? { momentum: null } : {};
     layers.push(
@@ -92,7 +98,13 @@ export function buildModel(kind: ModelKind, seed: number): Sequential {
 }
 
 /** The global batch of a step: inputs (B, …sample) and class targets (B). */
-export function batchOf(kind: ModelKind, b: number, step: number, seed: number, spec?: RunSpec): { x: Float32Array; y: Int32Array } {
+export function batchOf(
+  kind: ModelKind,
+  b: number,
+  step: number,
+  seed: number,
+  spec?: RunSpec,
+): { x: Float32Array; y: Int32Array } {
   const per = sampleShape(kind).reduce((p, d) => p * d, 1);
   const rng = new RandomGenerator(seed * 1000 + step);
   const x = Float32Array.from({ length: b * per }, () => 0.5 + 2 * rng.normal());
@@ -120,7 +132,14 @@ function snapshot(model: Module): Record<string, number[]> {
  * averaging the gradients of R ranks gives the gradient of the global mean loss Σ/B. Returns the
  * shard's outputs, loss_r/R (this rank's share of the global loss) and the input gradient ÷ R… ×1 (see below).
  */
-function shardStep(model: Module, kind: ModelKind, x: Float32Array, y: Int32Array, b: number, replicas: number): { out: number[]; lossShare: number; inputGrad: number[] } {
+function shardStep(
+  model: Module,
+  kind: ModelKind,
+  x: Float32Array,
+  y: Int32Array,
+  b: number,
+  replicas: number,
+): { out: number[]; lossShare: number; inputGrad: number[] } {
   const n = y.length;
   const xt = Tensor.from(x, [n, ...sampleShape(kind)]).requiresGrad_(true);
   const out = (model.forward as (t: Tensor) => Tensor)(xt).keep();
@@ -255,7 +274,12 @@ function gradFloor(ref: RunRecord, s: number): number {
  * `block` consecutive ranks: the SyncBN group). Returns the worst relative error over outputs,
  * losses, every gradient, input gradients and every parameter and buffer after the last step.
  */
-export function compareRuns(ranks: RunRecord[], refs: RunRecord[], block: number, steps: number): { err: number; where: string } {
+export function compareRuns(
+  ranks: RunRecord[],
+  refs: RunRecord[],
+  block: number,
+  steps: number,
+): { err: number; where: string } {
   let err = 0;
   let where = '';
   const see = (e: number, w: string): void => {
@@ -272,13 +296,18 @@ export function compareRuns(ranks: RunRecord[], refs: RunRecord[], block: number
       for (const [ri, r] of mine.entries()) {
         see(relErr([r.losses[s]!], [ref.losses[s]!]), `rank ${j * block + ri} step ${s} loss`);
         for (const k of Object.keys(ref.grads[s]!)) {
-          see(relErr(r.grads[s]![k]!, ref.grads[s]![k]!, gradFloor(ref, s)), `rank ${j * block + ri} step ${s} grad ${k}`);
+          see(
+            relErr(r.grads[s]![k]!, ref.grads[s]![k]!, gradFloor(ref, s)),
+            `rank ${j * block + ri} step ${s} grad ${k}`,
+          );
         }
       }
     }
     for (const [ri, r] of mine.entries()) {
-      if (Object.keys(r.final).join() !== Object.keys(ref.final).join()) see(Infinity, `rank ${j * block + ri} state dict keys`);
-      for (const k of Object.keys(ref.final)) see(relErr(r.final[k]!, ref.final[k]!), `rank ${j * block + ri} final ${k}`);
+      if (Object.keys(r.final).join() !== Object.keys(ref.final).join())
+        see(Infinity, `rank ${j * block + ri} state dict keys`);
+      for (const k of Object.keys(ref.final))
+        see(relErr(r.final[k]!, ref.final[k]!), `rank ${j * block + ri} final ${k}`);
     }
   });
   return { err, where };

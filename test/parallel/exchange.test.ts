@@ -1,4 +1,5 @@
-// SyncBN math on one thread: each rank's forward/backward, with the other ranks' contributions given, equals the whole-batch BatchNorm.
+// SyncBN math on one thread: each rank's forward/backward, with the other ranks' contributions given, equals the
+// whole-batch BatchNorm.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bnBackwardReduce, bnGeom, bnLocalStats } from '../../src/kernels/batchnorm.js';
@@ -21,8 +22,14 @@ interface Given {
   runningVar0: Float32Array;
   eps: number;
   numBatchesTracked: number;
-  ref: { out: ArrayLike<number>; dx: ArrayLike<number>; runningMean: ArrayLike<number>; runningVar: ArrayLike<number>;
-    dWeight: ArrayLike<number> | null; dBias: ArrayLike<number> | null };
+  ref: {
+    out: ArrayLike<number>;
+    dx: ArrayLike<number>;
+    runningMean: ArrayLike<number>;
+    runningVar: ArrayLike<number>;
+    dWeight: ArrayLike<number> | null;
+    dBias: ArrayLike<number> | null;
+  };
 }
 
 interface Case {
@@ -56,13 +63,17 @@ function runCase(c: Case): void {
   const weight = c.affine === false ? null : Float32Array.from({ length: ch }, () => 0.5 + rng.float());
   const bias = c.affine === false ? null : Float32Array.from({ length: ch }, () => rng.float() - 0.5);
   const momentum = c.momentum === undefined ? 0.1 : c.momentum;
-  const running = (): { runningMean: Float32Array; runningVar: Float32Array } => ({ runningMean: new Float32Array(ch).fill(0.2), runningVar: new Float32Array(ch).fill(1.5) });
+  const running = (): { runningMean: Float32Array; runningVar: Float32Array } => ({
+    runningMean: new Float32Array(ch).fill(0.2),
+    runningVar: new Float32Array(ch).fill(1.5),
+  });
   const common = { channelsLast: c.channelsLast, weight, bias, momentum, numBatchesTracked: 2 };
   const refRun = running();
   const ref = batchNormTrain(x, { shape, ...common, ...refRun });
   const refB = batchNormBackward(dy, x, ref.saved, { shape, channelsLast: c.channelsLast, weight });
   const starts = c.counts.map((_, r) => c.counts.slice(0, r).reduce((a, b) => a + b, 0));
-  const slice = (a: Float32Array, r: number): Float32Array => a.subarray(starts[r]! * per, (starts[r]! + c.counts[r]!) * per);
+  const slice = (a: Float32Array, r: number): Float32Array =>
+    a.subarray(starts[r]! * per, (starts[r]! + c.counts[r]!) * per);
   const dW = new Float64Array(ch);
   const dB = new Float64Array(ch);
   for (let r = 0; r < c.counts.length; r++) {
@@ -77,15 +88,33 @@ function runCase(c: Case): void {
     const res = syncBatchNormTrain(slice(x, r), { shape: shapeOf(r), ...common, ...run }, { group: g, tag: 'bn' });
     assert.ok(maxRel(res.out, slice(ref.out, r)) <= 1e-6, `${c.name}: rank ${r} output`);
     assert.ok(maxRel(run.runningMean, refRun.runningMean) <= 1e-6, `${c.name}: rank ${r} running mean`);
-    assert.ok(maxRel(run.runningVar, refRun.runningVar) <= 1e-6, `${c.name}: rank ${r} running var (unbiased, global count)`);
+    assert.ok(
+      maxRel(run.runningVar, refRun.runningVar) <= 1e-6,
+      `${c.name}: rank ${r} running var (unbiased, global count)`,
+    );
     const othersB = c.counts.flatMap((_, q) => {
       if (q === r) return [];
-      const s = bnBackwardReduce(slice(dy, q), slice(x, q), res.saved.mean, bnGeom(shapeOf(q), c.channelsLast, c.counts[q]! * per));
+      const s = bnBackwardReduce(
+        slice(dy, q),
+        slice(x, q),
+        res.saved.mean,
+        bnGeom(shapeOf(q), c.channelsLast, c.counts[q]! * per),
+      );
       return [Float64Array.from([...s.sumDy, ...s.sumDyXmu])];
     });
     const gb = fakeGroup(r, othersB);
-    const b = syncBatchNormBackward(slice(dy, r), slice(x, r), res.saved, { shape: shapeOf(r), channelsLast: c.channelsLast, weight }, { group: gb, tag: 'bn' });
-    assert.deepEqual(gb.calls.map((k) => [k.kind, k.length]), [['allReduce', 2 * ch]], 'one all-reduce of 2C in backward');
+    const b = syncBatchNormBackward(
+      slice(dy, r),
+      slice(x, r),
+      res.saved,
+      { shape: shapeOf(r), channelsLast: c.channelsLast, weight },
+      { group: gb, tag: 'bn' },
+    );
+    assert.deepEqual(
+      gb.calls.map((k) => [k.kind, k.length]),
+      [['allReduce', 2 * ch]],
+      'one all-reduce of 2C in backward',
+    );
     assert.ok(maxRel(b.dx, slice(refB.dx, r)) <= 1e-5, `${c.name}: rank ${r} dx`);
     for (let j = 0; j < ch; j++) {
       dW[j] += b.dWeight[j]!;
@@ -102,12 +131,21 @@ function runGiven(c: Case, t: Given): void {
   const per = c.sample.reduce((a, b) => a * b, 1);
   const ch = c.channelsLast ? c.sample[c.sample.length - 1]! : c.sample[0]!;
   const starts = c.counts.map((_, r) => c.counts.slice(0, r).reduce((a, b) => a + b, 0));
-  const slice = (a: Float32Array, r: number): Float32Array => a.subarray(starts[r]! * per, (starts[r]! + c.counts[r]!) * per);
-  const sliceOf = (a: ArrayLike<number>, r: number): number[] => Array.from(a).slice(starts[r]! * per, (starts[r]! + c.counts[r]!) * per);
+  const slice = (a: Float32Array, r: number): Float32Array =>
+    a.subarray(starts[r]! * per, (starts[r]! + c.counts[r]!) * per);
+  const sliceOf = (a: ArrayLike<number>, r: number): number[] =>
+    Array.from(a).slice(starts[r]! * per, (starts[r]! + c.counts[r]!) * per);
   const shapeOf = (q: number): number[] => [c.counts[q]!, ...c.sample];
   const geomOf = (q: number) => bnGeom(shapeOf(q), c.channelsLast, c.counts[q]! * per);
   const momentum = c.momentum === undefined ? 0.1 : c.momentum;
-  const common = { channelsLast: c.channelsLast, weight: t.weight, bias: t.bias, momentum, eps: t.eps, numBatchesTracked: t.numBatchesTracked };
+  const common = {
+    channelsLast: c.channelsLast,
+    weight: t.weight,
+    bias: t.bias,
+    momentum,
+    eps: t.eps,
+    numBatchesTracked: t.numBatchesTracked,
+  };
   const dW = new Float64Array(ch);
   const dB = new Float64Array(ch);
   // float32 data against PyTorch's float32 results: per-element atol + rtol·|ref| (see test/helpers/close.ts)
@@ -118,7 +156,11 @@ function runGiven(c: Case, t: Given): void {
       return [Float64Array.from([s.count, ...s.mean, ...s.m2])];
     });
     const run = { runningMean: Float32Array.from(t.runningMean0), runningVar: Float32Array.from(t.runningVar0) };
-    const res = syncBatchNormTrain(slice(t.x, r), { shape: shapeOf(r), ...common, ...run }, { group: fakeGroup(r, others), tag: 'bn' });
+    const res = syncBatchNormTrain(
+      slice(t.x, r),
+      { shape: shapeOf(r), ...common, ...run },
+      { group: fakeGroup(r, others), tag: 'bn' },
+    );
     assertMixed(res.out, sliceOf(t.ref.out, r), F32_FWD, `${c.name}: rank ${r} output`);
     assertMixed(run.runningMean, t.ref.runningMean, F32_FWD, `${c.name}: rank ${r} running mean`);
     assertMixed(run.runningVar, t.ref.runningVar, F32_FWD, `${c.name}: rank ${r} running var`);
@@ -127,7 +169,13 @@ function runGiven(c: Case, t: Given): void {
       const s = bnBackwardReduce(slice(t.dy, q), slice(t.x, q), res.saved.mean, geomOf(q));
       return [Float64Array.from([...s.sumDy, ...s.sumDyXmu])];
     });
-    const b = syncBatchNormBackward(slice(t.dy, r), slice(t.x, r), res.saved, { shape: shapeOf(r), channelsLast: c.channelsLast, weight: t.weight }, { group: fakeGroup(r, othersB), tag: 'bn' });
+    const b = syncBatchNormBackward(
+      slice(t.dy, r),
+      slice(t.x, r),
+      res.saved,
+      { shape: shapeOf(r), channelsLast: c.channelsLast, weight: t.weight },
+      { group: fakeGroup(r, othersB), tag: 'bn' },
+    );
     assertMixed(b.dx, sliceOf(t.ref.dx, r), F32_BWD, `${c.name}: rank ${r} dx`);
     for (let j = 0; j < ch && t.weight !== null; j++) {
       dW[j] += b.dWeight[j]!;
@@ -138,7 +186,9 @@ function runGiven(c: Case, t: Given): void {
   if (t.ref.dBias !== null) assertMixed(dB, t.ref.dBias, F32_BWD, `${c.name}: Σ dβ`);
 }
 
-/** PyTorch fixture cases (no fused ReLU: SyncBN's exchange functions have none) split into unequal shards, one empty. */
+/**
+ * PyTorch fixture cases (no fused ReLU: SyncBN's exchange functions have none) split into unequal shards, one empty.
+ */
 function torchCases(): Case[] {
   const f32 = (a: number[] | null): Float32Array | null => (a === null ? null : Float32Array.from(a));
   return loadFixtures()
@@ -148,12 +198,27 @@ function torchCases(): Case[] {
       const counts = [1, 0, n - 1 - (n > 3 ? 1 : 0), ...(n > 3 ? [1] : [])];
       return {
         name: `PyTorch ${f.file} #${i} shape [${f.shape}] shards [${counts}]`,
-        sample: f.shape.slice(1), channelsLast: f.channelsLast, counts, momentum: f.momentum,
+        sample: f.shape.slice(1),
+        channelsLast: f.channelsLast,
+        counts,
+        momentum: f.momentum,
         given: {
-          x: Float32Array.from(f.x), dy: Float32Array.from(f.dy), weight: f32(f.weight), bias: f32(f.bias),
-          runningMean0: Float32Array.from(f.runningMean0), runningVar0: Float32Array.from(f.runningVar0),
-          eps: f.eps, numBatchesTracked: f.numBatchesTracked,
-          ref: { out: f.y, dx: f.dx, runningMean: f.runningMean, runningVar: f.runningVar, dWeight: f.dWeight, dBias: f.dBias },
+          x: Float32Array.from(f.x),
+          dy: Float32Array.from(f.dy),
+          weight: f32(f.weight),
+          bias: f32(f.bias),
+          runningMean0: Float32Array.from(f.runningMean0),
+          runningVar0: Float32Array.from(f.runningVar0),
+          eps: f.eps,
+          numBatchesTracked: f.numBatchesTracked,
+          ref: {
+            out: f.y,
+            dx: f.dx,
+            runningMean: f.runningMean,
+            runningVar: f.runningVar,
+            dWeight: f.dWeight,
+            dBias: f.dBias,
+          },
         },
       };
     });
@@ -179,44 +244,71 @@ test('the PyTorch cases have unequal shards with an empty one', () => {
 });
 
 for (const backend of [referenceKernels, wasmKernels]) {
-  test(`${backend.name} kernels: rank r's SyncBN forward/backward equals the whole batch's BatchNorm (${cases.length} cases)`, () => {
-    const prev = setKernels(backend);
-    try {
-      for (const c of cases) runCase(c);
-    } finally {
-      setKernels(prev);
-    }
-  });
+  test(
+    `${backend.name} kernels: rank r's SyncBN forward/backward equals the whole batch's BatchNorm ` +
+      `(${cases.length} cases)`,
+    () => {
+      const prev = setKernels(backend);
+      try {
+        for (const c of cases) runCase(c);
+      } finally {
+        setKernels(prev);
+      }
+    },
+  );
 }
 
 test.beforeEach(() => {
   setKernels(referenceKernels);
 });
 
-test('one value per channel: local count 1 trains when the global count is larger; global count 1 fails on every rank', () => {
-  const x = Float32Array.of(1, 2);
-  const other = Float64Array.of(1, 5, 7, 0, 0);
-  const out = syncBatchNormTrain(x, { shape: [1, 2] }, { group: fakeGroup(0, [other]), tag: 'fc.bn' });
-  // channel 0 sees {1, 5} (mean 3, var 4), channel 1 sees {2, 7} (mean 4.5, var 6.25)
-  assert.equal(out.count, 2);
-  assert.ok(Math.abs(out.out[0]! - -2 / Math.sqrt(4 + 1e-5)) < 1e-6);
-  assert.ok(Math.abs(out.out[1]! - -2.5 / Math.sqrt(6.25 + 1e-5)) < 1e-6);
-  assert.throws(
-    () => syncBatchNormTrain(x, { shape: [1, 2] }, { group: fakeGroup(0, [Float64Array.of(0, 0, 0, 0, 0)]), tag: 'fc.bn' }),
-    (e: unknown) => e instanceof ValueError && /^SyncBatchNorm 'fc\.bn': Expected more than 1 value per channel when training, got a global count of 1/.test(e.message),
-  );
-});
+test(
+  'one value per channel: local count 1 trains when the global count is larger; global count 1 fails on every ' +
+    'rank',
+  () => {
+    const x = Float32Array.of(1, 2);
+    const other = Float64Array.of(1, 5, 7, 0, 0);
+    const out = syncBatchNormTrain(x, { shape: [1, 2] }, { group: fakeGroup(0, [other]), tag: 'fc.bn' });
+    // channel 0 sees {1, 5} (mean 3, var 4), channel 1 sees {2, 7} (mean 4.5, var 6.25)
+    assert.equal(out.count, 2);
+    assert.ok(Math.abs(out.out[0]! - -2 / Math.sqrt(4 + 1e-5)) < 1e-6);
+    assert.ok(Math.abs(out.out[1]! - -2.5 / Math.sqrt(6.25 + 1e-5)) < 1e-6);
+    assert.throws(
+      () =>
+        syncBatchNormTrain(
+          x,
+          { shape: [1, 2] },
+          { group: fakeGroup(0, [Float64Array.of(0, 0, 0, 0, 0)]), tag: 'fc.bn' },
+        ),
+      (e: unknown) =>
+        e instanceof ValueError &&
+        /^SyncBatchNorm 'fc\.bn': Expected more than 1 value per channel when training, got a global count of 1/.test(
+          e.message,
+        ),
+    );
+  },
+);
 
-test('a rank whose input is bad joins with a failure marker (its own error rethrown); the others fail naming it', () => {
-  const g = fakeGroup(1, [Float64Array.of(2, 0, 0, 1, 1)]);
-  assert.throws(
-    () => syncBatchNormTrain(Float32Array.of(1, NaN, 3, 4), { shape: [2, 2], checkFinite: true }, { group: g, tag: 'layer3.bn' }),
-    (e: unknown) => e instanceof ValueError && /input must be finite/.test(e.message),
-  );
-  assert.deepEqual(g.calls, [{ kind: 'allGather', tag: 'layer3.bn', length: 1 }]);
-  const peer = fakeGroup(0, [Float64Array.of(-1)]);
-  assert.throws(
-    () => syncBatchNormTrain(Float32Array.of(1, 2, 3, 4), { shape: [2, 2] }, { group: peer, tag: 'layer3.bn' }),
-    (e: unknown) => e instanceof CommError && /^SyncBatchNorm 'layer3\.bn' forward on rank 0: rank 1 failed inside this layer's forward/.test(e.message),
-  );
-});
+test(
+  'a rank whose input is bad joins with a failure marker (its own error rethrown); the others fail naming ' + 'it',
+  () => {
+    const g = fakeGroup(1, [Float64Array.of(2, 0, 0, 1, 1)]);
+    assert.throws(
+      () =>
+        syncBatchNormTrain(
+          Float32Array.of(1, NaN, 3, 4),
+          { shape: [2, 2], checkFinite: true },
+          { group: g, tag: 'layer3.bn' },
+        ),
+      (e: unknown) => e instanceof ValueError && /input must be finite/.test(e.message),
+    );
+    assert.deepEqual(g.calls, [{ kind: 'allGather', tag: 'layer3.bn', length: 1 }]);
+    const peer = fakeGroup(0, [Float64Array.of(-1)]);
+    assert.throws(
+      () => syncBatchNormTrain(Float32Array.of(1, 2, 3, 4), { shape: [2, 2] }, { group: peer, tag: 'layer3.bn' }),
+      (e: unknown) =>
+        e instanceof CommError &&
+        /^SyncBatchNorm 'layer3\.bn' forward on rank 0: rank 1 failed inside this layer's forward/.test(e.message),
+    );
+  },
+);

@@ -1,4 +1,5 @@
-// Failures over threads: differing channel counts, a skipped layer, a rank throwing inside forward — every rank fails fast, naming the layer and ranks.
+// Failures over threads: differing channel counts, a skipped layer, a rank throwing inside forward — every rank fails
+// fast, naming the layer and ranks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnThreads, type RankOutcome, type ProcessGroup } from '../../src/comm/index.js';
@@ -26,7 +27,11 @@ const body = async (pg: ProcessGroup, args: string[]): Promise<string | { name: 
 
 async function scenarioBody(lib: Lib, pg: ProcessGroup, scenario: string): Promise<void> {
   const opts = { group: pg, timeoutMs: 20_000 };
-  const x = (c: number): import('../../src/tensor/tensor.js').Tensor => lib.Tensor.from(Array.from({ length: 2 * c }, (_, i) => i % 5), [2, c]);
+  const x = (c: number): import('../../src/tensor/tensor.js').Tensor =>
+    lib.Tensor.from(
+      Array.from({ length: 2 * c }, (_, i) => i % 5),
+      [2, c],
+    );
   if (scenario === 'channels') {
     const c = pg.rank === 1 ? 3 : 4;
     new lib.SyncBatchNorm(c, { ...opts, name: 'layer1.bn' }).forward(x(c));
@@ -65,46 +70,72 @@ function errs(outs: RankOutcome<Out>[]): { name: string; message: string }[] {
   });
 }
 
-test('channel counts that differ across ranks: every rank fails, naming the layer and each rank\'s count', async () => {
+test("channel counts that differ across ranks: every rank fails, naming the layer and each rank's count", async () => {
   const { outs, ms } = await run(3, 'channels');
   for (const e of errs(outs)) {
     assert.equal(e.name, 'CollectiveMismatchError');
-    assert.equal(e.message, "SyncBatchNorm 'layer1.bn': channel counts differ across ranks: rank 0 has 4, rank 1 has 3, rank 2 has 4 channels");
+    assert.equal(
+      e.message,
+      "SyncBatchNorm 'layer1.bn': channel counts differ across ranks: rank 0 has 4, rank 1 has 3, rank 2 has 4 " +
+        'channels',
+    );
   }
   assert.ok(ms < 15_000, `took ${ms} ms`);
 });
 
-test('a rank that skips a SyncBN layer: every rank fails with the layers and ranks on both sides, not a hang', async () => {
-  const { outs, ms } = await run(3, 'skip');
-  for (const [r, e] of errs(outs).entries()) {
-    assert.equal(e.name, 'CollectiveMismatchError', e.message);
-    assert.match(e.message, new RegExp(`^SyncBatchNorm 'layer[12]\\.bn' forward statistics exchange on rank ${r}: `));
-    assert.match(e.message, /tag="layer1\.bn"/);
-    assert.match(e.message, /tag="layer2\.bn"/);
-    assert.match(e.message, /rank 2 called allGather/);
-  }
-  assert.ok(ms < 15_000, `took ${ms} ms`);
-});
+test(
+  'a rank that skips a SyncBN layer: every rank fails with the layers and ranks on both sides, not a ' + 'hang',
+  async () => {
+    const { outs, ms } = await run(3, 'skip');
+    for (const [r, e] of errs(outs).entries()) {
+      assert.equal(e.name, 'CollectiveMismatchError', e.message);
+      assert.match(e.message, new RegExp(`^SyncBatchNorm 'layer[12]\\.bn' forward statistics exchange on rank ${r}: `));
+      assert.match(e.message, /tag="layer1\.bn"/);
+      assert.match(e.message, /tag="layer2\.bn"/);
+      assert.match(e.message, /rank 2 called allGather/);
+    }
+    assert.ok(ms < 15_000, `took ${ms} ms`);
+  },
+);
 
-test('a rank that throws inside the layer\'s forward: it reports its own error, the others fail at once naming it', async () => {
-  const { outs, ms } = await run(3, 'bad-input');
-  const es = errs(outs);
-  assert.equal(es[1]!.name, 'ShapeError');
-  assert.equal(es[1]!.message, "SyncBatchNorm 'head.bn' forward on rank 1: batchNorm: weight has shape [4] but input [2, 5] has 5 channels");
-  for (const r of [0, 2]) {
-    assert.equal(es[r]!.name, 'CommError');
-    assert.match(es[r]!.message, new RegExp(`^SyncBatchNorm 'head\\.bn' forward on rank ${r}: rank 1 failed inside this layer's forward before the statistics exchange`));
-  }
-  assert.ok(ms < 15_000, `took ${ms} ms`);
-});
+test(
+  "a rank that throws inside the layer's forward: it reports its own error, the others fail at once naming " + 'it',
+  async () => {
+    const { outs, ms } = await run(3, 'bad-input');
+    const es = errs(outs);
+    assert.equal(es[1]!.name, 'ShapeError');
+    assert.equal(
+      es[1]!.message,
+      "SyncBatchNorm 'head.bn' forward on rank 1: batchNorm: weight has shape [4] but input [2, 5] has 5 channels",
+    );
+    for (const r of [0, 2]) {
+      assert.equal(es[r]!.name, 'CommError');
+      assert.match(
+        es[r]!.message,
+        new RegExp(
+          `^SyncBatchNorm 'head\\.bn' forward on rank ${r}: rank 1 failed inside this layer's forward before the ` +
+            `statistics exchange`,
+        ),
+      );
+    }
+    assert.ok(ms < 15_000, `took ${ms} ms`);
+  },
+);
 
-test('a rank that dies before reaching the layer: the others fail fast (not at the 20 s timeout) naming the layer and the dead rank', async () => {
-  const { outs, ms } = await run(3, 'throw-before');
-  const es = errs(outs);
-  assert.match(es[0]!.message, /boom in the data loader/);
-  for (const r of [1, 2]) {
-    assert.equal(es[r]!.name, 'PeerDiedError', es[r]!.message);
-    assert.match(es[r]!.message, new RegExp(`^SyncBatchNorm 'stem\\.bn' forward statistics exchange on rank ${r}: .*rank 0`));
-  }
-  assert.ok(ms < 15_000, `took ${ms} ms`);
-});
+test(
+  'a rank that dies before reaching the layer: the others fail fast (not at the 20 s timeout) naming the layer ' +
+    'and the dead rank',
+  async () => {
+    const { outs, ms } = await run(3, 'throw-before');
+    const es = errs(outs);
+    assert.match(es[0]!.message, /boom in the data loader/);
+    for (const r of [1, 2]) {
+      assert.equal(es[r]!.name, 'PeerDiedError', es[r]!.message);
+      assert.match(
+        es[r]!.message,
+        new RegExp(`^SyncBatchNorm 'stem\\.bn' forward statistics exchange on rank ${r}: .*rank 0`),
+      );
+    }
+    assert.ok(ms < 15_000, `took ${ms} ms`);
+  },
+);

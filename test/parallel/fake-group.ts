@@ -11,7 +11,11 @@ export interface FakeCall {
  * allGatherSync returns `others` with this rank's buffer at `rank`; allReduceSync sums this rank's
  * buffer with `others` (in rank order). Every call is recorded, so tests can count collectives.
  */
-export function fakeGroup(rank: number, others: CommArray[], worldRanks?: number[]): ProcessGroup & { calls: FakeCall[]; others: CommArray[] } {
+export function fakeGroup(
+  rank: number,
+  others: CommArray[],
+  worldRanks?: number[],
+): ProcessGroup & { calls: FakeCall[]; others: CommArray[] } {
   const size = others.length + 1;
   const calls: FakeCall[] = [];
   const group = {

@@ -5,9 +5,14 @@ import { DistributedSampler } from '../../src/parallel/sampler.js';
 import { RandomGenerator } from '../../src/tensor/random.js';
 import { UsageError } from '../../src/errors.js';
 
-const shards = (n: number, R: number, o: { shuffle?: boolean; dropLast?: boolean; seed?: number; epoch?: number } = {}): number[][] =>
+const shards = (
+  n: number,
+  R: number,
+  o: { shuffle?: boolean; dropLast?: boolean; seed?: number; epoch?: number } = {},
+): number[][] =>
   Array.from({ length: R }, (_, rank) => {
-    const { epoch, ...opts } = o; // epoch is not a constructor option (it was silently ignored before keys were checked)
+    // epoch is not a constructor option (it was silently ignored before keys were checked)
+    const { epoch, ...opts } = o;
     const s = new DistributedSampler(n, { numReplicas: R, rank, ...opts });
     if (epoch !== undefined) s.setEpoch(epoch);
     return [...s];
@@ -15,13 +20,23 @@ const shards = (n: number, R: number, o: { shuffle?: boolean; dropLast?: boolean
 
 test('no shuffle, pad: rank r takes r, r+R, … and the tail repeats the head (PyTorch)', () => {
   // torch: DistributedSampler(range(10), 4, r, shuffle=False) → [0,4,8],[1,5,9],[2,6,0],[3,7,1]
-  assert.deepEqual(shards(10, 4, { shuffle: false }), [[0, 4, 8], [1, 5, 9], [2, 6, 0], [3, 7, 1]]);
+  assert.deepEqual(shards(10, 4, { shuffle: false }), [
+    [0, 4, 8],
+    [1, 5, 9],
+    [2, 6, 0],
+    [3, 7, 1],
+  ]);
   // padding longer than the dataset repeats it several times: n = 2, R = 5
   assert.deepEqual(shards(2, 5, { shuffle: false }), [[0], [1], [0], [1], [0]]);
 });
 
 test('no shuffle, dropLast: every rank gets floor(n/R) and nothing repeats', () => {
-  assert.deepEqual(shards(10, 4, { shuffle: false, dropLast: true }), [[0, 4], [1, 5], [2, 6], [3, 7]]);
+  assert.deepEqual(shards(10, 4, { shuffle: false, dropLast: true }), [
+    [0, 4],
+    [1, 5],
+    [2, 6],
+    [3, 7],
+  ]);
   const s = new DistributedSampler(10, { numReplicas: 4, rank: 0, dropLast: true });
   assert.equal(s.numSamples, 2);
   assert.equal(s.totalSize, 8);
@@ -50,29 +65,36 @@ test('sizes 0, 1, odd, non-divisible: equal shard lengths; shards cover the data
   }
 });
 
-test('shuffle is a function of seed + epoch only: same on every call and rank, different across epochs and seeds', () => {
-  const a = shards(50, 3, { seed: 7, epoch: 1 });
-  assert.deepEqual(shards(50, 3, { seed: 7, epoch: 1 }), a);
-  assert.notDeepEqual(shards(50, 3, { seed: 7, epoch: 2 }), a);
-  assert.notDeepEqual(shards(50, 3, { seed: 8, epoch: 1 }), a);
-  // seed + epoch is what matters (PyTorch seeds its generator with seed + epoch)
-  assert.deepEqual(shards(50, 3, { seed: 6, epoch: 2 }), a);
-  // interleaving the shards in rank order gives a permutation of 0..n−1 followed by the padding (its head)
-  const inter: number[] = [];
-  for (let i = 0; i < a[0]!.length; i++) for (const s of a) inter.push(s[i]!);
-  assert.equal(inter.length, 51);
-  assert.deepEqual(inter.slice(0, 50).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i));
-  assert.equal(inter[50], inter[0]);
-  const s = new DistributedSampler(50, { numReplicas: 3, rank: 0, seed: 7 });
-  s.setEpoch(1);
-  assert.deepEqual(s.indices(), [...s]);
-  assert.equal(s.epoch, 1);
-});
+test(
+  'shuffle is a function of seed + epoch only: same on every call and rank, different across epochs and ' + 'seeds',
+  () => {
+    const a = shards(50, 3, { seed: 7, epoch: 1 });
+    assert.deepEqual(shards(50, 3, { seed: 7, epoch: 1 }), a);
+    assert.notDeepEqual(shards(50, 3, { seed: 7, epoch: 2 }), a);
+    assert.notDeepEqual(shards(50, 3, { seed: 8, epoch: 1 }), a);
+    // seed + epoch is what matters (PyTorch seeds its generator with seed + epoch)
+    assert.deepEqual(shards(50, 3, { seed: 6, epoch: 2 }), a);
+    // interleaving the shards in rank order gives a permutation of 0..n−1 followed by the padding (its head)
+    const inter: number[] = [];
+    for (let i = 0; i < a[0]!.length; i++) for (const s of a) inter.push(s[i]!);
+    assert.equal(inter.length, 51);
+    assert.deepEqual(
+      inter.slice(0, 50).sort((x, y) => x - y),
+      Array.from({ length: 50 }, (_, i) => i),
+    );
+    assert.equal(inter[50], inter[0]);
+    const s = new DistributedSampler(50, { numReplicas: 3, rank: 0, seed: 7 });
+    s.setEpoch(1);
+    assert.deepEqual(s.indices(), [...s]);
+    assert.equal(s.epoch, 1);
+  },
+);
 
 test('the permutation is uniform enough: every position sees every value over many seeds', () => {
   const n = 5;
   const seen = Array.from({ length: n }, () => new Array<number>(n).fill(0));
-  for (let seed = 0; seed < 2000; seed++) new RandomGenerator(seed).permutation(n).forEach((v, pos) => seen[pos]![v]!++);
+  for (let seed = 0; seed < 2000; seed++)
+    new RandomGenerator(seed).permutation(n).forEach((v, pos) => seen[pos]![v]!++);
   for (const row of seen) for (const c of row) assert.ok(c > 300 && c < 500, `count ${c} far from 400`);
 });
 
@@ -81,10 +103,25 @@ test('options come from a group; bad options are usage errors naming the argumen
   const s = new DistributedSampler({ length: 9 }, { group, shuffle: false });
   assert.deepEqual([...s], [1, 4, 7]);
   assert.equal(s.length, 3);
-  assert.throws(() => new DistributedSampler(5, {}), (e: unknown) => e instanceof UsageError && /options\.group/.test(e.message));
-  assert.throws(() => new DistributedSampler(5, { numReplicas: 2, rank: 2 }), /rank must be an integer in \[0, 1\], received 2/);
-  assert.throws(() => new DistributedSampler(5, { numReplicas: 0, rank: 0 }), /numReplicas must be an integer ≥ 1, received 0/);
-  assert.throws(() => new DistributedSampler(-1, { numReplicas: 1, rank: 0 }), /dataset length must be a non-negative integer, received -1/);
-  assert.throws(() => new DistributedSampler(5, { numReplicas: 1, rank: 0, seed: 0.5 }), /seed must be a safe integer, received 0.5/);
+  assert.throws(
+    () => new DistributedSampler(5, {}),
+    (e: unknown) => e instanceof UsageError && /options\.group/.test(e.message),
+  );
+  assert.throws(
+    () => new DistributedSampler(5, { numReplicas: 2, rank: 2 }),
+    /rank must be an integer in \[0, 1\], received 2/,
+  );
+  assert.throws(
+    () => new DistributedSampler(5, { numReplicas: 0, rank: 0 }),
+    /numReplicas must be an integer ≥ 1, received 0/,
+  );
+  assert.throws(
+    () => new DistributedSampler(-1, { numReplicas: 1, rank: 0 }),
+    /dataset length must be a non-negative integer, received -1/,
+  );
+  assert.throws(
+    () => new DistributedSampler(5, { numReplicas: 1, rank: 0, seed: 0.5 }),
+    /seed must be a safe integer, received 0.5/,
+  );
   assert.throws(() => s.setEpoch(-1), /epoch must be a non-negative integer, received -1/);
 });

@@ -1,4 +1,5 @@
-// The fixture model of scripts/gen_syncbn_fixtures.py, trained as one rank of a SyncBN + DDP run (loaded in each thread rank).
+// The fixture model of scripts/gen_syncbn_fixtures.py, trained as one rank of a SyncBN + DDP run (loaded in each thread
+// rank).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { spawnProcesses, spawnThreads } from '../../src/comm/launch.js';
@@ -69,17 +70,27 @@ export function runTorchRank(pg: ProcessGroup, fixturePath: string, counts?: rea
   model.loadStateDict(Object.fromEntries(Object.entries(fx.init).map(([k, v]) => [k, Tensor.from(v.data, v.shape)])));
   convertSyncBatchNorm(model, pg);
   const ddp = new DistributedDataParallel(model, { group: pg });
-  const opt = new SGD(model.parameters(), { lr: fx.optimizer.lr, momentum: fx.optimizer.momentum, weightDecay: fx.optimizer.weight_decay });
+  const opt = new SGD(model.parameters(), {
+    lr: fx.optimizer.lr,
+    momentum: fx.optimizer.momentum,
+    weightDecay: fx.optimizer.weight_decay,
+  });
   const b = fx.batch;
   const shares = counts ?? new Array<number>(pg.size).fill(b / pg.size);
-  if (shares.length !== pg.size || shares.reduce((a, c) => a + c, 0) !== b) throw new Error(`counts ${shares} do not split ${b} over ${pg.size} ranks`);
+  if (shares.length !== pg.size || shares.reduce((a, c) => a + c, 0) !== b)
+    throw new Error(`counts ${shares} do not split ${b} over ${pg.size} ranks`);
   const per = shares[pg.rank]!;
   const offset = shares.slice(0, pg.rank).reduce((a, c) => a + c, 0);
   const sample = 3 * fx.size * fx.size;
   const rec: TorchRunRecord = { losses: [], logits: [], inputGrads: [], grads: [], final: {} };
   for (let s = 0; s < fx.steps.length; s++) {
     const lo = s * b + offset;
-    const x = Tensor.from(fx.inputs.data.slice(lo * sample, (lo + per) * sample), [per, 3, fx.size, fx.size]).requiresGrad_(true);
+    const x = Tensor.from(fx.inputs.data.slice(lo * sample, (lo + per) * sample), [
+      per,
+      3,
+      fx.size,
+      fx.size,
+    ]).requiresGrad_(true);
     const y = fx.targets.slice(lo, lo + per);
     const out = ddp.forward(x).keep();
     // per-rank loss Σ local × world/B: DDP's average is then the gradient of torch's mean loss
@@ -120,18 +131,28 @@ export function checkAgainstTorch(ranks: TorchRunRecord[], fx: Fixture, label: s
     assertMixed(got, want, { rtol: TRAIN_TOL.rtol, atol: TRAIN_TOL.atolOfMax * scale }, `${label}: ${what}`);
   };
   fx.steps.forEach((st, s) => {
-    check(ranks.flatMap((r) => r.logits[s]!), st.logits, `step ${s} logits`);
-    check(ranks.flatMap((r) => r.inputGrads[s]!), st.input_grad, `step ${s} input gradient`);
+    check(
+      ranks.flatMap((r) => r.logits[s]!),
+      st.logits,
+      `step ${s} logits`,
+    );
+    check(
+      ranks.flatMap((r) => r.inputGrads[s]!),
+      st.input_grad,
+      `step ${s} input gradient`,
+    );
     // A bias right before BN has a gradient that is exactly zero in theory: its float32 value is rounding
     // noise of the size of the other gradients, so every gradient is judged at least at the step's scale.
     const gradScale = Math.max(...Object.values(st.grads).map(largest));
     for (const [ri, r] of ranks.entries()) {
       check([r.losses[s]!], [st.loss], `rank ${ri} step ${s} loss`);
-      for (const [k, g] of Object.entries(st.grads)) check(r.grads[s]![k]!, g, `rank ${ri} step ${s} grad ${k}`, gradScale);
+      for (const [k, g] of Object.entries(st.grads))
+        check(r.grads[s]![k]!, g, `rank ${ri} step ${s} grad ${k}`, gradScale);
     }
   });
   for (const [ri, r] of ranks.entries()) {
-    if (Object.keys(r.final).sort().join() !== Object.keys(fx.final).sort().join()) throw new Error(`${label}: rank ${ri} state keys`);
+    if (Object.keys(r.final).sort().join() !== Object.keys(fx.final).sort().join())
+      throw new Error(`${label}: rank ${ri} state keys`);
     for (const [k, v] of Object.entries(fx.final)) check(r.final[k]!, v.data, `rank ${ri} final ${k}`);
   }
 }
@@ -145,7 +166,12 @@ export async function torchRun(how: 'threads' | 'processes', counts: number[]): 
   const spawn = how === 'threads' ? spawnThreads : spawnProcesses;
   const outs = await spawn(
     counts.length,
-    async (pg, args) => ((await import(args[0]!)) as typeof import('./torch-lib.js')).runTorchRank(pg, args[1]!, JSON.parse(args[2]!) as number[]),
+    async (pg, args) =>
+      ((await import(args[0]!)) as typeof import('./torch-lib.js')).runTorchRank(
+        pg,
+        args[1]!,
+        JSON.parse(args[2]!) as number[],
+      ),
     [lib, TORCH_FIXTURE, JSON.stringify(counts)],
     { deadlineMs: 120_000, ...(how === 'processes' ? { output: 'capture' as const } : {}) },
   );

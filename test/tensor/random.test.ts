@@ -25,7 +25,10 @@ test('permutation(n): edge sizes 0 and 1, a permutation for odd n, the same stre
   assert.deepEqual(g.permutation(0), []);
   assert.deepEqual(g.permutation(1), [0]);
   const p = new RandomGenerator(9).permutation(11);
-  assert.deepEqual([...p].sort((a, b) => a - b), Array.from({ length: 11 }, (_, i) => i));
+  assert.deepEqual(
+    [...p].sort((a, b) => a - b),
+    Array.from({ length: 11 }, (_, i) => i),
+  );
   assert.deepEqual(new RandomGenerator(9).permutation(11), p);
   assert.notDeepEqual(new RandomGenerator(10).permutation(11), p);
 });

@@ -13,7 +13,10 @@ test('factories fill, infer nested shapes and validate counts', () => {
   assert.deepEqual(Tensor.zeros([2, 3]).toArray(), [0, 0, 0, 0, 0, 0]);
   assert.deepEqual(Tensor.ones([2]).toArray(), [1, 1]);
   assert.deepEqual(Tensor.full([1, 2], 2.5).toArray(), [2.5, 2.5]);
-  const t = Tensor.from([[1, 2, 3], [4, 5, 6]]);
+  const t = Tensor.from([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   assert.deepEqual(t.shape, [2, 3]);
   assert.deepEqual(t.toArray(), [1, 2, 3, 4, 5, 6]);
   assert.deepEqual(Tensor.from(new Float32Array([1, 2, 3, 4]), [2, 2]).shape, [2, 2]);
@@ -23,10 +26,18 @@ test('factories fill, infer nested shapes and validate counts', () => {
   assert.equal(Tensor.scalar(3).item(), 3);
   assert.deepEqual(Tensor.zeros([0, 3]).shape, [0, 3]);
   assert.equal(Tensor.zeros([0, 3]).size, 0);
-  assert.throws(() => Tensor.from([1, 2, 3], [2, 2]), { name: 'ShapeError', message: 'Tensor.from: 3 values do not fill shape [2, 2] (4 elements)' });
-  assert.throws(() => Tensor.zeros([2, -1]), { name: 'ShapeError', message: 'Tensor.empty: shape must be an array of non-negative integers, received [2, -1]' });
+  assert.throws(() => Tensor.from([1, 2, 3], [2, 2]), {
+    name: 'ShapeError',
+    message: 'Tensor.from: 3 values do not fill shape [2, 2] (4 elements)',
+  });
+  assert.throws(() => Tensor.zeros([2, -1]), {
+    name: 'ShapeError',
+    message: 'Tensor.empty: shape must be an array of non-negative integers, received [2, -1]',
+  });
   assert.throws(() => Tensor.from([1, 'a']), UsageError);
-  assert.throws(() => Tensor.from([1, 2]).item(), { message: 'item: tensor must have exactly one element, received shape [2]' });
+  assert.throws(() => Tensor.from([1, 2]).item(), {
+    message: 'item: tensor must have exactly one element, received shape [2]',
+  });
 });
 
 test('data lives in the wasm heap; dispose returns it and later access is a StateError', () => {
@@ -50,7 +61,10 @@ test('reshape views share storage; the storage lives until the last holder is di
   assert.deepEqual(b.toArray(), [0, 1, 2, 3, 4, 5]);
   b.dispose();
   assert.equal(heapStats().liveBytes, before);
-  assert.throws(() => Tensor.arange(6).reshape([4, -1]), { name: 'ShapeError', message: 'reshape: cannot reshape [6] (6 elements) to [4, -1]' });
+  assert.throws(() => Tensor.arange(6).reshape([4, -1]), {
+    name: 'ShapeError',
+    message: 'reshape: cannot reshape [6] (6 elements) to [4, -1]',
+  });
   assert.throws(() => Tensor.arange(6).reshape([-1, -1]), ShapeError);
   assert.deepEqual(Tensor.zeros([2, 3, 4]).flatten(1).shape, [2, 12]);
   assert.deepEqual(Tensor.zeros([2, 3, 4]).flatten().shape, [24]);
@@ -90,7 +104,10 @@ test('in-place ops bump the version; copy_ checks sizes', () => {
   assert.equal(t.version, v0 + 1);
   t.copy_(Tensor.from([1, 2, 3]));
   assert.deepEqual(t.toArray(), [1, 2, 3]);
-  assert.throws(() => t.copy_(Tensor.zeros([2])), { name: 'ShapeError', message: 'copy_: source shape [2] does not match destination [3]' });
+  assert.throws(() => t.copy_(Tensor.zeros([2])), {
+    name: 'ShapeError',
+    message: 'copy_: source shape [2] does not match destination [3]',
+  });
   assert.throws(() => Tensor.from([1]).add(Tensor.zeros([2])), ShapeError);
 });
 

@@ -1,8 +1,19 @@
-// tidy(): tensors created in the scope are freed unless returned, in a graph, kept, or persistent (params, buffers, optimizer state, grads).
+// tidy(): tensors created in the scope are freed unless returned, in a graph, kept, or persistent (params, buffers,
+// optimizer state, grads).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Tensor, tidy, heapStats, noGrad, Module, Conv2d, BatchNorm2d, Linear, SGD, crossEntropy, RandomGenerator,
+  Tensor,
+  tidy,
+  heapStats,
+  noGrad,
+  Module,
+  Conv2d,
+  BatchNorm2d,
+  Linear,
+  SGD,
+  crossEntropy,
+  RandomGenerator,
 } from '../../src/index.js';
 import { relu, flatten, adaptiveAvgPool2d } from '../../src/nn/functional/index.js';
 
@@ -44,28 +55,32 @@ test('returned structures survive and move to the enclosing tidy; Promises are r
   assert.throws(() => tidy(() => Promise.resolve(1)), { name: 'UsageError', message: /^tidy: fn must be synchronous/ });
 });
 
-test('a training loop inside tidy keeps parameters, buffers, gradients and optimizer state, and the heap stays flat', () => {
-  const net = tidy(() => new Net()); // parameters created inside survive
-  const opt = new SGD(net.parameters(), { lr: 0.1, momentum: 0.9 });
-  const x = Tensor.randn([4, 3, 6, 6]);
-  const losses: number[] = [];
-  const step = (): void => tidy(() => {
-    opt.zeroGrad();
-    const loss = crossEntropy(net.forward(x), [0, 1, 2, 0]);
-    loss.backward();
-    opt.step();
-    losses.push(loss.item());
-    const manual = Tensor.zeros([1]); // a user-assigned gradient is persistent too
-    const spare = Tensor.zeros([1]).requiresGrad_();
-    spare.grad = manual;
-    assert.equal(manual.persistent, true);
-  });
-  step();
-  step();
-  const reserved = heapStats().reservedBytes;
-  for (let i = 0; i < 20; i++) step();
-  assert.equal(heapStats().reservedBytes, reserved);
-  assert.ok(net.parameters().every((p) => !p.isDisposed && p.grad !== null && !p.grad.isDisposed));
-  assert.ok(net.buffers().every((b) => !b.isDisposed));
-  assert.ok(losses[21]! < losses[0]!);
-});
+test(
+  'a training loop inside tidy keeps parameters, buffers, gradients and optimizer state, and the heap stays ' + 'flat',
+  () => {
+    const net = tidy(() => new Net()); // parameters created inside survive
+    const opt = new SGD(net.parameters(), { lr: 0.1, momentum: 0.9 });
+    const x = Tensor.randn([4, 3, 6, 6]);
+    const losses: number[] = [];
+    const step = (): void =>
+      tidy(() => {
+        opt.zeroGrad();
+        const loss = crossEntropy(net.forward(x), [0, 1, 2, 0]);
+        loss.backward();
+        opt.step();
+        losses.push(loss.item());
+        const manual = Tensor.zeros([1]); // a user-assigned gradient is persistent too
+        const spare = Tensor.zeros([1]).requiresGrad_();
+        spare.grad = manual;
+        assert.equal(manual.persistent, true);
+      });
+    step();
+    step();
+    const reserved = heapStats().reservedBytes;
+    for (let i = 0; i < 20; i++) step();
+    assert.equal(heapStats().reservedBytes, reserved);
+    assert.ok(net.parameters().every((p) => !p.isDisposed && p.grad !== null && !p.grad.isDisposed));
+    assert.ok(net.buffers().every((b) => !b.isDisposed));
+    assert.ok(losses[21]! < losses[0]!);
+  },
+);

@@ -184,7 +184,10 @@ export class DirectLink {
     this.rdst = null;
   }
 
-  /** Bytes moved (0 on read: end of stream), −1 when the call would block, −2 when the connection failed (the link is broken). */
+  /**
+   * Bytes moved (0 on read: end of stream), −1 when the call would block, −2 when the connection failed (the link is
+   * broken).
+   */
   private io(read: boolean, buf: Uint8Array, off: number, n: number): number {
     const lim = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
@@ -215,9 +218,16 @@ interface TcpHandle {
  * of the stream can have been read here; `leftover` (bytes that followed the handshake) proves it.
  */
 export function releaseToRank(s: Socket, leftover: Uint8Array | null): number {
-  if (leftover !== null && leftover.length > 0) throw new CommError(`protocol error: ${leftover.length} bytes arrived on a direct connection before this rank was ready`);
+  if (leftover !== null && leftover.length > 0)
+    throw new CommError(
+      `protocol error: ${leftover.length} bytes arrived on a direct connection before this rank was ready`,
+    );
   const h = (s as unknown as { _handle?: TcpHandle })._handle;
-  if (h === undefined || typeof h.fd !== 'number' || h.fd < 0 || typeof h.readStop !== 'function') throw new CommError('this Node.js does not expose socket descriptors: set SYNCBN_TCP_DIRECT=0 on every rank to relay through the comm worker');
+  if (h === undefined || typeof h.fd !== 'number' || h.fd < 0 || typeof h.readStop !== 'function')
+    throw new CommError(
+      'this Node.js does not expose socket descriptors: set SYNCBN_TCP_DIRECT=0 on every rank to relay through the ' +
+        'comm worker',
+    );
   s.pause();
   h.readStop();
   h.reading = true; // net.Socket starts reading again only when this flag is false

@@ -1,4 +1,5 @@
-// TCP wire format: length-prefixed typed frames, a bounded incremental parser, and the HMAC challenge-response handshake.
+// TCP wire format: length-prefixed typed frames, a bounded incremental parser, and the HMAC challenge-response
+// handshake.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { AuthError, CommError } from '../../errors.js';
@@ -114,7 +115,11 @@ export class FrameParser {
   private start(len: number, type: number): void {
     if (!TYPES.has(type)) throw new CommError(`malformed frame: unknown type ${type}`);
     const max = !this.authenticated ? PREAUTH_MAX : type === F.DATA ? DATA_MAX : CONTROL_MAX;
-    if (len > max) throw new CommError(`malformed frame: type ${type} of ${len} bytes exceeds the limit of ${max} bytes${this.authenticated ? '' : ' before authentication'}`);
+    if (len > max)
+      throw new CommError(
+        `malformed frame: type ${type} of ${len} bytes exceeds the limit of ${max} ` +
+          `bytes${this.authenticated ? '' : ' before authentication'}`,
+      );
     if (type === F.DATA) {
       if (!this.authenticated) throw new CommError('malformed frame: data before authentication');
       if (len % 8 !== 0) throw new CommError(`malformed frame: data frame of ${len} bytes is not a multiple of 8`);
@@ -137,7 +142,8 @@ export class FrameParser {
   }
 }
 
-// ---- handshake: the acceptor challenges, the connector proves knowledge of the token, then the acceptor proves it too.
+// ---- handshake: the acceptor challenges, the connector proves knowledge of the token, then the acceptor proves it
+// too.
 
 const PROTO = 'syncbn/1';
 
@@ -179,7 +185,10 @@ export class Conn {
   leftover: Buffer | null = null;
 
   constructor(readonly s: Socket) {
-    this.parser = new FrameParser({ data: () => {}, frame: (type, payload) => (this.frames.push({ type, payload }), (this.parser.hold = true)) });
+    this.parser = new FrameParser({
+      data: () => {},
+      frame: (type, payload) => (this.frames.push({ type, payload }), (this.parser.hold = true)),
+    });
   }
 
   next(timeoutMs: number, what: string): Promise<{ type: number; payload: Buffer }> {
@@ -213,8 +222,16 @@ export class Conn {
           done(new AuthError(`${what}: ${(e as Error).message}`));
         }
       };
-      const onClose = (e?: Error): void => done(new AuthError(`${what}: connection closed during the handshake${e instanceof Error ? ` (${e.message})` : ''}`));
-      const timer = setTimeout(() => done(new AuthError(`${what}: no handshake reply within ${timeoutMs} ms`)), timeoutMs);
+      const onClose = (e?: Error): void =>
+        done(
+          new AuthError(
+            `${what}: connection closed during the handshake${e instanceof Error ? ` (${e.message})` : ''}`,
+          ),
+        );
+      const timer = setTimeout(
+        () => done(new AuthError(`${what}: no handshake reply within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       try {
         if (take()) return;
       } catch (e) {
@@ -249,13 +266,15 @@ export async function acceptHandshake(
     s.end();
     throw new AuthError(`${what}: ${why}`);
   };
-  if (f.type !== F.AUTH || f.payload.length !== 32 + 8 + 32) return fail(`expected an AUTH frame of 72 bytes, received type ${f.type} of ${f.payload.length} bytes`);
+  if (f.type !== F.AUTH || f.payload.length !== 32 + 8 + 32)
+    return fail(`expected an AUTH frame of 72 bytes, received type ${f.type} of ${f.payload.length} bytes`);
   const nonceC = f.payload.subarray(0, 32);
   const rank = f.payload.readUInt32LE(32);
   const size = f.payload.readUInt32LE(36);
   onClaim?.({ purpose: expect.purpose, rank, size });
   const want = mac(token, expect.purpose, '|client|', nonceS, nonceC, f.payload.subarray(32, 40));
-  if (!timingSafeEqual(want, f.payload.subarray(40, 72))) return fail('authentication failed: the peer does not know the shared token (SYNCBN_TOKEN)');
+  if (!timingSafeEqual(want, f.payload.subarray(40, 72)))
+    return fail('authentication failed: the peer does not know the shared token (SYNCBN_TOKEN)');
   if (expect.size !== 0 && size !== expect.size) {
     return fail(`world size mismatch: this rank has WORLD_SIZE=${expect.size}, the peer ${size}`);
   }
@@ -270,7 +289,10 @@ export async function connectHandshake(c: Conn, token: string, me: Hello, timeou
   const what = `authenticating to ${s.remoteAddress}:${s.remotePort}`;
   const hello = await c.next(timeoutMs, what);
   const tag = purposeTag(me.purpose);
-  if (hello.type !== F.HELLO || hello.payload.length !== 33 || hello.payload.toString('latin1', 0, 1) !== tag) throw new AuthError(`${what}: expected a ${me.purpose} HELLO, received type ${hello.type} of ${hello.payload.length} bytes`);
+  if (hello.type !== F.HELLO || hello.payload.length !== 33 || hello.payload.toString('latin1', 0, 1) !== tag)
+    throw new AuthError(
+      `${what}: expected a ${me.purpose} HELLO, received type ${hello.type} of ${hello.payload.length} bytes`,
+    );
   const nonceS = hello.payload.subarray(1);
   const nonceC = randomBytes(32);
   const id = Buffer.alloc(8);
@@ -279,6 +301,11 @@ export async function connectHandshake(c: Conn, token: string, me: Hello, timeou
   writeFrame(s, F.AUTH, Buffer.concat([nonceC, id, mac(token, me.purpose, '|client|', nonceS, nonceC, id)]));
   const ok = await c.next(timeoutMs, what);
   if (ok.type === F.AUTH_FAIL) throw new AuthError(`${what}: rejected: ${ok.payload.toString('utf8')}`);
-  if (ok.type !== F.AUTH_OK || ok.payload.length !== 32 || !timingSafeEqual(ok.payload, mac(token, me.purpose, '|server|', nonceC, nonceS))) throw new AuthError(`${what}: the acceptor failed to prove it knows the shared token`);
+  if (
+    ok.type !== F.AUTH_OK ||
+    ok.payload.length !== 32 ||
+    !timingSafeEqual(ok.payload, mac(token, me.purpose, '|server|', nonceC, nonceS))
+  )
+    throw new AuthError(`${what}: the acceptor failed to prove it knows the shared token`);
   c.parser.authenticated = true;
 }

@@ -1,4 +1,5 @@
-// Memory shared by a TCP rank's calling thread and its comm worker: control words, a progress-query area, an outbox and inbox ring per peer.
+// Memory shared by a TCP rank's calling thread and its comm worker: control words, a progress-query area, an outbox and
+// inbox ring per peer.
 import { Control } from '../control.js';
 import { Ring } from '../ring.js';
 
@@ -14,7 +15,9 @@ export const Q_STATE = 0;
 export const Q_GROUP = 1;
 /** Set by the comm worker once it has handed the abort reason to every peer's socket. */
 export const Q_ABORT_SENT = 2;
-/** Collectives the rank has submitted and not yet finished: while non-zero the comm worker polls instead of sleeping. */
+/**
+ * Collectives the rank has submitted and not yet finished: while non-zero the comm worker polls instead of sleeping.
+ */
 export const Q_BUSY = 3;
 export const Q_RESULTS = 4;
 

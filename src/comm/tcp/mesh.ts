@@ -1,4 +1,5 @@
-// A TCP comm worker's connection set-up: rendezvous at the store, listeners, authenticated mesh and direct sockets, the READY barrier.
+// A TCP comm worker's connection set-up: rendezvous at the store, listeners, authenticated mesh and direct sockets, the
+// READY barrier.
 import { createServer, type Server, type Socket } from 'node:net';
 import { AuthError, CommError } from '../../errors.js';
 import { releaseToRank } from './direct.js';
@@ -21,7 +22,10 @@ export interface MeshConfig {
   direct: boolean;
 }
 
-/** Where the receiving socket's reads go: to the handshake as 'data' events first, then to the peer (frame parser, or the inbox directly). */
+/**
+ * Where the receiving socket's reads go: to the handshake as 'data' events first, then to the peer (frame parser, or
+ * the inbox directly).
+ */
 export interface RxReads {
   sink: ((buf: Uint8Array, n: number) => void) | null;
   next: (() => Uint8Array) | null;
@@ -68,7 +72,10 @@ export class Mesh {
     if (++this.readyPeers === this.d.size - 1) this.onAllReady?.();
   }
 
-  /** Meet every rank: publish our listeners at the store, connect, then the READY barrier; bounded by the rendezvous timeout. */
+  /**
+   * Meet every rank: publish our listeners at the store, connect, then the READY barrier; bounded by the rendezvous
+   * timeout.
+   */
   async rendezvous(): Promise<void> {
     const d = this.d;
     const deadline = Date.now() + d.rendezvousTimeoutMs;
@@ -78,7 +85,8 @@ export class Mesh {
     authFailed.catch(() => {});
     let met = false;
     if (d.rank === 0) {
-      const bind = d.listenAddr !== null && (d.listenAddr === '0.0.0.0' || d.listenAddr === '::') ? d.listenAddr : d.masterAddr;
+      const bind =
+        d.listenAddr !== null && (d.listenAddr === '0.0.0.0' || d.listenAddr === '::') ? d.listenAddr : d.masterAddr;
       // A failed handshake from a client that claims to be a rank of this world, which has not
       // authenticated yet, is that rank with another token: fail now, naming it, instead of at the
       // rendezvous timeout. Anything else (a scanner, a replayed frame) is only refused.
@@ -114,7 +122,11 @@ export class Mesh {
     const opened = Promise.all(
       others.map(async (q) => {
         // Waits past the deadline: the rendezvous timer below fires first and names every missing rank.
-        const rec = JSON.parse(await store.get(`syncbn/addr/${q}`, left() + 1000)) as { host: string; port: number; dport?: number };
+        const rec = JSON.parse(await store.get(`syncbn/addr/${q}`, left() + 1000)) as {
+          host: string;
+          port: number;
+          dport?: number;
+        };
         // A pair uses a direct socket when both ranks can; the lower rank opens it.
         const p = this.hooks.peer(q);
         p.wantDirect = d.direct && rec.dport !== undefined;
@@ -142,7 +154,12 @@ export class Mesh {
             const others = [...Array(d.size).keys()].filter((r) => r !== d.rank);
             let missing = others.filter((r) => this.peers[r]?.complete !== true);
             if (missing.length === 0) missing = others.filter((r) => this.peers[r]?.ready !== true);
-            reject(new CommError(`rank ${d.rank}: rendezvous timed out after ${d.rendezvousTimeoutMs} ms: ranks ${missing.join(', ')} never connected`));
+            reject(
+              new CommError(
+                `rank ${d.rank}: rendezvous timed out after ${d.rendezvousTimeoutMs} ms: ranks ` +
+                  `${missing.join(', ')} never connected`,
+              ),
+            );
           }, left());
         }),
       ]);
@@ -193,7 +210,8 @@ export class Mesh {
 
   private acceptMesh(s: Socket): Promise<void> {
     return this.accept(s, 'mesh', (rank, c) => {
-      if (rank === this.d.rank || rank >= this.d.size || this.peers[rank]?.tx != null) throw new CommError(`unexpected peer rank ${rank}`);
+      if (rank === this.d.rank || rank >= this.d.size || this.peers[rank]?.tx != null)
+        throw new CommError(`unexpected peer rank ${rank}`);
       this.hooks.attachTx(this.hooks.peer(rank), c);
     });
   }
@@ -201,7 +219,8 @@ export class Mesh {
   private acceptDirect(s: Socket): Promise<void> {
     return this.accept(s, 'direct', (rank, c) => {
       // The lower rank of a pair connects; one direct socket per pair.
-      if (rank >= this.d.rank || this.peers[rank]?.direct != null) throw new CommError(`unexpected direct connection from rank ${rank}`);
+      if (rank >= this.d.rank || this.peers[rank]?.direct != null)
+        throw new CommError(`unexpected direct connection from rank ${rank}`);
       this.attachDirect(this.hooks.peer(rank), c);
     });
   }
@@ -214,7 +233,11 @@ export class Mesh {
       take(h.rank, c);
     } catch (e) {
       setTimeout(() => s.destroy(), 1000).unref();
-      if (!this.hooks.closing()) process.stderr.write(`syncbn rank ${this.d.rank}: rejected a connection from ${s.remoteAddress}:${s.remotePort}: ${(e as Error).message}\n`);
+      if (!this.hooks.closing())
+        process.stderr.write(
+          `syncbn rank ${this.d.rank}: rejected a connection from ${s.remoteAddress}:${s.remotePort}: ` +
+            `${(e as Error).message}\n`,
+        );
     }
   }
 }

@@ -1,4 +1,5 @@
-// One peer of a TCP rank's comm worker: the socket we send on, the socket we receive on (read into our own buffer), relaying the rings.
+// One peer of a TCP rank's comm worker: the socket we send on, the socket we receive on (read into our own buffer),
+// relaying the rings.
 import type { Socket } from 'node:net';
 import { CommError } from '../../errors.js';
 import type { Ring } from '../ring.js';
@@ -55,7 +56,9 @@ export class Peer {
   }
 
   get complete(): boolean {
-    return this.tx !== null && this.rx !== null && this.wantDirect !== null && (!this.wantDirect || this.direct !== null);
+    return (
+      this.tx !== null && this.rx !== null && this.wantDirect !== null && (!this.wantDirect || this.direct !== null)
+    );
   }
 
   // ---- outgoing: outbox ring → DATA frames (the ring space is released when the socket has taken the bytes)

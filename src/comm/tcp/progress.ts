@@ -1,4 +1,5 @@
-// The comm worker's side of a progress query (for timeout messages: which ranks never arrived): ask every live peer, collect, publish.
+// The comm worker's side of a progress query (for timeout messages: which ranks never arrived): ask every live peer,
+// collect, publish.
 import type { Control } from '../control.js';
 import { Q_GROUP, Q_RESULTS, Q_STATE } from './layout.js';
 import { F } from './frames.js';

@@ -1,4 +1,5 @@
-// A TCP key-value store for rendezvous (like torch's TCPStore): rank 0 serves, every rank sets/gets/adds; authenticated.
+// A TCP key-value store for rendezvous (like torch's TCPStore): rank 0 serves, every rank sets/gets/adds;
+// authenticated.
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { AuthError, CommError, CommTimeoutError, UsageError, describe } from '../../errors.js';
 import { envConfig } from '../config.js';
@@ -77,7 +78,9 @@ export class StoreServer {
   static listen(host: string, port: number, token: string, onAuthFailure?: StoreAuthFailure): Promise<StoreServer> {
     return new Promise((resolve, reject) => {
       const server = createServer({ noDelay: true });
-      server.once('error', (e) => reject(new CommError(`TCP store: cannot listen on ${host}:${port}: ${e.message}`, 'E_COMM', { cause: e })));
+      server.once('error', (e) =>
+        reject(new CommError(`TCP store: cannot listen on ${host}:${port}: ${e.message}`, 'E_COMM', { cause: e })),
+      );
       server.listen(port, host, () => {
         const st = new StoreServer(server, (server.address() as { port: number }).port, onAuthFailure);
         server.on('connection', (s) => st.accept(s, token));
@@ -138,7 +141,8 @@ export class StoreServer {
     const reply = (res: Res): void => {
       if (!s.destroyed) writeFrame(s, F.STORE_RES, Buffer.from(JSON.stringify(res)));
     };
-    if (typeof r.key !== 'string' || r.key.length > MAX_KEY) return reply({ id: r.id, ok: false, error: `bad key ${describe(r.key)}` });
+    if (typeof r.key !== 'string' || r.key.length > MAX_KEY)
+      return reply({ id: r.id, ok: false, error: `bad key ${describe(r.key)}` });
     if (r.op === 'set') {
       this.map.set(r.key, String(r.value));
       for (const w of this.waiters.get(r.key) ?? []) w(String(r.value));
@@ -160,7 +164,7 @@ export class StoreServer {
       this.waiters.set(r.key, list);
       return;
     }
-    reply({ id: (r as Req).id, ok: false, error: `unknown op ${describe((r as Req).op)}` });
+    reply({ id: r.id, ok: false, error: `unknown op ${describe(r.op)}` });
   }
 
   close(): Promise<void> {
@@ -182,8 +186,10 @@ export class TCPStore {
 
   /** Connect to the store at host:port, retrying until its server is up or the timeout passes (CommTimeoutError). */
   static async connect(host: string, port: number, opts: TCPStoreOptions = {}): Promise<TCPStore> {
-    if (typeof host !== 'string' || host === '') throw new UsageError(`TCPStore.connect: host must be a non-empty string, received ${describe(host)}`);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`TCPStore.connect: port must be an integer in [1, 65535], received ${describe(port)}`);
+    if (typeof host !== 'string' || host === '')
+      throw new UsageError(`TCPStore.connect: host must be a non-empty string, received ${describe(host)}`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new UsageError(`TCPStore.connect: port must be an integer in [1, 65535], received ${describe(port)}`);
     const token = opts.token ?? envConfig().SYNCBN_TOKEN ?? '';
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const deadline = Date.now() + timeoutMs;
@@ -246,14 +252,25 @@ export class TCPStore {
 
   private request(req: Omit<Req, 'id'>, timeoutMs = this.timeoutMs): Promise<string> {
     if (this.closedErr) return Promise.reject(this.closedErr);
-    if (typeof req.key !== 'string' || req.key.length > MAX_KEY) return Promise.reject(new UsageError(`TCPStore: key must be a string of at most ${MAX_KEY} characters, received ${describe(req.key)}`));
+    if (typeof req.key !== 'string' || req.key.length > MAX_KEY)
+      return Promise.reject(
+        new UsageError(
+          `TCPStore: key must be a string of at most ${MAX_KEY} characters, received ${describe(req.key)}`,
+        ),
+      );
     const id = this.nextId++;
     const body = Buffer.from(JSON.stringify({ ...req, id }));
-    if (body.length > CONTROL_MAX) return Promise.reject(new UsageError(`TCPStore: request of ${body.length} bytes exceeds ${CONTROL_MAX}`));
+    if (body.length > CONTROL_MAX)
+      return Promise.reject(new UsageError(`TCPStore: request of ${body.length} bytes exceeds ${CONTROL_MAX}`));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new CommTimeoutError(`TCP store: ${req.op}(${JSON.stringify(req.key)}) got no answer within ${timeoutMs} ms`, []));
+        reject(
+          new CommTimeoutError(
+            `TCP store: ${req.op}(${JSON.stringify(req.key)}) got no answer within ${timeoutMs} ms`,
+            [],
+          ),
+        );
       }, timeoutMs);
       this.pending.set(id, {
         resolve: (v) => (clearTimeout(timer), resolve(v)),
@@ -273,7 +290,8 @@ export class TCPStore {
   }
   /** Atomically add `delta` to the integer at `key` (missing: 0); returns the new value. */
   async add(key: string, delta: number): Promise<number> {
-    if (!Number.isFinite(delta)) throw new UsageError(`TCPStore.add: delta must be a finite number, received ${describe(delta)}`);
+    if (!Number.isFinite(delta))
+      throw new UsageError(`TCPStore.add: delta must be a finite number, received ${describe(delta)}`);
     return Number(await this.request({ op: 'add', key, delta }));
   }
   /** Close the connection; pending and later requests fail with CommError. */

@@ -1,4 +1,5 @@
-// TCP transport, calling-thread side: this thread moves its bytes over direct sockets (or through a comm worker's relay), so blocking collectives work too.
+// TCP transport, calling-thread side: this thread moves its bytes over direct sockets (or through a comm worker's
+// relay), so blocking collectives work too.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AuthError, CommError, CommTimeoutError, PeerDiedError, UsageError, describe } from '../../errors.js';
@@ -7,9 +8,21 @@ import type { InitOptions } from '../init.js';
 import type { RankError } from '../outcome.js';
 import type { Ring } from '../ring.js';
 import { envConfig, intFromEnv, processEnv } from '../config.js';
-import { coreSpinUs, spinUsFromEnv, type LinkKind, type Transport } from '../transport.js';
+import { coreSpinUs, spinUsFromEnv, type LinkKind, type Transport, type ZeroCopy } from '../transport.js';
+import { Waiter } from '../waiter.js';
 import { DirectLink } from './direct.js';
-import { DIRECT_FD, INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_GROUP, Q_RESULTS, Q_STATE, isLoopback, tcpBytes, tcpLayout } from './layout.js';
+import {
+  DIRECT_FD,
+  INBOX_BLOCKED,
+  Q_ABORT_SENT,
+  Q_BUSY,
+  Q_GROUP,
+  Q_RESULTS,
+  Q_STATE,
+  isLoopback,
+  tcpBytes,
+  tcpLayout,
+} from './layout.js';
 import type { WorkerInit } from './worker.js';
 
 const WORKER = new URL('./worker.js', import.meta.url);
@@ -24,11 +37,32 @@ export function tcpRingBytes(size: number): number {
   return b;
 }
 
+/** Zero-copy over the direct sockets: a relayed peer (no socket on this thread) answers −1. */
+class DirectZeroCopy implements ZeroCopy {
+  constructor(private readonly links: readonly (DirectLink | undefined)[]) {}
+  sendNow(peer: number, src: Uint8Array, off: number, end: number): number {
+    const l = this.links[peer];
+    return l === undefined ? -1 : l.write(src, off, end);
+  }
+  recvNow(peer: number, dst: Uint8Array, off: number, end: number): number {
+    const l = this.links[peer];
+    return l === undefined ? -1 : l.readInto(dst, off, end);
+  }
+}
+
+/**
+ * Rings between this rank's thread and its peers' sockets: a peer with a direct socket is served by
+ * this thread (the waiter pumps it; zero-copy available), any other through the comm worker's relay
+ * (which rings this rank's doorbell).
+ */
 export class TcpTransport implements Transport {
   readonly kind = 'tcp' as const;
-  readonly ctl: Control;
-  readonly slot: number;
-  readonly spinUs: number;
+  readonly waiter: Waiter;
+  /** Present when some peer has a direct socket. */
+  readonly zeroCopy: ZeroCopy | null;
+  readonly sharedHeaps = null;
+  private readonly ctl: Control;
+  private readonly spinUs: number;
   private readonly outs: Ring[];
   private readonly ins: Ring[];
   private readonly query: Int32Array;
@@ -57,7 +91,6 @@ export class TcpTransport implements Transport {
     this.ins = l.ins;
     this.query = l.query;
     this.wslot = l.workerSlot;
-    this.slot = rank;
     for (let p = 0; p < size; p++) {
       const fd = p === rank ? -1 : Atomics.load(this.ctl.i32, this.ctl.doorbellIndex(p) + DIRECT_FD) - 1;
       if (fd < 0) continue;
@@ -66,25 +99,28 @@ export class TcpTransport implements Transport {
       this.direct.push(link);
     }
     this.relayed = this.direct.length < size - 1;
-    if (this.direct.length > 0) this.pump = () => this.pumpDirect();
+    const pumped = this.direct.length > 0;
     // A relay needs the comm worker to run: then spin only briefly, leaving it a core.
     this.spinUs = this.relayed ? spinUsFromEnv(25) : directSpinUs;
+    // Direct sockets: nobody rings our doorbell when their bytes arrive, so the waiter pumps them
+    // while it spins and between short naps. All relayed: the comm worker rings the doorbell.
+    this.waiter = new Waiter(this.ctl, rank, this.spinUs, pumped ? () => this.pumpDirect() : null);
+    this.zeroCopy = pumped ? new DirectZeroCopy(this.links) : null;
   }
 
-  /**
-   * Move the direct sockets' bytes: write the outboxes, fill the inboxes. The engine calls this
-   * while it spins and between timed sleeps (no thread rings our doorbell when bytes arrive). Absent
-   * when every peer is relayed: then the comm worker rings the doorbell and the rank sleeps on it.
-   */
-  readonly pump?: () => boolean;
-
+  /** Move the direct sockets' bytes: write the outboxes, fill the inboxes; true if any moved. */
   private pumpDirect(): boolean {
     let moved = false;
     for (const l of this.direct) {
       if (l.send()) moved = true;
       if (l.recv()) moved = true;
       // EBADF: our own descriptor vanished, which only the comm worker's end can cause.
-      if (l.broken === 'EBADF' && !this.ctl.aborted()) this.abort(new CommError(`rank ${this.rank}: the connection to rank ${l.peer} was closed under this rank (the comm worker ended)`));
+      if (l.broken === 'EBADF' && !this.ctl.aborted())
+        this.abort(
+          new CommError(
+            `rank ${this.rank}: the connection to rank ${l.peer} was closed under this rank (the comm worker ended)`,
+          ),
+        );
     }
     return moved;
   }
@@ -98,21 +134,13 @@ export class TcpTransport implements Transport {
   in(peer: number): Ring {
     return this.ins[peer]!;
   }
-  sendNow(peer: number, src: Uint8Array, off: number, end: number): number {
-    const l = this.links[peer];
-    return l === undefined ? -1 : l.write(src, off, end);
-  }
-  recvNow(peer: number, dst: Uint8Array, off: number, end: number): number {
-    const l = this.links[peer];
-    return l === undefined ? -1 : l.readInto(dst, off, end);
-  }
   notifySent(peer: number): void {
     const l = this.links[peer];
     if (l !== undefined) l.send();
     else this.ctl.ring(this.wslot);
   }
   notifyConsumed(peer: number): void {
-    if (this.links[peer] !== undefined) return; // pump() refills it
+    if (this.links[peer] !== undefined) return; // the pump refills it
     if (Atomics.load(this.ctl.i32, this.ctl.doorbellIndex(peer) + INBOX_BLOCKED) !== 0) this.ctl.ring(this.wslot);
   }
   peerState(peer: number): number {
@@ -126,7 +154,12 @@ export class TcpTransport implements Transport {
     // follows at once. If not within the peer timeout, nothing can reach us from it any more.
     if (st === PEER_ALIVE && l.endedAt > 0 && performance.now() - l.endedAt > this.peerTimeoutMs) {
       const how = l.broken !== null ? `failed (${l.broken})` : 'was closed';
-      this.abort(new PeerDiedError(`rank ${peer} is unreachable: its data connection ${how} while its control connections stayed up`, peer));
+      this.abort(
+        new PeerDiedError(
+          `rank ${peer} is unreachable: its data connection ${how} while its control connections stayed up`,
+          peer,
+        ),
+      );
       return PEER_DEAD;
     }
     return st;
@@ -191,18 +224,28 @@ export async function connectTcp(o: InitOptions & { rank: number; size: number }
   const cfg = envConfig();
   const masterAddr = o.masterAddr ?? env.MASTER_ADDR ?? '127.0.0.1';
   const masterPort = o.masterPort ?? intFromEnv(env, 'MASTER_PORT');
-  if (masterPort === undefined || !Number.isInteger(masterPort) || masterPort < 1 || masterPort > 65535) throw new UsageError(`initProcessGroup: a world of ${o.size} processes needs MASTER_PORT (or options.masterPort), an integer in [1, 65535], received ${describe(masterPort)}`);
+  if (masterPort === undefined || !Number.isInteger(masterPort) || masterPort < 1 || masterPort > 65535)
+    throw new UsageError(
+      `initProcessGroup: a world of ${o.size} processes needs MASTER_PORT (or options.masterPort), an integer in ` +
+        `[1, 65535], received ${describe(masterPort)}`,
+    );
   const token = o.token ?? cfg.SYNCBN_TOKEN ?? '';
-  if (typeof token !== 'string') throw new UsageError(`initProcessGroup: token must be a string, received ${describe(token)}`);
+  if (typeof token !== 'string')
+    throw new UsageError(`initProcessGroup: token must be a string, received ${describe(token)}`);
   const listenAddr = o.listenAddr ?? cfg.SYNCBN_LISTEN_ADDR ?? null;
-  if (token === '' && (!isLoopback(masterAddr) || (listenAddr !== null && !isLoopback(listenAddr)))) throw new UsageError(`initProcessGroup: ranks on a network (MASTER_ADDR=${masterAddr}) must share a secret: set SYNCBN_TOKEN or SYNCBN_TOKEN_FILE (or options.token) to the same value on every rank`);
+  if (token === '' && (!isLoopback(masterAddr) || (listenAddr !== null && !isLoopback(listenAddr))))
+    throw new UsageError(
+      `initProcessGroup: ranks on a network (MASTER_ADDR=${masterAddr}) must share a secret: set SYNCBN_TOKEN or ` +
+        `SYNCBN_TOKEN_FILE (or options.token) to the same value on every rank`,
+    );
   const peerTimeoutMs = o.peerTimeoutMs ?? cfg.SYNCBN_PEER_TIMEOUT_MS;
   const rendezvousTimeoutMs = o.rendezvousTimeoutMs ?? cfg.SYNCBN_RENDEZVOUS_TIMEOUT_MS;
   for (const [k, v] of [
     ['peerTimeoutMs', peerTimeoutMs],
     ['rendezvousTimeoutMs', rendezvousTimeoutMs],
   ] as const) {
-    if (!Number.isFinite(v) || v <= 0) throw new UsageError(`initProcessGroup: ${k} must be a positive number of milliseconds, received ${describe(v)}`);
+    if (!Number.isFinite(v) || v <= 0)
+      throw new UsageError(`initProcessGroup: ${k} must be a positive number of milliseconds, received ${describe(v)}`);
   }
   const ringBytes = tcpRingBytes(o.size);
   // Polling costs a core while waiting: only when this host's ranks do not outnumber its cores.
@@ -213,7 +256,20 @@ export async function connectTcp(o: InitOptions & { rank: number; size: number }
   const direct = process.platform !== 'win32' && cfg.SYNCBN_TCP_DIRECT;
   const directSpinUs = coreSpinUs(local);
   const sab = new SharedArrayBuffer(tcpBytes(o.size, ringBytes));
-  const init: WorkerInit = { sab, rank: o.rank, size: o.size, ringBytes, token, masterAddr, masterPort, listenAddr, rendezvousTimeoutMs, peerTimeoutMs, pollUs, direct };
+  const init: WorkerInit = {
+    sab,
+    rank: o.rank,
+    size: o.size,
+    ringBytes,
+    token,
+    masterAddr,
+    masterPort,
+    listenAddr,
+    rendezvousTimeoutMs,
+    peerTimeoutMs,
+    pollUs,
+    direct,
+  };
   const worker = new Worker(WORKER, { workerData: init });
   await new Promise<void>((resolve, reject) => {
     const onMsg = (m: { type: string; error?: RankError }): void => {
@@ -224,7 +280,13 @@ export async function connectTcp(o: InitOptions & { rank: number; size: number }
         cleanup();
         void worker.terminate();
         const e = m.error!;
-        reject(e.name === 'AuthError' ? new AuthError(e.message) : e.name === 'CommTimeoutError' ? new CommTimeoutError(e.message, []) : new CommError(e.message));
+        reject(
+          e.name === 'AuthError'
+            ? new AuthError(e.message)
+            : e.name === 'CommTimeoutError'
+              ? new CommTimeoutError(e.message, [])
+              : new CommError(e.message),
+        );
       }
     };
     const onExit = (code: number): void => {
@@ -233,7 +295,9 @@ export async function connectTcp(o: InitOptions & { rank: number; size: number }
     };
     const onError = (e: Error): void => {
       cleanup();
-      reject(new CommError(`rank ${o.rank}: the comm worker failed during rendezvous: ${e.message}`, 'E_COMM', { cause: e }));
+      reject(
+        new CommError(`rank ${o.rank}: the comm worker failed during rendezvous: ${e.message}`, 'E_COMM', { cause: e }),
+      );
     };
     const cleanup = (): void => {
       worker.off('message', onMsg);

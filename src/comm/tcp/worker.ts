@@ -1,7 +1,14 @@
-// The comm worker of a TCP rank: the peers' connections (set up by mesh.ts), relaying rings to sockets, heartbeats, aborts, goodbyes.
+// The comm worker of a TCP rank: the peers' connections (set up by mesh.ts), relaying rings to sockets, heartbeats,
+// aborts, goodbyes.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CommError, PeerDiedError } from '../../errors.js';
-import { PEER_DEAD, PEER_LEFT, deserializeCommError, serializeCommError, type SerializedCommError } from '../control.js';
+import {
+  PEER_DEAD,
+  PEER_LEFT,
+  deserializeCommError,
+  serializeCommError,
+  type SerializedCommError,
+} from '../control.js';
 import { toRankError } from '../outcome.js';
 import { F, writeFrame, type Conn } from './frames.js';
 import { DIRECT_FD, INBOX_BLOCKED, Q_ABORT_SENT, Q_BUSY, Q_STATE, tcpLayout } from './layout.js';
@@ -130,7 +137,9 @@ function peerGone(p: Peer, why: string): void {
 }
 
 function closedWhy(e: NodeJS.ErrnoException): string {
-  return e.code === 'ECONNRESET' || e.code === 'EPIPE' ? `connection closed (${e.code})` : `connection error: ${e.message}`;
+  return e.code === 'ECONNRESET' || e.code === 'EPIPE'
+    ? `connection closed (${e.code})`
+    : `connection error: ${e.message}`;
 }
 
 function feedOrClose(p: Peer, c: Conn, chunk: Buffer): void {
@@ -185,7 +194,6 @@ const mesh = new Mesh(d, peers, {
   closing: () => closing,
 });
 
-
 // ---- the pump: runs whenever the rank rings our doorbell
 function pump(): void {
   for (const p of peers) {
@@ -224,7 +232,11 @@ function sendAbort(e: CommError): void {
   done();
 }
 
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, ms: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(a: Int32Array, i: number, v: number, ms: number): { async: boolean; value: Promise<string> | string };
+  }
+).waitAsync;
 
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -271,7 +283,8 @@ function heartbeat(): void {
   for (const p of peers) {
     if (!p || p.gone) continue;
     if (t - p.lastSent >= HEARTBEAT_MS && p.writable) p.send(F.PING);
-    if (!starved && p.backlog.length === 0 && t - p.lastRecv > d.peerTimeoutMs) peerGone(p, `no data or heartbeat for ${t - p.lastRecv} ms`);
+    if (!starved && p.backlog.length === 0 && t - p.lastRecv > d.peerTimeoutMs)
+      peerGone(p, `no data or heartbeat for ${t - p.lastRecv} ms`);
   }
 }
 
@@ -317,4 +330,3 @@ mesh.rendezvous().then(
     void mesh.closeServers();
   },
 );
-

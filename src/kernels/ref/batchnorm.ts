@@ -1,4 +1,5 @@
-// Reference batch-norm kernels: plain TypeScript, float64 throughout, clarity first (the twin the SIMD kernels are tested against).
+// Reference batch-norm kernels: plain TypeScript, float64 throughout, clarity first (the twin the SIMD kernels are
+// tested against).
 import type { BatchNormKernels, BNGeom } from '../types.js';
 
 /** Flat index of element (i, ch, j) in either layout (see BNGeom). */
@@ -72,8 +73,12 @@ function batchNormSums(sum: Float64Array, sumSq: Float64Array, x: Float32Array, 
  * Shards with count 0 are skipped, so they change nothing.
  */
 function batchNormGatherStats(
-  mean: Float64Array, varBiased: Float64Array, varUnbiased: Float64Array, invstd: Float64Array,
-  shards: ReadonlyArray<{ count: number; mean: Float64Array; m2: Float64Array }>, eps: number,
+  mean: Float64Array,
+  varBiased: Float64Array,
+  varUnbiased: Float64Array,
+  invstd: Float64Array,
+  shards: ReadonlyArray<{ count: number; mean: Float64Array; m2: Float64Array }>,
+  eps: number,
 ): number {
   const c = mean.length;
   let total = 0;
@@ -101,8 +106,14 @@ function batchNormGatherStats(
 }
 
 function batchNormElemt(
-  out: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-  weight: Float32Array | null, bias: Float32Array | null, g: BNGeom, relu: boolean,
+  out: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  invstd: Float64Array,
+  weight: Float32Array | null,
+  bias: Float32Array | null,
+  g: BNGeom,
+  relu: boolean,
 ): void {
   for (let ch = 0; ch < g.c; ch++) {
     const mu = mean[ch]!;
@@ -122,8 +133,13 @@ function maskedDy(dy: Float32Array, y: Float32Array | null, k: number): number {
 }
 
 function batchNormBackwardReduce(
-  sumDy: Float64Array, sumDyXmu: Float64Array, dy: Float32Array, x: Float32Array, mean: Float64Array,
-  g: BNGeom, y: Float32Array | null,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  g: BNGeom,
+  y: Float32Array | null,
 ): void {
   for (let ch = 0; ch < g.c; ch++) {
     const mu = mean[ch]!;
@@ -140,9 +156,17 @@ function batchNormBackwardReduce(
 }
 
 function batchNormBackwardElemt(
-  dx: Float32Array, dy: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-  weight: Float32Array | null, sumDy: Float64Array, sumDyXmu: Float64Array, count: number,
-  g: BNGeom, y: Float32Array | null,
+  dx: Float32Array,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  invstd: Float64Array,
+  weight: Float32Array | null,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+  count: number,
+  g: BNGeom,
+  y: Float32Array | null,
 ): void {
   for (let ch = 0; ch < g.c; ch++) {
     const mu = mean[ch]!;
@@ -157,8 +181,12 @@ function batchNormBackwardElemt(
 }
 
 function batchNormUpdateRunning(
-  runningMean: Float32Array, runningVar: Float32Array, mean: Float64Array, varUnbiased: Float64Array,
-  momentum: number | null, numBatchesTracked: number,
+  runningMean: Float32Array,
+  runningVar: Float32Array,
+  mean: Float64Array,
+  varUnbiased: Float64Array,
+  momentum: number | null,
+  numBatchesTracked: number,
 ): void {
   const m = momentum === null ? 1 / numBatchesTracked : momentum;
   for (let ch = 0; ch < runningMean.length; ch++) {

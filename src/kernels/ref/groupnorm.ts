@@ -33,8 +33,13 @@ function groupNormStats(mean: Float64Array, invstd: Float64Array, x: Float32Arra
 }
 
 function groupNormElemt(
-  out: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-  weight: Float32Array | null, bias: Float32Array | null, g: GNGeom,
+  out: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  invstd: Float64Array,
+  weight: Float32Array | null,
+  bias: Float32Array | null,
+  g: GNGeom,
 ): void {
   const cg = g.c / g.groups;
   for (let i = 0; i < g.n; i++) {
@@ -49,7 +54,12 @@ function groupNormElemt(
 }
 
 function groupNormBackwardReduce(
-  sumDy: Float64Array, sumDyXmu: Float64Array, dy: Float32Array, x: Float32Array, mean: Float64Array, g: GNGeom,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  g: GNGeom,
 ): void {
   const cg = g.c / g.groups;
   for (let i = 0; i < g.n; i++) {
@@ -69,8 +79,15 @@ function groupNormBackwardReduce(
 }
 
 function groupNormBackwardElemt(
-  dx: Float32Array, dy: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-  weight: Float32Array | null, sumDy: Float64Array, sumDyXmu: Float64Array, g: GNGeom,
+  dx: Float32Array,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  invstd: Float64Array,
+  weight: Float32Array | null,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+  g: GNGeom,
 ): void {
   const cg = g.c / g.groups;
   const m = groupSize(g);

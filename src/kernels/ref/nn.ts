@@ -1,4 +1,5 @@
-// Reference (plain TypeScript) GEMM, convolution, pooling and elementwise kernels: simple loops, float64 accumulation, clarity first.
+// Reference (plain TypeScript) GEMM, convolution, pooling and elementwise kernels: simple loops, float64 accumulation,
+// clarity first.
 import type { ConvGeom, NNKernels, PoolGeom } from '../types.js';
 
 /** op(A)[i][p]: A is M×K row-major, or K×M when transposed. */
@@ -6,10 +7,21 @@ function at(a: Float32Array, trans: boolean, rows: number, cols: number, i: numb
   return trans ? a[p * rows + i]! : a[i * cols + p]!;
 }
 
-/** BLAS semantics: beta = 0 overwrites C (NaN/Inf already in C do not leak through 0·C); alpha = 0 reads neither A nor B. */
+/**
+ * BLAS semantics: beta = 0 overwrites C (NaN/Inf already in C do not leak through 0·C); alpha = 0 reads neither A nor
+ * B.
+ */
 function gemm(
-  c: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number,
-  transA: boolean, transB: boolean, alpha: number, beta: number,
+  c: Float32Array,
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
+  alpha: number,
+  beta: number,
 ): void {
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
@@ -54,7 +66,13 @@ function forEachTap(g: ConvGeom, fn: (xi: number, wi: number, yi: number) => voi
 }
 
 /** out[n,o,oh,ow] = bias[o] + Σ x·w over the taps; float64 accumulation. */
-function conv2dForward(out: Float32Array, x: Float32Array, weight: Float32Array, bias: Float32Array | null, g: ConvGeom): void {
+function conv2dForward(
+  out: Float32Array,
+  x: Float32Array,
+  weight: Float32Array,
+  bias: Float32Array | null,
+  g: ConvGeom,
+): void {
   const acc = new Float64Array(g.n * g.cOut * g.outH * g.outW);
   forEachTap(g, (xi, wi, yi) => {
     acc[yi]! += x[xi]! * weight[wi]!;
@@ -73,7 +91,13 @@ function conv2dBackwardInput(dx: Float32Array, dy: Float32Array, weight: Float32
 }
 
 /** dw[o,ci,i,j] += Σ_{n,oh,ow} dy·x over the taps; dbias[o] += Σ dy[n,o,·,·]. */
-function conv2dBackwardWeight(dw: Float32Array, dbias: Float32Array | null, dy: Float32Array, x: Float32Array, g: ConvGeom): void {
+function conv2dBackwardWeight(
+  dw: Float32Array,
+  dbias: Float32Array | null,
+  dy: Float32Array,
+  x: Float32Array,
+  g: ConvGeom,
+): void {
   const acc = new Float64Array(g.cOut * (g.cIn / g.groups) * g.kh * g.kw);
   forEachTap(g, (xi, wi, yi) => {
     acc[wi]! += dy[yi]! * x[xi]!;
@@ -187,7 +211,16 @@ export function bilinearTaps(dst: number, inSize: number, outSize: number): [num
   return [i0, i1, Math.fround(s - i0)];
 }
 
-function upsampleBilinearForward(out: Float32Array, x: Float32Array, n: number, c: number, h: number, w: number, outH: number, outW: number): void {
+function upsampleBilinearForward(
+  out: Float32Array,
+  x: Float32Array,
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  outH: number,
+  outW: number,
+): void {
   for (let p = 0; p < n * c; p++) {
     for (let oh = 0; oh < outH; oh++) {
       const [h0, h1, lh] = bilinearTaps(oh, h, outH);
@@ -203,7 +236,16 @@ function upsampleBilinearForward(out: Float32Array, x: Float32Array, n: number, 
   }
 }
 
-function upsampleBilinearBackward(dx: Float32Array, dy: Float32Array, n: number, c: number, h: number, w: number, outH: number, outW: number): void {
+function upsampleBilinearBackward(
+  dx: Float32Array,
+  dy: Float32Array,
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  outH: number,
+  outW: number,
+): void {
   const acc = new Float64Array(n * c * h * w);
   for (let p = 0; p < n * c; p++) {
     for (let oh = 0; oh < outH; oh++) {
@@ -253,7 +295,8 @@ export const nnRef: NNKernels = {
     for (let i = 0; i < n; i++) {
       for (let c = 0; c < k; c++) {
         for (let j = 0; j < s; j++) {
-          const t = tgt[i * s + j]!, o = (i * k + c) * s + j;
+          const t = tgt[i * s + j]!,
+            o = (i * k + c) * s + j;
           dx[o] = t < 0 ? 0 : (p[o]! - (c === t ? 1 : 0)) * w[i * s + j]!;
         }
       }

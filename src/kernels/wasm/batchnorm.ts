@@ -1,4 +1,5 @@
-// WebAssembly SIMD batch-norm kernels (bindings over wasm/bn.ts): heap arrays by pointer, others staged through scratch.
+// WebAssembly SIMD batch-norm kernels (bindings over wasm/bn.ts): heap arrays by pointer, others staged through
+// scratch.
 import type { BatchNormKernels, BNGeom } from '../types.js';
 import { wasm } from './instance.js';
 import { f32View, f64View, withScratch } from './heap.js';
@@ -17,7 +18,12 @@ function layoutCL(g: BNGeom): number {
 const c4 = (c: number): number => (c + 3) & ~3;
 
 /** Per-channel float32 constant blocks of c4 floats each (the layout wasm/bn.ts reads). */
-function constBlocks(take: Take, c: number, blocks: number, fill: (ch: number, out: Float32Array, stride: number) => void): number {
+function constBlocks(
+  take: Take,
+  c: number,
+  blocks: number,
+  fill: (ch: number, out: Float32Array, stride: number) => void,
+): number {
   const stride = c4(c);
   const p = take(blocks * stride * 4);
   const v = f32View(p, blocks * stride);
@@ -73,13 +79,20 @@ function batchNormSums(sum: Float64Array, sumSq: Float64Array, x: Float32Array, 
 }
 
 function batchNormGatherStats(
-  mean: Float64Array, varBiased: Float64Array, varUnbiased: Float64Array, invstd: Float64Array,
-  shards: ReadonlyArray<{ count: number; mean: Float64Array; m2: Float64Array }>, eps: number,
+  mean: Float64Array,
+  varBiased: Float64Array,
+  varUnbiased: Float64Array,
+  invstd: Float64Array,
+  shards: ReadonlyArray<{ count: number; mean: Float64Array; m2: Float64Array }>,
+  eps: number,
 ): number {
   const c = mean.length;
   const k = shards.length;
   return withScratch((take) => {
-    const counts = putF64(take, shards.map((sh) => sh.count));
+    const counts = putF64(
+      take,
+      shards.map((sh) => sh.count),
+    );
     const means = take(k * c * 8);
     const m2s = take(k * c * 8);
     shards.forEach((sh, i) => {
@@ -97,8 +110,14 @@ function batchNormGatherStats(
 }
 
 function batchNormElemt(
-  out: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-  weight: Float32Array | null, bias: Float32Array | null, g: BNGeom, relu: boolean,
+  out: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  invstd: Float64Array,
+  weight: Float32Array | null,
+  bias: Float32Array | null,
+  g: BNGeom,
+  relu: boolean,
 ): void {
   if (x.length === 0) return;
   withScratch((take) => {
@@ -123,8 +142,13 @@ function batchNormElemt(
 }
 
 function batchNormBackwardReduce(
-  sumDy: Float64Array, sumDyXmu: Float64Array, dy: Float32Array, x: Float32Array, mean: Float64Array,
-  g: BNGeom, y: Float32Array | null,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  g: BNGeom,
+  y: Float32Array | null,
 ): void {
   if (x.length === 0) {
     sumDy.fill(0);
@@ -145,9 +169,17 @@ function batchNormBackwardReduce(
 }
 
 function batchNormBackwardElemt(
-  dx: Float32Array, dy: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-  weight: Float32Array | null, sumDy: Float64Array, sumDyXmu: Float64Array, count: number,
-  g: BNGeom, y: Float32Array | null,
+  dx: Float32Array,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  invstd: Float64Array,
+  weight: Float32Array | null,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+  count: number,
+  g: BNGeom,
+  y: Float32Array | null,
 ): void {
   if (x.length === 0) return;
   withScratch((take) => {
@@ -180,14 +212,25 @@ function batchNormBackwardElemt(
 }
 
 function batchNormUpdateRunning(
-  runningMean: Float32Array, runningVar: Float32Array, mean: Float64Array, varUnbiased: Float64Array,
-  momentum: number | null, numBatchesTracked: number,
+  runningMean: Float32Array,
+  runningVar: Float32Array,
+  mean: Float64Array,
+  varUnbiased: Float64Array,
+  momentum: number | null,
+  numBatchesTracked: number,
 ): void {
   const c = runningMean.length;
   withScratch((take) => {
     const rm = place(take, runningMean, true);
     const rv = place(take, runningVar, true);
-    wasm.bnUpdateRunning!(rm, rv, putF64(take, mean), putF64(take, varUnbiased), c, momentum === null ? 1 / numBatchesTracked : momentum);
+    wasm.bnUpdateRunning!(
+      rm,
+      rv,
+      putF64(take, mean),
+      putF64(take, varUnbiased),
+      c,
+      momentum === null ? 1 / numBatchesTracked : momentum,
+    );
     land(runningMean, rm);
     land(runningVar, rv);
   });

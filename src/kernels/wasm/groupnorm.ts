@@ -16,8 +16,13 @@ function groupNormStats(mean: Float64Array, invstd: Float64Array, x: Float32Arra
 }
 
 function groupNormElemt(
-  out: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-  weight: Float32Array | null, bias: Float32Array | null, g: GNGeom,
+  out: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  invstd: Float64Array,
+  weight: Float32Array | null,
+  bias: Float32Array | null,
+  g: GNGeom,
 ): void {
   if (x.length === 0) return;
   withScratch((take) => {
@@ -31,7 +36,12 @@ function groupNormElemt(
 }
 
 function groupNormBackwardReduce(
-  sumDy: Float64Array, sumDyXmu: Float64Array, dy: Float32Array, x: Float32Array, mean: Float64Array, g: GNGeom,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  g: GNGeom,
 ): void {
   if (g.n * g.c === 0) return;
   withScratch((take) => {
@@ -45,8 +55,15 @@ function groupNormBackwardReduce(
 }
 
 function groupNormBackwardElemt(
-  dx: Float32Array, dy: Float32Array, x: Float32Array, mean: Float64Array, invstd: Float64Array,
-  weight: Float32Array | null, sumDy: Float64Array, sumDyXmu: Float64Array, g: GNGeom,
+  dx: Float32Array,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  invstd: Float64Array,
+  weight: Float32Array | null,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+  g: GNGeom,
 ): void {
   if (x.length === 0) return;
   withScratch((take) => {
@@ -55,8 +72,18 @@ function groupNormBackwardElemt(
     const dxp = dx === dy ? dyp : dx === x ? xp : place(take, dx, false);
     const wp = weight === null ? 0 : place(take, weight, true);
     wasm.gnBwdElemt!(
-      dxp, dyp, xp, place(take, mean, true), place(take, invstd, true), wp,
-      place(take, sumDy, true), place(take, sumDyXmu, true), g.n, g.c, g.s, g.groups,
+      dxp,
+      dyp,
+      xp,
+      place(take, mean, true),
+      place(take, invstd, true),
+      wp,
+      place(take, sumDy, true),
+      place(take, sumDyXmu, true),
+      g.n,
+      g.c,
+      g.s,
+      g.groups,
     );
     land(dx, dxp);
   });

@@ -34,7 +34,8 @@ function ensure(end: number): void {
 
 /** Allocate `bytes` (rounded to a size class), 64-byte aligned. Contents are not zeroed. */
 export function alloc(bytes: number): number {
-  if (!Number.isInteger(bytes) || bytes < 0) throw new UsageError(`alloc: bytes must be a non-negative integer, received ${describe(bytes)}`);
+  if (!Number.isInteger(bytes) || bytes < 0)
+    throw new UsageError(`alloc: bytes must be a non-negative integer, ` + `received ${describe(bytes)}`);
   const size = sizeClass(bytes);
   const list = free.get(size);
   let ptr: number;

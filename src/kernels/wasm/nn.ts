@@ -1,4 +1,5 @@
-// WebAssembly SIMD GEMM, convolution, pooling and elementwise kernels (bindings over wasm/gemm.ts, wasm/conv.ts, wasm/nn.ts). OWNER: issue 4.
+// WebAssembly SIMD GEMM, convolution, pooling and elementwise kernels (bindings over wasm/gemm.ts, wasm/conv.ts,
+// wasm/nn.ts). OWNER: issue 4.
 import type { ConvGeom, NNKernels, PoolGeom } from '../types.js';
 import { memory, wasm } from './instance.js';
 import { alloc, heapPointer, release } from './heap.js';
@@ -55,7 +56,24 @@ function scratch(bytes: number): number {
 
 /** Hand the geometry to the module and size the scratch (0 forward, 1 input gradient, 2 weight gradient). */
 function setup(g: ConvGeom, which: number): number {
-  wasm.convGeometry!(g.n, g.cIn, g.h, g.w, g.cOut, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.groups, g.outH, g.outW);
+  wasm.convGeometry!(
+    g.n,
+    g.cIn,
+    g.h,
+    g.w,
+    g.cOut,
+    g.kh,
+    g.kw,
+    g.strideH,
+    g.strideW,
+    g.padH,
+    g.padW,
+    g.dilationH,
+    g.dilationW,
+    g.groups,
+    g.outH,
+    g.outW,
+  );
   return scratch(wasm.conv2dScratchBytes!(which));
 }
 
@@ -63,7 +81,11 @@ function poolArgs(g: PoolGeom): number[] {
   return [g.n * g.c, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.outH, g.outW];
 }
 
-const ADD = 0, AXPY = 1, SCALE = 2, RELU = 3, RELU_BACK = 4;
+const ADD = 0,
+  AXPY = 1,
+  SCALE = 2,
+  RELU = 3,
+  RELU_BACK = 4;
 
 export const nnWasm: NNKernels = {
   gemm(c, a, b, m, n, k, transA, transB, alpha, beta) {

@@ -17,12 +17,14 @@ export function pair(v: Pair, what: string, min: number): [number, number] {
 }
 
 export function positiveInt(v: number, what: string): number {
-  if (!Number.isInteger(v) || v < 1) throw new UsageError(`${what} must be a positive integer, received ${describe(v)}`);
+  if (!Number.isInteger(v) || v < 1)
+    throw new UsageError(`${what} must be a positive integer, received ${describe(v)}`);
   return v;
 }
 
 export function expectRank(op: string, x: Tensor, rank: number, dims: string): void {
-  if (x.ndim !== rank) throw new ShapeError(`${op}: input must be ${rank}-D ${dims}, received shape ${fmtShape(x.shape)}`);
+  if (x.ndim !== rank)
+    throw new ShapeError(`${op}: input must be ${rank}-D ${dims}, received shape ${fmtShape(x.shape)}`);
 }
 
 /**
@@ -36,6 +38,7 @@ export function checkOptionKeys(where: string, opts: unknown, allowed: readonly 
     throw new UsageError(`${where}: options must be an object, received ${describe(opts)}`);
   }
   for (const k of Object.keys(opts)) {
-    if (!allowed.includes(k)) throw new UsageError(`${where}: unknown option ${JSON.stringify(k)} (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(k))
+      throw new UsageError(`${where}: unknown option ${JSON.stringify(k)} (allowed: ${allowed.join(', ')})`);
   }
 }

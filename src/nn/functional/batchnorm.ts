@@ -2,14 +2,21 @@
 import { ShapeError, StateError, UsageError } from '../../errors.js';
 import { kernels, type BNGeom } from '../../kernels/index.js';
 import {
-  bnBackward, bnBatchStats, bnFailBeforeExchange, bnGeom, bnUpdateRunning, checkEps, checkMomentum,
-  type BNExchange, type BNStats,
+  bnBackward,
+  bnBatchStats,
+  bnFailBeforeExchange,
+  bnGeom,
+  bnUpdateRunning,
+  checkEps,
+  checkMomentum,
+  type BNExchange,
+  type BNStats,
 } from '../../kernels/batchnorm.js';
 import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { allocF64, heapPointer, release } from '../../kernels/wasm/heap.js';
 import { fmtShape } from '../../tensor/shape.js';
-import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { type Tensor, checkTensor } from '../../tensor/tensor.js';
 import { allocTensor } from '../../tensor/internal.js';
 
 /** Options of {@link batchNorm} (torch.nn.functional.batch_norm's, plus layout, fusion and SyncBN's exchange). */
@@ -41,7 +48,8 @@ function validate(x: Tensor, weight: Tensor | null, bias: Tensor | null, opts: B
   const rv = opts.runningVar ?? null;
   checkPerChannel('runningMean', rm, g.c, x);
   checkPerChannel('runningVar', rv, g.c, x);
-  if ((rm === null) !== (rv === null)) throw new UsageError('batchNorm: give both runningMean and runningVar, or neither');
+  if ((rm === null) !== (rv === null))
+    throw new UsageError('batchNorm: give both runningMean and runningVar, or neither');
   if (opts.training && rm !== null && momentum === null && opts.numBatchesTracked == null) {
     throw new UsageError('batchNorm: momentum null (cumulative average) needs numBatchesTracked');
   }
@@ -50,7 +58,9 @@ function validate(x: Tensor, weight: Tensor | null, bias: Tensor | null, opts: B
 
 function checkPerChannel(name: string, t: Tensor | null | undefined, c: number, x: Tensor): void {
   if (t != null && t.size !== c) {
-    throw new ShapeError(`batchNorm: ${name} has shape ${fmtShape(t.shape)} but input ${fmtShape(x.shape)} has ${c} channels`);
+    throw new ShapeError(
+      `batchNorm: ${name} has shape ${fmtShape(t.shape)} but input ${fmtShape(x.shape)} has ${c} channels`,
+    );
   }
 }
 
@@ -82,8 +92,14 @@ class BatchNormBackward extends Node {
     const x = this.savedTensor(0);
     const w = this.hasW ? this.savedTensor(1) : null;
     const y = this.hasY ? this.savedTensor(this.hasW ? 2 : 1) : null;
-    if (this.store === null || this.store.isDisposed) throw new StateError('BatchNormBackward: its saved statistics were freed');
-    const saved = { count: this.count, mean: this.stats.subarray(0, c), invstd: this.stats.subarray(c), training: this.training };
+    if (this.store === null || this.store.isDisposed)
+      throw new StateError('BatchNormBackward: its saved statistics were freed');
+    const saved = {
+      count: this.count,
+      mean: this.stats.subarray(0, c),
+      invstd: this.stats.subarray(c),
+      training: this.training,
+    };
     const dx = this.inputs[0] !== null ? allocTensor(x.shape) : null;
     const dw = this.inputs[1] != null ? allocTensor([c]) : null;
     const db = this.inputs[2] != null ? allocTensor([c]) : null;
@@ -91,7 +107,18 @@ class BatchNormBackward extends Node {
     try {
       const sums = { sumDy: work.subarray(0, c), sumDyXmu: work.subarray(c) };
       const grads = { dx: dx?.data ?? null, dWeight: dw?.data ?? null, dBias: db?.data ?? null };
-      bnBackward(grads, sums, dy.data, x.data, saved, w?.data ?? null, y?.data ?? null, this.g, this.exchange, kernels());
+      bnBackward(
+        grads,
+        sums,
+        dy.data,
+        x.data,
+        saved,
+        w?.data ?? null,
+        y?.data ?? null,
+        this.g,
+        this.exchange,
+        kernels(),
+      );
       return [dx, dw, db];
     } finally {
       release(heapPointer(work));
@@ -135,7 +162,13 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   if (useBatch) {
     const work = allocF64(3 * c); // m2 | varBiased | varUnbiased
     try {
-      const stats: BNStats = { count: 0, mean, varBiased: work.subarray(c, 2 * c), varUnbiased: work.subarray(2 * c), invstd };
+      const stats: BNStats = {
+        count: 0,
+        mean,
+        varBiased: work.subarray(c, 2 * c),
+        varUnbiased: work.subarray(2 * c),
+        invstd,
+      };
       bnBatchStats(stats, work.subarray(0, c), x.data, g, eps, exchange, k, x.shape);
       count = stats.count;
       if (opts.training && rm !== null && rv !== null) updateRunning(rm, rv, opts, stats, k);
@@ -146,7 +179,7 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
       release(heapPointer(work));
     }
   } else {
-    const m = rm!.data;
+    const m = rm.data;
     const v = rv!.data;
     for (let i = 0; i < c; i++) {
       mean[i] = m[i]!;
@@ -156,7 +189,12 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const out = allocTensor(x.shape);
   const relu = opts.fuseRelu === true;
   k.batchNormElemt(out.data, x.data, mean, invstd, weight?.data ?? null, bias?.data ?? null, g, relu);
-  traceOp(out, 'batchNorm', [x, weight, bias, rm, rv], { eps, useBatch, fuseRelu: relu, channelsLast: opts.channelsLast === true });
+  traceOp(out, 'batchNorm', [x, weight, bias, rm, rv], {
+    eps,
+    useBatch,
+    fuseRelu: relu,
+    channelsLast: opts.channelsLast === true,
+  });
   if (!needsGrad(x, weight, bias)) {
     store.dispose();
     return out;
@@ -166,7 +204,13 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
 }
 
 /** The running statistics and their batch counter (PyTorch increments the counter before it uses it). */
-function updateRunning(rm: Tensor, rv: Tensor, opts: BatchNormOptions, stats: BNStats, k: ReturnType<typeof kernels>): void {
+function updateRunning(
+  rm: Tensor,
+  rv: Tensor,
+  opts: BatchNormOptions,
+  stats: BNStats,
+  k: ReturnType<typeof kernels>,
+): void {
   if (stats.count === 0) return;
   const nbt = opts.numBatchesTracked ?? null;
   let tracked = 0;

@@ -22,7 +22,8 @@ export function convGeom(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2d
   checkTensor('conv2d', 'weight', w);
   checkTensor('conv2d', 'bias', bias, true);
   expectRank('conv2d', x, 4, '[N, C, H, W]');
-  if (w.ndim !== 4) throw new ShapeError(`conv2d: weight must be 4-D [O, C/groups, kH, kW], received shape ${fmtShape(w.shape)}`);
+  if (w.ndim !== 4)
+    throw new ShapeError(`conv2d: weight must be 4-D [O, C/groups, kH, kW], received shape ${fmtShape(w.shape)}`);
   const [strideH, strideW] = pair(opts.stride ?? 1, 'conv2d: stride', 1);
   const [padH, padW] = pair(opts.padding ?? 0, 'conv2d: padding', 0);
   const [dilationH, dilationW] = pair(opts.dilation ?? 1, 'conv2d: dilation', 1);
@@ -30,23 +31,39 @@ export function convGeom(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2d
   const [n, cIn, h, wd] = x.shape as [number, number, number, number];
   const [cOut, cg, kh, kw] = w.shape as [number, number, number, number];
   if (cg * groups !== cIn) {
-    throw new ShapeError(`conv2d: input ${fmtShape(x.shape)} has ${cIn} channels but weight ${fmtShape(w.shape)} with groups=${groups} expects ${cg * groups}`);
+    throw new ShapeError(
+      `conv2d: input ${fmtShape(x.shape)} has ${cIn} channels but weight ${fmtShape(w.shape)} with groups=${groups} ` +
+        `expects ${cg * groups}`,
+    );
   }
-  if (cOut % groups !== 0) throw new ShapeError(`conv2d: weight ${fmtShape(w.shape)} has ${cOut} output channels, not divisible by groups=${groups}`);
+  if (cOut % groups !== 0)
+    throw new ShapeError(
+      `conv2d: weight ${fmtShape(w.shape)} has ${cOut} output channels, not divisible by groups=${groups}`,
+    );
   if (bias !== null && (bias.ndim !== 1 || bias.shape[0] !== cOut)) {
-    throw new ShapeError(`conv2d: bias must have shape [${cOut}] for weight ${fmtShape(w.shape)}, received ${fmtShape(bias.shape)}`);
+    throw new ShapeError(
+      `conv2d: bias must have shape [${cOut}] for weight ${fmtShape(w.shape)}, received ${fmtShape(bias.shape)}`,
+    );
   }
   const outH = Math.floor((h + 2 * padH - dilationH * (kh - 1) - 1) / strideH) + 1;
   const outW = Math.floor((wd + 2 * padW - dilationW * (kw - 1) - 1) / strideW) + 1;
   if (outH < 1 || outW < 1) {
-    throw new ShapeError(`conv2d: input ${fmtShape(x.shape)} is too small for kernel ${kh}×${kw} (dilation ${dilationH}×${dilationW}, padding ${padH}×${padW}): output would be ${outH}×${outW}`);
+    throw new ShapeError(
+      `conv2d: input ${fmtShape(x.shape)} is too small for kernel ${kh}×${kw} (dilation ${dilationH}×${dilationW}, ` +
+        `padding ${padH}×${padW}): output would be ${outH}×${outW}`,
+    );
   }
   return { n, cIn, h, w: wd, cOut, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, groups, outH, outW };
 }
 
 class Conv2dBackward extends Node {
   readonly name = 'Conv2dBackward';
-  constructor(x: Tensor, w: Tensor, private readonly g: ConvGeom, private readonly hasBias: boolean) {
+  constructor(
+    x: Tensor,
+    w: Tensor,
+    private readonly g: ConvGeom,
+    private readonly hasBias: boolean,
+  ) {
     super();
     this.save(x, w);
   }

@@ -6,7 +6,7 @@ import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { allocF64, heapPointer, release } from '../../kernels/wasm/heap.js';
 import { fmtShape } from '../../tensor/shape.js';
-import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { type Tensor, checkTensor } from '../../tensor/tensor.js';
 import { allocTensor } from '../../tensor/internal.js';
 
 /** Options of groupNorm. */
@@ -101,7 +101,11 @@ class GroupNormBackward extends Node {
  * Unlike batch norm the statistics never involve other samples, so train and eval behave the same.
  */
 export function groupNorm(
-  x: Tensor, numGroups: number, weight: Tensor | null = null, bias: Tensor | null = null, opts: GroupNormOptions = {},
+  x: Tensor,
+  numGroups: number,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  opts: GroupNormOptions = {},
 ): Tensor {
   checkTensor('groupNorm', 'input', x);
   checkTensor('groupNorm', 'weight', weight, true);

@@ -4,12 +4,16 @@ import { kernels } from '../../kernels/index.js';
 import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
-import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { type Tensor, checkTensor } from '../../tensor/tensor.js';
 import { allocTensor } from '../../tensor/internal.js';
 
 class LinearBackward extends Node {
   readonly name = 'LinearBackward';
-  constructor(x: Tensor, w: Tensor, private readonly rows: number) {
+  constructor(
+    x: Tensor,
+    w: Tensor,
+    private readonly rows: number,
+  ) {
     super();
     this.save(x, w);
   }
@@ -49,13 +53,18 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   checkTensor('linear', 'input', x);
   checkTensor('linear', 'weight', weight);
   checkTensor('linear', 'bias', bias, true);
-  if (weight.ndim !== 2) throw new ShapeError(`linear: weight must be 2-D [out, in], received shape ${fmtShape(weight.shape)}`);
+  if (weight.ndim !== 2)
+    throw new ShapeError(`linear: weight must be 2-D [out, in], received shape ${fmtShape(weight.shape)}`);
   const [o, i] = weight.shape as [number, number];
   if (x.ndim < 1 || x.shape[x.ndim - 1] !== i) {
-    throw new ShapeError(`linear: input ${fmtShape(x.shape)} does not end in ${i} features as weight ${fmtShape(weight.shape)} expects`);
+    throw new ShapeError(
+      `linear: input ${fmtShape(x.shape)} does not end in ${i} features as weight ${fmtShape(weight.shape)} expects`,
+    );
   }
   if (bias !== null && (bias.ndim !== 1 || bias.shape[0] !== o)) {
-    throw new ShapeError(`linear: bias must have shape [${o}] for weight ${fmtShape(weight.shape)}, received ${fmtShape(bias.shape)}`);
+    throw new ShapeError(
+      `linear: bias must have shape [${o}] for weight ${fmtShape(weight.shape)}, received ${fmtShape(bias.shape)}`,
+    );
   }
   const rows = i === 0 ? x.size : x.size / i;
   const out = allocTensor([...x.shape.slice(0, -1), o]);

@@ -64,7 +64,9 @@ class CrossEntropyBackward extends Node {
 function targetValues(target: Target): ArrayLike<number> {
   if (target instanceof Tensor) return target.data;
   if (ArrayBuffer.isView(target) || Array.isArray(target)) return target;
-  throw new UsageError(`crossEntropy: target must be a Tensor, Int32Array or array of class indices, received ${describe(target)}`);
+  throw new UsageError(
+    `crossEntropy: target must be a Tensor, Int32Array or array of class indices, received ${describe(target)}`,
+  );
 }
 
 /**
@@ -76,8 +78,12 @@ export function crossEntropy(input: Tensor, target: Target, opts: CrossEntropyOp
   checkTensor('crossEntropy', 'input', input);
   const ignore = opts.ignoreIndex ?? -100;
   const reduction = opts.reduction ?? 'mean';
-  if (!['mean', 'sum', 'none'].includes(reduction)) throw new UsageError(`crossEntropy: reduction must be 'mean', 'sum' or 'none', received ${describe(reduction)}`);
-  if (input.ndim < 2) throw new ShapeError(`crossEntropy: input must be (N, K) or (N, K, d1, …) logits, received shape ${fmtShape(input.shape)}`);
+  if (!['mean', 'sum', 'none'].includes(reduction))
+    throw new UsageError(`crossEntropy: reduction must be 'mean', 'sum' or 'none', received ${describe(reduction)}`);
+  if (input.ndim < 2)
+    throw new ShapeError(
+      `crossEntropy: input must be (N, K) or (N, K, d1, …) logits, received shape ${fmtShape(input.shape)}`,
+    );
   const n = input.shape[0]!;
   const k = input.shape[1]!;
   const spatial = input.shape.slice(2);
@@ -85,14 +91,23 @@ export function crossEntropy(input: Tensor, target: Target, opts: CrossEntropyOp
   const tv = targetValues(target);
   const s = spatial.reduce((a, b) => a * b, 1);
   const expected = [n, ...spatial];
-  if ((tshape !== null && (tshape.length !== expected.length || tshape.some((d, i) => d !== expected[i]))) || tv.length !== n * s) {
-    throw new ShapeError(`crossEntropy: target shape ${tshape !== null ? fmtShape(tshape) : `[${tv.length}]`} does not match input ${fmtShape(input.shape)}: expected ${fmtShape(expected)}`);
+  if (
+    (tshape !== null && (tshape.length !== expected.length || tshape.some((d, i) => d !== expected[i]))) ||
+    tv.length !== n * s
+  ) {
+    throw new ShapeError(
+      `crossEntropy: target shape ${tshape !== null ? fmtShape(tshape) : `[${tv.length}]`} does not match input ` +
+        `${fmtShape(input.shape)}: expected ${fmtShape(expected)}`,
+    );
   }
   const tgt = new Int32Array(tv.length);
   for (let i = 0; i < tv.length; i++) {
     const t = tv[i]!;
     if (t !== ignore && !(Number.isInteger(t) && t >= 0 && t < k)) {
-      throw new ValueError(`crossEntropy: target value ${t} at index ${i} is out of range: expected a class in [0, ${k - 1}] or ignoreIndex ${ignore}`);
+      throw new ValueError(
+        `crossEntropy: target value ${t} at index ${i} is out of range: expected a class in [0, ${k - 1}] or ` +
+          `ignoreIndex ${ignore}`,
+      );
     }
     tgt[i] = t;
   }

@@ -4,7 +4,7 @@ import { kernels, type PoolGeom } from '../../kernels/index.js';
 import { traceOp } from '../../autograd/trace.js';
 import { Node, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
-import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { type Tensor, checkTensor } from '../../tensor/tensor.js';
 import { allocTensor } from '../../tensor/internal.js';
 import { expectRank, pair, type Pair } from './args.js';
 
@@ -21,24 +21,33 @@ function poolGeom(op: string, x: Tensor, kernelSize: Pair, opts: Pool2dOptions):
   const [kh, kw] = pair(kernelSize, `${op}: kernelSize`, 1);
   const [strideH, strideW] = pair(opts.stride ?? [kh, kw], `${op}: stride`, 1);
   const [padH, padW] = pair(opts.padding ?? 0, `${op}: padding`, 0);
-  if (2 * padH > kh || 2 * padW > kw) throw new UsageError(`${op}: padding ${padH}×${padW} must be at most half the kernel ${kh}×${kw}`);
+  if (2 * padH > kh || 2 * padW > kw)
+    throw new UsageError(`${op}: padding ${padH}×${padW} must be at most half the kernel ${kh}×${kw}`);
   const [n, c, h, w] = x.shape as [number, number, number, number];
   const outH = Math.floor((h + 2 * padH - kh) / strideH) + 1;
   const outW = Math.floor((w + 2 * padW - kw) / strideW) + 1;
-  if (outH < 1 || outW < 1) throw new ShapeError(`${op}: input ${fmtShape(x.shape)} is too small for kernel ${kh}×${kw} with padding ${padH}×${padW}`);
+  if (outH < 1 || outW < 1)
+    throw new ShapeError(
+      `${op}: input ${fmtShape(x.shape)} is too small for kernel ${kh}×${kw} with padding ${padH}×${padW}`,
+    );
   return { n, c, h, w, kh, kw, strideH, strideW, padH, padW, outH, outW };
 }
 
 class MaxPool2dBackward extends Node {
   readonly name = 'MaxPool2dBackward';
   // argmax is an int32 view of `store`, a heap tensor: freed with the graph, or by GC if never backwarded
-  constructor(private store: Tensor | null, private readonly argmax: Int32Array, private readonly g: PoolGeom) {
+  constructor(
+    private store: Tensor | null,
+    private readonly argmax: Int32Array,
+    private readonly g: PoolGeom,
+  ) {
     super();
   }
   backward(dy: Tensor): Tensor[] {
     const g = this.g;
     const dx = allocTensor([g.n, g.c, g.h, g.w]);
-    if (this.store === null || this.store.isDisposed) throw new StateError('MaxPool2dBackward: its saved argmax was freed');
+    if (this.store === null || this.store.isDisposed)
+      throw new StateError('MaxPool2dBackward: its saved argmax was freed');
     kernels().maxPool2dBackward(dx.data, dy.data, this.argmax, g);
     return [dx];
   }
@@ -93,7 +102,16 @@ function bin(i: number, inSize: number, outSize: number): [number, number] {
 }
 
 /** Shared loop of adaptive average pooling: forward (gather) and backward (scatter). */
-function adaptiveLoop(xs: Float32Array, ys: Float32Array, planes: number, h: number, w: number, oh: number, ow: number, back: boolean): void {
+function adaptiveLoop(
+  xs: Float32Array,
+  ys: Float32Array,
+  planes: number,
+  h: number,
+  w: number,
+  oh: number,
+  ow: number,
+  back: boolean,
+): void {
   if (oh === 1 && ow === 1) {
     // global average pooling: one contiguous plane per output
     const hw = h * w;
@@ -146,7 +164,8 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
   expectRank('adaptiveAvgPool2d', x, 4, '[N, C, H, W]');
   const [oh, ow] = pair(outputSize, 'adaptiveAvgPool2d: outputSize', 1);
   const [n, c, h, w] = x.shape as [number, number, number, number];
-  if (h === 0 || w === 0) throw new ShapeError(`adaptiveAvgPool2d: input ${fmtShape(x.shape)} has an empty spatial size`);
+  if (h === 0 || w === 0)
+    throw new ShapeError(`adaptiveAvgPool2d: input ${fmtShape(x.shape)} has an empty spatial size`);
   const out = allocTensor([n, c, oh, ow]);
   adaptiveLoop(x.data, out.data, n * c, h, w, oh, ow, false);
   traceOp(out, 'adaptiveAvgPool2d', [x], { outH: oh, outW: ow });

@@ -4,7 +4,7 @@ import { kernels } from '../../kernels/index.js';
 import { traceOp } from '../../autograd/trace.js';
 import { Node, isGradEnabled, needsGrad, record } from '../../autograd/node.js';
 import { fmtShape } from '../../tensor/shape.js';
-import { Tensor, checkTensor } from '../../tensor/tensor.js';
+import { type Tensor, checkTensor } from '../../tensor/tensor.js';
 import { allocTensor } from '../../tensor/internal.js';
 import { defaultGenerator, type RandomGenerator } from '../../tensor/random.js';
 import { expectRank, pair, type Pair } from './args.js';
@@ -33,18 +33,24 @@ export function upsampleBilinear(x: Tensor, opts: { size?: Pair; scaleFactor?: n
   let oh: number;
   let ow: number;
   if (opts.size !== undefined) {
-    if (opts.scaleFactor !== undefined) throw new UsageError('upsampleBilinear: give either size or scaleFactor, not both');
+    if (opts.scaleFactor !== undefined)
+      throw new UsageError('upsampleBilinear: give either size or scaleFactor, not both');
     [oh, ow] = pair(opts.size, 'upsampleBilinear: size', 1);
   } else if (opts.scaleFactor !== undefined) {
     const s = opts.scaleFactor;
-    if (!(Number.isFinite(s) && s > 0)) throw new UsageError(`upsampleBilinear: scaleFactor must be a positive number, received ${describe(s)}`);
+    if (!(Number.isFinite(s) && s > 0))
+      throw new UsageError(`upsampleBilinear: scaleFactor must be a positive number, received ${describe(s)}`);
     oh = Math.floor(h * s);
     ow = Math.floor(w * s);
     if (oh / h !== s || ow / w !== s) {
-      throw new UsageError(`upsampleBilinear: scaleFactor ${s} does not give an integer size for input ${fmtShape(x.shape)}; pass size instead`);
+      throw new UsageError(
+        `upsampleBilinear: scaleFactor ${s} does not give an integer size for input ${fmtShape(x.shape)}; pass size ` +
+          `instead`,
+      );
     }
   } else throw new UsageError('upsampleBilinear: give size or scaleFactor');
-  if (h === 0 || w === 0) throw new ShapeError(`upsampleBilinear: input ${fmtShape(x.shape)} has an empty spatial size`);
+  if (h === 0 || w === 0)
+    throw new ShapeError(`upsampleBilinear: input ${fmtShape(x.shape)} has an empty spatial size`);
   const out = allocTensor([n, c, oh, ow]);
   kernels().upsampleBilinearForward(out.data, x.data, n, c, h, w, oh, ow);
   traceOp(out, 'upsampleBilinear', [x], { outH: oh, outW: ow });
@@ -53,7 +59,11 @@ export function upsampleBilinear(x: Tensor, opts: { size?: Pair; scaleFactor?: n
 
 class ConcatBackward extends Node {
   readonly name = 'ConcatBackward';
-  constructor(private readonly shapes: (readonly number[])[], private readonly outer: number, private readonly inners: number[]) {
+  constructor(
+    private readonly shapes: (readonly number[])[],
+    private readonly outer: number,
+    private readonly inners: number[],
+  ) {
     super();
   }
   backward(dy: Tensor): (Tensor | null)[] {
@@ -74,19 +84,27 @@ class ConcatBackward extends Node {
 
 /** torch.cat along `dim` (default 1 = channels in NCHW); other dims must match. */
 export function concat(xs: readonly Tensor[], dim = 1): Tensor {
-  if (!Array.isArray(xs as unknown) || xs.length === 0) throw new UsageError(`concat: needs a non-empty array of tensors, received ${Array.isArray(xs as unknown) ? 'none' : typeof xs}`);
+  const given: unknown = xs; // checked at run time: callers from JavaScript may pass anything
+  if (!Array.isArray(given) || given.length === 0) {
+    throw new UsageError(
+      `concat: needs a non-empty array of tensors, received ${Array.isArray(given) ? 'none' : typeof xs}`,
+    );
+  }
   xs.forEach((t, i) => checkTensor('concat', `tensor ${i}`, t));
   const first = xs[0]!;
   const r = first.ndim;
   const d = dim < 0 ? dim + r : dim;
-  if (!Number.isInteger(d) || d < 0 || d >= r) throw new ShapeError(`concat: dim ${dim} is out of range for shape ${fmtShape(first.shape)}`);
+  if (!Number.isInteger(d) || d < 0 || d >= r)
+    throw new ShapeError(`concat: dim ${dim} is out of range for shape ${fmtShape(first.shape)}`);
   let outer = 1;
   for (let i = 0; i < d; i++) outer *= first.shape[i]!;
   let sizeD = 0;
   const inners: number[] = [];
   for (const t of xs) {
     if (t.ndim !== r || t.shape.some((v, i) => i !== d && v !== first.shape[i])) {
-      throw new ShapeError(`concat: shapes must match except in dim ${d}, received ${fmtShape(first.shape)} and ${fmtShape(t.shape)}`);
+      throw new ShapeError(
+        `concat: shapes must match except in dim ${d}, received ${fmtShape(first.shape)} and ${fmtShape(t.shape)}`,
+      );
     }
     sizeD += t.shape[d]!;
     inners.push(outer === 0 ? 0 : t.size / outer);
@@ -104,7 +122,15 @@ export function concat(xs: readonly Tensor[], dim = 1): Tensor {
   }
   traceOp(out, 'concat', xs, { dim: d });
   if (!isGradEnabled() || !xs.some((t) => t.requiresGrad)) return out;
-  return record(out, new ConcatBackward(xs.map((t) => t.shape), outer, inners), ...xs);
+  return record(
+    out,
+    new ConcatBackward(
+      xs.map((t) => t.shape),
+      outer,
+      inners,
+    ),
+    ...xs,
+  );
 }
 
 class DropoutBackward extends Node {

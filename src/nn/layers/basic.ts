@@ -1,7 +1,7 @@
 // Parameter-free layers: ReLU, pooling, bilinear Upsample, Dropout, Flatten, Identity.
-import { Tensor } from '../../tensor/tensor.js';
+import { type Tensor } from '../../tensor/tensor.js';
 import { relu, flatten } from '../../autograd/ops.js';
-import { RandomGenerator, defaultGenerator } from '../../tensor/random.js';
+import { type RandomGenerator, defaultGenerator } from '../../tensor/random.js';
 import { adaptiveAvgPool2d, avgPool2d, maxPool2d, type Pool2dOptions } from '../functional/pool.js';
 import { dropout, upsampleBilinear } from '../functional/shape-ops.js';
 import { checkOptionKeys, type Pair } from '../functional/args.js';
@@ -24,7 +24,10 @@ export class Identity extends Module {
 
 /** torch.nn.MaxPool2d (stride defaults to kernelSize). */
 export class MaxPool2d extends Module {
-  constructor(readonly kernelSize: Pair, readonly opts: Pool2dOptions = {}) {
+  constructor(
+    readonly kernelSize: Pair,
+    readonly opts: Pool2dOptions = {},
+  ) {
     super();
     checkOptionKeys('MaxPool2d', opts, ['stride', 'padding']);
   }
@@ -35,7 +38,10 @@ export class MaxPool2d extends Module {
 
 /** torch.nn.AvgPool2d (count_include_pad=true). */
 export class AvgPool2d extends Module {
-  constructor(readonly kernelSize: Pair, readonly opts: Pool2dOptions = {}) {
+  constructor(
+    readonly kernelSize: Pair,
+    readonly opts: Pool2dOptions = {},
+  ) {
     super();
     checkOptionKeys('AvgPool2d', opts, ['stride', 'padding']);
   }
@@ -59,7 +65,8 @@ export class Upsample extends Module {
   constructor(readonly opts: { size?: Pair; scaleFactor?: number }) {
     super();
     checkOptionKeys('Upsample', opts, ['size', 'scaleFactor']);
-    if (opts?.size === undefined && opts?.scaleFactor === undefined) throw new UsageError('Upsample: give size or scaleFactor');
+    if (opts?.size === undefined && opts?.scaleFactor === undefined)
+      throw new UsageError('Upsample: give size or scaleFactor');
   }
   forward(x: Tensor): Tensor {
     return upsampleBilinear(x, this.opts);
@@ -68,7 +75,10 @@ export class Upsample extends Module {
 
 /** torch.nn.Dropout: active in training mode only; seeded by its own generator when given. */
 export class Dropout extends Module {
-  constructor(readonly p = 0.5, readonly generator: RandomGenerator = defaultGenerator) {
+  constructor(
+    readonly p = 0.5,
+    readonly generator: RandomGenerator = defaultGenerator,
+  ) {
     super();
     if (!(p >= 0 && p <= 1)) throw new UsageError(`Dropout: p must be in [0, 1], received ${describe(p)}`);
   }
@@ -79,7 +89,10 @@ export class Dropout extends Module {
 
 /** torch.nn.Flatten: merges dims startDim…endDim (default 1…−1: keeps the batch dim). */
 export class Flatten extends Module {
-  constructor(readonly startDim = 1, readonly endDim = -1) {
+  constructor(
+    readonly startDim = 1,
+    readonly endDim = -1,
+  ) {
     super();
   }
   forward(x: Tensor): Tensor {

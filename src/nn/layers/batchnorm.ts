@@ -35,7 +35,15 @@ export interface BatchNormForwardOptions {
 }
 
 /** The option keys of BatchNorm1d/2d/3d. */
-export const BATCH_NORM_OPTION_KEYS = ['eps', 'momentum', 'affine', 'trackRunningStats', 'channelsLast', 'fuseRelu', 'checkFinite'] as const;
+export const BATCH_NORM_OPTION_KEYS = [
+  'eps',
+  'momentum',
+  'affine',
+  'trackRunningStats',
+  'channelsLast',
+  'fuseRelu',
+  'checkFinite',
+] as const;
 
 /** Batch norm over (N, C, *) inputs of the ranks `ranks`; the common base of BatchNorm1d/2d/3d. */
 export class BatchNorm extends Module {
@@ -54,9 +62,13 @@ export class BatchNorm extends Module {
   /** The option keys this class accepts (subclasses with more options extend it). */
   static readonly optionKeys: readonly string[] = BATCH_NORM_OPTION_KEYS;
 
-  constructor(readonly numFeatures: number, opts: BatchNormLayerOptions = {}, protected readonly ranks: readonly number[] = [2, 3, 4, 5]) {
+  constructor(
+    readonly numFeatures: number,
+    opts: BatchNormLayerOptions = {},
+    protected readonly ranks: readonly number[] = [2, 3, 4, 5],
+  ) {
     super();
-    checkOptionKeys(new.target.name, opts, (new.target as typeof BatchNorm).optionKeys);
+    checkOptionKeys(new.target.name, opts, new.target.optionKeys);
     opts ??= {};
     positiveInt(numFeatures, `${new.target.name}: numFeatures`);
     this.eps = checkEps(new.target.name, opts.eps ?? 1e-5);
@@ -103,7 +115,10 @@ export class BatchNorm extends Module {
 
   forward(x: Tensor, opts: BatchNormForwardOptions = {}): Tensor {
     if (!this.ranks.includes(x.ndim)) {
-      throw new ShapeError(`${this.constructor.name}: expected input of rank ${this.ranks.join(' or ')}, received shape ${fmtShape(x.shape)}`);
+      throw new ShapeError(
+        `${this.constructor.name}: expected input of rank ${this.ranks.join(' or ')}, received shape ` +
+          `${fmtShape(x.shape)}`,
+      );
     }
     const exchange = this.batchExchange();
     // With an exchange, the merged statistics decide (the same error on every rank); locally, scan the input.

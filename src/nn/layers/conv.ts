@@ -21,7 +21,12 @@ export class Conv2d extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
   readonly opts: Required<Conv2dOptions>;
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, opts: Conv2dLayerOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    opts: Conv2dLayerOptions = {},
+  ) {
     super();
     checkOptionKeys('Conv2d', opts, ['stride', 'padding', 'dilation', 'groups', 'bias', 'generator']);
     opts ??= {};
@@ -29,7 +34,9 @@ export class Conv2d extends Module {
     positiveInt(outChannels, 'Conv2d: outChannels');
     const groups = positiveInt(opts.groups ?? 1, 'Conv2d: groups');
     if (inChannels % groups !== 0 || outChannels % groups !== 0) {
-      throw new UsageError(`Conv2d: inChannels ${inChannels} and outChannels ${outChannels} must both be divisible by groups ${groups}`);
+      throw new UsageError(
+        `Conv2d: inChannels ${inChannels} and outChannels ${outChannels} must both be divisible by groups ${groups}`,
+      );
     }
     const [kh, kw] = pair(kernelSize, 'Conv2d: kernelSize', 1);
     this.opts = {
@@ -51,7 +58,11 @@ export class Conv2d extends Module {
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean; generator?: RandomGenerator } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: { bias?: boolean; generator?: RandomGenerator } = {},
+  ) {
     super();
     checkOptionKeys('Linear', opts, ['bias', 'generator']);
     opts ??= {};

@@ -29,7 +29,11 @@ export class GroupNorm extends Module {
   readonly eps: number;
   readonly affine: boolean;
 
-  constructor(readonly numGroups: number, readonly numChannels: number, opts: GroupNormLayerOptions = {}) {
+  constructor(
+    readonly numGroups: number,
+    readonly numChannels: number,
+    opts: GroupNormLayerOptions = {},
+  ) {
     super();
     checkOptionKeys('GroupNorm', opts, ['eps', 'affine']);
     positiveInt(numGroups, 'GroupNorm: numGroups');

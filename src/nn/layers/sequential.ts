@@ -1,5 +1,6 @@
-// Sequential: children named "0", "1", … applied in order; BatchNorm → ReLU runs fused; noGrad frees intermediates as it goes.
-import { Tensor } from '../../tensor/tensor.js';
+// Sequential: children named "0", "1", … applied in order; BatchNorm → ReLU runs fused; noGrad frees intermediates as
+// it goes.
+import { type Tensor } from '../../tensor/tensor.js';
 import { isGradEnabled } from '../../autograd/node.js';
 import { Module } from '../module.js';
 import { BatchNorm } from './batchnorm.js';

@@ -291,8 +291,8 @@ test('malformed input is rejected before anything is written, naming the field',
   const rejects = (fn: () => Promise<void>, cls: new (...a: never[]) => Error, message: string | RegExp) =>
     assert.rejects(fn, (e: unknown) => {
       assert.ok(e instanceof cls, `${(e as Error).constructor.name}: ${(e as Error).message}`);
-      if (typeof message === 'string') assert.equal((e).message, message);
-      else assert.match((e).message, message);
+      if (typeof message === 'string') assert.equal(e.message, message);
+      else assert.match(e.message, message);
       return true;
     });
   try {

@@ -2,7 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  alloc, release, allocF32, f32View, heapPointer, heapStats, sizeClass, withScratch,
+  alloc,
+  release,
+  allocF32,
+  f32View,
+  heapPointer,
+  heapStats,
+  sizeClass,
+  withScratch,
 } from '../../../src/kernels/wasm/heap.js';
 import { UsageError } from '../../../src/errors.js';
 
@@ -43,7 +50,10 @@ test('views stay valid when the memory grows', () => {
 test('double free is a usage error that names the pointer', () => {
   const p = alloc(8);
   release(p);
-  assert.throws(() => release(p), (e: unknown) => e instanceof UsageError && /pointer \d+ is not a live heap block/.test(e.message));
+  assert.throws(
+    () => release(p),
+    (e: unknown) => e instanceof UsageError && /pointer \d+ is not a live heap block/.test(e.message),
+  );
   assert.throws(() => alloc(-1), /bytes must be a non-negative integer, received -1/);
 });
 
