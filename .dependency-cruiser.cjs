@@ -18,6 +18,7 @@ const layers = [
   ['models', '^src/models/'],
   ['onnx', '^src/onnx/'],
   ['demo', '^src/demo/'],
+  ['core', '^src/core\\.ts$'],
   ['web', '^src/web/'],
   ['cli', '^src/cli/'],
   ['root', '^src/index\\.ts$'],
