@@ -9,9 +9,9 @@ import type { PageResult } from '../src/web/page.js';
 import { findChromium, launchChromium } from '../test/helpers/chromium.js';
 import { type Reporter, median } from './util.js';
 
-/** 2 workers × 4 scenes of 64 px, width 16, SyncBN: 12 steps, the first 2 not counted (compilation, first touches). */
-const CFG = { workers: 2, batch: 4, epochs: 1, train: 96, val: 8, size: 64, width: 16, seed: 0, lr: 0.003 };
-const WARM = 2;
+/** 2 workers × 4 scenes of 64 px, width 16, SyncBN: 30 steps, the first 6 not counted (compilation, first touches). */
+const CFG = { workers: 2, batch: 4, epochs: 1, train: 240, val: 8, size: 64, width: 16, seed: 0, lr: 0.003 };
+const WARM = 6;
 
 async function chromiumSteps(chromium: string): Promise<number[]> {
   const server = await startWebServer({ port: 0 });
