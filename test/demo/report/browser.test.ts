@@ -25,7 +25,7 @@ interface Inspection {
   note: string;
 }
 
-/** Runs in the page (a string: this project compiles without the DOM library): every image's state and layout. */
+/** Runs in the page (passed as a string, so it runs there and not in Node): every image's state and layout. */
 const INSPECT = `(() => ({
   title: document.title,
   imgs: [...document.images].map((i) => {
