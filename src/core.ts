@@ -15,7 +15,8 @@ export {
 } from './errors.js';
 
 // Tensors, grad mode, seeded randomness, memory.
-export { Tensor, tidy } from './tensor/tensor.js';
+export { Tensor } from './tensor/tensor.js';
+export { tidy } from './tensor/tidy.js';
 export type { Shape } from './tensor/shape.js';
 export { RandomGenerator, defaultGenerator, manualSeed, type RandomGeneratorState } from './tensor/random.js';
 export { heapStats, type HeapStats } from './kernels/wasm/heap.js';

@@ -6,6 +6,7 @@ import { ShapeError, StateError, UsageError, describe } from '../errors.js';
 import type { Node } from '../autograd/node.js';
 import type { BackwardOptions } from '../autograd/engine.js';
 import { method } from './methods.js';
+import { scopes } from './scopes.js';
 
 /**
  * One heap block shared by a tensor and its reshaped views; released when its last holder lets go.
@@ -54,9 +55,6 @@ export let isKept!: (t: Tensor) => boolean;
 export let passMark!: (t: Tensor) => number;
 /** Record that backward pass `mark` owns `t`. @internal */
 export let setPassMark!: (t: Tensor, mark: number) => void;
-
-// tidy() scopes: each records the tensors created while it is open (innermost last).
-const scopes: Tensor[][] = [];
 
 /**
  * An n-dimensional float32 array (contiguous, row-major; activations NCHW) with reverse-mode autograd, like
@@ -382,44 +380,4 @@ export class Tensor {
 export function checkTensor(op: string, name: string, v: unknown, nullable = false): void {
   if (v instanceof Tensor || (nullable && v === null)) return;
   throw new UsageError(`${op}: ${name} must be a Tensor${nullable ? ' or null' : ''}, received ${describe(v)}`);
-}
-
-function collect(v: unknown, out: Set<Tensor>, depth: number): void {
-  if (v instanceof Tensor) out.add(v);
-  else if (depth < 4 && Array.isArray(v)) for (const x of v) collect(x, out, depth + 1);
-  else if (depth < 4 && v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-    for (const x of Object.values(v)) collect(x, out, depth + 1);
-  }
-}
-
-/**
- * Run `fn` and then dispose every tensor it created that is not part of what it returns (a tensor,
- * or arrays/plain objects of them) and not part of an autograd graph still waiting for backward()
- * (which frees it); parameters, buffers, optimizer state, gradients and kept tensors survive. Returned
- * tensors move to the enclosing tidy, if any. Synchronous functions only.
- */
-export function tidy<T>(fn: () => T): T {
-  const mine: Tensor[] = [];
-  scopes.push(mine);
-  let result: T;
-  try {
-    result = fn();
-  } finally {
-    scopes.pop();
-  }
-  if (result instanceof Promise)
-    throw new UsageError(
-      'tidy: fn must be synchronous (it returned a Promise); dispose tensors explicitly across awaits',
-    );
-  const keep = new Set<Tensor>();
-  collect(result, keep, 0);
-  const parent = scopes.length > 0 ? scopes[scopes.length - 1]! : null;
-  for (const t of mine) {
-    // a tensor of a graph not yet backwarded may still be needed by backward(): its graph owns it
-    const inLiveGraph = t.gradFn !== null && !t.gradFn.freed;
-    if (keep.has(t)) parent?.push(t);
-    else if (!isKept(t) && !t.persistent && !inLiveGraph) t.dispose();
-    else if (parent !== null && inLiveGraph) parent.push(t);
-  }
-  return result;
 }

@@ -1,7 +1,8 @@
 // Shared test helpers for the kernel suites: the backends under test, seeded random data, closeness checks.
 import assert from 'node:assert/strict';
 import { referenceKernels, wasmKernels } from '../../src/kernels/index.js';
-import type { KernelSet } from '../../src/kernels/index.js';
+import type { BNGeom, KernelSet } from '../../src/kernels/index.js';
+import { reduceF64 } from '../helpers/bn-f64.js';
 
 /** Every suite runs once per backend. */
 export const BACKENDS: readonly KernelSet[] = [referenceKernels, wasmKernels];
@@ -57,4 +58,36 @@ export function assertClose(
     if (!(Math.abs(a - e) <= tol))
       assert.fail(`${label}[${i}]: got ${a}, expected ${e} (|diff| ${Math.abs(a - e)} > ${tol})`);
   }
+}
+
+/** The variance of the float32 data, two-pass in float64 (independent of the kernels). */
+export function exactVar(x: Float32Array, g: BNGeom): number[] {
+  const res: number[] = [];
+  for (let ch = 0; ch < g.c; ch++) {
+    const vals: number[] = [];
+    for (let i = 0; i < g.n; i++)
+      for (let j = 0; j < g.s; j++) vals.push(x[g.channelsLast ? (i * g.s + j) * g.c + ch : (i * g.c + ch) * g.s + j]!);
+    const mu = vals.reduce((a, b) => a + b, 0) / vals.length;
+    res.push(vals.reduce((a, v) => a + (v - mu) ** 2, 0) / vals.length);
+  }
+  return res;
+}
+
+/** Both backward sums of kernel set K against the float64 reference; returns the reference. */
+export function checkReduce(
+  K: KernelSet,
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float64Array,
+  g: BNGeom,
+  y: Float32Array | null,
+  label: string,
+): [Float64Array, Float64Array] {
+  const a = new Float64Array(g.c);
+  const b = new Float64Array(g.c);
+  K.batchNormBackwardReduce(a, b, dy, x, mean, g, y);
+  const [ar, br] = reduceF64(dy, x, mean, g, y);
+  assertClose(a, ar, 1e-12, `${label} sumDy`);
+  assertClose(b, br, 1e-9, `${label} sumDyXmu`);
+  return [ar, br];
 }
