@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { Linear } from '../../src/nn/index.js';
+import { Linear } from '../../src/index.js';
 import { loadModule, saveModule } from '../../src/io/safetensors.js';
 import { removeStaleTemps, tempPathFor, writeFileAtomic } from '../../src/io/atomic.js';
 

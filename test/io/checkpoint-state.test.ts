@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { RandomGenerator } from '../../src/tensor/random.js';
 import { DistributedSampler } from '../../src/parallel/sampler.js';
-import { AdamW, PolyLR, SGD, type Optimizer } from '../../src/optim/index.js';
-import { BatchNorm1d, Linear, ReLU, Sequential } from '../../src/nn/index.js';
+import { AdamW, PolyLR, SGD, type Optimizer, BatchNorm1d, Linear, ReLU, Sequential } from '../../src/index.js';
 import { captureTrainingState, restoreTrainingState, type TrainingParts } from '../../src/io/checkpoint-state.js';
 import { loadLatestCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.js';
 

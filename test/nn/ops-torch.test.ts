@@ -11,12 +11,9 @@ import {
   upsampleBilinear,
   concat,
   crossEntropy,
-  BatchNorm1d,
-  BatchNorm2d,
-  BatchNorm3d,
-  type BatchNorm,
   type Pool2dOptions,
-} from '../../src/nn/index.js';
+} from '../../src/nn/functional/index.js';
+import { BatchNorm1d, BatchNorm2d, BatchNorm3d, type BatchNorm } from '../../src/index.js';
 import { add, relu, flatten } from '../../src/autograd/ops.js';
 import { noGrad } from '../../src/autograd/node.js';
 import { builtBackends, withKernels } from '../helpers/backends.js';

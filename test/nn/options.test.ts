@@ -12,9 +12,13 @@ import {
   Linear,
   MaxPool2d,
   Upsample,
-} from '../../src/nn/index.js';
-import { AdamW, CosineAnnealingLR, PolyLR, SGD } from '../../src/optim/index.js';
-import { DistributedSampler, SyncBatchNorm } from '../../src/parallel/index.js';
+  AdamW,
+  CosineAnnealingLR,
+  PolyLR,
+  SGD,
+  DistributedSampler,
+  SyncBatchNorm,
+} from '../../src/index.js';
 
 const BN = 'eps, momentum, affine, trackRunningStats, channelsLast, fuseRelu, checkFinite';
 

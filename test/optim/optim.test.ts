@@ -1,8 +1,7 @@
 // SGD and AdamW trajectories and the poly/cosine schedules against PyTorch (fixtures/stack/optim.json); option errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tensor } from '../../src/index.js';
-import { SGD, AdamW, PolyLR, CosineAnnealingLR, type Optimizer } from '../../src/optim/index.js';
+import { Tensor, SGD, AdamW, PolyLR, CosineAnnealingLR, type Optimizer } from '../../src/index.js';
 import { assertClose, fixture } from '../helpers/close.js';
 
 interface OptCase {

@@ -7,7 +7,7 @@ import { heapPointer, heapStats } from '../../src/kernels/wasm/heap.js';
 import { ShapeError, UsageError } from '../../src/errors.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { batchNorm, conv2d, maxPool2d } from '../../src/nn/index.js';
+import { batchNorm, conv2d, maxPool2d } from '../../src/nn/functional/index.js';
 
 test('factories fill, infer nested shapes and validate counts', () => {
   assert.deepEqual(Tensor.zeros([2, 3]).toArray(), [0, 0, 0, 0, 0, 0]);

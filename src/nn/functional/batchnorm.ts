@@ -1,6 +1,6 @@
 // Differentiable batch norm: the batch-norm pipeline (kernels/batchnorm.ts) over tensors, SyncBN's seams included.
 import { ShapeError, StateError, UsageError } from '../../errors.js';
-import { kernels, type BNGeom } from '../../kernels/index.js';
+import { kernels, type BNGeom, type KernelSet } from '../../kernels/index.js';
 import {
   bnBackward,
   bnBatchStats,
@@ -38,8 +38,15 @@ export interface BatchNormOptions {
   exchange?: BNExchange | null;
 }
 
-function validate(x: Tensor, weight: Tensor | null, bias: Tensor | null, opts: BatchNormOptions): BNGeom {
-  checkEps('batchNorm', opts.eps ?? 1e-5);
+/** The checked options: geometry, eps and momentum (defaults applied). */
+interface Checked {
+  g: BNGeom;
+  eps: number;
+  momentum: number | null;
+}
+
+function validate(x: Tensor, weight: Tensor | null, bias: Tensor | null, opts: BatchNormOptions): Checked {
+  const eps = checkEps('batchNorm', opts.eps ?? 1e-5);
   const momentum = checkMomentum('batchNorm', opts.momentum === undefined ? 0.1 : opts.momentum);
   const g = bnGeom(x.shape, opts.channelsLast === true, x.size);
   checkPerChannel('weight', weight, g.c, x);
@@ -53,7 +60,7 @@ function validate(x: Tensor, weight: Tensor | null, bias: Tensor | null, opts: B
   if (opts.training && rm !== null && momentum === null && opts.numBatchesTracked == null) {
     throw new UsageError('batchNorm: momentum null (cumulative average) needs numBatchesTracked');
   }
-  return g;
+  return { g, eps, momentum };
 }
 
 function checkPerChannel(name: string, t: Tensor | null | undefined, c: number, x: Tensor): void {
@@ -144,14 +151,14 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const rm = opts.runningMean ?? null;
   const rv = opts.runningVar ?? null;
   const useBatch = opts.training || rm === null;
-  let g: BNGeom;
+  let checked: Checked;
   try {
-    g = validate(x, weight, bias, opts);
+    checked = validate(x, weight, bias, opts);
   } catch (e) {
     // A SyncBN participant that fails here still shows up at the exchange, or the others would hang.
     bnFailBeforeExchange(useBatch ? exchange : null, e, k);
   }
-  const eps = opts.eps ?? 1e-5;
+  const { g, eps, momentum } = checked;
   const c = g.c;
   // [mean | invstd] kept for backward (heap-resident so the wasm kernels read them in place).
   const store = allocTensor([4 * c]); // 2C float64 = 4C float32 slots, 64-byte aligned
@@ -171,7 +178,8 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
       };
       bnBatchStats(stats, work.subarray(0, c), x.data, g, eps, exchange, k, x.shape);
       count = stats.count;
-      if (opts.training && rm !== null && rv !== null) updateRunning(rm, rv, opts, stats, k);
+      if (opts.training && rm !== null && rv !== null)
+        updateRunning(rm, rv, opts.numBatchesTracked ?? null, stats, momentum, k);
     } catch (e) {
       store.dispose();
       throw e;
@@ -207,19 +215,20 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
 function updateRunning(
   rm: Tensor,
   rv: Tensor,
-  opts: BatchNormOptions,
+  nbt: Tensor | null,
   stats: BNStats,
-  k: ReturnType<typeof kernels>,
+  momentum: number | null,
+  k: KernelSet,
 ): void {
+  // An empty batch updates nothing, not even the counter.
   if (stats.count === 0) return;
-  const nbt = opts.numBatchesTracked ?? null;
   let tracked = 0;
   if (nbt !== null) {
     tracked = nbt.data[0]! + 1;
     nbt.data[0] = tracked;
     nbt.version++;
   }
-  bnUpdateRunning(rm.data, rv.data, stats, opts.momentum === undefined ? 0.1 : opts.momentum, tracked, k);
+  bnUpdateRunning(rm.data, rv.data, stats, momentum, tracked, k);
   rm.version++;
   rv.version++;
 }
