@@ -38,9 +38,8 @@ export const WORLD_GROUP_ID = 1;
 /**
  * A piece of payload is ready at ring.data[pos, pos+n); it is bytes [off, off+n) of the message.
  * With a zero-copy transport (ZeroCopy.recvNow) the payload may instead be read straight to where it
- * is used: `into`, when
- * set, says the sink is a plain copy to into[off, off+n); `scratch` and `take`, that payload bytes
- * [off, off+n) may be read into scratch[0, n) (n ≤ its length, a multiple of 8) and then `take(n, off)`.
+ * is used: `into`, when set, says the sink is a plain copy to into[off, off+n); `scratch` and `take`, that
+ * payload bytes [off, off+n) may be read into scratch[0, n) (n ≤ its length, a multiple of 8) and then `take(n, off)`.
  */
 export type Sink = ((ring: Ring, pos: number, n: number, off: number) => void) & {
   into?: Uint8Array;

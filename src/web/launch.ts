@@ -44,8 +44,7 @@ type WorkerCtor = new (url: string | URL, o: { type: 'module'; name: string }) =
 /**
  * Run the ES module at `body` as `n` ranks, each in a Web Worker of this page. The module's default export is called
  * as `body(pg, args, ctx)` (RankBody) with the world group (shared memory, as spawnThreads' worker threads in
- * Node); its
- * result is the rank's value. Needs a cross-origin isolated page (SharedArrayBuffer). The page's thread only
+ * Node); its result is the rank's value. Needs a cross-origin isolated page (SharedArrayBuffer). The page's thread only
  * supervises and never blocks: a rank that throws, or whose worker ends, makes every other rank's collectives fail
  * with PeerDiedError naming it; ranks still running `stop.drainMs` (default 3000) after a failure are terminated.
  * Resolves with every rank's outcome once all have ended (never rejects for a rank's failure).

@@ -3,26 +3,28 @@
 import { DigitScenes } from '../data/digit-scenes.js';
 import { unpackDigits } from '../data/digits.js';
 import { rootCause, type RankOutcome } from '../comm/outcome.js';
-import type { EpochMetrics } from '../demo/types.js';
 import { startThreads, type WebLaunch } from './launch.js';
 import type { TrainEvent, WebTrainConfig, WebTrainResult } from './train-body.js';
 import { galleryItem, lineChart } from './view.js';
 import { readSettings, environmentProblems, type PageSettings } from './settings.js';
 
 /** What the page publishes when a run ends (window.syncbnResult and the JSON element #result); see docs/web.md. */
-export interface PageResult {
+export interface PageResult extends WebTrainResult {
   ok: boolean;
   config: WebTrainConfig & { workers: number };
   crossOriginIsolated: boolean;
-  /** Rank 0's per-epoch metrics (empty when the run failed before its first epoch). */
-  epochs: EpochMetrics[];
-  /** Rank 0's step times (ms) and, with record=1, the global loss of every step and the final state dict. */
-  stepMs: number[];
-  losses?: number[];
-  state?: Record<string, number[]>;
+  // From WebTrainResult, rank 0's: per-epoch metrics (empty when the run failed before its first epoch), step times
+  // (ms) and, with record=1, the global loss of every step and the final state dict.
   /** The failure to show (rootCause over the ranks) and every rank's error, when the run failed. */
-  error?: { rank: number; name: string; message: string };
-  rankErrors?: { rank: number; name: string; message: string }[];
+  error?: RankFailure;
+  rankErrors?: RankFailure[];
+}
+
+/** One rank's error as the page shows and publishes it. */
+export interface RankFailure {
+  rank: number;
+  name: string;
+  message: string;
 }
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;

@@ -1,6 +1,5 @@
 // The PyTorch batch-norm fixtures (fixtures/bn/rank2–5.json, written by scripts/gen_bn_fixtures.py), shared by the
-// kernel
-// and SyncBN exchange tests.
+// kernel and SyncBN exchange tests.
 import { readFileSync } from 'node:fs';
 
 /** One torch.nn.functional.batch_norm case in training mode: inputs, outputs, running statistics and gradients. */
